@@ -1,0 +1,102 @@
+"""The local endpoint: Python's threading HTTP server in front of ``PredictionService.handle``.
+
+The standard library's server is chosen on purpose: it adds no dependency and no import time,
+and all behaviour (routing, limits, errors) stays in the service that the cloud adapters call,
+so what a user sees here is what the functions answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from core.errors import PayloadTooLarge, RequestError
+from core.http.messages import HttpRequest
+from core.http.service import PredictionService
+
+logger = logging.getLogger("serverless_ml.local_server")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: every answer carries Content-Length
+    server_version = "serverless-ml"
+    sys_version = ""
+    service: PredictionService  # set on the subclass made by make_server
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            body = self._read_body(headers)
+        except RequestError as exc:
+            self.close_connection = True  # the unread rest of the body must not become a request
+            self._send(self.service.error_response(exc))
+            return
+        request = HttpRequest(
+            method=self.command,
+            path=parts.path,
+            headers=headers,
+            body=body,
+            query=dict(parse_qsl(parts.query)),
+        )
+        self._send(self.service.handle(request))
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
+
+    def _read_body(self, headers: dict[str, str]) -> bytes:
+        limit = self.service.settings.max_body_bytes
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            return self._read_chunked(limit)
+        length_text = headers.get("content-length", "0").strip() or "0"
+        if not length_text.isdigit():
+            raise RequestError(f"Content-Length {length_text[:20]!r} is not a number of bytes")
+        length = int(length_text)
+        if length > limit:
+            raise PayloadTooLarge(
+                f"the body has {length} bytes; at most {limit} bytes are accepted (MAX_BODY_BYTES); "
+                "split the rows over several requests or use batch prediction"
+            )
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self, limit: int) -> bytes:
+        body = bytearray()
+        while True:
+            size_line = self.rfile.readline(65537).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                raise RequestError("the chunked body is malformed; expected hexadecimal chunk sizes") from None
+            if size == 0:
+                while self.rfile.readline(65537).strip():  # trailers
+                    pass
+                return bytes(body)
+            if len(body) + size > limit:
+                raise PayloadTooLarge(
+                    f"the body exceeds {limit} bytes; at most {limit} bytes are accepted (MAX_BODY_BYTES)"
+                )
+            body += self.rfile.read(size)
+            self.rfile.readline(65537)
+
+    def _send(self, response) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and response.body:
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args) -> None:
+        # the service logs one structured line per request; http.server's own line would repeat it
+        return
+
+
+def make_server(service: PredictionService, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
+    """A ready-to-serve HTTP server bound to ``host:port`` (port 0 picks a free one)."""
+    handler = type("Handler", (_Handler,), {"service": service})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server

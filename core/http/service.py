@@ -1,0 +1,206 @@
+"""The HTTP service: the one code path every provider and the local server call.
+
+``PredictionService.handle`` takes an :class:`HttpRequest` and always returns an
+:class:`HttpResponse`; it never raises. Routes::
+
+    POST /predict        predictions for the rows in the body
+    GET  /health         liveness, and whether the model is loaded
+    GET  /model          what is loaded: version, digest, feature names, classes
+    GET  /openapi.json   the OpenAPI 3.1 document of this API
+    OPTIONS <route>      CORS preflight
+
+Errors are JSON: ``{"error": {"code": ..., "message": ...}, "request_id": ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from core.errors import MethodNotAllowed, RouteNotFound, ServerlessMLError
+from core.http.cors import CorsPolicy
+from core.http.messages import HttpRequest, HttpResponse
+from core.model import ModelHolder
+from core.prediction import predict
+from core.request import FeatureSchema, check_content_type, decode_json_object, rows_from_payload
+from core.settings import Settings
+
+logger = logging.getLogger("serverless_ml.http")
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
+
+_cold_start = True  # true until this process has answered its first request
+
+
+class PredictionService:
+    """Answers the HTTP API for one model. Thread-safe; one instance per process."""
+
+    def __init__(self, settings: Settings, model: Optional[ModelHolder] = None) -> None:
+        self.settings = settings
+        self.model = model if model is not None else ModelHolder(settings)
+        self.cors = CorsPolicy(settings.cors_allow_origins)
+        self._schemas: dict[int, FeatureSchema] = {}
+        self._openapi: Optional[bytes] = None
+        self._routes: dict[str, dict[str, Callable[[HttpRequest, dict], Any]]] = {
+            "/predict": {"POST": self._predict},
+            "/health": {"GET": self._health},
+            "/model": {"GET": self._model_info},
+            "/openapi.json": {"GET": self._openapi_document},
+        }
+
+    # --- entry point ---------------------------------------------------------------------------
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        global _cold_start
+        started = time.perf_counter()
+        cold_start, _cold_start = _cold_start, False
+        request_id = _request_id(request)
+        context: dict[str, Any] = {"rows": None, "request_id": request_id}
+        route = request.path.rstrip("/") or "/"
+        try:
+            response = self._dispatch(request, route, context)
+        except ServerlessMLError as exc:
+            response = self.error_response(exc, request_id)
+            context["error_code"] = exc.code
+        except Exception:  # the last guard: log it, answer without any detail
+            logger.exception("unhandled error", extra={"fields": {"request_id": request_id}})
+            response = _json_response(
+                500,
+                {
+                    "error": {
+                        "code": "internal_error",
+                        "message": f"an internal error occurred; it was logged with request id {request_id}",
+                    },
+                    "request_id": request_id,
+                },
+            )
+            context["error_code"] = "internal_error"
+        response.headers["x-request-id"] = request_id
+        self.cors.decorate(request, response)
+        if request.method == "HEAD":
+            response.body = b""
+        logger.info(
+            "request",
+            extra={
+                "fields": {
+                    "request_id": request_id,
+                    "method": request.method,
+                    "route": route if route in self._routes else "unmatched",
+                    "status": response.status,
+                    "rows": context["rows"],
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "cold_start": cold_start,
+                    **({"error_code": context["error_code"]} if "error_code" in context else {}),
+                }
+            },
+        )
+        return response
+
+    def error_response(self, exc: ServerlessMLError, request_id: Optional[str] = None) -> HttpResponse:
+        """The one place an exception becomes an answer."""
+        request_id = request_id or os.urandom(16).hex()
+        response = _json_response(
+            exc.status, {"error": {"code": exc.code, "message": exc.message}, "request_id": request_id}
+        )
+        if isinstance(exc, MethodNotAllowed):
+            response.headers["allow"] = ", ".join(exc.allowed)
+        if exc.status == 503:
+            response.headers["retry-after"] = "5"
+        return response
+
+    # --- routing -------------------------------------------------------------------------------
+
+    def _dispatch(self, request: HttpRequest, route: str, context: dict) -> HttpResponse:
+        methods = self._routes.get(route)
+        if methods is None:
+            raise RouteNotFound(
+                f"no route {_short(route)}; expected one of: POST /predict, GET /health, GET /model, "
+                "GET /openapi.json"
+            )
+        method = "GET" if request.method == "HEAD" else request.method
+        if method == "OPTIONS":
+            return self.cors.preflight(request, allowed=tuple(methods) + ("OPTIONS",))
+        handler = methods.get(method)
+        if handler is None:
+            allowed = tuple(methods) + ("OPTIONS",)
+            raise MethodNotAllowed(
+                f"{_short(request.method)} is not allowed on {route}; expected {' or '.join(methods)}",
+                allowed,
+            )
+        return handler(request, context)
+
+    # --- routes --------------------------------------------------------------------------------
+
+    def _predict(self, request: HttpRequest, context: dict) -> HttpResponse:
+        check_content_type(request.header("content-type"))
+        payload = decode_json_object(request.body, self.settings.max_body_bytes)
+        model = self.model.get()
+        rows = rows_from_payload(payload, self._schema_for(model), self.settings.max_rows)
+        context["rows"] = len(rows)
+        answer = predict(model, rows)
+        answer["model_version"] = model.version
+        answer["request_id"] = context["request_id"]
+        return _json_response(200, answer)
+
+    def _health(self, request: HttpRequest, context: dict) -> HttpResponse:
+        loaded = self.model.loaded
+        if loaded is not None:
+            state = "loaded"
+        elif self.model.last_error is not None:
+            state = "load_failed"
+        else:
+            state = "not_loaded"
+        body = {"status": "ok", "model": state}
+        if loaded is not None:
+            body["model_version"] = loaded.version
+        return _json_response(200, body)
+
+    def _model_info(self, request: HttpRequest, context: dict) -> HttpResponse:
+        return _json_response(200, self.model.get().public_view())
+
+    def _openapi_document(self, request: HttpRequest, context: dict) -> HttpResponse:
+        if self._openapi is None:
+            self._openapi = OPENAPI_PATH.read_bytes()
+        return HttpResponse(200, {"content-type": "application/json"}, self._openapi)
+
+    def _schema_for(self, model) -> FeatureSchema:
+        schema = self._schemas.get(id(model))
+        if schema is None:
+            schema = self._schemas[id(model)] = FeatureSchema(model.feature_names)
+        return schema
+
+    def preload(self) -> bool:
+        """Load the model now (PRELOAD_MODEL, warm-ups) instead of on the first request.
+
+        A failure is logged, not raised: the service still starts, answers 503 and retries the
+        load on the next request.
+        """
+        try:
+            self.model.get()
+        except ServerlessMLError:
+            return False
+        return True
+
+
+def _request_id(request: HttpRequest) -> str:
+    given = request.headers.get("x-request-id")
+    if given and _REQUEST_ID.fullmatch(given):
+        return given
+    return request.request_id or os.urandom(16).hex()
+
+
+def _json_response(status: int, body: dict) -> HttpResponse:
+    return HttpResponse(
+        status, dict(_JSON_HEADERS), json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    )
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")

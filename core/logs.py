@@ -1,0 +1,51 @@
+"""Structured logs: one JSON object per line, on the ``serverless_ml`` logger.
+
+Fields a record carries go in ``extra={"fields": {...}}``; the formatter merges them into the
+line. Adapters may swap the handler (Azure's and Cloud Logging's conventions differ) but keep
+the fields. A request body is never logged.
+
+    {"level": "INFO", "logger": "serverless_ml.http", "message": "request", "request_id": "9f0c...",
+     "method": "POST", "route": "/predict", "status": 200, "rows": 1, "latency_ms": 0.41,
+     "cold_start": false, "time": "2026-11-24T13:40:00.123Z"}
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any, Optional
+
+LOGGER_NAME = "serverless_ml"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if fields:
+            line.update(fields)
+        if record.exc_info:
+            # kept in the log (for the operator), never in an answer
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+def configure(level: str = "INFO", stream: Optional[Any] = None) -> logging.Logger:
+    """Give the package logger one JSON handler (idempotent); return it."""
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(level)
+    if not any(getattr(h, "_serverless_ml", False) for h in logger.handlers):
+        handler = logging.StreamHandler(stream or sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        handler._serverless_ml = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
+    return logger

@@ -1,0 +1,6 @@
+"""The model: loading it once (``loading``) and describing it (``description``)."""
+
+from core.model.description import ModelDescription
+from core.model.loading import ModelHolder, load_model
+
+__all__ = ["ModelDescription", "ModelHolder", "load_model"]

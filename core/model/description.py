@@ -1,0 +1,112 @@
+"""What a loaded model is: its features, classes and identity, read once at load time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+# Estimators whose predict() is exactly classes_[argmax(predict_proba())]; for them one call to
+# predict_proba answers both, which halves the cost of a request (a 200-tree forest walks its
+# trees once instead of twice). Anything else (SVC with Platt scaling, for one) gets both calls.
+_PREDICT_IS_ARGMAX_OF_PROBA = frozenset(
+    {
+        "sklearn.ensemble._forest.RandomForestClassifier",
+        "sklearn.ensemble._forest.ExtraTreesClassifier",
+        "sklearn.tree._classes.DecisionTreeClassifier",
+        "sklearn.tree._classes.ExtraTreeClassifier",
+        "sklearn.linear_model._logistic.LogisticRegression",
+        "sklearn.neighbors._classification.KNeighborsClassifier",
+        "sklearn.naive_bayes.GaussianNB",
+        "sklearn.ensemble._gb.GradientBoostingClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """A loaded model and what callers need to know about it. Read-only once built."""
+
+    estimator: Any
+    version: str
+    sha256: str
+    size_bytes: int
+    estimator_type: str
+    feature_names: Optional[tuple[str, ...]]
+    feature_names_from_model: bool
+    classes: Optional[list[Any]]
+    has_probabilities: bool
+    predict_from_probabilities: bool
+    loaded_at: str
+    read_seconds: float
+    deserialize_seconds: float
+    warnings: tuple[str, ...] = ()
+    feature_index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_features(self) -> Optional[int]:
+        return None if self.feature_names is None else len(self.feature_names)
+
+    def public_view(self) -> dict[str, Any]:
+        """The JSON of GET /model: identity, inputs, outputs; nothing about the server."""
+        return {
+            "model_version": self.version,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "estimator": self.estimator_type,
+            "n_features": self.n_features,
+            "feature_names": list(self.feature_names) if self.feature_names is not None else None,
+            "feature_names_from_model": self.feature_names_from_model,
+            "classes": self.classes,
+            "has_probabilities": self.has_probabilities,
+            "loaded_at": self.loaded_at,
+            "load_seconds": round(self.read_seconds + self.deserialize_seconds, 6),
+            "warnings": list(self.warnings),
+        }
+
+
+def describe(estimator: Any, **identity: Any) -> ModelDescription:
+    """Build the description of a freshly deserialised estimator."""
+    names_in = getattr(estimator, "feature_names_in_", None)
+    n_in = getattr(estimator, "n_features_in_", None)
+    if names_in is not None:
+        feature_names: Optional[tuple[str, ...]] = tuple(str(name) for name in names_in)
+        from_model = True
+    elif isinstance(n_in, int) or (n_in is not None and hasattr(n_in, "__index__")):
+        # Models fitted on arrays have no names; f0..fN-1 lets rows still be sent as objects.
+        feature_names = tuple(f"f{i}" for i in range(int(n_in)))
+        from_model = False
+    else:
+        feature_names, from_model = None, False
+
+    has_probabilities = hasattr(estimator, "predict_proba")
+    classes = getattr(estimator, "classes_", None)
+    classes_json = _plain(classes) if classes is not None else None
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    final_type = f"{type(final).__module__}.{type(final).__qualname__}"
+    return ModelDescription(
+        estimator=estimator,
+        estimator_type=_estimator_type(estimator),
+        feature_names=feature_names,
+        feature_names_from_model=from_model,
+        classes=classes_json,
+        has_probabilities=has_probabilities,
+        predict_from_probabilities=has_probabilities
+        and classes is not None
+        and final_type in _PREDICT_IS_ARGMAX_OF_PROBA,
+        feature_index={name: i for i, name in enumerate(feature_names or ())},
+        **identity,
+    )
+
+
+def _estimator_type(estimator: Any) -> str:
+    if hasattr(estimator, "steps"):
+        inner = " > ".join(type(step).__name__ for _, step in estimator.steps)
+        return f"{type(estimator).__name__}({inner})"
+    return type(estimator).__name__
+
+
+def _plain(values: Any) -> list[Any]:
+    """numpy array -> list of plain JSON values."""
+    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    return [item.item() if hasattr(item, "item") else item for item in items]

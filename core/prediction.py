@@ -1,0 +1,82 @@
+"""Running the model on validated rows and turning its output into plain JSON values."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from core.errors import PredictionFailed, PredictionRejected
+from core.model import ModelDescription
+
+logger = logging.getLogger("serverless_ml.prediction")
+
+
+def predict(model: ModelDescription, rows: list[list[float]]) -> dict[str, Any]:
+    """Predict ``rows`` (already in feature order); return predictions and, if any, probabilities.
+
+    >>> predict(model, [[5.1, 3.5, 1.4, 0.2]])  # doctest: +SKIP
+    {'predictions': ['setosa'], 'probabilities': [[1.0, 0.0, 0.0]], 'classes': ['setosa', ...]}
+    """
+    import numpy as np  # already loaded with the model; kept out of core's import
+
+    features = np.asarray(rows, dtype=np.float64)
+    estimator = model.estimator
+    try:
+        if model.has_probabilities:
+            probabilities = estimator.predict_proba(features)
+            if model.predict_from_probabilities:
+                predictions = estimator.classes_[probabilities.argmax(axis=1)]
+            else:
+                predictions = estimator.predict(features)
+        else:
+            probabilities = None
+            predictions = estimator.predict(features)
+    except (ValueError, TypeError) as exc:
+        first_line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise PredictionRejected(f"the model rejected the rows: {first_line}") from None
+    except Exception:
+        logger.error("prediction failed", exc_info=True)
+        raise PredictionFailed("the model failed while predicting; the error was logged") from None
+
+    if len(predictions) != len(rows):
+        raise PredictionFailed(
+            f"the model returned {len(predictions)} predictions for {len(rows)} rows; expected one per row"
+        )
+    result: dict[str, Any] = {"predictions": _plain(predictions)}
+    if probabilities is not None:
+        result["probabilities"] = _plain(probabilities)
+        result["classes"] = model.classes
+    return result
+
+
+def _plain(array: Any) -> list[Any]:
+    """A numpy array as nested lists of JSON values: non-finite floats become null."""
+    values = array.tolist()
+    if array.dtype.kind == "f":
+        if not _all_finite(array):
+            return _replace_non_finite(values)
+        return values
+    if array.dtype.kind == "O":
+        return [_scalar(v) for v in values]
+    return values
+
+
+def _all_finite(array: Any) -> bool:
+    import numpy as np
+
+    return bool(np.isfinite(array).all())
+
+
+def _replace_non_finite(values: Any) -> Any:
+    if isinstance(values, list):
+        return [_replace_non_finite(v) for v in values]
+    return values if math.isfinite(values) else None
+
+
+def _scalar(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

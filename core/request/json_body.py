@@ -1,0 +1,84 @@
+"""From the raw body bytes to a JSON object, with the limits enforced before parsing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+from core.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType
+
+EXAMPLE_BODY = '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
+
+
+class _NonFiniteConstant(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> float:
+    # json accepts the non-standard NaN, Infinity and -Infinity literals by default.
+    raise _NonFiniteConstant(name)
+
+
+def check_content_type(content_type: Optional[str]) -> None:
+    """Accept a missing Content-Type or any JSON media type (``application/json``, ``*+json``)."""
+    if not content_type:
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type in ("application/json", "text/json") or media_type.endswith("+json"):
+        return
+    raise UnsupportedMediaType(
+        f"Content-Type {_short(media_type)} is not supported; expected application/json"
+    )
+
+
+def decode_json_object(body: bytes, max_body_bytes: int) -> dict[str, Any]:
+    """Parse ``body`` as a UTF-8 JSON object; raise a RequestError saying what is wrong."""
+    if len(body) > max_body_bytes:
+        raise PayloadTooLarge(
+            f"the body has {len(body)} bytes; at most {max_body_bytes} bytes are accepted (MAX_BODY_BYTES); "
+            "split the rows over several requests or use batch prediction"
+        )
+    if not body.strip():
+        raise MalformedJSON(f"the body is empty; expected a JSON object such as {EXAMPLE_BODY}")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MalformedJSON(
+            f"the body is not valid UTF-8 (byte 0x{body[exc.start]:02x} at position {exc.start}); "
+            "expected JSON encoded as UTF-8"
+        ) from None
+    try:
+        payload = json.loads(text, parse_constant=_reject_constant)
+    except _NonFiniteConstant as exc:
+        raise MalformedJSON(f"the body contains {exc}, which is not a number in JSON; expected finite numbers") from None
+    except json.JSONDecodeError as exc:
+        raise MalformedJSON(
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}; "
+            f"expected a JSON object such as {EXAMPLE_BODY}"
+        ) from None
+    except RecursionError:
+        raise MalformedJSON("the body is nested too deeply; expected rows of numbers") from None
+    if not isinstance(payload, dict):
+        raise MalformedJSON(
+            f"the body is a JSON {json_type(payload)}; expected a JSON object such as {EXAMPLE_BODY}"
+        )
+    return payload
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")

@@ -1,0 +1,247 @@
+"""From a parsed JSON body to rows of floats in the model's feature order.
+
+Every body form of the HTTP API is accepted here and nowhere else::
+
+    {"instances": [[5.1, 3.5, 1.4, 0.2]]}                      rows as arrays, in feature order
+    {"instances": [{"sepal_length": 5.1, ...}]}                rows as objects, reordered by name
+    {"inputs": ...}                                            the same two forms under "inputs"
+    {"dataframe_split": {"columns": [...], "data": [[...]]}}   MLflow's split orientation
+    {"dataframe_records": [{...}, ...]}                        MLflow's records orientation
+    {"features": [5.1, 3.5, 1.4, 0.2]}                         one row as an array
+    {"data": {"sepal_length": 5.1, ...}}                       one row as an object
+
+Errors name the place in the body the way the client wrote it (``instances[2]``), what was there
+and what was expected.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+from core.errors import InvalidFeatures, InvalidShape, InvalidValue, PayloadTooLarge
+from core.request.json_body import json_type
+
+BODY_KEYS = ("instances", "inputs", "dataframe_split", "dataframe_records", "features", "data")
+_MAX_FLOAT = 1.7976931348623157e308
+_MAX_LISTED = 12
+
+
+class FeatureSchema:
+    """The features a model takes: names in order (None when the model says nothing)."""
+
+    __slots__ = ("names", "index")
+
+    def __init__(self, names: Optional[Sequence[str]]) -> None:
+        self.names = tuple(names) if names is not None else None
+        self.index = {name: i for i, name in enumerate(self.names or ())}
+
+    @property
+    def count(self) -> Optional[int]:
+        return None if self.names is None else len(self.names)
+
+    def expected(self) -> str:
+        if self.names is None:
+            return "rows of numbers"
+        listed = ", ".join(self.names[:_MAX_LISTED]) + (", ..." if len(self.names) > _MAX_LISTED else "")
+        return f"{len(self.names)} features: {listed}"
+
+
+def rows_from_payload(payload: dict[str, Any], schema: FeatureSchema, max_rows: int) -> list[list[float]]:
+    """Return the rows of ``payload`` as lists of numbers in the model's feature order."""
+    present = [key for key in BODY_KEYS if key in payload]
+    if len(present) != 1:
+        if present:
+            raise InvalidShape(
+                f"the body has the keys {', '.join(repr(k) for k in present)}; expected exactly one of "
+                f"{', '.join(repr(k) for k in BODY_KEYS)}"
+            )
+        received = ", ".join(repr(k) for k in list(payload)[:_MAX_LISTED]) or "none"
+        raise InvalidShape(
+            f"the body has no rows; expected one of the keys {', '.join(repr(k) for k in BODY_KEYS)}, "
+            f"received the keys: {received}"
+        )
+    key = present[0]
+    value = payload[key]
+
+    if key in ("instances", "inputs"):
+        return _rows(value, key, schema, max_rows, objects_allowed=True)
+    if key == "dataframe_records":
+        return _rows(value, key, schema, max_rows, objects_allowed=True, arrays_allowed=False)
+    if key == "dataframe_split":
+        return _dataframe_split(value, schema, max_rows)
+    if key == "features":
+        if not isinstance(value, list):
+            raise InvalidShape(f"'features' is a JSON {json_type(value)}; expected one row as an array of numbers")
+        return [_array_row(value, "features", schema, schema.count)]
+    # key == "data"
+    if not isinstance(value, dict):
+        raise InvalidShape(
+            f"'data' is a JSON {json_type(value)}; expected one row as an object of feature names to numbers "
+            "(for several rows send {\"instances\": [...]})"
+        )
+    return [_object_row(value, "data", schema)]
+
+
+def _rows(
+    value: Any,
+    key: str,
+    schema: FeatureSchema,
+    max_rows: int,
+    *,
+    objects_allowed: bool,
+    arrays_allowed: bool = True,
+) -> list[list[float]]:
+    wanted = " or ".join(
+        kind for kind, ok in (("arrays", arrays_allowed), ("objects", objects_allowed)) if ok
+    )
+    if not isinstance(value, list):
+        raise InvalidShape(f"'{key}' is a JSON {json_type(value)}; expected an array of rows ({wanted})")
+    if not value:
+        raise InvalidShape(f"'{key}' is empty; expected at least one row")
+    _check_row_count(len(value), max_rows)
+    width = schema.count
+    rows = []
+    first_kind = type(value[0])
+    for i, row in enumerate(value):
+        where = f"{key}[{i}]"
+        if type(row) is not first_kind:
+            raise InvalidShape(
+                f"{where} is a JSON {json_type(row)} but {key}[0] is a JSON {json_type(value[0])}; "
+                "expected every row in the same form"
+            )
+        if arrays_allowed and type(row) is list:
+            rows.append(_array_row(row, where, schema, width))
+            width = len(row)  # a model without a known width still needs equal rows
+        elif objects_allowed and type(row) is dict:
+            rows.append(_object_row(row, where, schema))
+        else:
+            raise InvalidShape(f"{where} is a JSON {json_type(row)}; expected a row as one of: {wanted}")
+    return rows
+
+
+def _dataframe_split(value: Any, schema: FeatureSchema, max_rows: int) -> list[list[float]]:
+    if not isinstance(value, dict) or "columns" not in value or "data" not in value:
+        raise InvalidShape(
+            "'dataframe_split' must be an object with 'columns' (feature names) and 'data' (rows as arrays), "
+            'e.g. {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2]]}}'
+        )
+    columns, data = value["columns"], value["data"]
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise InvalidShape("'dataframe_split.columns' must be an array of feature names (strings)")
+    if len(set(columns)) != len(columns):
+        duplicated = sorted({c for c in columns if columns.count(c) > 1})
+        raise InvalidFeatures(f"'dataframe_split.columns' names {', '.join(map(repr, duplicated))} more than once")
+    if schema.names is None:
+        order = None
+    else:
+        _check_names(set(columns), "dataframe_split.columns", schema)
+        order = [columns.index(name) for name in schema.names]
+    if not isinstance(data, list):
+        raise InvalidShape(f"'dataframe_split.data' is a JSON {json_type(data)}; expected an array of rows")
+    if not data:
+        raise InvalidShape("'dataframe_split.data' is empty; expected at least one row")
+    _check_row_count(len(data), max_rows)
+    by_columns = FeatureSchema(columns)
+    rows = []
+    for i, row in enumerate(data):
+        where = f"dataframe_split.data[{i}]"
+        if type(row) is not list:
+            raise InvalidShape(f"{where} is a JSON {json_type(row)}; expected a row as an array")
+        values = _array_row(row, where, by_columns, len(columns))
+        rows.append(values if order is None else [values[j] for j in order])
+    return rows
+
+
+def _check_row_count(count: int, max_rows: int) -> None:
+    if count > max_rows:
+        raise PayloadTooLarge(
+            f"{count} rows received; at most {max_rows} rows are accepted per request (MAX_ROWS); "
+            "split them over several requests or use batch prediction"
+        )
+
+
+def _array_row(row: list, where: str, schema: FeatureSchema, width: Optional[int]) -> list[float]:
+    if width is not None and len(row) != width:
+        expected = schema.expected() if schema.count == width else f"{width} values like the rows before it"
+        raise InvalidFeatures(f"{where} has {len(row)} values; expected {expected}")
+    if not row:
+        raise InvalidFeatures(f"{where} is empty; expected {schema.expected()}")
+    for j, value in enumerate(row):
+        kind = type(value)
+        # the common case first: a finite float or a plain int (bool is an int subclass: excluded)
+        if kind is float:
+            if value - value == 0.0:
+                continue
+        elif kind is int and -_MAX_FLOAT <= value <= _MAX_FLOAT:
+            continue
+        name = schema.names[j] if schema.names is not None and j < len(schema.names) else None
+        raise InvalidValue(_value_message(f"{where}[{j}]" + (f" ('{name}')" if name else ""), value))
+    return row
+
+
+def _object_row(row: dict, where: str, schema: FeatureSchema) -> list[float]:
+    if schema.names is None:
+        raise InvalidShape(
+            f"{where} is an object, but this model has no feature names; expected rows as arrays of numbers"
+        )
+    try:
+        values = [row[name] for name in schema.names]
+    except KeyError:
+        _check_names(set(row), where, schema)
+        raise  # unreachable: _check_names raises whenever a name is missing
+    if len(row) != len(values):
+        _check_names(set(row), where, schema)
+    for name, value in zip(schema.names, values):
+        kind = type(value)
+        if kind is float:
+            if value - value == 0.0:
+                continue
+        elif kind is int and -_MAX_FLOAT <= value <= _MAX_FLOAT:
+            continue
+        raise InvalidValue(_value_message(f"{where}.{name}", value))
+    return values
+
+
+def _check_names(received: set, where: str, schema: FeatureSchema) -> None:
+    expected = set(schema.names or ())
+    missing = [name for name in schema.names or () if name not in received]
+    unknown = sorted(str(name) for name in received - expected)
+    if not missing and not unknown:
+        return
+    parts = []
+    if missing:
+        parts.append(f"missing feature{'s' if len(missing) > 1 else ''} {_listed(missing)}")
+    if unknown:
+        parts.append(f"unknown feature{'s' if len(unknown) > 1 else ''} {_listed(unknown, missing)}")
+    raise InvalidFeatures(f"{where}: {'; '.join(parts)}; expected {schema.expected()}")
+
+
+def _listed(names: list[str], candidates: Sequence[str] = ()) -> str:
+    shown = []
+    for name in names[:_MAX_LISTED]:
+        text = repr(name if len(name) <= 60 else name[:57] + "...")
+        if candidates:
+            import difflib  # only on this error path
+
+            close = difflib.get_close_matches(name, candidates, n=1)
+            if close:
+                text += f" (did you mean '{close[0]}'?)"
+        shown.append(text)
+    if len(names) > _MAX_LISTED:
+        shown.append(f"and {len(names) - _MAX_LISTED} more")
+    return ", ".join(shown)
+
+
+def _value_message(where: str, value: Any) -> str:
+    if isinstance(value, float):
+        if value != value:
+            return f"{where} is NaN; expected a finite number"
+        return f"{where} is a number outside the 64-bit float range; expected a finite number"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{where} is a number too large for a 64-bit float; expected a finite number"
+    if isinstance(value, str):
+        shown = repr(value if len(value) <= 40 else value[:37] + "...")
+        return f"{where} is the string {shown}; expected a number"
+    if value is None:
+        return f"{where} is null; expected a number (missing values are not accepted)"
+    return f"{where} is a JSON {json_type(value)}; expected a number"

@@ -1,0 +1,153 @@
+"""Settings, read from environment variables once and validated at start.
+
+A wrong value raises :class:`~core.errors.SettingsError` naming the variable, the value received
+and what is allowed, so a misconfigured deployment fails at init with a readable line instead of
+failing every request later. Every setting has a safe default except ``MODEL_URI``.
+
+Example::
+
+    >>> Settings.from_env({"MODEL_URI": "file:///srv/model.joblib", "MAX_ROWS": "500"}).max_rows
+    500
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from core.errors import SettingsError
+from core.storage.uri import StorageURI, parse_uri
+
+DEFAULT_MAX_ROWS = 10_000
+# Lambda's synchronous payload limit; a larger body could not reach a Lambda anyway.
+DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_uri: StorageURI
+    model_sha256: Optional[str] = None
+    model_version: Optional[str] = None
+    batch_output_uri: Optional[StorageURI] = None
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    cors_allow_origins: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    preload_model: bool = False
+
+    @classmethod
+    def from_env(
+        cls, environ: Optional[Mapping[str, str]] = None, *, default_model_uri: Optional[str] = None
+    ) -> "Settings":
+        """Read and validate every setting; raise SettingsError on the first wrong one."""
+        env = os.environ if environ is None else environ
+        raw_model_uri = env.get("MODEL_URI", "").strip() or default_model_uri
+        if not raw_model_uri:
+            raise SettingsError(
+                "MODEL_URI is not set; expected the model's location, e.g. "
+                "file:///abs/path/model.joblib, s3://bucket/key, gs://bucket/key or az://container/blob"
+            )
+        return cls(
+            model_uri=_uri("MODEL_URI", raw_model_uri),
+            model_sha256=_sha256(env.get("MODEL_SHA256")),
+            model_version=_model_version(env.get("MODEL_VERSION")),
+            batch_output_uri=_optional_uri("BATCH_OUTPUT_URI", env.get("BATCH_OUTPUT_URI")),
+            max_rows=_int("MAX_ROWS", env.get("MAX_ROWS"), DEFAULT_MAX_ROWS, 1, 1_000_000),
+            max_body_bytes=_int(
+                "MAX_BODY_BYTES", env.get("MAX_BODY_BYTES"), DEFAULT_MAX_BODY_BYTES, 2, 100 * 1024 * 1024
+            ),
+            cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS")),
+            log_level=_choice("LOG_LEVEL", env.get("LOG_LEVEL"), "INFO", LOG_LEVELS),
+            preload_model=_bool("PRELOAD_MODEL", env.get("PRELOAD_MODEL"), False),
+        )
+
+
+def _show(value: str) -> str:
+    return repr(value if len(value) <= 80 else value[:77] + "...")
+
+
+def _uri(name: str, value: str) -> StorageURI:
+    try:
+        return parse_uri(value)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={_show(value)} is not a usable location: {exc}") from None
+
+
+def _optional_uri(name: str, value: Optional[str]) -> Optional[StorageURI]:
+    value = (value or "").strip()
+    return _uri(name, value) if value else None
+
+
+def _sha256(value: Optional[str]) -> Optional[str]:
+    value = (value or "").strip().lower()
+    if not value:
+        return None
+    if not _SHA256.fullmatch(value):
+        raise SettingsError(
+            f"MODEL_SHA256={_show(value)} is not a SHA-256 digest; expected 64 hexadecimal characters "
+            "(the output of `sha256sum model.joblib`)"
+        )
+    return value
+
+
+def _model_version(value: Optional[str]) -> Optional[str]:
+    value = (value or "").strip()
+    if not value:
+        return None
+    if len(value) > 128 or not value.isprintable():
+        raise SettingsError(
+            f"MODEL_VERSION={_show(value)} is not allowed; expected at most 128 printable characters"
+        )
+    return value
+
+
+def _int(name: str, value: Optional[str], default: int, low: int, high: int) -> int:
+    value = (value or "").strip().replace("_", "")
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise SettingsError(f"{name}={_show(value)} is not allowed; expected an integer from {low} to {high}")
+    return number
+
+
+def _bool(name: str, value: Optional[str], default: bool) -> bool:
+    if value is None:
+        return default
+    folded = value.strip().lower()
+    if folded in _TRUE:
+        return True
+    if folded in _FALSE:
+        return False
+    raise SettingsError(f"{name}={_show(value)} is not allowed; expected true or false")
+
+
+def _choice(name: str, value: Optional[str], default: str, allowed: tuple[str, ...]) -> str:
+    value = (value or "").strip().upper()
+    if not value:
+        return default
+    if value not in allowed:
+        raise SettingsError(f"{name}={_show(value)} is not allowed; expected one of {', '.join(allowed)}")
+    return value
+
+
+def _origins(value: Optional[str]) -> tuple[str, ...]:
+    origins = tuple(part.strip().rstrip("/") for part in (value or "").split(",") if part.strip())
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise SettingsError(
+                f"CORS_ALLOW_ORIGINS contains {_show(origin)}; expected '*' or a comma-separated list "
+                "of origins such as https://app.example.com"
+            )
+    return origins

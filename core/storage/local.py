@@ -1,0 +1,48 @@
+"""The local filesystem as object storage (``file://``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import BinaryIO
+
+from core.errors import ObjectNotFound, StorageAccessDenied, StorageError
+from core.storage.uri import StorageURI
+
+
+class LocalObjectStore:
+    scheme = "file"
+
+    def read_bytes(self, uri: StorageURI) -> bytes:
+        with self.open_read(uri) as stream:
+            return stream.read()
+
+    def open_read(self, uri: StorageURI) -> BinaryIO:
+        try:
+            return open(uri.key, "rb")
+        except FileNotFoundError:
+            raise ObjectNotFound(f"{uri.display} does not exist", uri.display) from None
+        except IsADirectoryError:
+            raise ObjectNotFound(f"{uri.display} is a folder, not a file", uri.display) from None
+        except PermissionError:
+            raise StorageAccessDenied(f"{uri.display} cannot be read: permission denied", uri.display) from None
+        except OSError as exc:
+            raise StorageError(f"{uri.display} cannot be read: {exc.strerror}", uri.display) from None
+
+    def write_bytes(self, uri: StorageURI, data: bytes) -> None:
+        """Write atomically: a reader sees the old file or the whole new one, never a part."""
+        folder = os.path.dirname(uri.key)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + uri.name)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                os.replace(tmp, uri.key)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except PermissionError:
+            raise StorageAccessDenied(f"{uri.display} cannot be written: permission denied", uri.display) from None
+        except OSError as exc:
+            raise StorageError(f"{uri.display} cannot be written: {exc.strerror}", uri.display) from None
