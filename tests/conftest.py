@@ -1,0 +1,37 @@
+"""Shared fixtures: real models on disk, a service over them, and the real local endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from core.demo import ensure_demo_model
+from core.http import PredictionService
+from support import LocalEndpoint, make_service, start_endpoint, stop_endpoint
+
+
+@pytest.fixture(scope="session")
+def demo_model_path(tmp_path_factory) -> Path:
+    """The demo iris random forest, trained once for the whole run."""
+    return ensure_demo_model(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="session")
+def demo_model_uri(demo_model_path) -> str:
+    return demo_model_path.as_uri()
+
+
+@pytest.fixture
+def service(demo_model_uri) -> PredictionService:
+    return make_service(demo_model_uri)
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory, demo_model_uri) -> Iterator[LocalEndpoint]:
+    """The real local endpoint serving the demo model, for one test module."""
+    ep = start_endpoint(tmp_path_factory.mktemp("endpoint"), {"MODEL_URI": demo_model_uri, "MAX_ROWS": "50"})
+    yield ep
+    stop_endpoint(ep)
+

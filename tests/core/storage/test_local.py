@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from core.errors import ObjectNotFound, StorageAccessDenied
+from core.storage import parse_uri, store_for
+
+
+def test_round_trip_and_atomic_replace(tmp_path):
+    uri = parse_uri((tmp_path / "out" / "a.bin").as_uri())
+    store = store_for(uri)
+    store.write_bytes(uri, b"first")
+    store.write_bytes(uri, b"second")
+    assert store.read_bytes(uri) == b"second"
+    assert os.listdir(tmp_path / "out") == ["a.bin"]  # no temporary file left behind
+    with store.open_read(uri) as stream:
+        assert stream.read(3) == b"sec"
+
+
+def test_missing_file_names_only_the_file(tmp_path):
+    uri = parse_uri((tmp_path / "nope.joblib").as_uri())
+    with pytest.raises(ObjectNotFound) as raised:
+        store_for(uri).read_bytes(uri)
+    assert raised.value.message == "file://.../nope.joblib does not exist"
+
+
+def test_folder_is_not_a_file(tmp_path):
+    (tmp_path / "dir.joblib").mkdir()
+    uri = parse_uri((tmp_path / "dir.joblib").as_uri())
+    with pytest.raises(ObjectNotFound, match="is a folder"):
+        store_for(uri).read_bytes(uri)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
+def test_unreadable_file_is_access_denied(tmp_path):
+    path = tmp_path / "m.joblib"
+    path.write_bytes(b"x")
+    path.chmod(0)
+    uri = parse_uri(path.as_uri())
+    with pytest.raises(StorageAccessDenied, match="permission denied"):
+        store_for(uri).read_bytes(uri)

@@ -1,0 +1,140 @@
+"""Every accepted body form gives the model's own predictions, as plain JSON, in row order."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+from support import BrokenModel, NegativeRefusingModel, answer, make_service, post_json
+
+NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [6.3, 2.8, 5.1, 1.5]]
+
+
+def as_objects(rows, names=NAMES):
+    return [dict(zip(names, row)) for row in rows]
+
+
+BODY_FORMS = {
+    "instances arrays": {"instances": ROWS},
+    "instances objects": {"instances": as_objects(ROWS)},
+    "instances objects in another key order": {"instances": [dict(reversed(list(r.items()))) for r in as_objects(ROWS)]},
+    "inputs arrays": {"inputs": ROWS},
+    "inputs objects": {"inputs": as_objects(ROWS)},
+    "dataframe_split": {"dataframe_split": {"columns": NAMES, "data": ROWS}},
+    "dataframe_split shuffled columns": {
+        "dataframe_split": {
+            "columns": [NAMES[i] for i in (3, 1, 0, 2)],
+            "data": [[row[i] for i in (3, 1, 0, 2)] for row in ROWS],
+            "index": [0, 1, 2, 3],
+        }
+    },
+    "dataframe_records": {"dataframe_records": as_objects(ROWS)},
+}
+
+
+@pytest.mark.parametrize("form", list(BODY_FORMS))
+def test_every_body_form_gives_the_models_predictions(service, demo_model_path, form):
+    model = joblib.load(demo_model_path)
+    response = post_json(service, BODY_FORMS[form])
+    body = answer(response)
+    assert response.status == 200, body
+    assert body["predictions"] == model.predict(np.array(ROWS)).tolist()
+    assert body["classes"] == ["setosa", "versicolor", "virginica"]
+    assert np.allclose(body["probabilities"], model.predict_proba(np.array(ROWS)), atol=1e-12)
+    assert body["model_version"].startswith("sha256:")
+    assert len(body["request_id"]) >= 16
+
+
+@pytest.mark.parametrize("body", [{"features": ROWS[1]}, {"data": as_objects(ROWS)[1]}])
+def test_single_row_forms(service, body):
+    assert answer(post_json(service, body))["predictions"] == ["virginica"]
+
+
+def test_integers_are_numbers(service):
+    assert post_json(service, {"features": [5, 3, 1, 0]}).status == 200
+
+
+def test_request_id_from_the_client_is_echoed(service):
+    response = post_json(service, {"features": ROWS[0]}, **{"x-request-id": "client-42"})
+    assert answer(response)["request_id"] == "client-42"
+    assert response.headers["x-request-id"] == "client-42"
+
+
+def test_unsafe_request_id_is_replaced(service):
+    response = post_json(service, {"features": ROWS[0]}, **{"x-request-id": "<script>"})
+    assert answer(response)["request_id"] != "<script>"
+
+
+@pytest.fixture(scope="module")
+def iris():
+    data = load_iris()
+    return data.data, data.target
+
+
+def _save(tmp_path, model, name="model.joblib") -> str:
+    path = tmp_path / name
+    joblib.dump(model, path)
+    return path.as_uri()
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        LogisticRegression(max_iter=1000),
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+        RandomForestClassifier(n_estimators=20, random_state=0),
+        # Platt scaling: SVC's predict is not argmax(proba), so core must call both
+        pytest.param(SVC(probability=True, random_state=0), marks=pytest.mark.filterwarnings("ignore::FutureWarning")),
+    ],
+    ids=["logistic", "pipeline", "forest", "svc"],
+)
+def test_predictions_equal_model_predict_for_unnamed_features(tmp_path, iris, estimator):
+    X, y = iris
+    model = estimator.fit(X, y)
+    service = make_service(_save(tmp_path, model))
+    rng = np.random.default_rng(0)
+    rows = (X + rng.normal(0, 0.3, X.shape)).round(3).tolist()
+    body = answer(post_json(service, {"instances": rows}))
+    assert body["predictions"] == model.predict(np.array(rows)).tolist()
+    assert body["classes"] == [0, 1, 2]
+    # without names from the model, rows as objects use f0..fN-1
+    named = answer(post_json(service, {"instances": as_objects(rows[:3], ["f0", "f1", "f2", "f3"])}))
+    assert named["predictions"] == body["predictions"][:3]
+
+
+def test_regressor_has_no_probabilities(tmp_path):
+    X, y = load_diabetes(return_X_y=True)
+    model = LinearRegression().fit(X, y)
+    service = make_service(_save(tmp_path, model))
+    body = answer(post_json(service, {"instances": X[:5].tolist()}))
+    assert "probabilities" not in body and "classes" not in body
+    assert np.allclose(body["predictions"], model.predict(X[:5]))
+    assert all(type(p) is float for p in body["predictions"])
+
+
+def test_model_rejecting_rows_is_400_not_500(tmp_path):
+    service = make_service(_save(tmp_path, NegativeRefusingModel()))
+    response = post_json(service, {"instances": [[1, -1]]})
+    assert response.status == 400
+    assert answer(response)["error"] == {
+        "code": "prediction_rejected",
+        "message": "the model rejected the rows: Input X contains negative values",
+    }
+    assert answer(post_json(service, {"instances": [[1, 2]]}))["predictions"] == [3.0]
+
+
+def test_model_failing_is_500_without_details(tmp_path, caplog):
+    service = make_service(_save(tmp_path, BrokenModel()))
+    response = post_json(service, {"instances": [[1, 2]]})
+    assert response.status == 500
+    assert answer(response)["error"]["code"] == "prediction_failed"
+    assert "secret-internal-state" not in response.body.decode()
+    assert "Traceback" not in response.body.decode()

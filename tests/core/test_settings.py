@@ -1,0 +1,85 @@
+"""Settings: safe defaults, and a wrong value fails at start naming the variable, the value and
+what is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import SettingsError
+from core.settings import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ROWS, Settings
+
+URI = "file:///srv/models/model.joblib"
+
+
+def test_defaults():
+    settings = Settings.from_env({"MODEL_URI": URI})
+    assert settings.model_uri.key == "/srv/models/model.joblib"
+    assert settings.model_sha256 is None
+    assert settings.max_rows == DEFAULT_MAX_ROWS == 10_000
+    assert settings.max_body_bytes == DEFAULT_MAX_BODY_BYTES == 6 * 1024 * 1024
+    assert settings.cors_allow_origins == ()
+    assert settings.log_level == "INFO"
+    assert settings.preload_model is False
+
+
+def test_values_are_read():
+    settings = Settings.from_env(
+        {
+            "MODEL_URI": URI,
+            "MODEL_SHA256": "AB" * 32,
+            "MODEL_VERSION": "v7",
+            "MAX_ROWS": "1_000",
+            "MAX_BODY_BYTES": "65536",
+            "CORS_ALLOW_ORIGINS": "https://a.example.com, http://localhost:3000/",
+            "LOG_LEVEL": "debug",
+            "PRELOAD_MODEL": "Yes",
+        }
+    )
+    assert settings.model_sha256 == "ab" * 32
+    assert settings.model_version == "v7"
+    assert settings.max_rows == 1000
+    assert settings.max_body_bytes == 65536
+    assert settings.cors_allow_origins == ("https://a.example.com", "http://localhost:3000")
+    assert settings.log_level == "DEBUG"
+    assert settings.preload_model is True
+
+
+@pytest.mark.parametrize(
+    "env, fragments",
+    [
+        ({}, ("MODEL_URI is not set", "file:///abs/path/model.joblib")),
+        ({"MODEL_URI": "model.joblib"}, ("MODEL_URI='model.joblib'", "no scheme", "file://")),
+        ({"MODEL_URI": "file://model.joblib"}, ("MODEL_URI=", "absolute path")),
+        ({"MODEL_URI": "file:///srv/models/"}, ("absolute path to a file",)),
+        ({"MODEL_URI": "ftp://host/model.joblib"}, ("scheme 'ftp'", "expected one of file://")),
+        ({"MODEL_URI": URI, "MODEL_SHA256": "abc"}, ("MODEL_SHA256='abc'", "64 hexadecimal characters")),
+        ({"MODEL_URI": URI, "MAX_ROWS": "many"}, ("MAX_ROWS='many'", "an integer from 1 to 1000000")),
+        ({"MODEL_URI": URI, "MAX_ROWS": "0"}, ("MAX_ROWS='0'", "from 1 to")),
+        ({"MODEL_URI": URI, "MAX_BODY_BYTES": "-5"}, ("MAX_BODY_BYTES='-5'",)),
+        ({"MODEL_URI": URI, "CORS_ALLOW_ORIGINS": "example.com"}, ("CORS_ALLOW_ORIGINS contains 'example.com'", "https://app.example.com")),
+        ({"MODEL_URI": URI, "LOG_LEVEL": "LOUD"}, ("LOG_LEVEL='LOUD'", "DEBUG, INFO, WARNING, ERROR, CRITICAL")),
+        ({"MODEL_URI": URI, "PRELOAD_MODEL": "sometimes"}, ("PRELOAD_MODEL='sometimes'", "true or false")),
+        ({"MODEL_URI": URI, "BATCH_OUTPUT_URI": "predictions/"}, ("BATCH_OUTPUT_URI='predictions/'",)),
+        ({"MODEL_URI": URI, "MODEL_VERSION": "x" * 200}, ("MODEL_VERSION=", "at most 128 printable characters")),
+    ],
+)
+def test_wrong_values_fail_naming_the_variable(env, fragments):
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    for fragment in fragments:
+        assert fragment in raised.value.message
+
+
+def test_wrong_setting_stops_serve_with_the_message(tmp_path):
+    import subprocess
+
+    from support import serve_command
+
+    result = subprocess.run(
+        [*serve_command(), "serve", "--port", "0"],
+        env={"PATH": "/usr/bin:/bin", "MODEL_URI": URI, "MAX_ROWS": "lots"},
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "MAX_ROWS='lots' is not allowed; expected an integer from 1 to 1000000" in result.stderr
+    assert "Traceback" not in result.stderr

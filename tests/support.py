@@ -1,0 +1,137 @@
+"""Helpers the tests share: building a service, calling it, and running the real local endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from core.http import HttpRequest, HttpResponse, PredictionService
+from core.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_service(model_uri: str, **env: str) -> PredictionService:
+    return PredictionService(Settings.from_env({"MODEL_URI": model_uri, **env}))
+
+
+def post_json(service: PredictionService, body, path: str = "/predict", **headers: str) -> HttpResponse:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return service.handle(
+        HttpRequest("POST", path, headers={"content-type": "application/json", **headers}, body=raw)
+    )
+
+
+def answer(response: HttpResponse) -> dict:
+    return json.loads(response.body)
+
+
+class NegativeRefusingModel:
+    """A model whose predict() refuses negative values, as some encoders do (pickled by reference)."""
+
+    n_features_in_ = 2
+
+    def predict(self, X):
+        if (X < 0).any():
+            raise ValueError("Input X contains negative values")
+        return X.sum(axis=1)
+
+
+class BrokenModel:
+    """A model that fails for a reason of its own, not the input's."""
+
+    n_features_in_ = 2
+
+    def predict(self, X):
+        raise RuntimeError("secret-internal-state at /srv/app/model.py")
+
+
+# --- the real local endpoint -------------------------------------------------------------------
+
+
+@dataclass
+class LocalEndpoint:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def request(self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[dict] = None):
+        """(status, headers, body bytes) of one HTTP request; HTTP errors are answers too."""
+        req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, dict(resp.headers.items()), resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers.items()), err.read()
+
+    def post_json(self, body, path: str = "/predict"):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return self.request("POST", path, raw, {"Content-Type": "application/json"})
+
+    def log_lines(self) -> list[dict]:
+        lines = []
+        for line in self.log_path.read_text().splitlines():
+            if line.startswith("{"):
+                lines.append(json.loads(line))
+        return lines
+
+
+def serve_command() -> list[str]:
+    """The installed console script when present, else the same entry point through -m."""
+    script = Path(sys.executable).with_name("serverless-ml")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("serverless-ml")
+    return [found] if found else [sys.executable, "-m", "core.cli"]
+
+
+def start_endpoint(tmp_path: Path, env: dict[str, str], extra_args: tuple[str, ...] = ()) -> LocalEndpoint:
+    """Start ``serverless-ml serve --port 0`` on 127.0.0.1 and wait until /health answers."""
+    log_path = tmp_path / "server.log"
+    log = open(log_path, "w")
+    full_env = {k: v for k, v in os.environ.items() if k not in ("MODEL_URI", "MODEL_SHA256")}
+    full_env.update(env)
+    process = subprocess.Popen(
+        [*serve_command(), "serve", "--host", "127.0.0.1", "--port", "0", *extra_args],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        cwd=tmp_path,
+        env=full_env,
+        text=True,
+    )
+    line = process.stdout.readline()
+    if not line:
+        process.wait(timeout=10)
+        raise RuntimeError(f"serve exited with {process.returncode}: {log_path.read_text()[-2000:]}")
+    endpoint = LocalEndpoint(json.loads(line)["listening"], process, log_path)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            status, _, _ = endpoint.request("GET", "/health")
+            if status == 200:
+                return endpoint
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            stop_endpoint(endpoint)
+            raise RuntimeError("the local endpoint did not answer /health within 30 s")
+        time.sleep(0.05)
+
+
+def stop_endpoint(endpoint: LocalEndpoint) -> None:
+    endpoint.process.terminate()
+    try:
+        endpoint.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        endpoint.process.kill()
+        endpoint.process.wait()
+    endpoint.process.stdout.close()
