@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -63,6 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
     host, port = server.server_address[:2]
     # one machine-readable line first, so scripts and tests can find the port
     print(json.dumps({"listening": f"http://{host}:{port}", "model_uri": service.settings.model_uri.display}), flush=True)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -70,6 +72,11 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def _stop_on_sigterm(signum, frame) -> None:
+    # the same clean shutdown as Ctrl-C: the listening socket is closed before exit
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

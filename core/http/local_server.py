@@ -20,6 +20,8 @@ logger = logging.getLogger("serverless_ml.local_server")
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every answer carries Content-Length
+    # headers and body leave in two writes; with Nagle on, the body waits for a delayed ACK (~40 ms)
+    disable_nagle_algorithm = True
     server_version = "serverless-ml"
     sys_version = ""
     service: PredictionService  # set on the subclass made by make_server
