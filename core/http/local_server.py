@@ -7,16 +7,13 @@ so what a user sees here is what the functions answer.
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from core.errors import PayloadTooLarge, RequestError
 from core.http.messages import HttpRequest
 from core.http.service import PredictionService
-
-logger = logging.getLogger("serverless_ml.local_server")
-
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every answer carries Content-Length
@@ -29,20 +26,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         parts = urlsplit(self.path)
         headers = {name.lower(): value for name, value in self.headers.items()}
+        request = HttpRequest(
+            method=self.command, path=parts.path, headers=headers, query=dict(parse_qsl(parts.query))
+        )
         try:
             body = self._read_body(headers)
         except RequestError as exc:
             self.close_connection = True  # the unread rest of the body must not become a request
-            self._send(self.service.error_response(exc))
+            self._send(self.service.reject(request, exc))
             return
-        request = HttpRequest(
-            method=self.command,
-            path=parts.path,
-            headers=headers,
-            body=body,
-            query=dict(parse_qsl(parts.query)),
-        )
-        self._send(self.service.handle(request))
+        self._send(self.service.handle(dataclasses.replace(request, body=body)))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
 

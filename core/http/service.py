@@ -37,6 +37,8 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
 
 _cold_start = True  # true until this process has answered its first request
+# the Allow header of a route, from the methods it serves: HEAD comes with GET, OPTIONS with all
+_ALLOWED = {("POST",): ("POST", "OPTIONS"), ("GET",): ("GET", "HEAD", "OPTIONS")}
 
 
 class PredictionService:
@@ -58,6 +60,15 @@ class PredictionService:
     # --- entry point ---------------------------------------------------------------------------
 
     def handle(self, request: HttpRequest) -> HttpResponse:
+        """Answer one request. Never raises."""
+        return self._answer(request, None)
+
+    def reject(self, request: HttpRequest, error: ServerlessMLError) -> HttpResponse:
+        """Answer a request that a front end refused before it had the whole body (an announced
+        body over the limit, a broken length): same headers, CORS and log line as ``handle``."""
+        return self._answer(request, error)
+
+    def _answer(self, request: HttpRequest, rejection: Optional[ServerlessMLError]) -> HttpResponse:
         global _cold_start
         started = time.perf_counter()
         cold_start, _cold_start = _cold_start, False
@@ -65,6 +76,8 @@ class PredictionService:
         context: dict[str, Any] = {"rows": None, "request_id": request_id}
         route = request.path.rstrip("/") or "/"
         try:
+            if rejection is not None:
+                raise rejection
             response = self._dispatch(request, route, context)
         except ServerlessMLError as exc:
             response = self.error_response(exc, request_id)
@@ -124,12 +137,11 @@ class PredictionService:
                 f"no route {_short(route)}; expected one of: POST /predict, GET /health, GET /model, "
                 "GET /openapi.json"
             )
-        method = "GET" if request.method == "HEAD" else request.method
-        if method == "OPTIONS":
-            return self.cors.preflight(request, allowed=tuple(methods) + ("OPTIONS",))
-        handler = methods.get(method)
+        allowed = _ALLOWED[tuple(methods)]
+        if request.method == "OPTIONS":
+            return self.cors.preflight(request, allowed=allowed)
+        handler = methods.get("GET" if request.method == "HEAD" else request.method)
         if handler is None:
-            allowed = tuple(methods) + ("OPTIONS",)
             raise MethodNotAllowed(
                 f"{_short(request.method)} is not allowed on {route}; expected {' or '.join(methods)}",
                 allowed,
@@ -168,7 +180,7 @@ class PredictionService:
     def _openapi_document(self, request: HttpRequest, context: dict) -> HttpResponse:
         if self._openapi is None:
             self._openapi = OPENAPI_PATH.read_bytes()
-        return HttpResponse(200, {"content-type": "application/json"}, self._openapi)
+        return HttpResponse(200, dict(_JSON_HEADERS), self._openapi)
 
     def _schema_for(self, model) -> FeatureSchema:
         schema = self._schemas.get(id(model))
@@ -190,10 +202,11 @@ class PredictionService:
 
 
 def _request_id(request: HttpRequest) -> str:
-    given = request.headers.get("x-request-id")
-    if given and _REQUEST_ID.fullmatch(given):
-        return given
-    return request.request_id or os.urandom(16).hex()
+    """The client's X-Request-Id, else the provider's id, else a new one; only safe characters."""
+    for candidate in (request.headers.get("x-request-id"), request.request_id):
+        if candidate and _REQUEST_ID.fullmatch(candidate):
+            return candidate
+    return os.urandom(16).hex()
 
 
 def _json_response(status: int, body: dict) -> HttpResponse:

@@ -79,9 +79,14 @@ def describe(estimator: Any, **identity: Any) -> ModelDescription:
     else:
         feature_names, from_model = None, False
 
-    has_probabilities = hasattr(estimator, "predict_proba")
     classes = getattr(estimator, "classes_", None)
-    classes_json = _plain(classes) if classes is not None else None
+    if classes is not None and getattr(classes, "ndim", 0) != 1:
+        # multi-output classifiers have a list of class arrays and a list of probability arrays;
+        # they are served with predictions only (one list of outputs per row)
+        classes_json, has_probabilities = [_plain(c) for c in classes], False
+    else:
+        classes_json = _plain(classes) if classes is not None else None
+        has_probabilities = hasattr(estimator, "predict_proba")
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     final_type = f"{type(final).__module__}.{type(final).__qualname__}"
     return ModelDescription(

@@ -122,16 +122,23 @@ def load_model(
     if getattr(estimator, "feature_names_in_", None) is not None:
         warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING, category=UserWarning)
 
-    return describe(
-        estimator,
-        version=version or f"sha256:{digest[:12]}",
-        sha256=digest,
-        size_bytes=len(data),
-        loaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        read_seconds=read_seconds,
-        deserialize_seconds=deserialize_seconds,
-        warnings=tuple(f"{w.category.__name__}: {w.message}" for w in caught),
-    )
+    try:
+        return describe(
+            estimator,
+            version=version or f"sha256:{digest[:12]}",
+            sha256=digest,
+            size_bytes=len(data),
+            loaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            read_seconds=read_seconds,
+            deserialize_seconds=deserialize_seconds,
+            warnings=tuple(f"{w.category.__name__}: {w.message}" for w in caught),
+        )
+    except Exception as exc:  # an estimator of a shape this service does not understand
+        logger.error("model description failed", exc_info=True, extra={"fields": {"model_uri": uri.display}})
+        raise ModelInvalid(
+            f"the model at {uri.display} ({type(estimator).__name__}) could not be inspected "
+            f"({type(exc).__name__}); expected a fitted scikit-learn estimator or pipeline"
+        ) from None
 
 
 def _deserialize(uri: StorageURI, data: bytes):

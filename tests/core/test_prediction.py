@@ -138,3 +138,15 @@ def test_model_failing_is_500_without_details(tmp_path, caplog):
     assert answer(response)["error"]["code"] == "prediction_failed"
     assert "secret-internal-state" not in response.body.decode()
     assert "Traceback" not in response.body.decode()
+
+
+def test_multi_output_classifier_gives_one_list_per_row(tmp_path, iris):
+    X, y = iris
+    Y = np.column_stack([y, (y == 2).astype(int)])
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(X, Y)
+    service = make_service(_save(tmp_path, model))
+    body = answer(post_json(service, {"instances": X[:3].tolist()}))
+    assert body["predictions"] == model.predict(X[:3]).tolist()
+    assert "probabilities" not in body
+    info = answer(service.handle(__import__("core.http", fromlist=["HttpRequest"]).HttpRequest("GET", "/model")))
+    assert info["classes"] == [[0, 1, 2], [0, 1]]

@@ -34,8 +34,8 @@ def test_unknown_route_is_json_404(service, path):
     [
         ("GET", "/predict", "POST, OPTIONS"),
         ("PUT", "/predict", "POST, OPTIONS"),
-        ("DELETE", "/model", "GET, OPTIONS"),
-        ("POST", "/health", "GET, OPTIONS"),
+        ("DELETE", "/model", "GET, HEAD, OPTIONS"),
+        ("POST", "/health", "GET, HEAD, OPTIONS"),
     ],
 )
 def test_wrong_method_is_json_405_with_allow(service, method, path, allow):
@@ -100,6 +100,28 @@ def test_star_allows_any_origin(demo_model_uri):
     service = make_service(demo_model_uri, CORS_ALLOW_ORIGINS="*")
     response = post_json(service, ROW, origin="https://anywhere.example")
     assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_local_server_rejection_is_logged_with_the_clients_request_id(tmp_path, demo_model_uri):
+    import http.client
+    from urllib.parse import urlsplit
+
+    from support import start_endpoint, stop_endpoint
+
+    ep = start_endpoint(tmp_path, {"MODEL_URI": demo_model_uri, "MAX_BODY_BYTES": "10", "CORS_ALLOW_ORIGINS": "*"})
+    try:
+        parts = urlsplit(ep.url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        conn.request("POST", "/predict", body=b"x" * 11, headers={"X-Request-Id": "too-big-1", "Origin": "https://a.example"})
+        response = conn.getresponse()
+        assert response.status == 413
+        assert response.getheader("x-request-id") == "too-big-1"
+        assert response.getheader("access-control-allow-origin") == "*"
+        conn.close()
+    finally:
+        stop_endpoint(ep)
+    (line,) = [line for line in ep.log_lines() if line.get("request_id") == "too-big-1"]
+    assert line["status"] == 413 and line["error_code"] == "payload_too_large"
 
 
 def test_preflight_on_unknown_route_is_404(service):
