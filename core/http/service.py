@@ -35,6 +35,7 @@ logger = logging.getLogger("serverless_ml.http")
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # built once, not per answer
 
 _cold_start = True  # true until this process has answered its first request
 # the Allow header of a route, from the methods it serves: HEAD comes with GET, OPTIONS with all
@@ -211,7 +212,7 @@ def _request_id(request: HttpRequest) -> str:
 
 def _json_response(status: int, body: dict) -> HttpResponse:
     return HttpResponse(
-        status, dict(_JSON_HEADERS), json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+        status, dict(_JSON_HEADERS), _ENCODER.encode(body).encode()
     )
 
 

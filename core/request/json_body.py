@@ -19,6 +19,10 @@ def _reject_constant(name: str) -> float:
     raise _NonFiniteConstant(name)
 
 
+# Built once: json.loads with keyword arguments builds a new decoder on every call (~4 us).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def check_content_type(content_type: Optional[str]) -> None:
     """Accept a missing Content-Type or any JSON media type (``application/json``, ``*+json``)."""
     if not content_type:
@@ -48,7 +52,7 @@ def decode_json_object(body: bytes, max_body_bytes: int) -> dict[str, Any]:
             "expected JSON encoded as UTF-8"
         ) from None
     try:
-        payload = json.loads(text, parse_constant=_reject_constant)
+        payload = _DECODER.decode(text)
     except _NonFiniteConstant as exc:
         raise MalformedJSON(f"the body contains {exc}, which is not a number in JSON; expected finite numbers") from None
     except json.JSONDecodeError as exc:
