@@ -49,7 +49,7 @@ class PredictionService:
         self.settings = settings
         self.model = model if model is not None else ModelHolder(settings)
         self.cors = CorsPolicy(settings.cors_allow_origins)
-        self._schemas: dict[int, FeatureSchema] = {}
+        self._schema: tuple[Any, Optional[FeatureSchema]] = (None, None)  # (model, its schema)
         self._openapi: Optional[bytes] = None
         self._routes: dict[str, dict[str, Callable[[HttpRequest, dict], Any]]] = {
             "/predict": {"POST": self._predict},
@@ -184,9 +184,10 @@ class PredictionService:
         return HttpResponse(200, dict(_JSON_HEADERS), self._openapi)
 
     def _schema_for(self, model) -> FeatureSchema:
-        schema = self._schemas.get(id(model))
-        if schema is None:
-            schema = self._schemas[id(model)] = FeatureSchema(model.feature_names)
+        cached_model, schema = self._schema
+        if cached_model is not model or schema is None:
+            schema = FeatureSchema(model.feature_names)
+            self._schema = (model, schema)
         return schema
 
     def preload(self) -> bool:

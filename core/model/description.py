@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 # Estimators whose predict() is exactly classes_[argmax(predict_proba())]; for them one call to
@@ -41,7 +41,6 @@ class ModelDescription:
     read_seconds: float
     deserialize_seconds: float
     warnings: tuple[str, ...] = ()
-    feature_index: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def n_features(self) -> Optional[int]:
@@ -99,7 +98,6 @@ def describe(estimator: Any, **identity: Any) -> ModelDescription:
         predict_from_probabilities=has_probabilities
         and classes is not None
         and final_type in _PREDICT_IS_ARGMAX_OF_PROBA,
-        feature_index={name: i for i, name in enumerate(feature_names or ())},
         **identity,
     )
 
