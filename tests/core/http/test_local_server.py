@@ -10,12 +10,14 @@ from urllib.parse import urlsplit
 
 import joblib
 import numpy as np
+import pytest
 
 from support import start_endpoint, stop_endpoint
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 
 
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
 def test_predict_over_http(endpoint, demo_model_path):
     status, headers, body = endpoint.post_json({"instances": ROWS})
     assert status == 200
