@@ -20,7 +20,7 @@ class _Handler(BaseHTTPRequestHandler):
     # headers and body leave in two writes; with Nagle on, the body waits for a delayed ACK (~40 ms)
     disable_nagle_algorithm = True
     server_version = "serverless-ml"
-    sys_version = ""
+    sys_version = ""  # no Python version in the Server header
     service: PredictionService  # set on the subclass made by make_server
 
     def _serve(self) -> None:
@@ -83,6 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
+
+    def version_string(self) -> str:
+        return self.server_version
 
     def log_message(self, format: str, *args) -> None:
         # the service logs one structured line per request; http.server's own line would repeat it
