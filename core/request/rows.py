@@ -166,16 +166,10 @@ def _array_row(row: list, where: str, schema: FeatureSchema, width: Optional[int
         raise InvalidFeatures(f"{where} has {len(row)} values; expected {expected}")
     if not row:
         raise InvalidFeatures(f"{where} is empty; expected {schema.expected()}")
-    for j, value in enumerate(row):
-        kind = type(value)
-        # the common case first: a finite float or a plain int (bool is an int subclass: excluded)
-        if kind is float:
-            if value - value == 0.0:
-                continue
-        elif kind is int and -_MAX_FLOAT <= value <= _MAX_FLOAT:
-            continue
+    j = _first_non_number(row)
+    if j is not None:
         name = schema.names[j] if schema.names is not None and j < len(schema.names) else None
-        raise InvalidValue(_value_message(f"{where}[{j}]" + (f" ('{name}')" if name else ""), value))
+        raise InvalidValue(_value_message(f"{where}[{j}]" + (f" ('{name}')" if name else ""), row[j]))
     return row
 
 
@@ -191,15 +185,24 @@ def _object_row(row: dict, where: str, schema: FeatureSchema) -> list[float]:
         raise  # unreachable: _check_names raises whenever a name is missing
     if len(row) != len(values):
         _check_names(set(row), where, schema)
-    for name, value in zip(schema.names, values):
+    j = _first_non_number(values)
+    if j is not None:
+        raise InvalidValue(_value_message(f"{where}.{schema.names[j]}", values[j]))
+    return values
+
+
+def _first_non_number(values: list) -> Optional[int]:
+    """The index of the first value that is not a finite number, or None."""
+    for j, value in enumerate(values):
         kind = type(value)
+        # the common case first: a finite float or a plain int (bool is an int subclass: excluded)
         if kind is float:
-            if value - value == 0.0:
+            if value - value == 0.0:  # false for NaN and for +-inf, which 1e999 parses to
                 continue
         elif kind is int and -_MAX_FLOAT <= value <= _MAX_FLOAT:
             continue
-        raise InvalidValue(_value_message(f"{where}.{name}", value))
-    return values
+        return j
+    return None
 
 
 def _check_names(received: set, where: str, schema: FeatureSchema) -> None:
