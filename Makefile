@@ -18,17 +18,22 @@ $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,aws,azure,gcp]'
+	touch $@
+
+# Azurite (the Azure Blob emulator) and the Serverless Framework, pinned by package-lock.json
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 run: $(VENV)/.run-installed
 	$(BIN)/serverless-ml serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.test-installed
+test: $(VENV)/.test-installed node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .serverless-ml .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules .serverless-ml .pytest_cache .hypothesis

@@ -15,9 +15,30 @@ import json
 import logging
 import sys
 import time
-from typing import Any, Optional
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Iterator, Optional
 
 LOGGER_NAME = "serverless_ml"
+
+# Fields every line logged during one invocation carries (the provider's invocation id, say);
+# adapters set them with log_context(), the formatter merges them.
+_context: ContextVar[dict[str, Any]] = ContextVar("serverless_ml_log_context", default={})
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` to every log line written inside the ``with`` block (this thread or task)."""
+    token = _context.set({**_context.get(), **fields})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def context_fields() -> dict[str, Any]:
+    """The fields of the current log context, for handlers other than JsonFormatter."""
+    return _context.get()
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,6 +50,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        bound = _context.get()
+        if bound:
+            line.update(bound)
         fields = getattr(record, "fields", None)
         if fields:
             line.update(fields)

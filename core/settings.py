@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from core.errors import SettingsError
+from core.storage import DEFAULT_TIMEOUT_SECONDS as DEFAULT_STORAGE_TIMEOUT_SECONDS
+from core.storage import missing_sdk
 from core.storage.uri import StorageURI, parse_uri
 
 DEFAULT_MAX_ROWS = 10_000
@@ -42,6 +44,7 @@ class Settings:
     cors_allow_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
     preload_model: bool = False
+    storage_timeout_seconds: float = DEFAULT_STORAGE_TIMEOUT_SECONDS
 
     @classmethod
     def from_env(
@@ -67,6 +70,9 @@ class Settings:
             cors_allow_origins=_origins(env.get("CORS_ALLOW_ORIGINS")),
             log_level=_choice("LOG_LEVEL", env.get("LOG_LEVEL"), "INFO", LOG_LEVELS),
             preload_model=_bool("PRELOAD_MODEL", env.get("PRELOAD_MODEL"), False),
+            storage_timeout_seconds=_float(
+                "STORAGE_TIMEOUT_SECONDS", env.get("STORAGE_TIMEOUT_SECONDS"), DEFAULT_STORAGE_TIMEOUT_SECONDS, 0.1, 300.0
+            ),
         )
 
 
@@ -76,9 +82,13 @@ def _show(value: str) -> str:
 
 def _uri(name: str, value: str) -> StorageURI:
     try:
-        return parse_uri(value)
+        uri = parse_uri(value)
     except ValueError as exc:
         raise SettingsError(f"{name}={_show(value)} is not a usable location: {exc}") from None
+    problem = missing_sdk(uri.scheme)
+    if problem:
+        raise SettingsError(f"{name}={_show(value)} cannot be used here: {problem}")
+    return uri
 
 
 def _optional_uri(name: str, value: Optional[str]) -> Optional[StorageURI]:
@@ -119,6 +129,19 @@ def _int(name: str, value: Optional[str], default: int, low: int, high: int) -> 
         number = None
     if number is None or not low <= number <= high:
         raise SettingsError(f"{name}={_show(value)} is not allowed; expected an integer from {low} to {high}")
+    return number
+
+
+def _float(name: str, value: Optional[str], default: float, low: float, high: float) -> float:
+    value = (value or "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise SettingsError(f"{name}={_show(value)} is not allowed; expected a number of seconds from {low} to {high}")
     return number
 
 

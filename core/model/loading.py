@@ -40,7 +40,7 @@ class ModelHolder:
     """Holds the one model of this process; ``get()`` loads it on first use."""
 
     def __init__(
-        self, settings: Settings, *, store_for: Callable[[StorageURI], ObjectStore] = store_for
+        self, settings: Settings, *, store_for: Callable[..., ObjectStore] = store_for
     ) -> None:
         self._settings = settings
         self._store_for = store_for
@@ -66,7 +66,11 @@ class ModelHolder:
         uri = self._settings.model_uri
         self.load_attempts += 1
         try:
-            model = load_model(uri, self._store_for(uri), self._settings.model_sha256, self._settings.model_version)
+            try:
+                store = self._store_for(uri, self._settings.storage_timeout_seconds)
+            except StorageError as exc:
+                raise ModelUnavailable(f"the model could not be read: {exc.message}") from None
+            model = load_model(uri, store, self._settings.model_sha256, self._settings.model_version)
         except ServerlessMLError as exc:
             self.last_error = exc
             logger.error("model load failed", extra={"fields": {"model_uri": uri.display, "error_code": exc.code, "reason": exc.message}})

@@ -7,19 +7,28 @@ used, so a cloud SDK never loads at start unless the model lives in that cloud.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import threading
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Optional, Protocol
 
-from core.storage.uri import SUPPORTED_SCHEMES, StorageURI, parse_uri
+from core.errors import StorageError
+from core.storage.uri import BACKENDS, SUPPORTED_SCHEMES, StorageURI, parse_uri
 
-__all__ = ["ObjectStore", "StorageURI", "SUPPORTED_SCHEMES", "parse_uri", "store_for"]
+__all__ = [
+    "DEFAULT_TIMEOUT_SECONDS", "ObjectStore", "StorageURI", "SUPPORTED_SCHEMES",
+    "missing_sdk", "parse_uri", "store_for",
+]
 
-_BACKENDS = {"file": ("core.storage.local", "LocalObjectStore")}
-_stores: dict[str, "ObjectStore"] = {}
+DEFAULT_TIMEOUT_SECONDS = 10.0
+_stores: dict[tuple[str, float], "ObjectStore"] = {}
 _stores_lock = threading.Lock()
 
 
 class ObjectStore(Protocol):
+    """What core needs from object storage. Backends are built as ``Backend(timeout_seconds)``:
+    every call gives up within about that time (SDK retries included) and raises a
+    :class:`~core.errors.StorageError` subclass, never an SDK exception."""
+
     scheme: str
 
     def read_bytes(self, uri: StorageURI) -> bytes: ...
@@ -29,14 +38,38 @@ class ObjectStore(Protocol):
     def write_bytes(self, uri: StorageURI, data: bytes) -> None: ...
 
 
-def store_for(uri: StorageURI) -> ObjectStore:
+def missing_sdk(scheme: str) -> Optional[str]:
+    """If ``scheme``'s SDK is not installed, a sentence saying what to install; else None.
+
+    Looks the module up without importing it, so settings can check this at start for free.
+    """
+    backend = BACKENDS[scheme]
+    if backend.sdk_module is None:
+        return None
+    try:
+        found = importlib.util.find_spec(backend.sdk_module) is not None
+    except ModuleNotFoundError:  # a parent package (google, azure) is missing
+        found = False
+    if found:
+        return None
+    return (
+        f"{scheme}:// locations need {backend.sdk_module}, which is not installed; "
+        f"install serverless-ml[{backend.extra}]"
+    )
+
+
+def store_for(uri: StorageURI, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> ObjectStore:
     """The (process-wide, reused) store for ``uri``'s scheme; its SDK is imported on first use."""
-    store = _stores.get(uri.scheme)
+    key = (uri.scheme, timeout_seconds)
+    store = _stores.get(key)
     if store is None:
         with _stores_lock:
-            store = _stores.get(uri.scheme)
+            store = _stores.get(key)
             if store is None:
-                module_name, class_name = _BACKENDS[uri.scheme]
-                store = getattr(importlib.import_module(module_name), class_name)()
-                _stores[uri.scheme] = store
+                problem = missing_sdk(uri.scheme)
+                if problem:
+                    raise StorageError(problem, uri.display)
+                backend = BACKENDS[uri.scheme]
+                store = getattr(importlib.import_module(backend.module), backend.class_name)(timeout_seconds)
+                _stores[key] = store
     return store

@@ -13,6 +13,10 @@ from core.storage.uri import StorageURI
 class LocalObjectStore:
     scheme = "file"
 
+    def __init__(self, timeout_seconds: float = 0.0) -> None:
+        # local reads do not time out; the argument keeps every backend built the same way
+        self.timeout_seconds = timeout_seconds
+
     def read_bytes(self, uri: StorageURI) -> bytes:
         with self.open_read(uri) as stream:
             return stream.read()

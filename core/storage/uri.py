@@ -9,11 +9,29 @@ shown to a client.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 from urllib.parse import unquote, urlsplit
 
-# Schemes whose backend ships with this installation, in the order error messages list them.
-# A scheme joins this tuple together with its module in core/storage/.
-SUPPORTED_SCHEMES = ("file",)
+
+@dataclass(frozen=True)
+class Backend:
+    """Where a scheme's store lives, and which SDK and pip extra it needs (None: the stdlib)."""
+
+    module: str
+    class_name: str
+    sdk_module: Optional[str] = None
+    extra: Optional[str] = None
+
+
+# The one registry of schemes, in the order error messages list them. A backend module is
+# imported only when a URI of its scheme is used.
+BACKENDS = {
+    "file": Backend("core.storage.local", "LocalObjectStore"),
+    "s3": Backend("core.storage.s3", "S3ObjectStore", "boto3", "aws"),
+    "gs": Backend("core.storage.gcs", "GCSObjectStore", "google.cloud.storage", "gcp"),
+    "az": Backend("core.storage.azure_blob", "AzureBlobObjectStore", "azure.storage.blob", "azure"),
+}
+SUPPORTED_SCHEMES = tuple(BACKENDS)
 
 
 @dataclass(frozen=True)
@@ -45,10 +63,7 @@ def parse_uri(text: str) -> StorageURI:
     scheme = parts.scheme.lower()
     if scheme not in SUPPORTED_SCHEMES:
         shown = f"scheme '{scheme}'" if scheme else "no scheme"
-        raise ValueError(
-            f"it has {shown}; expected one of {', '.join(s + '://' for s in SUPPORTED_SCHEMES)} "
-            "(s3://, gs:// and az:// are available with their provider adapters)"
-        )
+        raise ValueError(f"it has {shown}; expected one of {', '.join(s + '://' for s in SUPPORTED_SCHEMES)}")
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise ValueError("a file:// URI needs an absolute path, e.g. file:///srv/models/model.joblib")

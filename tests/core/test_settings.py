@@ -20,6 +20,7 @@ def test_defaults():
     assert settings.cors_allow_origins == ()
     assert settings.log_level == "INFO"
     assert settings.preload_model is False
+    assert settings.storage_timeout_seconds == 10.0
 
 
 def test_values_are_read():
@@ -51,7 +52,8 @@ def test_values_are_read():
         ({"MODEL_URI": "model.joblib"}, ("MODEL_URI='model.joblib'", "no scheme", "file://")),
         ({"MODEL_URI": "file://model.joblib"}, ("MODEL_URI=", "absolute path")),
         ({"MODEL_URI": "file:///srv/models/"}, ("absolute path to a file",)),
-        ({"MODEL_URI": "ftp://host/model.joblib"}, ("scheme 'ftp'", "expected one of file://")),
+        ({"MODEL_URI": "ftp://host/model.joblib"}, ("scheme 'ftp'", "expected one of file://, s3://, gs://, az://")),
+        ({"MODEL_URI": URI, "STORAGE_TIMEOUT_SECONDS": "0"}, ("STORAGE_TIMEOUT_SECONDS='0'", "from 0.1 to 300.0")),
         ({"MODEL_URI": URI, "MODEL_SHA256": "abc"}, ("MODEL_SHA256='abc'", "64 hexadecimal characters")),
         ({"MODEL_URI": URI, "MAX_ROWS": "many"}, ("MAX_ROWS='many'", "an integer from 1 to 1000000")),
         ({"MODEL_URI": URI, "MAX_ROWS": "0"}, ("MAX_ROWS='0'", "from 1 to")),
@@ -83,3 +85,18 @@ def test_wrong_setting_stops_serve_with_the_message(tmp_path):
     assert result.returncode == 2
     assert "MAX_ROWS='lots' is not allowed; expected an integer from 1 to 1000000" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_scheme_whose_sdk_is_missing_fails_at_start(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name.startswith("google.cloud") else real_find_spec(name, *a)
+    )
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"MODEL_URI": "gs://models/iris.joblib"})
+    assert raised.value.message == (
+        "MODEL_URI='gs://models/iris.joblib' cannot be used here: gs:// locations need google.cloud.storage, "
+        "which is not installed; install serverless-ml[gcp]"
+    )

@@ -165,3 +165,14 @@ def test_unmatched_routes_are_logged_as_unmatched(service, log_lines):
     call(service, "GET", "/wp-admin/" + "x" * 500)
     (line,) = [line for line in log_lines() if line["message"] == "request"]
     assert line["route"] == "unmatched" and line["status"] == 404
+
+
+def test_log_context_fields_are_on_every_line_of_the_invocation(service, log_lines):
+    from core.logs import log_context
+
+    with log_context(invocation_id="inv-7", provider="test"):
+        post_json(service, ROW)
+    post_json(service, ROW)
+    lines = [line for line in log_lines() if line["message"] == "request"]
+    assert lines[0]["invocation_id"] == "inv-7" and lines[0]["provider"] == "test"
+    assert "invocation_id" not in lines[1]

@@ -46,7 +46,7 @@ def test_32_concurrent_first_requests_read_and_load_once(demo_model_uri):
 
     settings = Settings.from_env({"MODEL_URI": demo_model_uri})
     store = CountingStore()
-    service = PredictionService(settings, ModelHolder(settings, store_for=lambda uri: store))
+    service = PredictionService(settings, ModelHolder(settings, store_for=lambda uri, timeout_seconds: store))
     barrier = threading.Barrier(32)
 
     def first_request(_):
