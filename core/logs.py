@@ -42,7 +42,12 @@ def context_fields() -> dict[str, Any]:
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record. Subclasses adapt the fields (a provider's names) in ``fields``."""
+
     def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(self.fields(record), default=str, ensure_ascii=False)
+
+    def fields(self, record: logging.LogRecord) -> dict[str, Any]:
         line: dict[str, Any] = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
@@ -59,17 +64,26 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             # kept in the log (for the operator), never in an answer
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return line
 
 
-def configure(level: str = "INFO", stream: Optional[Any] = None) -> logging.Logger:
-    """Give the package logger one JSON handler (idempotent); return it."""
+def configure(
+    level: str = "INFO", stream: Optional[Any] = None, formatter: Optional[logging.Formatter] = None
+) -> logging.Logger:
+    """Give the package logger one JSON handler (idempotent) and return the logger.
+
+    ``formatter`` replaces JsonFormatter, also on a handler configured earlier: an adapter
+    installs its provider's line shape once, before anything is logged.
+    """
     logger = logging.getLogger(LOGGER_NAME)
     logger.setLevel(level)
-    if not any(getattr(h, "_serverless_ml", False) for h in logger.handlers):
+    handler = next((h for h in logger.handlers if getattr(h, "_serverless_ml", False)), None)
+    if handler is None:
         handler = logging.StreamHandler(stream or sys.stderr)
-        handler.setFormatter(JsonFormatter())
         handler._serverless_ml = True  # type: ignore[attr-defined]
+        handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
         logger.propagate = False
+    if formatter is not None:
+        handler.setFormatter(formatter)
     return logger

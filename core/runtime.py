@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
+from core.errors import SettingsError
 from core.http.service import PredictionService
 from core.logs import configure
 from core.settings import Settings
@@ -23,7 +24,14 @@ def service(default_model_uri: Optional[str] = None) -> PredictionService:
     if _service is None:
         with _lock:
             if _service is None:
-                settings = Settings.from_env(default_model_uri=default_model_uri)
+                try:
+                    settings = Settings.from_env(default_model_uri=default_model_uri)
+                except SettingsError as exc:
+                    # one readable line in the function's log before the init fails
+                    configure().error(
+                        "invalid setting", extra={"fields": {"error_code": exc.code, "reason": exc.message}}
+                    )
+                    raise
                 configure(settings.log_level)
                 built = PredictionService(settings)
                 if settings.preload_model:

@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional
 from core.errors import MethodNotAllowed, RouteNotFound, ServerlessMLError
 from core.http.cors import CorsPolicy
 from core.http.messages import HttpRequest, HttpResponse
+from core.logs import log_context
 from core.model import ModelHolder
 from core.prediction import predict
 from core.request import FeatureSchema, check_content_type, decode_json_object, rows_from_payload
@@ -79,7 +80,8 @@ class PredictionService:
         try:
             if rejection is not None:
                 raise rejection
-            response = self._dispatch(request, route, context)
+            with log_context(cold_start=cold_start):  # so a model load logged here carries it too
+                response = self._dispatch(request, route, context)
         except ServerlessMLError as exc:
             response = self.error_response(exc, request_id)
             context["error_code"] = exc.code

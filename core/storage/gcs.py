@@ -1,0 +1,240 @@
+"""Google Cloud Storage as object storage (``gs://bucket/object``), through google-cloud-storage.
+
+Credentials are Application Default Credentials: on Cloud Functions the function's service
+account, elsewhere ``gcloud auth application-default login`` or ``GOOGLE_APPLICATION_CREDENTIALS``.
+With ``STORAGE_EMULATOR_HOST=http://127.0.0.1:9023`` the SDK itself sends every call to that
+emulator, with anonymous credentials.
+
+Every call gives up within about ``timeout_seconds``: each HTTP attempt has that timeout and
+retries stop once it has passed. (The SDK's default retry keeps a stopped server busy for about
+two minutes before it fails.)
+
+    >>> store = GCSObjectStore(timeout_seconds=5)
+    >>> store.read_bytes(parse_uri("gs://models/iris/model.joblib"))[:2]  # doctest: +SKIP
+    b'\\x80\\x04'
+"""
+
+from __future__ import annotations
+
+import http
+import io
+import mimetypes
+import os
+import threading
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator, Optional
+
+import requests
+from google.api_core import exceptions as api_exceptions
+from google.auth import exceptions as auth_exceptions
+from google.cloud import storage
+from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
+from core.storage import DEFAULT_TIMEOUT_SECONDS
+from core.storage.uri import StorageURI
+
+# open_read fetches the object in ranges of this size, so a stream holds at most this much
+# (the SDK's default range is 40 MiB).
+READ_CHUNK_BYTES = 8 * 1024 * 1024
+
+# What a call can raise from the SDK, google-auth or the HTTP layer under it; a bug of ours
+# (TypeError, ...) is not caught.
+_SDK_ERRORS = (
+    api_exceptions.GoogleAPIError,
+    auth_exceptions.GoogleAuthError,
+    requests.RequestException,
+    InvalidResponse,
+    DataCorruption,
+    OSError,
+)
+
+
+class GCSObjectStore:
+    """``gs://`` objects. Thread-safe; one client per store, built on the first call."""
+
+    scheme = "gs"
+
+    def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+        if not timeout_seconds > 0:
+            raise ValueError(f"timeout_seconds must be a positive number of seconds; got {timeout_seconds!r}")
+        self.timeout_seconds = timeout_seconds
+        self._retry = DEFAULT_RETRY.with_timeout(timeout_seconds)
+        self._client: Optional[storage.Client] = None
+        self._client_lock = threading.Lock()
+
+    def read_bytes(self, uri: StorageURI) -> bytes:
+        with self._storage_errors(uri, "read"):
+            return self._blob(uri).download_as_bytes(timeout=self.timeout_seconds, retry=self._retry)
+
+    def open_read(self, uri: StorageURI) -> BinaryIO:
+        """A stream over the object, fetched in ranges. A missing object fails here, not on the
+        first read; the stream keeps to the generation that existed when it was opened."""
+        with self._storage_errors(uri, "read"):
+            blob = self._blob(uri)
+            # learns the generation, so the ranges of one stream all come from one version
+            blob.reload(timeout=self.timeout_seconds, retry=self._retry)
+            reader = blob.open(
+                "rb", chunk_size=READ_CHUNK_BYTES, timeout=self.timeout_seconds, retry=self._retry
+            )
+        return _ObjectStream(reader, self, uri)
+
+    def write_bytes(self, uri: StorageURI, data: bytes) -> None:
+        """One upload: GCS makes an object visible only once it is complete, so readers see
+        the old object or the whole new one."""
+        content_type = mimetypes.guess_type(uri.name)[0] or "application/octet-stream"
+        with self._storage_errors(uri, "written"):
+            self._blob(uri).upload_from_string(
+                data, content_type=content_type, timeout=self.timeout_seconds, retry=self._retry
+            )
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _blob(self, uri: StorageURI) -> storage.Blob:
+        return self._client_once().bucket(uri.bucket).blob(uri.key)
+
+    def _client_once(self) -> storage.Client:
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    # No project is needed to read or write a named bucket; one given in the
+                    # environment is used for quota and billing.
+                    self._client = storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT") or None)
+                client = self._client
+        return client
+
+    @contextmanager
+    def _storage_errors(self, uri: StorageURI, verb: str) -> Iterator[None]:
+        """Turn any SDK failure inside the block into a core StorageError: "``uri`` cannot be
+        ``verb``: why"."""
+        try:
+            yield
+        except _SDK_ERRORS as exc:
+            raise self._storage_error(exc, uri, verb) from None
+
+    def _storage_error(self, exc: BaseException, uri: StorageURI, verb: str) -> StorageError:
+        shown = uri.display
+        if isinstance(exc, api_exceptions.NotFound):
+            if verb == "written":  # an upload finds nothing missing but the bucket
+                return ObjectNotFound(f"{shown} cannot be written: bucket '{uri.bucket}' does not exist", shown)
+            return ObjectNotFound(f"{shown} does not exist: {self._what_is_missing(uri)}", shown)
+        if isinstance(exc, api_exceptions.Unauthorized):
+            return StorageAccessDenied(
+                f"{shown} cannot be {verb}: Cloud Storage refused the credentials (HTTP 401)", shown
+            )
+        if isinstance(exc, api_exceptions.Forbidden):
+            needed = (
+                "storage.objects.get (e.g. roles/storage.objectViewer)"
+                if verb == "read"
+                else "storage.objects.create and storage.objects.delete (e.g. roles/storage.objectUser)"
+            )
+            return StorageAccessDenied(
+                f"{shown} cannot be {verb}: permission denied (HTTP 403); the service account needs "
+                f"{needed} on bucket '{uri.bucket}'",
+                shown,
+            )
+        if isinstance(exc, auth_exceptions.DefaultCredentialsError):
+            # its text can name a credentials file, so it is not repeated
+            return StorageAccessDenied(
+                f"{shown} cannot be {verb}: no usable Google Cloud credentials were found; on Cloud "
+                "Functions the function's service account is used, elsewhere run `gcloud auth "
+                "application-default login` or set GOOGLE_APPLICATION_CREDENTIALS",
+                shown,
+            )
+        if isinstance(exc, auth_exceptions.RefreshError):
+            return StorageAccessDenied(
+                f"{shown} cannot be {verb}: the Google Cloud credentials could not be refreshed", shown
+            )
+        if isinstance(exc, api_exceptions.RetryError):
+            return StorageTimeout(
+                f"{shown} cannot be {verb}: Cloud Storage did not answer within {self.timeout_seconds:g} s "
+                f"(STORAGE_TIMEOUT_SECONDS); last error: {_cause(exc.cause)}",
+                shown,
+            )
+        if _is_timeout(exc):
+            return StorageTimeout(
+                f"{shown} cannot be {verb}: Cloud Storage did not answer within {self.timeout_seconds:g} s "
+                "(STORAGE_TIMEOUT_SECONDS)",
+                shown,
+            )
+        return StorageError(f"{shown} cannot be {verb}: {_cause(exc)}", shown)
+
+    def _what_is_missing(self, uri: StorageURI) -> str:
+        """Which of bucket and object is missing: a download's 404 does not say."""
+        try:
+            bucket_exists = self._client_once().bucket(uri.bucket).exists(
+                timeout=self.timeout_seconds, retry=self._retry
+            )
+        except _SDK_ERRORS:  # e.g. allowed to read objects but not to look at the bucket
+            return f"no object '{uri.key}' in bucket '{uri.bucket}', or no such bucket"
+        if not bucket_exists:
+            return f"bucket '{uri.bucket}' does not exist"
+        return f"no object '{uri.key}' in bucket '{uri.bucket}'"
+
+
+class _ObjectStream(io.BufferedIOBase):
+    """The SDK's BlobReader, with its failures turned into core StorageErrors."""
+
+    def __init__(self, reader: io.BufferedIOBase, store: GCSObjectStore, uri: StorageURI) -> None:
+        super().__init__()
+        self._reader = reader
+        self._store = store
+        self._uri = uri
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        with self._store._storage_errors(self._uri, "read"):
+            return self._reader.read(-1 if size is None else size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        with self._store._storage_errors(self._uri, "read"):
+            return self._reader.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._reader.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._reader.close()
+        super().close()
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, auth_exceptions.TransportError) and exc.args and isinstance(exc.args[0], BaseException):
+        exc = exc.args[0]
+    return isinstance(exc, (requests.Timeout, TimeoutError))
+
+
+def _cause(exc: Optional[BaseException]) -> str:
+    """A short, safe description of a failure: no host, path or credential from its text."""
+    if exc is None:
+        return "unknown"
+    if isinstance(exc, auth_exceptions.TransportError) and exc.args and isinstance(exc.args[0], BaseException):
+        exc = exc.args[0]
+    if isinstance(exc, api_exceptions.GoogleAPICallError) and exc.code:
+        try:
+            return f"HTTP {exc.code} {http.HTTPStatus(exc.code).phrase}"
+        except ValueError:
+            return f"HTTP {exc.code}"
+    if isinstance(exc, (requests.Timeout, TimeoutError)):
+        return "no answer in time"
+    if isinstance(exc, (requests.ConnectionError, ConnectionError)):
+        return "could not connect to Cloud Storage"
+    if isinstance(exc, DataCorruption):
+        return "the downloaded bytes do not match the object's checksum"
+    return type(exc).__name__

@@ -1,0 +1,252 @@
+"""Amazon S3 as object storage (``s3://bucket/key``).
+
+The client is botocore's S3 client, built the way ``boto3.client("s3")`` builds it (boto3's
+``client()`` is botocore's ``create_client``), without importing boto3 itself: ``import boto3``
+also imports s3transfer and its resource layer, about 40 ms of a cold start for nothing this store
+uses. Everything else is botocore's own behaviour: credentials, region and endpoint come from the
+standard chain, so ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (a local moto server, MinIO, ...)
+work unchanged.
+
+Timeouts and retries are set here on purpose, so one call gives up within about
+``timeout_seconds`` instead of botocore's default of 60 s per read and up to 5 attempts::
+
+    timeout_seconds   attempts   connect / read timeout per attempt
+    10 (default)      3          (10 - 1 - 2) / 3  = 2.33 s
+    3                 2          (3 - 1) / 2       = 1.0 s
+    1                 1          1.0 s
+
+(the 1 s and 2 s are the longest waits botocore's backoff takes before a second and a third
+attempt). The read timeout bounds each wait for bytes, so a large model that keeps arriving is
+never cut off, while a server that stops answering is given up on.
+
+Every failure becomes a :mod:`core.errors` storage error whose message names ``uri.display`` and
+the cause (the S3 error code, a timeout, no credentials), never a credential, a signature or the
+endpoint's address.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import weakref
+from typing import BinaryIO
+
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    CredentialRetrievalError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ParamValidationError,
+    PartialCredentialsError,
+    ReadTimeoutError,
+)
+
+from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
+from core.storage.uri import StorageURI
+
+_NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404", "NoSuchVersion"}
+_DENIED = {
+    "AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidAccessKeyId",
+    "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
+    "AccountProblem", "InvalidObjectState",
+}
+_THROTTLED = {"SlowDown", "503", "Throttling", "ThrottlingException", "RequestLimitExceeded",
+              "ServiceUnavailable", "TooManyRequests", "RequestThrottled"}
+_TIMED_OUT = {"RequestTimeout", "RequestTimeTooSkewed"}
+
+# Every store made in this process, so that a SnapStart restore can drop the connections and
+# cached credentials of all of them (see drop_all_clients).
+_all_stores: "weakref.WeakSet[S3ObjectStore]" = weakref.WeakSet()
+
+
+def retry_plan(timeout_seconds: float) -> tuple[int, float]:
+    """(attempts, per-attempt connect/read timeout) so that all attempts fit in ``timeout_seconds``.
+
+    The longest backoff botocore waits before attempt n+1 is 2**(n-1) s; that is reserved from the
+    budget, and an attempt gets at least 1 s or there is no retry at all.
+    """
+    for attempts in (3, 2):
+        backoff = float(2 ** (attempts - 1) - 1)  # 1 s before the 2nd attempt, 2 s before the 3rd
+        per_attempt = (timeout_seconds - backoff) / attempts
+        if per_attempt >= 1.0:
+            return attempts, per_attempt
+    return 1, timeout_seconds
+
+
+class S3ObjectStore:
+    """S3 behind core's ObjectStore interface. Thread-safe; the client is built once, on first use."""
+
+    scheme = "s3"
+
+    def __init__(self, timeout_seconds: float = 10.0) -> None:
+        self.timeout_seconds = timeout_seconds
+        attempts, per_attempt = retry_plan(timeout_seconds)
+        self.config = Config(
+            connect_timeout=per_attempt,
+            read_timeout=per_attempt,
+            retries={"total_max_attempts": attempts, "mode": "standard"},
+            user_agent_extra="serverless-ml",
+        )
+        self._client = None
+        self._lock = threading.Lock()
+        _all_stores.add(self)
+
+    # --- the ObjectStore interface ---------------------------------------------------------------
+
+    def read_bytes(self, uri: StorageURI) -> bytes:
+        body = self._get(uri)
+        try:
+            return body.read()
+        except Exception as exc:
+            raise self._mapped(exc, uri, "read") from None
+        finally:
+            body.close()
+
+    def open_read(self, uri: StorageURI) -> BinaryIO:
+        """A buffered binary stream over the object; read errors are storage errors too."""
+        return io.BufferedReader(_MappedBody(self._get(uri), self, uri), buffer_size=1024 * 1024)
+
+    def write_bytes(self, uri: StorageURI, data: bytes) -> None:
+        """One PutObject: S3 makes the object visible whole or not at all."""
+        try:
+            self.client().put_object(Bucket=uri.bucket, Key=uri.key, Body=data)
+        except Exception as exc:
+            raise self._mapped(exc, uri, "written") from None
+
+    # --- the client --------------------------------------------------------------------------------
+
+    def client(self):
+        """The botocore S3 client, created on first call (once, whatever the number of threads)."""
+        client = self._client
+        if client is None:
+            with self._lock:
+                client = self._client
+                if client is None:
+                    # a session of its own: botocore sessions are not safe to share while building
+                    client = botocore.session.Session().create_client("s3", config=self.config)
+                    self._client = client
+        return client
+
+    def drop_client(self) -> None:
+        """Close the client's connections and forget it (and its cached credentials); the next
+        call builds a new one. For SnapStart: sockets and credentials do not survive a restore."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # closing stale sockets must not fail a restore
+                pass
+
+    # --- internals -----------------------------------------------------------------------------------
+
+    def _get(self, uri: StorageURI):
+        try:
+            return self.client().get_object(Bucket=uri.bucket, Key=uri.key)["Body"]
+        except Exception as exc:
+            raise self._mapped(exc, uri, "read") from None
+
+    def _mapped(self, exc: Exception, uri: StorageURI, done: str) -> StorageError:
+        return as_storage_error(exc, uri, done, self.timeout_seconds)
+
+
+def as_storage_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: float) -> StorageError:
+    """The core error for a botocore failure while ``uri`` was being ``done`` ("read", "written").
+
+    The message names the location and the cause (the S3 error code, a timeout, missing
+    credentials); anything else in botocore's own text (endpoint, signature details) is left out.
+    Exceptions that are not storage failures are raised again unchanged.
+    """
+    where = uri.display
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {}) or {}
+        code = str(error.get("Code") or "")
+        status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        code = code or str(status or "unknown")
+        if code in _NOT_FOUND or status == 404:
+            if code == "NoSuchBucket":
+                return ObjectNotFound(
+                    f"{where} cannot be {done}: bucket '{uri.bucket}' does not exist (NoSuchBucket)", where
+                )
+            return ObjectNotFound(f"{where} does not exist ({code})", where)
+        if code in _DENIED or status == 403:
+            action = "s3:GetObject" if done == "read" else "s3:PutObject"
+            return StorageAccessDenied(
+                f"{where} cannot be {done}: access denied ({code}); the function's role needs "
+                f"{action} on it",
+                where,
+            )
+        if code in _THROTTLED or status == 503:
+            return StorageError(
+                f"{where} cannot be {done}: S3 is throttling requests ({code}) and still did after "
+                f"retrying for {timeout_seconds:g} s; try again shortly",
+                where,
+            )
+        if code in _TIMED_OUT:
+            return StorageTimeout(f"{where} cannot be {done}: S3 timed out ({code})", where)
+        answered = f"{status} {code}" if status and str(status) != code else code
+        return StorageError(f"{where} cannot be {done}: S3 answered {answered}", where)
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
+        return StorageAccessDenied(
+            f"{where} cannot be {done}: no usable AWS credentials were found ({type(exc).__name__}); "
+            "on Lambda they come from the function's role, elsewhere from AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY or a profile",
+            where,
+        )
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
+        return StorageTimeout(
+            f"{where} cannot be {done}: S3 did not answer in time ({type(exc).__name__}; "
+            f"STORAGE_TIMEOUT_SECONDS={timeout_seconds:g})",
+            where,
+        )
+    if isinstance(exc, EndpointConnectionError):
+        return StorageError(
+            f"{where} cannot be {done}: the S3 endpoint could not be reached ({type(exc).__name__})", where
+        )
+    if isinstance(exc, ParamValidationError):
+        return StorageError(f"{where} is not a valid S3 location: check the bucket name and key", where)
+    if isinstance(exc, BotoCoreError):
+        return StorageError(f"{where} cannot be {done}: {type(exc).__name__}", where)
+    if isinstance(exc, OSError):  # a socket error during the body
+        return StorageError(f"{where} cannot be {done}: the connection failed ({type(exc).__name__})", where)
+    raise exc  # not a storage failure: a bug, left to the caller's last guard
+
+
+class _MappedBody(io.RawIOBase):
+    """A StreamingBody as a raw stream whose read errors are core storage errors."""
+
+    def __init__(self, body, store: S3ObjectStore, uri: StorageURI) -> None:
+        self._body = body
+        self._store = store
+        self._uri = uri
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self._body.read(len(buffer))
+        except Exception as exc:
+            raise self._store._mapped(exc, self._uri, "read") from None
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
+
+
+def drop_all_clients() -> None:
+    """Drop the client of every S3 store in this process (SnapStart restore)."""
+    for store in list(_all_stores):
+        store.drop_client()
+
+
+__all__ = ["S3ObjectStore", "as_storage_error", "drop_all_clients", "retry_plan"]

@@ -1,0 +1,252 @@
+"""gs:// storage against a real GCS emulator (PyPI ``gcp-storage-emulator``): round trips, streams,
+and every failure a caller can act on, each as a core StorageError that names the location."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+pytest.importorskip("google.cloud.storage")
+
+from google.auth.credentials import AnonymousCredentials  # noqa: E402
+from google.cloud import storage  # noqa: E402
+
+from core.errors import ObjectNotFound, StorageAccessDenied, StorageTimeout  # noqa: E402
+from core.model import ModelHolder  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.storage import parse_uri, store_for  # noqa: E402
+from core.storage import gcs  # noqa: E402
+from core.storage.gcs import GCSObjectStore  # noqa: E402
+
+BUCKET = "store-tests"
+
+
+class Emulator:
+    """``gcp-storage-emulator start --in-memory`` on a free port of 127.0.0.1."""
+
+    def __init__(self, log_dir: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / "emulator.log"
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).with_name("gcp-storage-emulator")), "start", "--host=127.0.0.1",
+             f"--port={self.port}", "--in-memory"],
+            stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/storage/v1/b?project=test", timeout=2).close()
+                return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"the GCS emulator did not start: {self.log_path.read_text()[-2000:]}")
+                time.sleep(0.05)
+
+    def client(self) -> storage.Client:
+        return storage.Client(project="test", credentials=AnonymousCredentials(), client_options={"api_endpoint": self.url})
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory) -> Iterator[Emulator]:
+    running = Emulator(tmp_path_factory.mktemp("gcs"))
+    running.client().create_bucket(BUCKET, timeout=10)
+    yield running
+    running.stop()
+
+
+def _store_for(emulator: Emulator, monkeypatch, timeout_seconds: float = 5) -> GCSObjectStore:
+    # the SDK reads STORAGE_EMULATOR_HOST when the store builds its client, on the first call
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    return GCSObjectStore(timeout_seconds)
+
+
+@pytest.fixture
+def store(emulator, monkeypatch) -> GCSObjectStore:
+    return _store_for(emulator, monkeypatch)
+
+
+def test_write_then_read_round_trip(store, emulator):
+    uri = parse_uri(f"gs://{BUCKET}/out/predictions.csv")
+    store.write_bytes(uri, b"id,prediction\n1,setosa\n")
+    assert store.read_bytes(uri) == b"id,prediction\n1,setosa\n"
+    blob = emulator.client().bucket(BUCKET).get_blob("out/predictions.csv")
+    assert blob.content_type == "text/csv"
+
+
+def test_open_read_streams_lines_and_ranges(store, monkeypatch):
+    monkeypatch.setattr(gcs, "READ_CHUNK_BYTES", 64 * 1024)  # many ranges, lines cut across them
+    uri = parse_uri(f"gs://{BUCKET}/in/rows.jsonl")
+    lines = [f'{{"row": {n}, "values": [{n}.5, 1.0]}}\n' for n in range(20_000)]
+    store.write_bytes(uri, "".join(lines).encode())
+
+    with store.open_read(uri) as stream:
+        text = io.TextIOWrapper(stream, encoding="utf-8")
+        assert [next(text) for _ in range(3)] == lines[:3]
+        assert sum(1 for _ in text) == len(lines) - 3
+
+    with store.open_read(uri) as stream:
+        stream.seek(len(lines[0]))
+        assert stream.read(len(lines[1])) == lines[1].encode()
+        assert stream.tell() == len(lines[0]) + len(lines[1])
+
+
+def test_missing_object_names_the_object(store):
+    uri = parse_uri(f"gs://{BUCKET}/models/nope.joblib")
+    with pytest.raises(ObjectNotFound) as raised:
+        store.read_bytes(uri)
+    assert raised.value.message == (
+        f"gs://{BUCKET}/models/nope.joblib does not exist: no object 'models/nope.joblib' in bucket '{BUCKET}'"
+    )
+    assert raised.value.uri == f"gs://{BUCKET}/models/nope.joblib"
+
+
+def test_missing_bucket_names_the_bucket(store):
+    uri = parse_uri("gs://no-such-bucket/model.joblib")
+    with pytest.raises(ObjectNotFound, match=r"^gs://no-such-bucket/model.joblib does not exist: bucket 'no-such-bucket' does not exist$"):
+        store.read_bytes(uri)
+    with pytest.raises(ObjectNotFound, match=r"cannot be written: bucket 'no-such-bucket' does not exist$"):
+        store.write_bytes(uri, b"x")
+
+
+def test_open_read_of_a_missing_object_fails_at_open_not_later(store):
+    with pytest.raises(ObjectNotFound, match="does not exist"):
+        store.open_read(parse_uri(f"gs://{BUCKET}/in/missing.csv"))
+
+
+def test_readers_see_the_old_or_the_new_object_never_a_mix(store):
+    uri = parse_uri(f"gs://{BUCKET}/swap.bin")
+    versions = (b"A" * 1_000_000, b"B" * 1_000_000)
+    store.write_bytes(uri, versions[0])
+    stop = threading.Event()
+
+    def keep_writing() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            store.write_bytes(uri, versions[n % 2])
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        seen = {store.read_bytes(uri) for _ in range(30)}
+    finally:
+        stop.set()
+        writer.join()
+    assert seen <= set(versions)
+
+
+def test_one_client_serves_concurrent_calls(store):
+    uri = parse_uri(f"gs://{BUCKET}/shared.bin")
+    store.write_bytes(uri, b"shared")
+    threads_results: list[bytes] = []
+    threads = [threading.Thread(target=lambda: threads_results.append(store.read_bytes(uri))) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert threads_results == [b"shared"] * 16
+
+
+@pytest.mark.timeout(120)  # the SDK's default retry would take about two minutes here
+def test_stopped_server_fails_within_the_timeout(tmp_path, monkeypatch):
+    stopped = Emulator(tmp_path)
+    stopped.stop()
+    store = _store_for(stopped, monkeypatch, timeout_seconds=1)
+    uri = parse_uri("gs://models/iris/model.joblib")
+    for call in (lambda: store.read_bytes(uri), lambda: store.open_read(uri), lambda: store.write_bytes(uri, b"x")):
+        with pytest.raises(StorageTimeout) as raised:
+            call()
+        assert "gs://models/iris/model.joblib cannot be" in raised.value.message
+        assert "did not answer within 1 s (STORAGE_TIMEOUT_SECONDS)" in raised.value.message
+        assert str(stopped.port) not in raised.value.message
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="freezing a process needs POSIX signals")
+@pytest.mark.timeout(120)
+def test_frozen_server_times_out_then_the_next_call_succeeds(tmp_path, monkeypatch):
+    frozen = Emulator(tmp_path)
+    try:
+        frozen.client().create_bucket("models", timeout=10)
+        store = _store_for(frozen, monkeypatch, timeout_seconds=1)
+        uri = parse_uri("gs://models/model.joblib")
+        store.write_bytes(uri, b"model bytes")
+
+        os.kill(frozen.process.pid, signal.SIGSTOP)  # accepts connections, never answers
+        try:
+            with pytest.raises(StorageTimeout, match=r"did not answer within 1 s"):
+                store.read_bytes(uri)
+        finally:
+            os.kill(frozen.process.pid, signal.SIGCONT)
+        assert store.read_bytes(uri) == b"model bytes"
+    finally:
+        frozen.stop()
+
+
+def test_missing_credentials_is_access_denied_without_naming_the_file(tmp_path, monkeypatch):
+    # no emulator: the SDK looks for Application Default Credentials, and the file is not there
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    key_file = tmp_path / "secret-service-account-key.json"
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    store = GCSObjectStore(2)
+    with pytest.raises(StorageAccessDenied) as raised:
+        store.read_bytes(parse_uri("gs://models/model.joblib"))
+    message = raised.value.message
+    assert message.startswith("gs://models/model.joblib cannot be read: no usable Google Cloud credentials were found")
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in message
+    assert "secret-service-account-key" not in message and str(tmp_path) not in message
+
+
+def test_timeout_must_be_positive():
+    with pytest.raises(ValueError, match="timeout_seconds must be a positive number of seconds; got 0"):
+        GCSObjectStore(0)
+
+
+def test_registry_builds_one_gcs_store_per_timeout():
+    uri = parse_uri("gs://models/a.joblib")
+    assert isinstance(store_for(uri, 7.5), GCSObjectStore)
+    assert store_for(uri, 7.5) is store_for(parse_uri("gs://other/b.joblib"), 7.5)
+
+
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+def test_model_is_read_once_however_many_callers_wait(emulator, monkeypatch, demo_model_path):
+    emulator.client().bucket(BUCKET).blob("iris.joblib").upload_from_filename(str(demo_model_path), timeout=10)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
+    reads: list[str] = []
+
+    class CountingStore(GCSObjectStore):
+        def read_bytes(self, uri):
+            reads.append(uri.display)
+            return super().read_bytes(uri)
+
+    settings = Settings.from_env({"MODEL_URI": f"gs://{BUCKET}/iris.joblib"})
+    holder = ModelHolder(settings, store_for=lambda uri, timeout: CountingStore(timeout))
+    with_models = []
+    threads = [threading.Thread(target=lambda: with_models.append(holder.get())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert reads == [f"gs://{BUCKET}/iris.joblib"]
+    assert len({id(model) for model in with_models}) == 1
+    assert holder.get().feature_names == ("sepal_length", "sepal_width", "petal_length", "petal_width")

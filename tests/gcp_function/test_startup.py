@@ -1,0 +1,109 @@
+"""The function's init phase: cheap to import, settings checked at start, and a deployable folder
+that runs on its own copy of core."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+FUNCTION_DIR = REPO / "gcp_function"
+HEAVY = ["numpy", "sklearn", "scipy", "joblib", "google.cloud.storage"]
+
+
+def _import_main(env: dict[str, str], cwd: Path, source_dir: Path = FUNCTION_DIR) -> dict:
+    """Import main.py the way functions-framework does (its folder appended to sys.path) in a
+    fresh interpreter started in ``cwd``; report what got loaded and what was logged."""
+    code = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.path.append({str(source_dir)!r})
+        import main, core
+        print(json.dumps({{
+            "loaded": sorted(m for m in {HEAVY!r} if m in sys.modules),
+            "core": core.__file__,
+            "predict": callable(main.predict),
+        }}))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=cwd
+    )
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome["log"] = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    return outcome
+
+
+def test_importing_the_function_loads_no_model_and_no_storage_sdk(tmp_path, isolated_env):
+    outcome = _import_main(isolated_env(MODEL_URI="gs://models/iris/model.joblib"), tmp_path)
+    assert outcome["predict"] is True
+    assert outcome["loaded"] == []
+    assert outcome["log"] == []
+
+
+def test_preload_model_loads_it_during_import(tmp_path, isolated_env, gcs_emulator, model_in_gcs, gcp_project):
+    outcome = _import_main(
+        isolated_env(
+            MODEL_URI=model_in_gcs,
+            PRELOAD_MODEL="true",
+            STORAGE_EMULATOR_HOST=gcs_emulator.url,
+            GOOGLE_CLOUD_PROJECT=gcp_project,
+        ),
+        tmp_path,
+    )
+    assert {"sklearn", "google.cloud.storage"} <= set(outcome["loaded"])
+    assert [(line["severity"], line["message"]) for line in outcome["log"]] == [("INFO", "model loaded")]
+
+
+def test_a_wrong_setting_stops_the_start_with_a_message_naming_it(tmp_path, isolated_env, functions_framework_command):
+    result = subprocess.run(
+        functions_framework_command(FUNCTION_DIR / "main.py"),
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=isolated_env(MODEL_URI="gs://models/iris/model.joblib", MAX_ROWS="lots", XDG_RUNTIME_DIR=str(tmp_path)),
+    )
+    assert result.returncode != 0
+    assert "MAX_ROWS='lots' is not allowed; expected an integer from 1 to 1000000" in result.stderr
+
+
+def test_the_bundled_folder_serves_with_its_own_copy_of_core(
+    tmp_path, isolated_env, function_factory, gcs_emulator, model_in_gcs, gcp_project
+):
+    bundle_dir = tmp_path / "gcp_function"
+    done = subprocess.run(
+        [sys.executable, str(FUNCTION_DIR / "bundle.py"), str(bundle_dir)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in bundle_dir.iterdir()) == ["core", "gcp_logging.py", "main.py", "requirements.txt"]
+    assert (bundle_dir / "core" / "http" / "openapi.json").is_file()
+    assert not list(bundle_dir.rglob("__pycache__"))
+
+    # functions-framework appends the source folder to sys.path: the copy must win over the
+    # installed package, as it is the only one in the cloud
+    outcome = _import_main(isolated_env(MODEL_URI=model_in_gcs), tmp_path, source_dir=bundle_dir)
+    assert Path(outcome["core"]).is_relative_to(bundle_dir)
+
+    function = function_factory(
+        {"MODEL_URI": model_in_gcs, "STORAGE_EMULATOR_HOST": gcs_emulator.url, "GOOGLE_CLOUD_PROJECT": gcp_project},
+        source=bundle_dir / "main.py",
+    )
+    status, _, body = function.post_json({"features": [6.7, 3.0, 5.2, 2.3]})
+    assert status == 200, body
+    assert json.loads(body)["predictions"] == ["virginica"]
+
+
+def test_requirements_name_every_runtime_dependency_of_the_package():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    needed = project["dependencies"] + project["optional-dependencies"]["gcp"]
+    required = (FUNCTION_DIR / "requirements.txt").read_text()
+    listed = {
+        re.match(r"[A-Za-z0-9._-]+", line).group(0).lower()
+        for line in required.splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert {re.match(r"[A-Za-z0-9._-]+", spec).group(0).lower() for spec in needed} <= listed
