@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -135,3 +137,61 @@ def stop_endpoint(endpoint: LocalEndpoint) -> None:
         endpoint.process.kill()
         endpoint.process.wait()
     endpoint.process.stdout.close()
+
+
+# --- programs the tests start ------------------------------------------------------------------
+
+# settings a developer's shell may hold; a server under test gets only what the test gives it
+_SETTINGS = (
+    "MODEL_URI", "MODEL_SHA256", "MODEL_VERSION", "BATCH_OUTPUT_URI", "MAX_ROWS", "MAX_BODY_BYTES",
+    "CORS_ALLOW_ORIGINS", "LOG_LEVEL", "PRELOAD_MODEL", "STORAGE_TIMEOUT_SECONDS",
+    "STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SETTINGS}
+    env.update(extra)
+    return env
+
+
+def isolated_env(**extra: str) -> dict[str, str]:
+    """This process's environment without any serverless-ml or cloud setting, plus ``extra``:
+    for the programs the tests start, which get only what the test gives them."""
+    env = {k: v for k, v in os.environ.items() if k not in _SETTINGS}
+    env.update(extra)
+    return env
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_until_answers(url: str, process: subprocess.Popen, log_path: Path, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}: {log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # any HTTP answer means it is serving
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            stop_process(process)
+            raise RuntimeError(f"{what} did not answer {url} within 30 s: {log_path.read_text()[-3000:]}")
+        time.sleep(0.05)

@@ -6,75 +6,31 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-pytest.importorskip("google.cloud.storage")
-
-from google.auth.credentials import AnonymousCredentials  # noqa: E402
-from google.cloud import storage  # noqa: E402
-
-from core.errors import ObjectNotFound, StorageAccessDenied, StorageTimeout  # noqa: E402
-from core.model import ModelHolder  # noqa: E402
-from core.settings import Settings  # noqa: E402
-from core.storage import parse_uri, store_for  # noqa: E402
-from core.storage import gcs  # noqa: E402
-from core.storage.gcs import GCSObjectStore  # noqa: E402
+from core.errors import ObjectNotFound, StorageAccessDenied, StorageTimeout
+from core.model import ModelHolder
+from core.settings import Settings
+from core.storage import gcs, parse_uri, store_for
+from core.storage.gcs import GCSObjectStore
+from gcp_parts import GcsEmulator
+from support import free_port
 
 BUCKET = "store-tests"
 
 
-class Emulator:
-    """``gcp-storage-emulator start --in-memory`` on a free port of 127.0.0.1."""
-
-    def __init__(self, log_dir: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / "emulator.log"
-        self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("gcp-storage-emulator")), "start", "--host=127.0.0.1",
-             f"--port={self.port}", "--in-memory"],
-            stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.url}/storage/v1/b?project=test", timeout=2).close()
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"the GCS emulator did not start: {self.log_path.read_text()[-2000:]}")
-                time.sleep(0.05)
-
-    def client(self) -> storage.Client:
-        return storage.Client(project="test", credentials=AnonymousCredentials(), client_options={"api_endpoint": self.url})
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=15)
-
-
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory) -> Iterator[Emulator]:
-    running = Emulator(tmp_path_factory.mktemp("gcs"))
-    running.client().create_bucket(BUCKET, timeout=10)
+def emulator(tmp_path_factory) -> Iterator[GcsEmulator]:
+    running = GcsEmulator(free_port(), tmp_path_factory.mktemp("gcs")).start()
+    running.create_bucket(BUCKET)
     yield running
     running.stop()
 
 
-def _store_for(emulator: Emulator, monkeypatch, timeout_seconds: float = 5) -> GCSObjectStore:
+def _store_for(emulator: GcsEmulator, monkeypatch, timeout_seconds: float = 5) -> GCSObjectStore:
     # the SDK reads STORAGE_EMULATOR_HOST when the store builds its client, on the first call
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
     monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
@@ -170,7 +126,7 @@ def test_one_client_serves_concurrent_calls(store):
 
 @pytest.mark.timeout(120)  # the SDK's default retry would take about two minutes here
 def test_stopped_server_fails_within_the_timeout(tmp_path, monkeypatch):
-    stopped = Emulator(tmp_path)
+    stopped = GcsEmulator(free_port(), tmp_path).start()
     stopped.stop()
     store = _store_for(stopped, monkeypatch, timeout_seconds=1)
     uri = parse_uri("gs://models/iris/model.joblib")
@@ -182,10 +138,9 @@ def test_stopped_server_fails_within_the_timeout(tmp_path, monkeypatch):
         assert str(stopped.port) not in raised.value.message
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="freezing a process needs POSIX signals")
 @pytest.mark.timeout(120)
 def test_frozen_server_times_out_then_the_next_call_succeeds(tmp_path, monkeypatch):
-    frozen = Emulator(tmp_path)
+    frozen = GcsEmulator(free_port(), tmp_path).start()
     try:
         frozen.client().create_bucket("models", timeout=10)
         store = _store_for(frozen, monkeypatch, timeout_seconds=1)

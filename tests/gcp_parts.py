@@ -1,0 +1,96 @@
+"""The GCS emulator (PyPI ``gcp-storage-emulator``) and functions-framework's own server, started
+on 127.0.0.1 on free ports for the tests that need them."""
+
+from __future__ import annotations
+
+import http.client
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from google.cloud.storage.retry import DEFAULT_RETRY
+
+from support import REPO, LocalEndpoint, free_port, isolated_env, stop_process, wait_until_answers
+
+BIN = Path(sys.executable).parent
+FUNCTION_SOURCE = REPO / "gcp_function" / "main.py"
+PROJECT = "test-project"
+SDK_RETRY = DEFAULT_RETRY.with_timeout(10)  # the test's own client fails in seconds, never minutes
+
+
+@dataclass
+class GcsEmulator:
+    port: int
+    log_dir: Path
+    process: Optional[subprocess.Popen] = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "GcsEmulator":
+        """Start (or restart, on the same port, empty) the in-memory emulator."""
+        log_path = self.log_dir / f"gcs-emulator-{self.port}.log"
+        self.process = subprocess.Popen(
+            [str(BIN / "gcp-storage-emulator"), "start", "--host=127.0.0.1", f"--port={self.port}", "--in-memory"],
+            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, env=isolated_env(),
+        )
+        wait_until_answers(f"{self.url}/storage/v1/b?project={PROJECT}", self.process, log_path, "the GCS emulator")
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+
+    def client(self) -> storage.Client:
+        """A client of this emulator that does not depend on the test process's environment."""
+        return storage.Client(
+            project=PROJECT, credentials=AnonymousCredentials(), client_options={"api_endpoint": self.url}
+        )
+
+    def create_bucket(self, name: str) -> storage.Bucket:
+        return self.client().create_bucket(name, retry=SDK_RETRY, timeout=10)
+
+    def upload(self, bucket: str, key: str, data: bytes) -> None:
+        self.client().bucket(bucket).blob(key).upload_from_string(data, retry=SDK_RETRY, timeout=10)
+
+
+def function_command(source: Path = FUNCTION_SOURCE, port: int = 0) -> list[str]:
+    return [str(BIN / "functions-framework"), "--target", "predict", "--source", str(source),
+            "--host", "127.0.0.1", "--port", str(port)]
+
+
+class FunctionServer(LocalEndpoint):
+    """A running function. Requests go out with exactly the headers given (urllib would add a
+    form Content-Type to every body)."""
+
+    def request(self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[dict] = None):
+        host, port = self.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            connection.close()
+
+
+def start_function(workdir: Path, env: dict[str, str], source: Path = FUNCTION_SOURCE) -> FunctionServer:
+    """``functions-framework --target predict --source <source>`` on a free port, once /health answers."""
+    port = free_port()
+    runtime_dir = workdir / "run"  # gunicorn's control socket goes here, not in the home folder
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "function.log"
+    process = subprocess.Popen(
+        function_command(source, port),
+        stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, cwd=workdir,
+        # LOG_EXECUTION_ID=true is what Cloud Functions gen2 sets for Python runtimes
+        env=isolated_env(XDG_RUNTIME_DIR=str(runtime_dir), LOG_EXECUTION_ID="true", **env),
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_until_answers(f"{url}/health", process, log_path, "functions-framework")
+    return FunctionServer(url, process, log_path)
