@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import sys
 import threading
 from typing import BinaryIO, Optional, Protocol
 
@@ -44,9 +46,9 @@ def missing_sdk(scheme: str) -> Optional[str]:
     Looks the module up without importing it, so settings can check this at start for free.
     """
     backend = BACKENDS[scheme]
-    if backend.sdk_module is None:
+    if backend.sdk_module is None or _on_sys_path(backend.sdk_module):
         return None
-    try:
+    try:  # zip or custom-finder installs: ask the import system, which imports the parents
         found = importlib.util.find_spec(backend.sdk_module) is not None
     except ModuleNotFoundError:  # a parent package (google, azure) is missing
         found = False
@@ -56,6 +58,17 @@ def missing_sdk(scheme: str) -> Optional[str]:
         f"{scheme}:// locations need {backend.sdk_module}, which is not installed; "
         f"install serverless-ml[{backend.extra}]"
     )
+
+
+def _on_sys_path(module: str) -> bool:
+    """Whether ``module`` is a file or package on sys.path, found without importing it or its
+    parents (find_spec would import the azure / google namespace packages: ~0.5 ms against none)."""
+    parts = module.split(".")
+    for entry in sys.path:
+        base = os.path.join(entry or ".", *parts)
+        if os.path.isfile(base + ".py") or os.path.isfile(os.path.join(base, "__init__.py")):
+            return True
+    return False
 
 
 def store_for(uri: StorageURI, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> ObjectStore:

@@ -1,0 +1,182 @@
+"""The Azure Functions app (Python v2 programming model): ``app`` with the HTTP API of core.
+
+The Functions worker imports this module to index the app; that import is the init phase:
+settings are read and checked (a wrong value fails the indexing with a message naming the
+variable), logging is routed to the Functions host, and the model is loaded right away only when
+``PRELOAD_MODEL=true``. Otherwise the import loads neither scikit-learn, NumPy nor a storage SDK,
+and the first request loads the model.
+
+Functions (``host.json`` sets the route prefix to ``""``, so the URLs are the same as on the other
+providers; with a prefix such as ``api`` they move under ``/api`` and still answer the same)::
+
+    predict   POST, OPTIONS        /predict
+    health    GET, HEAD, OPTIONS   /health
+    model     GET, HEAD, OPTIONS   /model
+    openapi   GET, HEAD, OPTIONS   /openapi.json
+    unmatched any method           /{*path}   every other path or method
+
+Each only translates: the ``func.HttpRequest`` becomes a :class:`core.http.HttpRequest` for the
+process's :class:`~core.http.PredictionService` (path = the URL path without the route prefix,
+request id = the invocation id), and the answer goes back as a ``func.HttpResponse``. ``unmatched``
+lets core answer unknown routes (404) and wrong methods (405, with ``Allow``) exactly as every
+provider does; since core routes by path, an answer never depends on which function the host
+picked. The HTTP auth level of every function is ``FUNCTION_AUTH_LEVEL`` (default ``FUNCTION``).
+
+A request as the worker hands it over::
+
+    func.HttpRequest(method="POST", url="https://<app>.azurewebsites.net/predict?code=<key>",
+                     headers={"content-type": "application/json"}, params={"code": "<key>"},
+                     route_params={}, body=b'{"instances": [[5.1, 3.5, 1.4, 0.2]]}')
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+try:
+    from core import runtime
+except ModuleNotFoundError as exc:  # the most common cause of "0 functions found" for this app
+    if exc.name != "core":
+        raise
+    raise ModuleNotFoundError(
+        "the package 'core' is not importable next to function_app.py: deploy the folder that "
+        "`python azure_function/package_app.py` builds (it carries core), or install the project "
+        "(pip install -e '.[azure]') in the environment that runs `func start`",
+        name="core",
+    ) from None
+from core.errors import SettingsError
+from core.http import HttpRequest
+from core.logs import LOGGER_NAME, JsonFormatter, log_context
+
+AUTH_LEVEL_VARIABLE = "FUNCTION_AUTH_LEVEL"
+HOST_JSON = Path(__file__).with_name("host.json")
+DEFAULT_ROUTE_PREFIX = "api"  # the host's, when host.json does not set one
+
+
+def auth_level_from_env() -> func.AuthLevel:
+    """``FUNCTION_AUTH_LEVEL``: ANONYMOUS, FUNCTION (default) or ADMIN, in any case."""
+    raw = os.environ.get(AUTH_LEVEL_VARIABLE, "").strip()
+    if not raw:
+        return func.AuthLevel.FUNCTION
+    try:
+        return func.AuthLevel[raw.upper()]
+    except KeyError:
+        shown = raw if len(raw) <= 40 else raw[:37] + "..."
+        raise SettingsError(
+            f"{AUTH_LEVEL_VARIABLE}={shown!r} is not allowed; expected one of "
+            f"{', '.join(level.name for level in func.AuthLevel)} (FUNCTION: a function key is needed)"
+        ) from None
+
+
+def route_prefix(host_json: Path = HOST_JSON) -> str:
+    """``extensions.http.routePrefix`` of host.json, the same value the host routes with."""
+    try:
+        config = json.loads(host_json.read_text())
+    except FileNotFoundError:
+        return DEFAULT_ROUTE_PREFIX
+    prefix = config.get("extensions", {}).get("http", {}).get("routePrefix", DEFAULT_ROUTE_PREFIX)
+    return prefix.strip("/")
+
+
+class FunctionsHostHandler(logging.Handler):
+    """Hands each ``serverless_ml`` record, its message replaced by core's JSON line, to the root
+    logger's handlers: that is where the Functions worker collects logs and tags them with the
+    invocation (a line on stderr would reach the host without either)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+            relayed = logging.makeLogRecord({**record.__dict__, "msg": line, "args": None,
+                                             "exc_info": None, "exc_text": None})
+            logging.getLogger().handle(relayed)
+        except Exception:
+            self.handleError(record)
+
+
+def log_through_functions_host() -> None:
+    """Replace core's stderr handler with :class:`FunctionsHostHandler` (idempotent)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        if getattr(handler, "_serverless_ml", False):
+            logger.removeHandler(handler)
+    if not any(isinstance(handler, FunctionsHostHandler) for handler in logger.handlers):
+        logger.addHandler(FunctionsHostHandler())
+    logger.propagate = False  # the handler relays to root; propagating too would log twice
+
+
+def without_route_prefix(path: str, prefix: str) -> str:
+    """``/api/predict`` -> ``/predict`` for the prefix ``api``; the host matches it in any case."""
+    marker = "/" + prefix
+    head, rest = path[: len(marker)], path[len(marker):]
+    if prefix and head.lower() == marker.lower() and rest[:1] in ("", "/"):
+        return rest or "/"
+    return path
+
+
+def to_core_request(req: func.HttpRequest, invocation_id: str) -> HttpRequest:
+    return HttpRequest(
+        method=req.method,
+        path=without_route_prefix(urlsplit(req.url).path or "/", ROUTE_PREFIX),
+        headers=dict(req.headers),
+        body=req.get_body() or b"",
+        query=dict(req.params),
+        request_id=invocation_id,
+    )
+
+
+def answer(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    with log_context(invocation_id=context.invocation_id, function_name=context.function_name):
+        response = service.handle(to_core_request(req, context.invocation_id))
+    return func.HttpResponse(response.body, status_code=response.status, headers=response.headers)
+
+
+# --- init ------------------------------------------------------------------------------------
+
+ROUTE_PREFIX = route_prefix()
+app = func.FunctionApp(http_auth_level=auth_level_from_env())
+service = runtime.service()
+log_through_functions_host()
+
+
+# --- HTTP API --------------------------------------------------------------------------------
+# Synchronous functions: the worker runs them on its thread pool, and the model's predict() is
+# CPU work that would block an async function's event loop.
+
+
+@app.route(route="predict", methods=["POST", "OPTIONS"])
+def predict(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return answer(req, context)
+
+
+@app.route(route="health", methods=["GET", "HEAD", "OPTIONS"])
+def health(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return answer(req, context)
+
+
+@app.route(route="model", methods=["GET", "HEAD", "OPTIONS"])
+def model(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return answer(req, context)
+
+
+@app.route(route="openapi.json", methods=["GET", "HEAD", "OPTIONS"])
+def openapi(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return answer(req, context)
+
+
+@app.route(route="{*path}")
+def unmatched(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    return answer(req, context)
+
+
+# --- batch -----------------------------------------------------------------------------------
+# The blob trigger that feeds the batch engine registers here, on the same ``app``.

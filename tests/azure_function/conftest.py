@@ -1,0 +1,170 @@
+"""Fixtures for the Azure Functions app: Azurite, the demo model in it, and the app per scenario.
+
+Settings are read once per process in production (``core.runtime.service()``), and each scenario
+here needs its own (another model location, account key or timeout). So every scenario is a fresh
+worker in miniature: ``function_app.py`` is loaded again as a new module, with a new ``app``,
+while ``core.runtime.service`` returns a service built for that scenario from real settings, a
+real ``AzureBlobObjectStore`` on Azurite, and nothing else replaced. The production wiring itself
+(settings from the environment, the storage registry) runs in fresh processes in
+test_fresh_process.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+AZURE_FUNCTION = REPO / "azure_function"
+
+
+def load_sibling(name: str):
+    """A helper module of this folder (the tests run with --import-mode=importlib)."""
+    module_name = f"serverless_ml_tests_azure_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, HERE / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+azurite_module = load_sibling("azurite")
+functions_host = load_sibling("functions_host")
+Azurite = azurite_module.Azurite
+FunctionsHost = functions_host.FunctionsHost
+
+MODEL_CONTAINER = "models"
+MODEL_BLOB = "iris.joblib"
+MODEL_URI = f"az://{MODEL_CONTAINER}/{MODEL_BLOB}"
+
+
+@pytest.fixture(scope="session")
+def app_folder() -> Path:
+    """The deployable app folder, azure_function/."""
+    return AZURE_FUNCTION
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory) -> Iterator[Azurite]:
+    """One Azurite for the session, holding the demo model at az://models/iris.joblib."""
+    server = Azurite(tmp_path_factory.mktemp("azurite")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def model_bytes(demo_model_path) -> bytes:
+    return demo_model_path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def azurite_with_model(azurite, model_bytes) -> Azurite:
+    azurite.put(MODEL_CONTAINER, MODEL_BLOB, model_bytes)
+    return azurite
+
+
+@pytest.fixture
+def own_azurite(tmp_path) -> Iterator[Callable[..., Azurite]]:
+    """Azurite servers of one test's own, to stop, freeze or re-key without touching the others."""
+    started: list[Azurite] = []
+
+    def start(accounts: Optional[str] = None) -> Azurite:
+        server = Azurite(tmp_path, accounts=accounts).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+class CountingStore:
+    """The real store, with its whole-object reads counted (each one is a download)."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.scheme = store.scheme
+        self.downloads = 0
+        self._lock = threading.Lock()
+
+    def read_bytes(self, uri):
+        with self._lock:
+            self.downloads += 1
+        return self.store.read_bytes(uri)
+
+    def open_read(self, uri):
+        return self.store.open_read(uri)
+
+    def write_bytes(self, uri, data) -> None:
+        self.store.write_bytes(uri, data)
+
+
+@dataclass
+class FunctionsApp:
+    """One scenario: the freshly loaded function_app module, driven through ``host``."""
+
+    module: object
+    host: FunctionsHost
+    service: object
+    store: CountingStore
+
+    def request(self, method: str, path: str, **kwargs):
+        return self.host.request(method, path, **kwargs)
+
+
+_loads = itertools.count()
+
+
+@pytest.fixture
+def load_app(monkeypatch) -> Iterator[Callable[..., FunctionsApp]]:
+    """``load_app(environment, folder=...)`` -> a fresh function_app for that environment."""
+    from core import runtime
+    from core.http import PredictionService
+    from core.model import ModelHolder
+    from core.settings import Settings
+    from core.storage.azure_blob import AzureBlobObjectStore
+
+    logger = logging.getLogger("serverless_ml")
+    saved = (list(logger.handlers), logger.propagate, logger.level)
+
+    def load(environment: dict[str, str], folder: Path = AZURE_FUNCTION, auth_level: Optional[str] = None) -> FunctionsApp:
+        environment = {"STORAGE_TIMEOUT_SECONDS": "5", **environment}
+        settings = Settings.from_env(environment)
+        store = CountingStore(AzureBlobObjectStore(settings.storage_timeout_seconds, environ=environment))
+        service = PredictionService(settings, ModelHolder(settings, store_for=lambda uri, timeout: store))
+        monkeypatch.setattr(runtime, "service", lambda *args, **kwargs: service)
+        if auth_level is None:
+            monkeypatch.delenv("FUNCTION_AUTH_LEVEL", raising=False)
+        else:
+            monkeypatch.setenv("FUNCTION_AUTH_LEVEL", auth_level)
+        spec = importlib.util.spec_from_file_location(f"function_app_{next(_loads)}", folder / "function_app.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        logger.setLevel(settings.log_level)
+        return FunctionsApp(module, FunctionsHost(module.app, folder / "host.json"), service, store)
+
+    yield load
+    handlers, propagate, level = saved
+    logger.handlers[:] = handlers
+    logger.propagate = propagate
+    logger.setLevel(level)
+
+
+@pytest.fixture
+def app_on_azurite(load_app, azurite_with_model) -> FunctionsApp:
+    """The app serving az://models/iris.joblib from the session's Azurite, model not loaded yet."""
+    return load_app({
+        "MODEL_URI": MODEL_URI,
+        "AZURE_STORAGE_CONNECTION_STRING": azurite_with_model.connection_string,
+        "CORS_ALLOW_ORIGINS": "https://app.example.com",
+    })

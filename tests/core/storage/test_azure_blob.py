@@ -1,0 +1,215 @@
+"""az:// storage through azure-storage-blob, against Azurite (started here on a free port)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
+from core.storage import store_for
+from core.storage.azure_blob import AzureBlobObjectStore
+from core.storage.uri import parse_uri
+
+AZURITE_HELPER = Path(__file__).resolve().parents[2] / "azure_function" / "azurite.py"
+
+
+def _azurite_class():
+    name = "serverless_ml_tests_azure_azurite"  # the same module object tests/azure_function uses
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, AZURITE_HELPER)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name].Azurite
+
+
+Azurite = _azurite_class()
+
+
+@pytest.fixture(scope="module")
+def azurite(tmp_path_factory):
+    server = Azurite(tmp_path_factory.mktemp("azurite-storage")).start()
+    server.put("data", "hello.txt", b"hello, blob")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def store(azurite) -> AzureBlobObjectStore:
+    return AzureBlobObjectStore(5.0, environ={"AZURE_STORAGE_CONNECTION_STRING": azurite.connection_string})
+
+
+def test_the_registry_builds_this_store_for_az_uris(monkeypatch, azurite):
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    # a timeout no other test uses: the registry keeps one store per (scheme, timeout)
+    built = store_for(parse_uri("az://data/hello.txt"), 7.125)
+    assert isinstance(built, AzureBlobObjectStore)
+    assert built.read_bytes(parse_uri("az://data/hello.txt")) == b"hello, blob"
+
+
+def test_read_bytes(store):
+    assert store.read_bytes(parse_uri("az://data/hello.txt")) == b"hello, blob"
+
+
+def test_write_bytes_replaces_the_whole_blob(store):
+    uri = parse_uri("az://data/out/result.jsonl")
+    store.write_bytes(uri, b'{"row": 1}\n' * 1000)
+    store.write_bytes(uri, b'{"row": 2}\n')
+    assert store.read_bytes(uri) == b'{"row": 2}\n'
+
+
+def test_open_read_streams_a_large_blob_in_pieces(store, azurite):
+    lines = b"".join(b"%d,%d\n" % (i, i * i) for i in range(400_000))  # about 5 MB
+    azurite.put("data", "big.csv", lines)
+    with store.open_read(parse_uri("az://data/big.csv")) as stream:
+        assert stream.read(6) == b"0,0\n1,"
+        text = io.TextIOWrapper(stream, encoding="utf-8")
+        rest = list(text)
+    assert rest[0] == "1\n" and rest[-1] == "399999,159999200001\n"
+    assert len(rest) == 400_000 - 1
+
+
+def test_a_missing_blob_is_object_not_found(store):
+    uri = parse_uri("az://data/absent.joblib")
+    for call in (store.read_bytes, store.open_read):
+        with pytest.raises(ObjectNotFound) as failure:
+            call(uri)
+        assert failure.value.message == "az://data/absent.joblib does not exist"
+        assert failure.value.uri == "az://data/absent.joblib"
+
+
+def test_a_missing_container_is_named(store):
+    with pytest.raises(ObjectNotFound) as failure:
+        store.read_bytes(parse_uri("az://nowhere/model.joblib"))
+    assert failure.value.message == "az://nowhere/model.joblib cannot be read: there is no container 'nowhere'"
+    with pytest.raises(ObjectNotFound, match="cannot be written: there is no container 'nowhere'"):
+        store.write_bytes(parse_uri("az://nowhere/out.csv"), b"x")
+
+
+WRONG_KEY = "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ=="
+
+
+def test_a_refused_account_key_is_access_denied_without_the_key(azurite):
+    connection_string = azurite.connection_string.replace(azurite.key, WRONG_KEY)
+    store = AzureBlobObjectStore(5.0, environ={"AZURE_STORAGE_CONNECTION_STRING": connection_string})
+    with pytest.raises(StorageAccessDenied) as failure:
+        store.read_bytes(parse_uri("az://data/hello.txt"))
+    message = failure.value.message
+    assert message.startswith("az://data/hello.txt cannot be read: access denied: the storage account refused")
+    assert "403" in message
+    assert WRONG_KEY not in message and "AccountKey" not in message
+
+
+def test_a_key_that_is_not_base64_is_access_denied(azurite):
+    connection_string = azurite.connection_string.replace(azurite.key, "not-a-key!")
+    store = AzureBlobObjectStore(5.0, environ={"AZURE_STORAGE_CONNECTION_STRING": connection_string})
+    with pytest.raises(StorageAccessDenied, match="the account key in the connection string is not valid base64"):
+        store.read_bytes(parse_uri("az://data/hello.txt"))
+
+
+def test_a_malformed_connection_string_is_named_but_never_shown():
+    secret = "AccountKey=c2VjcmV0LXNlY3JldC1zZWNyZXQ=;no-equals-sign-here"
+    store = AzureBlobObjectStore(5.0, environ={"AZURE_STORAGE_CONNECTION_STRING": secret})
+    with pytest.raises(StorageError) as failure:
+        store.read_bytes(parse_uri("az://data/hello.txt"))
+    assert "AZURE_STORAGE_CONNECTION_STRING is not a valid connection string" in failure.value.message
+    assert "c2VjcmV0" not in failure.value.message
+
+
+def test_no_account_configured_names_both_settings():
+    with pytest.raises(StorageError) as failure:
+        AzureBlobObjectStore(5.0, environ={}).read_bytes(parse_uri("az://data/hello.txt"))
+    assert failure.value.message == (
+        "az://data/hello.txt cannot be reached: no Azure Storage account is configured; set "
+        "AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_URL"
+    )
+
+
+def test_an_account_url_must_be_https():
+    store = AzureBlobObjectStore(5.0, environ={"AZURE_STORAGE_ACCOUNT_URL": "http://127.0.0.1:1/devstoreaccount1"})
+    with pytest.raises(StorageError, match="AZURE_STORAGE_ACCOUNT_URL is not an https:// URL"):
+        store.read_bytes(parse_uri("az://data/hello.txt"))
+
+
+def run_fresh(code: str, **env: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_azure_identity_is_imported_only_for_an_account_url(azurite):
+    """With an account URL and no usable credential the answer is access denied, saying what to do.
+
+    AZURE_TOKEN_CREDENTIALS limits DefaultAzureCredential to environment variables (none are
+    set), so the test never reaches for a managed-identity endpoint or a login service.
+    """
+    outcome = run_fresh(
+        f"""
+        import json, sys
+        from core.errors import StorageError
+        from core.storage.azure_blob import AzureBlobObjectStore
+        from core.storage.uri import parse_uri
+        uri = parse_uri("az://data/hello.txt")
+        data = AzureBlobObjectStore(5.0, environ={{"AZURE_STORAGE_CONNECTION_STRING": {azurite.connection_string!r}}}).read_bytes(uri)
+        identity_with_key = "azure.identity" in sys.modules
+        try:
+            AzureBlobObjectStore(5.0, environ={{"AZURE_STORAGE_ACCOUNT_URL": "https://127.0.0.1:1/devstoreaccount1"}}).read_bytes(uri)
+        except StorageError as exc:
+            failure = [type(exc).__name__, exc.message]
+        print(json.dumps({{"data": data.decode(), "identity_with_key": identity_with_key,
+                          "identity_with_url": "azure.identity" in sys.modules, "failure": failure}}))
+        """,
+        AZURE_TOKEN_CREDENTIALS="EnvironmentCredential",
+    )
+    assert outcome["data"] == "hello, blob"
+    assert outcome["identity_with_key"] is False and outcome["identity_with_url"] is True
+    kind, message = outcome["failure"]
+    assert kind == "StorageAccessDenied"
+    assert message.startswith("az://data/hello.txt cannot be read: access denied: DefaultAzureCredential got no token")
+
+
+@pytest.fixture
+def own_azurite(tmp_path):
+    server = Azurite(tmp_path).start()
+    server.put("data", "hello.txt", b"hello, blob")
+    yield server
+    server.stop()
+
+
+@pytest.mark.timeout(30)
+def test_a_stopped_service_fails_at_once_and_the_same_store_recovers(own_azurite):
+    store = AzureBlobObjectStore(2.0, environ={"AZURE_STORAGE_CONNECTION_STRING": own_azurite.connection_string})
+    uri = parse_uri("az://data/hello.txt")
+    assert store.read_bytes(uri) == b"hello, blob"  # a pooled connection is now open
+    own_azurite.stop()
+    with pytest.raises(StorageError) as failure:
+        store.read_bytes(uri)
+    assert failure.value.message == "az://data/hello.txt cannot be read: the storage service cannot be reached"
+    own_azurite.start()
+    own_azurite.put("data", "hello.txt", b"hello again")
+    assert store.read_bytes(uri) == b"hello again"
+
+
+@pytest.mark.timeout(30)
+def test_a_service_that_stops_answering_times_out(own_azurite):
+    store = AzureBlobObjectStore(1.0, environ={"AZURE_STORAGE_CONNECTION_STRING": own_azurite.connection_string})
+    uri = parse_uri("az://data/hello.txt")
+    own_azurite.freeze()
+    with pytest.raises(StorageTimeout) as failure:
+        store.read_bytes(uri)
+    assert failure.value.message == (
+        "az://data/hello.txt cannot be read: the storage service did not answer within the 1 s allowed "
+        "(STORAGE_TIMEOUT_SECONDS)"
+    )
+    own_azurite.thaw()
+    assert store.read_bytes(uri) == b"hello, blob"
