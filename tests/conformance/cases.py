@@ -1,0 +1,154 @@
+"""The conformance table: one list of HTTP cases that every provider must answer identically.
+
+Each case names the configuration it runs under (the environment a function is deployed with),
+the request, and the status the core service gives; the runners replay the same cases, in the
+same order, through each provider's real entry point.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+ORIGIN = "https://app.example.com"
+ROW = [5.1, 3.5, 1.4, 0.2]
+ROW2 = [6.7, 3.0, 5.2, 2.3]
+NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+NAMED = dict(zip(NAMES, ROW))
+NAMED2 = dict(zip(NAMES, ROW2))
+JSON = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    config: str
+    method: str
+    path: str
+    status: int
+    body: Optional[bytes] = None
+    headers: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        return {
+            "name": self.name, "method": self.method, "path": self.path,
+            "headers": self.headers, "body": None if self.body is None else self.body.decode("latin-1"),
+        }
+
+
+def post(name: str, body, status: int = 200, config: str = "classifier", path: str = "/predict", **headers) -> Case:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Case(name, config, "POST", path, status, raw, {**JSON, **headers} if "Content-Type" not in headers else headers)
+
+
+def call(name: str, method: str, path: str, status: int, config: str = "classifier", **headers) -> Case:
+    return Case(name, config, method, path, status, None, headers)
+
+
+# The configurations a function is deployed with; runners set these environment variables.
+# MODEL_URI values are filled in by the test from real model files.
+CONFIGS = {
+    "classifier": {"MAX_ROWS": "5", "CORS_ALLOW_ORIGINS": ORIGIN, "MODEL_VERSION": "iris-1"},
+    "regressor": {"MODEL_VERSION": "diabetes-1"},
+    "missing": {"MODEL_VERSION": "missing-1"},
+}
+
+CASES = [
+    # --- every body form ---------------------------------------------------------------------
+    post("instances-arrays", {"instances": [ROW, ROW2]}),
+    post("instances-objects", {"instances": [NAMED, NAMED2]}),
+    post("inputs-arrays", {"inputs": [ROW, ROW2]}),
+    post("inputs-objects", {"inputs": [NAMED2]}),
+    post("dataframe-split", {"dataframe_split": {"columns": NAMES, "data": [ROW, ROW2]}}),
+    post("dataframe-split-shuffled", {"dataframe_split": {"columns": NAMES[::-1], "data": [ROW[::-1]]}}),
+    post("dataframe-records", {"dataframe_records": [NAMED, NAMED2]}),
+    post("features", {"features": ROW2}),
+    post("data", {"data": NAMED}),
+    post("integers", {"features": [5, 3, 1, 0]}),
+    post("charset-content-type", {"features": ROW}, **{"Content-Type": "application/json; charset=utf-8"}),
+    Case("no-content-type", "classifier", "POST", "/predict", 200, json.dumps({"features": ROW}).encode(), {}),
+    post("trailing-slash", {"features": ROW}, path="/predict/"),
+    post("client-request-id", {"features": ROW}, **{"X-Request-Id": "conformance-42"}),
+    # --- validation errors -------------------------------------------------------------------
+    post("malformed-json", b'{"instances": [[5.1, 3.5', 400),
+    post("empty-body", b"", 400),
+    post("json-array-body", b"[[5.1, 3.5, 1.4, 0.2]]", 400),
+    post("nan-literal", b'{"features": [5.1, NaN, 1.4, 0.2]}', 400),
+    post("invalid-utf8", b'{"features": [5.1, 3.5, 1.4, 0.2], "x": "\xff"}', 400),
+    post("deeply-nested", b"[" * 5000 + b"]" * 5000, 400),
+    post("no-rows-key", {"rows": [ROW]}, 400),
+    post("two-rows-keys", {"instances": [ROW], "features": ROW}, 400),
+    post("empty-instances", {"instances": []}, 400),
+    post("mixed-row-forms", {"instances": [ROW, NAMED]}, 400),
+    post("missing-feature", {"instances": [{k: v for k, v in NAMED.items() if k != "petal_width"}]}, 400),
+    post("misspelt-feature", {"data": {**{k: v for k, v in NAMED.items() if k != "petal_width"}, "petal_widht": 0.2}}, 400),
+    post("extra-feature", {"dataframe_records": [{**NAMED, "colour": 1}]}, 400),
+    post("short-row", {"instances": [ROW[:3]]}, 400),
+    post("string-value", {"features": [5.1, "3.5", 1.4, 0.2]}, 400),
+    post("null-value", {"instances": [[5.1, None, 1.4, 0.2]]}, 400),
+    post("boolean-value", {"features": [5.1, 3.5, True, 0.2]}, 400),
+    post("overflowing-number", b'{"features": [5.1, 3.5, 1.4, 1e999]}', 400),
+    # --- limits, media type, routes, methods -------------------------------------------------
+    post("too-many-rows", {"instances": [ROW] * 6}, 413),
+    post("text-plain", {"features": ROW}, 415, **{"Content-Type": "text/plain"}),
+    call("unknown-route", "GET", "/nope", 404),
+    call("unknown-nested-route", "POST", "/predict/extra", 404),
+    call("get-predict", "GET", "/predict", 405),
+    call("delete-model", "DELETE", "/model", 405),
+    call("put-health", "PUT", "/health", 405),
+    # --- CORS --------------------------------------------------------------------------------
+    call("preflight-allowed", "OPTIONS", "/predict", 204, Origin=ORIGIN, **{"Access-Control-Request-Method": "POST"}),
+    call("preflight-other-origin", "OPTIONS", "/predict", 204, Origin="https://evil.example.com",
+         **{"Access-Control-Request-Method": "POST"}),
+    post("cors-allowed-origin", {"features": ROW}, Origin=ORIGIN),
+    post("cors-error-allowed-origin", b"{", 400, Origin=ORIGIN),
+    # --- read routes -------------------------------------------------------------------------
+    call("health", "GET", "/health", 200),
+    call("model", "GET", "/model", 200),
+    call("openapi", "GET", "/openapi.json", 200),
+    # --- a regressor -------------------------------------------------------------------------
+    post("regressor-arrays", {"instances": [[0.01 * i for i in range(10)], [-0.02 * i for i in range(10)]]}, config="regressor"),
+    post("regressor-default-names", {"data": {f"f{i}": 0.01 for i in range(10)}}, config="regressor"),
+    call("regressor-model", "GET", "/model", 200, config="regressor"),
+    # --- model unavailable -------------------------------------------------------------------
+    post("model-missing", {"features": ROW}, 503, config="missing"),
+    call("model-missing-info", "GET", "/model", 503, config="missing"),
+    call("model-missing-health", "GET", "/health", 200, config="missing"),
+]
+
+# Headers whose values must match across providers when core sends them; providers add their
+# own (Date, Content-Length, Server, x-amzn-*) which are not part of the contract.
+COMPARED_HEADERS = (
+    "content-type", "cache-control", "allow", "retry-after", "vary",
+    "access-control-allow-origin", "access-control-allow-methods", "access-control-allow-headers",
+    "access-control-max-age", "access-control-expose-headers",
+)
+# Parts of a body that differ by nature between two processes, not by provider.
+VOLATILE_MODEL_FIELDS = ("loaded_at", "load_seconds")
+
+
+def normalise(case_name: str, status: int, headers: dict, body: bytes) -> dict:
+    """What must be identical across providers: status, contract headers, body minus volatile parts."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    observed = {
+        "status": status,
+        "headers": {name: lowered[name] for name in COMPARED_HEADERS if name in lowered},
+    }
+    if body:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            observed["body"] = body.decode("utf-8", "replace")[:500]
+        else:
+            if isinstance(parsed, dict):
+                request_id = parsed.pop("request_id", None)
+                observed["request_id_matches_header"] = request_id == lowered.get("x-request-id")
+                for volatile in VOLATILE_MODEL_FIELDS:
+                    parsed.pop(volatile, None)
+            observed["body"] = parsed
+    else:
+        observed["body"] = None
+    if case_name == "client-request-id":
+        observed["client_request_id"] = lowered.get("x-request-id")
+    return observed

@@ -1,0 +1,123 @@
+"""The same cases through every provider's real entry point must give the same answers.
+
+The core service in-process is the reference. For every provider and event source, each case's
+status, contract headers and JSON body (apart from request_id, and the load time of GET /model)
+must equal the reference; a failing case prints the case, the provider and a diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import pytest
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import LinearRegression
+
+from conformance.cases import CASES, CONFIGS, normalise
+from gcp_parts import start_function
+from support import stop_process
+
+WORKER = Path(__file__).with_name("worker.py")
+# replayed in a fresh process per configuration by worker.py
+IN_PROCESS_PROVIDERS = ["core", "azure"]
+# replayed over HTTP against the provider's own server, one per configuration
+SERVED_PROVIDERS = ["gcp"]
+PROVIDERS = IN_PROCESS_PROVIDERS + SERVED_PROVIDERS
+
+
+@pytest.fixture(scope="session")
+def config_environments(demo_model_path, tmp_path_factory) -> dict[str, dict[str, str]]:
+    folder = tmp_path_factory.mktemp("conformance-models")
+    X, y = load_diabetes(return_X_y=True)
+    regressor = folder / "regressor.joblib"
+    joblib.dump(LinearRegression().fit(X, y), regressor)
+    uris = {
+        "classifier": demo_model_path.as_uri(),
+        "regressor": regressor.as_uri(),
+        "missing": (folder / "absent" / "model.joblib").as_uri(),
+    }
+    return {name: {**env, "MODEL_URI": uris[name]} for name, env in CONFIGS.items()}
+
+
+def run_worker(provider: str, environment: dict[str, str], cases) -> list[dict]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "MAX_", "CORS_"))}
+    env.update(environment, LOG_LEVEL="ERROR")
+    result = subprocess.run(
+        [sys.executable, str(WORKER), provider],
+        input=json.dumps([case.as_json() for case in cases]),
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def run_served(provider: str, environment: dict[str, str], cases, workdir: Path) -> list[dict]:
+    """Start the provider's own server with ``environment``, replay ``cases`` over HTTP, stop it."""
+    assert provider == "gcp"
+    server = start_function(workdir, environment)
+    try:
+        observed = []
+        for case in cases:
+            status, headers, body = server.request(case.method, case.path, case.body, case.headers)
+            observed.append(normalise(case.name, status, headers, body))
+        return observed
+    finally:
+        stop_process(server.process)
+
+
+@pytest.fixture(scope="session")
+def observations(config_environments, tmp_path_factory):
+    """Every provider's observation of every case, computed once: {provider: {case name: obs}}."""
+    cache: dict[str, dict[str, dict]] = {}
+
+    def observe(provider: str) -> dict[str, dict]:
+        if provider not in cache:
+            cache[provider] = {}
+            for config, environment in config_environments.items():
+                cases = [case for case in CASES if case.config == config]
+                if provider in SERVED_PROVIDERS:
+                    results = run_served(provider, environment, cases, tmp_path_factory.mktemp(provider))
+                else:
+                    results = run_worker(provider, environment, cases)
+                for case, observed in zip(cases, results):
+                    cache[provider][case.name] = observed
+        return cache[provider]
+
+    return observe
+
+
+def test_the_table_is_large_enough_and_names_are_unique():
+    assert len(CASES) >= 40
+    assert len({case.name for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_reference_answers_the_expected_status(observations, case):
+    observed = observations("core")[case.name]
+    assert observed["status"] == case.status, observed
+    if isinstance(observed.get("body"), dict) and case.status >= 400:
+        assert observed["request_id_matches_header"] is True
+    if case.name == "client-request-id":
+        assert observed["client_request_id"] == "conformance-42"
+
+
+@pytest.mark.parametrize("provider", [p for p in PROVIDERS if p != "core"])
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_provider_answers_like_the_reference(observations, provider, case):
+    reference = observations("core")[case.name]
+    observed = observations(provider)[case.name]
+    if observed != reference:
+        diff = "\n".join(
+            difflib.unified_diff(
+                json.dumps(reference, indent=1, sort_keys=True).splitlines(),
+                json.dumps(observed, indent=1, sort_keys=True).splitlines(),
+                "core", provider, lineterm="",
+            )
+        )
+        pytest.fail(f"case {case.name!r} ({case.method} {case.path}) differs on {provider}:\n{diff}")
