@@ -27,11 +27,11 @@ REPO = HERE.parents[1]
 AZURE_FUNCTION = REPO / "azure_function"
 
 
-def load_sibling(name: str):
-    """A helper module of this folder (the tests run with --import-mode=importlib)."""
+def load_sibling(name: str, folder: Path = HERE):
+    """A helper module of this folder or the app's (the tests run with --import-mode=importlib)."""
     module_name = f"serverless_ml_tests_azure_{name}"
     if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, HERE / f"{name}.py")
+        spec = importlib.util.spec_from_file_location(module_name, folder / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
@@ -39,7 +39,7 @@ def load_sibling(name: str):
 
 
 azurite_module = load_sibling("azurite")
-functions_host = load_sibling("functions_host")
+functions_host = load_sibling("local_host", AZURE_FUNCTION)
 Azurite = azurite_module.Azurite
 FunctionsHost = functions_host.FunctionsHost
 

@@ -91,8 +91,7 @@ DRIVE = """
     logging.getLogger().addHandler(WorkerHandler())
     import function_app
     sklearn_after_import = "sklearn" in sys.modules
-    sys.path.insert(0, {helpers!r})
-    from functions_host import FunctionsHost
+    from local_host import FunctionsHost
 
     host = FunctionsHost(function_app.app, Path("host.json"))
     body = json.dumps({{"instances": [[5.1, 3.5, 1.4, 0.2]]}}).encode()
@@ -112,7 +111,7 @@ def test_the_process_wide_service_serves_azurite_with_cold_start_and_invocation_
     app_folder, azurite_with_model
 ):
     result = run_child(
-        DRIVE.format(helpers=str(HERE)),
+        DRIVE.format(),
         cwd=app_folder,
         env={"MODEL_URI": MODEL_URI, "AZURE_STORAGE_CONNECTION_STRING": azurite_with_model.connection_string},
     )

@@ -35,9 +35,9 @@ def core_runner() -> Runner:
 
 def azure_runner() -> Runner:
     """The registered functions of function_app.py, routed from their bindings as the host does."""
-    sys.path[:0] = [str(REPO / "azure_function"), str(REPO / "tests" / "azure_function")]
+    sys.path.insert(0, str(REPO / "azure_function"))
     import function_app
-    from functions_host import FunctionsHost
+    from local_host import FunctionsHost
 
     host = FunctionsHost(function_app.app, REPO / "azure_function" / "host.json")
 

@@ -1,7 +1,8 @@
-"""What the Azure Functions host does with one HTTP request to our app, reduced to what runs here.
+"""What the Azure Functions host does with one HTTP request to our app, reduced to what runs locally.
 
-The host (Core Tools' ``func start`` or Azure) is a .NET program that cannot be installed on this
-machine, so the tests drive the app through the azure-functions library itself: the functions and
+The host (Core Tools' ``func start`` or Azure) is a .NET program that a pip install cannot bring,
+so ``serverless-ml serve --provider azure`` and the tests drive the app through the
+azure-functions library itself: the functions and
 their bindings come from ``app.get_functions()`` (what the worker reports to the host at indexing),
 a request is routed the way the host's router does it (functions in registration order, the first
 whose route template matches the path under host.json's routePrefix and whose methods allow the
@@ -10,7 +11,7 @@ rest), and the chosen function is called with a ``func.HttpRequest`` and a ``fun
 worker calls it. Function keys are not checked (the host does that before the worker sees the
 request).
 
-Conformance runner use::
+Not deployed (package_app.py leaves it out). Use::
 
     host = FunctionsHost(function_app.app, AZURE_FUNCTION / "host.json")
     response = host.request("POST", "/predict", headers={...}, body=b"...")
