@@ -93,7 +93,7 @@ def serve_command() -> list[str]:
     if script.exists():
         return [str(script)]
     found = shutil.which("serverless-ml")
-    return [found] if found else [sys.executable, "-m", "core.cli"]
+    return [found] if found else [sys.executable, "-m", "serverless_ml.cli"]
 
 
 def start_endpoint(tmp_path: Path, env: dict[str, str], extra_args: tuple[str, ...] = ()) -> LocalEndpoint:

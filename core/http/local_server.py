@@ -8,11 +8,12 @@ so what a user sees here is what the functions answer.
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable, Optional
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from core.errors import PayloadTooLarge, RequestError
-from core.http.messages import HttpRequest
+from core.http.messages import HttpRequest, HttpResponse
 from core.http.service import PredictionService
 
 class _Handler(BaseHTTPRequestHandler):
@@ -22,6 +23,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "serverless-ml"
     sys_version = ""  # no Python version in the Server header
     service: PredictionService  # set on the subclass made by make_server
+    respond: Callable[[HttpRequest], HttpResponse]  # likewise: service.handle, or a provider's adapter
 
     def _serve(self) -> None:
         parts = urlsplit(self.path)
@@ -35,7 +37,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the unread rest of the body must not become a request
             self._send(self.service.reject(request, exc))
             return
-        self._send(self.service.handle(dataclasses.replace(request, body=body)))
+        self._send(self.respond(dataclasses.replace(request, body=body)))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
 
@@ -92,9 +94,18 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-def make_server(service: PredictionService, host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
-    """A ready-to-serve HTTP server bound to ``host:port`` (port 0 picks a free one)."""
-    handler = type("Handler", (_Handler,), {"service": service})
+def make_server(
+    service: PredictionService,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    respond: Optional[Callable[[HttpRequest], HttpResponse]] = None,
+) -> ThreadingHTTPServer:
+    """A ready-to-serve HTTP server bound to ``host:port`` (port 0 picks a free one).
+
+    Requests go to ``respond`` (default: ``service.handle``); a provider emulation passes its
+    adapter instead. A body refused before it is read is answered by ``service.reject``.
+    """
+    handler = type("Handler", (_Handler,), {"service": service, "respond": staticmethod(respond or service.handle)})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server

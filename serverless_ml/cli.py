@@ -1,9 +1,10 @@
 """The ``serverless-ml`` command.
 
-    serverless-ml serve [--host 127.0.0.1] [--port 8080]   the local endpoint
+    serverless-ml serve [--host 127.0.0.1] [--port 8080] [--provider aws|azure|gcp]
     serverless-ml demo-model [--dir .serverless-ml/demo]  train the demo model, print its MODEL_URI
 
-Without ``MODEL_URI``, ``serve`` trains (once) and serves the demo model.
+Without ``MODEL_URI``, ``serve`` trains (once) and serves the demo model. Without ``--provider``
+the core service answers; with it, the provider's own adapter does (see provider_servers.py).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
     serve.add_argument("--demo-dir", type=Path, default=DEFAULT_DEMO_DIR, help="where the demo model is kept")
+    serve.add_argument(
+        "--provider", choices=("aws", "azure", "gcp"),
+        help="answer through this provider's adapter, as the cloud would (default: the core service)",
+    )
 
     demo = commands.add_parser("demo-model", help="train the demo model if needed and print its MODEL_URI")
     demo.add_argument("--dir", type=Path, default=DEFAULT_DEMO_DIR)
@@ -54,16 +59,32 @@ def _serve(args: argparse.Namespace) -> int:
     from core import runtime
     from core.http.local_server import make_server
 
-    default_uri = None
     if not os.environ.get("MODEL_URI", "").strip():
         from core.demo import ensure_demo_model
 
-        default_uri = ensure_demo_model(args.demo_dir).as_uri()
-    service = runtime.service(default_model_uri=default_uri)
-    server = make_server(service, args.host, args.port)
+        # the adapters read MODEL_URI from the environment, like the core service
+        os.environ["MODEL_URI"] = ensure_demo_model(args.demo_dir).as_uri()
+    if args.provider == "gcp":
+        from serverless_ml.provider_servers import exec_functions_framework
+
+        runtime.service()  # a wrong setting stops here, with its message, before the exec
+        exec_functions_framework(args.host, args.port or _free_port(args.host))
+    respond = None
+    if args.provider is not None:
+        from serverless_ml.provider_servers import RESPONDERS
+
+        respond = RESPONDERS[args.provider]()
+    service = runtime.service()
+    server = make_server(service, args.host, args.port, respond)
     host, port = server.server_address[:2]
     # one machine-readable line first, so scripts and tests can find the port
-    print(json.dumps({"listening": f"http://{host}:{port}", "model_uri": service.settings.model_uri.display}), flush=True)
+    print(
+        json.dumps(
+            {"listening": f"http://{host}:{port}", "provider": args.provider or "core",
+             "model_uri": service.settings.model_uri.display}
+        ),
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server.serve_forever()
@@ -72,6 +93,14 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def _stop_on_sigterm(signum, frame) -> None:

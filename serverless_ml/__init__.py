@@ -1,0 +1,1 @@
+"""The ``serverless-ml`` command: the one place that knows every provider (core knows none)."""
