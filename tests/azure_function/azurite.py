@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Optional
 
 from azure.storage.blob import BlobServiceClient, LinearRetry
+
+from support import free_port, stop_process, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 AZURITE_BLOB = REPO / "node_modules" / ".bin" / "azurite-blob"
@@ -25,12 +23,6 @@ AZURITE_BLOB = REPO / "node_modules" / ".bin" / "azurite-blob"
 # Azurite's well-known development account (documented by Microsoft; not a secret)
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def connection_string(port: int, account: str = ACCOUNT, key: str = ACCOUNT_KEY) -> str:
@@ -79,19 +71,17 @@ class Azurite:
                 ],
                 stdout=log, stderr=subprocess.STDOUT, env=env,
             )
-        self._wait_until_it_answers()
+        # any HTTP answer (403 without a signature) means it is up
+        wait_until_answers(
+            f"http://127.0.0.1:{self.port}/{self.account}?comp=list", self.process, self.log_path, "azurite-blob"
+        )
         return self
 
     def stop(self) -> None:
         if self.process is None:
             return
         self.thaw()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def restart(self, accounts: Optional[str] = None) -> "Azurite":
@@ -123,22 +113,3 @@ class Azurite:
         if not service.get_container_client(container).exists():
             service.create_container(container)
         service.get_blob_client(container, blob).upload_blob(data, overwrite=True)
-
-    def _wait_until_it_answers(self) -> None:
-        deadline = time.monotonic() + 30
-        url = f"http://127.0.0.1:{self.port}/{self.account}?comp=list"
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"azurite-blob exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(url, timeout=1).close()
-                return
-            except urllib.error.HTTPError:  # any HTTP answer (403 without a signature) means it is up
-                return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("azurite-blob did not answer within 30 s")
-            time.sleep(0.05)
-
