@@ -33,6 +33,10 @@ class HttpRequest:
 
 @dataclass
 class HttpResponse:
+    """The answer; ``rows`` and ``route`` are facts about it for an adapter's metrics, not sent."""
+
     status: int
     headers: dict[str, str]
     body: bytes
+    rows: Optional[int] = None  # rows predicted (POST /predict answered 200)
+    route: Optional[str] = None  # the route matched, or "unmatched"

@@ -99,6 +99,8 @@ class PredictionService:
             )
             context["error_code"] = "internal_error"
         response.headers["x-request-id"] = request_id
+        response.rows = context["rows"]
+        response.route = route if route in self._routes else "unmatched"
         self.cors.decorate(request, response)
         if request.method == "HEAD":
             response.body = b""
@@ -108,9 +110,9 @@ class PredictionService:
                 "fields": {
                     "request_id": request_id,
                     "method": request.method,
-                    "route": route if route in self._routes else "unmatched",
+                    "route": response.route,
                     "status": response.status,
-                    "rows": context["rows"],
+                    "rows": response.rows,
                     "latency_ms": round((time.perf_counter() - started) * 1000, 3),
                     "cold_start": cold_start,
                     **({"error_code": context["error_code"]} if "error_code" in context else {}),

@@ -1,0 +1,179 @@
+"""The Lambda application: one per process, built at init; ``predict`` answers one invocation.
+
+It only translates: an HTTP event becomes a :class:`core.http.HttpRequest` for the process's
+:class:`~core.http.PredictionService`, whose answer goes back in the event source's shape; a
+warm-up loads the model; anything else gets a structured error. It never raises, so no event,
+however odd, turns into a Lambda error with a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any, Mapping, Optional
+
+from core import logs, runtime
+from core.errors import RequestError, ServerlessMLError, SettingsError
+from core.http import HttpResponse, PredictionService
+
+from aws_lambda.events import HttpEvent, describe_event, http_event, is_storage_notification
+from aws_lambda.metrics import EmfMetrics, namespace_from_env
+from aws_lambda.responses import lambda_response
+from aws_lambda.warmup import warmup_source
+
+logger = logging.getLogger("serverless_ml.aws_lambda")
+
+__all__ = ["LambdaApp"]
+
+
+class LambdaApp:
+    """Answers invocations for one service. Thread-safe."""
+
+    def __init__(self, service: PredictionService, metrics: EmfMetrics) -> None:
+        self.service = service
+        self.metrics = metrics
+        self._cold_start = True
+        self._state_lock = threading.Lock()
+        self._reported_model: Any = None
+
+    @classmethod
+    def from_environment(cls, environ: Optional[Mapping[str, str]] = None) -> "LambdaApp":
+        """Build from the environment (the init phase). A wrong setting is logged as one JSON line
+        naming the variable (core's settings by core, the adapter's own here), then raised, so the
+        init fails instead of every request later."""
+        env = os.environ if environ is None else environ
+        service = runtime.service()
+        try:
+            namespace = namespace_from_env(env)
+        except SettingsError as exc:
+            logs.configure().error("invalid setting", extra={"fields": {"error_code": exc.code, "reason": exc.message}})
+            raise
+        return cls(service, EmfMetrics(namespace, env.get("AWS_LAMBDA_FUNCTION_NAME") or "serverless-ml"))
+
+    # --- the handler -------------------------------------------------------------------------
+
+    def predict(self, event: Any, context: Any) -> dict[str, Any]:
+        started = time.perf_counter()
+        cold_start = self._take_cold_start()
+        request_id = _aws_request_id(context)
+        fields: dict[str, Any] = {"function_request_id": request_id, "cold_start": cold_start}
+        trace_id = os.environ.get("_X_AMZN_TRACE_ID")
+        if trace_id:
+            fields["xray_trace_id"] = trace_id
+        with logs.log_context(**fields):
+            view: Optional[HttpEvent] = None
+            try:
+                warmup = warmup_source(event, context)
+                if warmup is not None:
+                    return self._warm_up(warmup, cold_start, request_id)
+                view = http_event(event)
+                if view is not None:
+                    return self._http(view, request_id, cold_start, started)
+                return self._unsupported(event, request_id, cold_start)
+            except Exception:  # the last guard: a bug here must still give a structured answer
+                logger.exception("unhandled error in the Lambda adapter")
+                error = ServerlessMLError(
+                    f"an internal error occurred; it was logged with request id {request_id}"
+                )
+                if view is not None:
+                    return lambda_response(view, self.service.error_response(error, request_id))
+                return {"error": {"code": error.code, "message": error.message}, "request_id": request_id}
+
+    # --- the three kinds of invocation -------------------------------------------------------
+
+    def _http(self, view: HttpEvent, request_id: str, cold_start: bool, started: float) -> dict[str, Any]:
+        try:
+            request = view.to_request(request_id)
+        except RequestError as exc:  # the event's own encoding is broken (base64)
+            response: HttpResponse = self.service.reject(view.to_request(request_id, body=b""), exc)
+        else:
+            response = self.service.handle(request)
+        answer = lambda_response(view, response)
+        self.metrics.emit(
+            latency_ms=(time.perf_counter() - started) * 1000,
+            rows=response.rows,
+            cold_start=cold_start,
+            model_load_ms=self._unreported_load_ms(),
+            properties={
+                "function_request_id": request_id,
+                "source": view.source,
+                "route": response.route,
+                "status": response.status,
+            },
+        )
+        return answer
+
+    def _warm_up(self, source: str, cold_start: bool, request_id: str) -> dict[str, Any]:
+        was_loaded = self.service.model.loaded is not None
+        ok = self.service.preload()
+        model = self.service.model.loaded
+        answer: dict[str, Any] = {"warmup": True, "source": source, "model": "loaded" if ok else "load_failed"}
+        if model is not None:
+            answer["model_version"] = model.version
+        error = self.service.model.last_error
+        if not ok and error is not None:
+            answer["error"] = {"code": error.code, "message": error.message}
+        logger.info(
+            "warm-up",
+            extra={"fields": {"warmup_source": source, "model": answer["model"], "loaded_now": ok and not was_loaded}},
+        )
+        self.metrics.emit(
+            cold_start=cold_start,
+            model_load_ms=self._unreported_load_ms(),
+            properties={"function_request_id": request_id, "source": "warmup"},
+        )
+        return answer
+
+    def _unsupported(self, event: Any, request_id: str, cold_start: bool) -> dict[str, Any]:
+        what = describe_event(event)
+        if is_storage_notification(event):
+            code = "batch_event_not_handled_here"
+            message = (
+                f"predict(event, context) answers HTTP requests; it received {what}. Object-storage "
+                "notifications go to the batch handler, aws_lambda.handler.batch: point the trigger there"
+            )
+        else:
+            code = "unsupported_event"
+            message = (
+                f"predict(event, context) answers API Gateway (REST or HTTP API), Lambda Function URL and "
+                f"ALB requests, and warm-ups (serverless-plugin-warmup, EventBridge 'Scheduled Event'); "
+                f"it received {what}"
+            )
+        logger.error("unsupported event", extra={"fields": {"error_code": code, "reason": message}})
+        self.metrics.emit(
+            cold_start=cold_start,
+            model_load_ms=self._unreported_load_ms(),
+            properties={"function_request_id": request_id, "source": "unsupported"},
+        )
+        return {"error": {"code": code, "message": message}, "request_id": request_id}
+
+    # --- SnapStart -----------------------------------------------------------------------------
+
+    def preload(self) -> bool:
+        """Load the model now (PRELOAD_MODEL, warm-ups, the SnapStart before-snapshot hook)."""
+        return self.service.preload()
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def _take_cold_start(self) -> bool:
+        with self._state_lock:
+            cold, self._cold_start = self._cold_start, False
+        return cold
+
+    def _unreported_load_ms(self) -> Optional[float]:
+        """The load time of a model loaded since the last metrics line, once."""
+        model = self.service.model.loaded
+        if model is None or model is self._reported_model:
+            return None
+        with self._state_lock:
+            if model is self._reported_model:
+                return None
+            self._reported_model = model
+        return (model.read_seconds + model.deserialize_seconds) * 1000
+
+
+def _aws_request_id(context: Any) -> str:
+    value = getattr(context, "aws_request_id", None)
+    return value if isinstance(value, str) and value else os.urandom(16).hex()

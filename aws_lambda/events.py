@@ -1,0 +1,383 @@
+"""Typed, read-only views of the events a Lambda function receives.
+
+Each HTTP view wraps the raw event dict without copying it and answers the same questions —
+method, route, headers, query, body — so the handler turns any of the four HTTP sources into one
+:class:`core.http.HttpRequest`. Nothing here raises ``KeyError`` on a missing or ``null`` field:
+a field that is absent reads as empty.
+
+An API Gateway REST (payload 1.0) proxy event, abridged::
+
+    {"resource": "/{proxy+}", "path": "/predict", "httpMethod": "POST",
+     "headers": {"Content-Type": "application/json"},
+     "multiValueHeaders": {"Content-Type": ["application/json"]},
+     "queryStringParameters": null, "pathParameters": {"proxy": "predict"},
+     "requestContext": {"stage": "prod", "path": "/prod/predict", "requestId": "c6af9ac6-..."},
+     "body": "{\\"instances\\": [[5.1, 3.5, 1.4, 0.2]]}", "isBase64Encoded": false}
+
+The route core sees
+-------------------
+Core routes ``/predict``, ``/health``, ``/model``, ``/openapi.json``; what the API Gateway stage
+or a custom-domain base path adds in front is not part of it:
+
+* API Gateway REST and HTTP API payload 1.0: the ``resource`` template with its
+  ``pathParameters`` filled in (``/{proxy+}`` + ``{"proxy": "predict"}`` -> ``/predict``). The
+  resource is the path as defined in the API, so neither the stage (``/prod``) nor a custom
+  domain's base path (``/ml``) is in it. Without a usable template (``$default``, a missing
+  parameter): ``path`` with a leading ``/{stage}`` removed.
+* HTTP API payload 2.0: the ``routeKey`` template filled the same way (``ANY /{proxy+}``);
+  for the ``$default`` route, ``rawPath`` (percent-decoded) with a leading ``/{stage}`` removed
+  when the stage is not ``$default`` (a named stage is in ``rawPath``, ``$default`` is not).
+* Lambda Function URL and ALB: the path as sent; neither has stages. An ALB listener rule that
+  forwards ``/ml/*`` hands over ``/ml/predict``: forward the routes themselves instead.
+
+Headers and query strings
+-------------------------
+Header names are lower-cased. A header sent several times (``multiValueHeaders``) is joined with
+``", "`` as HTTP allows (cookies with ``"; "``). For a query parameter sent several times, the
+last value is in :attr:`HttpEvent.query` (as API Gateway's ``queryStringParameters`` has it) and
+all of them in :attr:`HttpEvent.multi_query`. ALB passes query strings still percent-encoded;
+they are decoded here, so every source yields the same values.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any, Mapping, Optional
+from urllib.parse import parse_qsl, unquote, unquote_plus
+
+from core.errors import RequestError
+from core.http import HttpRequest
+
+__all__ = [
+    "AlbEvent", "ApiGatewayRestEvent", "FunctionUrlEvent", "HttpApiEvent", "HttpEvent",
+    "describe_event", "http_event",
+]
+
+_PLACEHOLDER = re.compile(r"\{([^{}/]+?)\+?\}")
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+class HttpEvent:
+    """What every HTTP event source answers; subclasses read their own shape."""
+
+    #: short name of the source, used in logs and metrics
+    source = "http"
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self._raw = raw
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        return self._raw
+
+    @property
+    def request_context(self) -> Mapping[str, Any]:
+        return _mapping(self._raw.get("requestContext"))
+
+    # --- answered by each source -------------------------------------------------------------
+
+    @property
+    def method(self) -> str:
+        return _text(self._raw.get("httpMethod")).upper()
+
+    @property
+    def path(self) -> str:
+        """The route inside the app (see the module docstring for the rule of each source)."""
+        raise NotImplementedError
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Lower-case names; multi-value headers joined."""
+        multi = self._raw.get("multiValueHeaders")
+        if isinstance(multi, Mapping) and multi:
+            return _joined_headers(multi)
+        return _single_headers(self._raw.get("headers"))
+
+    @property
+    def multi_query(self) -> dict[str, list[str]]:
+        multi = self._raw.get("multiValueQueryStringParameters")
+        if isinstance(multi, Mapping) and multi:
+            return {_text(k): [_text(v) for v in (vs if isinstance(vs, list) else [vs])] for k, vs in multi.items()}
+        single = _mapping(self._raw.get("queryStringParameters"))
+        return {_text(k): [_text(v)] for k, v in single.items()}
+
+    @property
+    def query(self) -> dict[str, str]:
+        """One value per parameter: the last one sent."""
+        return {name: values[-1] for name, values in self.multi_query.items() if values}
+
+    @property
+    def has_multi_value_headers(self) -> bool:
+        """Whether the request came with ``multiValueHeaders`` (the answer must use them for ALB)."""
+        return isinstance(self._raw.get("multiValueHeaders"), Mapping)
+
+    @property
+    def is_base64_encoded(self) -> bool:
+        return self._raw.get("isBase64Encoded") is True
+
+    @property
+    def body(self) -> bytes:
+        """The raw body bytes; raises RequestError when a base64 body does not decode."""
+        body = self._raw.get("body")
+        if body is None:
+            return b""
+        if not isinstance(body, str):
+            raise RequestError(f"the event's body is a {type(body).__name__}; expected a string")
+        if self.is_base64_encoded:
+            try:
+                return base64.b64decode(body, validate=True)
+            except (binascii.Error, ValueError):
+                raise RequestError(
+                    "the body is marked isBase64Encoded but is not valid base64"
+                ) from None
+        try:
+            return body.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from the event's JSON: core reports it as non-UTF-8
+            return body.encode("utf-8", "surrogatepass")
+
+    @property
+    def stage(self) -> str:
+        return _text(self.request_context.get("stage"))
+
+    @property
+    def source_request_id(self) -> Optional[str]:
+        """The front end's own request id (API Gateway's ``requestContext.requestId``), if any."""
+        value = self.request_context.get("requestId")
+        return value if isinstance(value, str) and value else None
+
+    def to_request(self, request_id: Optional[str] = None, *, body: Optional[bytes] = None) -> HttpRequest:
+        """The core request; ``body`` overrides the event's (used when it could not be decoded)."""
+        return HttpRequest(
+            method=self.method or "GET",
+            path=self.path,
+            headers=self.headers,
+            body=self.body if body is None else body,
+            query=self.query,
+            request_id=request_id,
+        )
+
+
+class ApiGatewayRestEvent(HttpEvent):
+    """API Gateway REST API proxy integration, and HTTP API with payload format 1.0."""
+
+    source = "api-gateway-rest"
+
+    @property
+    def path(self) -> str:
+        route = _fill_template(_text(self._raw.get("resource")), _mapping(self._raw.get("pathParameters")))
+        if route is not None:
+            return route
+        return _strip_stage(_text(self._raw.get("path")) or "/", self.stage)
+
+
+class HttpApiEvent(HttpEvent):
+    """API Gateway HTTP API, payload format 2.0."""
+
+    source = "http-api"
+
+    @property
+    def http(self) -> Mapping[str, Any]:
+        return _mapping(self.request_context.get("http"))
+
+    @property
+    def method(self) -> str:
+        return _text(self.http.get("method")).upper()
+
+    @property
+    def path(self) -> str:
+        route_key = _text(self._raw.get("routeKey"))
+        if route_key and route_key != "$default" and " " in route_key:
+            template = route_key.split(" ", 1)[1]
+            route = _fill_template(template, _mapping(self._raw.get("pathParameters")))
+            if route is not None:
+                return route
+        raw_path = unquote(_text(self._raw.get("rawPath")) or _text(self.http.get("path")) or "/")
+        return _strip_stage(raw_path, self.stage)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = _single_headers(self._raw.get("headers"))
+        cookies = self._raw.get("cookies")
+        if isinstance(cookies, list) and cookies and "cookie" not in headers:
+            headers["cookie"] = "; ".join(_text(c) for c in cookies)
+        return headers
+
+    @property
+    def multi_query(self) -> dict[str, list[str]]:
+        raw_query = self._raw.get("rawQueryString")
+        if isinstance(raw_query, str):
+            values: dict[str, list[str]] = {}
+            for name, value in parse_qsl(raw_query, keep_blank_values=True):
+                values.setdefault(name, []).append(value)
+            return values
+        return super().multi_query
+
+    @property
+    def has_multi_value_headers(self) -> bool:
+        return False
+
+
+class FunctionUrlEvent(HttpApiEvent):
+    """A Lambda Function URL: the payload 2.0 shape, from a ``*.lambda-url.<region>.on.aws`` host."""
+
+    source = "function-url"
+
+    @property
+    def path(self) -> str:
+        return unquote(_text(self._raw.get("rawPath")) or _text(self.http.get("path")) or "/")
+
+
+class AlbEvent(HttpEvent):
+    """An Application Load Balancer target group event (single- or multi-value headers)."""
+
+    source = "alb"
+
+    @property
+    def path(self) -> str:
+        return _text(self._raw.get("path")) or "/"
+
+    @property
+    def multi_query(self) -> dict[str, list[str]]:
+        # ALB hands query strings over exactly as sent, still percent-encoded
+        return {
+            unquote_plus(name): [unquote_plus(v) for v in values]
+            for name, values in super().multi_query.items()
+        }
+
+    @property
+    def target_group_arn(self) -> str:
+        return _text(_mapping(self.request_context.get("elb")).get("targetGroupArn"))
+
+
+def http_event(event: Any) -> Optional[HttpEvent]:
+    """The HTTP view of ``event``, or None when it is not an HTTP event of a known source."""
+    if not isinstance(event, Mapping):
+        return None
+    context = _mapping(event.get("requestContext"))
+    if "elb" in context and isinstance(event.get("httpMethod"), str):
+        return AlbEvent(event)
+    if isinstance(context.get("http"), Mapping) and _text(event.get("version")).startswith("2"):
+        if not isinstance(_mapping(context["http"]).get("method"), str):
+            return None
+        if ".lambda-url." in _text(context.get("domainName")):
+            return FunctionUrlEvent(event)
+        return HttpApiEvent(event)
+    if isinstance(event.get("httpMethod"), str) and context:
+        return ApiGatewayRestEvent(event)
+    return None
+
+
+def describe_event(event: Any) -> str:
+    """A short description of a non-HTTP event, for an error message: its kind, never its data."""
+    if not isinstance(event, Mapping):
+        return f"a JSON {_json_kind(event)}"
+    records = event.get("Records")
+    if isinstance(records, list) and records:
+        first = _mapping(records[0])
+        source = _text(first.get("eventSource") or first.get("EventSource"))
+        kinds = {"aws:s3": "an S3 notification", "aws:sqs": "an SQS batch", "aws:sns": "an SNS notification",
+                 "aws:dynamodb": "a DynamoDB stream batch", "aws:kinesis": "a Kinesis batch"}
+        kind = kinds.get(source, f"a batch of records from '{source or 'an unknown source'}'")
+        return f"{kind} ({len(records)} record{'s' if len(records) != 1 else ''})"
+    if "detail-type" in event and "source" in event:
+        return (
+            f"an EventBridge event (source '{_text(event.get('source'))[:60]}', "
+            f"detail-type '{_text(event.get('detail-type'))[:80]}')"
+        )
+    context = _mapping(event.get("requestContext"))
+    if context or "httpMethod" in event or "rawPath" in event:
+        return "an HTTP-like event without a usable method (httpMethod or requestContext.http.method)"
+    keys = sorted(_text(k) for k in event)[:8]
+    return "a JSON object with " + (f"keys {', '.join(repr(k[:40]) for k in keys)}" if keys else "no keys")
+
+
+def is_storage_notification(event: Any) -> bool:
+    """An object-storage event meant for the batch handler: S3 (direct, via SQS or EventBridge)."""
+    if not isinstance(event, Mapping):
+        return False
+    records = event.get("Records")
+    if isinstance(records, list) and records:
+        source = _text(_mapping(records[0]).get("eventSource"))
+        if source == "aws:s3":
+            return True
+        if source == "aws:sqs":
+            return '"aws:s3"' in _text(_mapping(records[0]).get("body")).replace(" ", "")
+        return False
+    return event.get("source") == "aws.s3" and "detail" in event
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _single_headers(headers: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in _mapping(headers).items():
+        if value is None:
+            continue
+        key = _text(name).lower()
+        out[key] = f"{out[key]}, {_text(value)}" if key in out else _text(value)
+    return out
+
+
+def _joined_headers(multi: Mapping[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, values in multi.items():
+        key = _text(name).lower()
+        items = [_text(v) for v in (values if isinstance(values, list) else [values]) if v is not None]
+        if not items:
+            continue
+        separator = "; " if key == "cookie" else ", "
+        joined = separator.join(items)
+        out[key] = f"{out[key]}{separator}{joined}" if key in out else joined
+    return out
+
+
+def _fill_template(template: str, parameters: Mapping[str, Any]) -> Optional[str]:
+    """``/{proxy+}`` with ``{"proxy": "a/b"}`` -> ``/a/b``; None when not a template that fills."""
+    if not template.startswith("/"):
+        return None
+    missing = False
+
+    def substitute(match: re.Match) -> str:
+        nonlocal missing
+        value = parameters.get(match.group(1))
+        if not isinstance(value, str):
+            missing = True
+            return ""
+        return value
+
+    route = _PLACEHOLDER.sub(substitute, template)
+    return None if missing else route
+
+
+def _strip_stage(path: str, stage: str) -> str:
+    if stage and stage != "$default":
+        prefix = "/" + stage
+        if path == prefix:
+            return "/"
+        if path.startswith(prefix + "/"):
+            return path[len(prefix):]
+    return path
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if value is None:
+        return "null"
+    return type(value).__name__

@@ -1,0 +1,60 @@
+"""SnapStart runtime hooks, registered only where snapshot-restore-py can be imported.
+
+With SnapStart, Lambda runs the init phase once, snapshots the memory, and starts later instances
+from that snapshot. AWS's Python managed runtimes ship the ``snapshot_restore_py`` module that
+registers the hooks; elsewhere (tests, other runtimes) it is usually absent and nothing happens.
+
+* before the snapshot: load the model, so every restored instance starts with it in memory, then
+  close S3 connections, which would be dead sockets after a restore;
+* after a restore: re-seed the ``random`` module and NumPy's global generator (every instance
+  restored from one snapshot would otherwise draw the same numbers), and drop the S3 clients so
+  that the next one picks up this instance's credentials. Core's request ids come from
+  ``os.urandom``, which the kernel keeps unique across restores, so they need nothing.
+
+Lambda runs before-snapshot hooks in reverse order of registration and after-restore hooks in
+order of registration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+from typing import Any, Callable
+
+logger = logging.getLogger("serverless_ml.aws_lambda")
+
+__all__ = ["after_restore", "before_snapshot", "register"]
+
+
+def register(preload: Callable[[], Any]) -> bool:
+    """Register the hooks with snapshot-restore-py; False when the library is not installed."""
+    try:
+        from snapshot_restore_py import register_after_restore, register_before_snapshot
+    except ImportError:
+        return False
+    register_before_snapshot(before_snapshot, preload)
+    register_after_restore(after_restore)
+    return True
+
+
+def before_snapshot(preload: Callable[[], Any]) -> None:
+    loaded = preload()
+    _drop_storage_clients()
+    logger.info("before snapshot", extra={"fields": {"model_loaded": bool(loaded)}})
+
+
+def after_restore() -> None:
+    random.seed(os.urandom(32))
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:  # only when the model (or PRELOAD_MODEL) brought it in
+        numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
+    _drop_storage_clients()
+    logger.info("after restore", extra={"fields": {"reseeded": ["random"] + (["numpy"] if numpy else [])}})
+
+
+def _drop_storage_clients() -> None:
+    s3 = sys.modules.get("core.storage.s3")
+    if s3 is not None:
+        s3.drop_all_clients()

@@ -1,0 +1,144 @@
+"""Fixtures for the Lambda adapter: moto's real S3 server, AWS settings pointing at it, events of
+the four HTTP sources as Lambda delivers them, and an app with captured logs and metrics."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import logging
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from core.http import PredictionService
+from core.logs import JsonFormatter
+from core.settings import Settings
+from core.storage.s3 import drop_all_clients
+
+
+def _load(name: str, file_name: str):
+    """This folder shares its name with the aws_lambda package, so its helper modules are loaded
+    by path under names of their own; test modules then import them by those names."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file_name))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+moto_support = _load("serverless_ml_moto_support", "moto_support.py")
+lambda_support = _load("serverless_ml_lambda_support", "lambda_support.py")
+_load("serverless_ml_child_support", "child_support.py")
+
+
+# --- moto ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory):
+    """One moto S3 server for the session, on 127.0.0.1 and a free port."""
+    server = moto_support.start_moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    moto_support.stop_moto(server)
+
+
+@pytest.fixture
+def aws_env(moto, monkeypatch):
+    """This process's AWS settings point at the moto server (dummy credentials, no metadata
+    lookups, no ~/.aws files); all restored afterwards. S3 clients are rebuilt on either side."""
+    for name in moto_support.AWS_VARIABLES_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in moto.env().items():
+        monkeypatch.setenv(name, value)
+    drop_all_clients()
+    yield moto
+    drop_all_clients()
+
+
+@pytest.fixture
+def s3(aws_env):
+    """A boto3 client for the tests' own set-up (uploads), separate from the store under test."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3", config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=5)
+    )
+
+
+@pytest.fixture
+def bucket(s3) -> str:
+    name = f"models-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def model_bytes(demo_model_path) -> bytes:
+    return demo_model_path.read_bytes()
+
+
+@pytest.fixture
+def s3_model_uri(s3, bucket, model_bytes) -> str:
+    """The demo model uploaded to moto with boto3; its s3:// URI."""
+    key = f"models/{uuid.uuid4().hex[:8]}/iris.joblib"
+    s3.put_object(Bucket=bucket, Key=key, Body=model_bytes)
+    return f"s3://{bucket}/{key}"
+
+
+# --- the app -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Harness:
+    """A LambdaApp over a real service, with its metrics lines and log lines captured."""
+
+    app: Any
+    metrics_stream: io.StringIO
+    log_stream: io.StringIO
+
+    def invoke(self, event: Any, request_id: str = "req-0001", client_context: Any = None) -> Any:
+        return self.app.predict(
+            event, lambda_support.LambdaContext(aws_request_id=request_id, client_context=client_context)
+        )
+
+    def metrics(self) -> list[dict]:
+        return [json.loads(line) for line in self.metrics_stream.getvalue().splitlines() if line]
+
+    def logs(self) -> list[dict]:
+        return [json.loads(line) for line in self.log_stream.getvalue().splitlines() if line.startswith("{")]
+
+
+@pytest.fixture
+def make_app() -> Iterator:
+    """``make_app(model_uri, **env)`` -> Harness; log capture removed afterwards."""
+    from aws_lambda.app import LambdaApp
+    from aws_lambda.metrics import EmfMetrics
+
+    logger = logging.getLogger("serverless_ml")
+    old_level = logger.level
+    handlers: list[logging.Handler] = []
+
+    def build(model_uri: str, **env: str) -> Harness:
+        service = PredictionService(Settings.from_env({"MODEL_URI": model_uri, **env}))
+        metrics_stream, log_stream = io.StringIO(), io.StringIO()
+        handler = logging.StreamHandler(log_stream)
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+        logger.setLevel(env.get("LOG_LEVEL", "INFO"))
+        handlers.append(handler)
+        app = LambdaApp(service, EmfMetrics("serverless-ml-test", "serverless-ml-test", stream=metrics_stream))
+        return Harness(app, metrics_stream, log_stream)
+
+    yield build
+    for handler in handlers:
+        logger.removeHandler(handler)
+    logger.setLevel(old_level)
+
+

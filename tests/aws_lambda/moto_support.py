@@ -1,0 +1,124 @@
+"""moto's S3 server as a real local process: start, wait, count requests from its log, freeze, stop.
+
+Loaded by file path (``load()`` below) from tests/aws_lambda/conftest.py and
+tests/core/storage/test_s3.py: this folder shares its name with the ``aws_lambda`` package, so
+it is not imported as a package.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+REPO = Path(__file__).resolve().parents[2]
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def moto_executable() -> str:
+    """``moto_server`` next to this interpreter (the venv's), else on the PATH."""
+    beside = Path(sys.executable).with_name("moto_server")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("moto_server")
+    if not found:
+        raise RuntimeError("moto_server is not installed; install serverless-ml[test] (moto[server])")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class MotoServer:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def request_lines(self) -> list[str]:
+        return [_ANSI.sub("", line) for line in self.log_path.read_text(errors="replace").splitlines()]
+
+    def count(self, method: str, path: str) -> int:
+        """How many ``method path`` requests the server logged (query strings ignored)."""
+        pattern = re.compile(rf'"{re.escape(method)} {re.escape(path)}(\?[^ ]*)? HTTP/1\.[01]"')
+        return sum(1 for line in self.request_lines() if pattern.search(line))
+
+    def env(self) -> dict[str, str]:
+        """What an S3 client needs to reach this server, and nothing real."""
+        return {
+            "AWS_ENDPOINT_URL_S3": self.url,
+            **DUMMY_CREDENTIALS,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+
+    def freeze(self) -> None:
+        """SIGSTOP: the kernel still accepts connections, nothing answers them."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+
+# Variables that would point a client elsewhere or at real credentials; removed for the tests.
+AWS_VARIABLES_TO_CLEAR = (
+    "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL",
+    "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE",
+)
+
+
+def start_moto(folder: Path, extra_env: Optional[dict[str, str]] = None, name: str = "moto") -> MotoServer:
+    """Start ``moto_server -H 127.0.0.1 -p <free port>`` and wait until it answers (30 s at most)."""
+    port = free_port()
+    log_path = folder / f"{name}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(extra_env or {})
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [moto_executable(), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder,
+        )
+    server = MotoServer(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto_server exited with {process.returncode}: {log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(server.url + "/moto-api/", timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            stop_moto(server)
+            raise RuntimeError("moto_server did not answer within 30 s")
+        time.sleep(0.1)
+
+
+def stop_moto(server: MotoServer) -> None:
+    if server.process.poll() is None:
+        server.thaw()  # a frozen process does not act on SIGTERM
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()

@@ -1,0 +1,261 @@
+"""S3ObjectStore against moto's real S3 server: round trips, streaming, the endpoint settings,
+one client under many threads, error mapping, and bounded time when the server is gone."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
+from core.storage import parse_uri, store_for
+from core.storage.s3 import S3ObjectStore, as_storage_error, drop_all_clients, retry_plan
+
+
+def _moto_support():
+    # tests/aws_lambda shares its name with the aws_lambda package, so its helper is loaded by path
+    name = "serverless_ml_moto_support"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[2] / "aws_lambda" / "moto_support.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+moto_support = _moto_support()
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    server = moto_support.start_moto(tmp_path_factory.mktemp("moto-s3"), name="moto-s3")
+    yield server
+    moto_support.stop_moto(server)
+
+
+@pytest.fixture
+def aws_env(moto, monkeypatch):
+    for name in moto_support.AWS_VARIABLES_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in moto.env().items():
+        monkeypatch.setenv(name, value)
+    drop_all_clients()
+    yield moto
+    drop_all_clients()
+
+
+@pytest.fixture
+def bucket(aws_env) -> str:
+    name = f"store-{uuid.uuid4().hex[:12]}"
+    S3ObjectStore(5).client().create_bucket(Bucket=name)
+    return name
+
+
+def test_write_then_read_through_the_registry(bucket, aws_env):
+    uri = parse_uri(f"s3://{bucket}/dir/model.joblib")
+    store = store_for(uri, 5.0)
+    assert isinstance(store, S3ObjectStore)
+    store.write_bytes(uri, b"first")
+    store.write_bytes(uri, b"second")
+    assert store.read_bytes(uri) == b"second"
+    assert aws_env.count("PUT", f"/{bucket}/dir/model.joblib") == 2  # one PutObject per write
+
+
+def test_open_read_streams_in_pieces(bucket):
+    uri = parse_uri(f"s3://{bucket}/rows.csv")
+    store = S3ObjectStore(5)
+    lines = "".join(f"{i},{i * 2}\n" for i in range(50_000)).encode()
+    store.write_bytes(uri, lines)
+    with store.open_read(uri) as stream:
+        assert stream.read(4) == b"0,0\n"
+        text = io.TextIOWrapper(stream, encoding="utf-8")
+        rest = text.readlines()
+    assert len(rest) == 49_999 and rest[-1] == "49999,99998\n"
+
+
+def test_the_generic_endpoint_variable_works_too(bucket, moto, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto.url)
+    drop_all_clients()
+    uri = parse_uri(f"s3://{bucket}/generic.bin")
+    S3ObjectStore(5).write_bytes(uri, b"x")
+    assert S3ObjectStore(5).read_bytes(uri) == b"x"
+
+
+def test_one_client_however_many_threads_ask(aws_env):
+    store = S3ObjectStore(5)
+    barrier = threading.Barrier(32)
+    clients = []
+
+    def take():
+        barrier.wait()
+        clients.append(store.client())
+
+    threads = [threading.Thread(target=take) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(client) for client in clients}) == 1
+
+
+def test_a_dropped_client_is_rebuilt_from_the_current_environment(bucket, aws_env):
+    store = S3ObjectStore(5)
+    first = store.client()
+    store.drop_client()
+    assert store.client() is not first
+    store.write_bytes(parse_uri(f"s3://{bucket}/after-drop"), b"ok")
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+def test_missing_key(bucket):
+    uri = parse_uri(f"s3://{bucket}/nope.joblib")
+    with pytest.raises(ObjectNotFound) as raised:
+        S3ObjectStore(5).read_bytes(uri)
+    assert raised.value.message == f"s3://{bucket}/nope.joblib does not exist (NoSuchKey)"
+    assert raised.value.uri == f"s3://{bucket}/nope.joblib"
+
+
+def test_missing_key_when_streaming(bucket):
+    with pytest.raises(ObjectNotFound, match="does not exist"):
+        S3ObjectStore(5).open_read(parse_uri(f"s3://{bucket}/nope.csv"))
+
+
+def test_missing_bucket(aws_env):
+    uri = parse_uri("s3://bucket-that-is-not-there/m.joblib")
+    with pytest.raises(ObjectNotFound, match=r"bucket 'bucket-that-is-not-there' does not exist \(NoSuchBucket\)"):
+        S3ObjectStore(5).read_bytes(uri)
+    with pytest.raises(ObjectNotFound, match="cannot be written"):
+        S3ObjectStore(5).write_bytes(uri, b"x")
+
+
+def test_a_bucket_name_s3_cannot_have(aws_env):
+    with pytest.raises(StorageError, match="not a valid S3 location"):
+        S3ObjectStore(5).read_bytes(parse_uri("s3://Not_A_Bucket!/m.joblib"))
+
+
+def test_no_credentials_is_access_denied_without_secrets(bucket, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    with pytest.raises(StorageAccessDenied) as raised:
+        S3ObjectStore(5).read_bytes(parse_uri(f"s3://{bucket}/m.joblib"))
+    assert "no usable AWS credentials were found (NoCredentialsError)" in raised.value.message
+
+
+def test_credentials_s3_rejects_are_access_denied(bucket, moto, monkeypatch, tmp_path):
+    # moto's server enforcing IAM (only the first 2 actions, the set-up, go unchecked)
+    server = moto_support.start_moto(tmp_path, {"INITIAL_NO_AUTH_ACTION_COUNT": "2"}, name="auth")
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", server.url)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-never-shown")
+        drop_all_clients()
+        uri = parse_uri("s3://guarded/m.joblib")
+        store = S3ObjectStore(5)
+        store.client().create_bucket(Bucket="guarded")
+        store.write_bytes(uri, b"x")
+        with pytest.raises(StorageAccessDenied) as raised:
+            store.read_bytes(uri)
+        assert raised.value.message == (
+            "s3://guarded/m.joblib cannot be read: access denied (InvalidAccessKeyId); "
+            "the function's role needs s3:GetObject on it"
+        )
+        with pytest.raises(StorageAccessDenied, match="needs s3:PutObject"):
+            store.write_bytes(uri, b"y")
+    finally:
+        moto_support.stop_moto(server)
+        drop_all_clients()
+
+
+@pytest.mark.timeout(60)  # a retry loop that hangs fails here, not the whole run
+def test_a_stopped_server_fails_fast(tmp_path, monkeypatch):
+    server = moto_support.start_moto(tmp_path, name="stopped")
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    drop_all_clients()
+    store = S3ObjectStore(2)
+    store.client().create_bucket(Bucket="gone-soon")
+    moto_support.stop_moto(server)
+    with pytest.raises(StorageError) as raised:
+        store.read_bytes(parse_uri("s3://gone-soon/m.joblib"))
+    assert raised.value.message == (
+        "s3://gone-soon/m.joblib cannot be read: the S3 endpoint could not be reached (EndpointConnectionError)"
+    )
+    assert server.url not in raised.value.message
+    drop_all_clients()
+
+
+@pytest.mark.timeout(60)
+def test_a_frozen_server_is_a_timeout(tmp_path, monkeypatch):
+    server = moto_support.start_moto(tmp_path, name="frozen")
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    drop_all_clients()
+    store = S3ObjectStore(1.5)
+    store.client().create_bucket(Bucket="frozen")
+    store.write_bytes(parse_uri("s3://frozen/m.joblib"), b"x")
+    server.freeze()
+    try:
+        with pytest.raises(StorageTimeout, match=r"did not answer in time \(ReadTimeoutError; STORAGE_TIMEOUT_SECONDS=1.5\)"):
+            store.read_bytes(parse_uri("s3://frozen/m.joblib"))
+    finally:
+        server.thaw()
+        moto_support.stop_moto(server)
+        drop_all_clients()
+
+
+def _client_error(code: str, status: int):
+    from botocore.exceptions import ClientError
+
+    # the shape botocore parses S3's XML error answers into
+    return ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject"
+    )
+
+
+@pytest.mark.parametrize(
+    "code, status, kind, fragment",
+    [
+        ("SlowDown", 503, StorageError, "S3 is throttling requests (SlowDown) and still did after retrying for 10 s"),
+        ("503", 503, StorageError, "throttling requests (503)"),
+        ("RequestTimeout", 400, StorageTimeout, "S3 timed out (RequestTimeout)"),
+        ("", 403, StorageAccessDenied, "access denied (403)"),
+        ("", 404, ObjectNotFound, "does not exist (404)"),
+        ("InternalError", 500, StorageError, "S3 answered 500 InternalError"),
+        ("ExpiredToken", 400, StorageAccessDenied, "access denied (ExpiredToken)"),
+    ],
+)
+def test_s3_error_answers_map_to_core_errors(code, status, kind, fragment):
+    error = as_storage_error(_client_error(code, status), parse_uri("s3://b-b-b/k"), "read", 10)
+    assert type(error) is kind
+    assert fragment in error.message
+    assert error.message.startswith("s3://b-b-b/k")
+
+
+def test_a_bug_is_not_disguised_as_a_storage_error():
+    with pytest.raises(ZeroDivisionError):
+        as_storage_error(ZeroDivisionError(), parse_uri("s3://b-b-b/k"), "read", 10)
+
+
+@pytest.mark.parametrize(
+    "timeout, plan",
+    [(10, (3, 7 / 3)), (6, (3, 1.0)), (5.9, (2, 2.45)), (3, (2, 1.0)), (2.5, (1, 2.5)), (1, (1, 1)), (0.1, (1, 0.1))],
+)
+def test_retries_fit_in_the_timeout(timeout, plan):
+    attempts, per_attempt = retry_plan(timeout)
+    assert (attempts, round(per_attempt, 6)) == (plan[0], round(plan[1], 6))
+    worst_backoff = 2 ** (attempts - 1) - 1
+    assert attempts * per_attempt + worst_backoff <= timeout + 1e-9
+
+
+def test_the_client_config_is_the_plan():
+    config = S3ObjectStore(10).config
+    assert config.retries == {"total_max_attempts": 3, "mode": "standard"}
+    assert config.connect_timeout == config.read_timeout == pytest.approx(7 / 3)
