@@ -64,6 +64,10 @@ def _serve(args: argparse.Namespace) -> int:
 
         # the adapters read MODEL_URI from the environment, like the core service
         os.environ["MODEL_URI"] = ensure_demo_model(args.demo_dir).as_uri()
+    if args.provider is not None:
+        from serverless_ml.provider_servers import require_extra
+
+        require_extra(args.provider)
     if args.provider == "gcp":
         from serverless_ml.provider_servers import exec_functions_framework
 

@@ -146,3 +146,16 @@ def exec_functions_framework(host: str, port: int) -> None:
 
 
 RESPONDERS: dict[str, Callable[[], Respond]] = {"aws": aws_respond, "azure": azure_respond}
+EXTRAS = {"aws": ("aws", "botocore"), "azure": ("azure", "azure.functions"), "gcp": ("gcp", "functions_framework")}
+
+
+def require_extra(provider: str) -> None:
+    """Stop with the install command when the provider's extra is missing (make run installs none)."""
+    extra, module = EXTRAS[provider]
+    try:
+        __import__(module)
+    except ImportError:
+        raise SystemExit(
+            f"serverless-ml: serve --provider {provider} needs the '{extra}' extra, which is not installed; "
+            f"run: {Path(sys.executable).parent / 'pip'} install -e '.[{extra}]'"
+        ) from None

@@ -50,3 +50,29 @@ def test_each_provider_answers_like_core(tmp_path, demo_model_uri, core_answers,
         stop_endpoint(endpoint)
     assert [a[0] for a in answers] == [200, 400, 415, 200, 404, 405]
     assert answers == core_answers
+
+
+def test_a_missing_extra_is_named_with_the_install_command(tmp_path, demo_model_uri):
+    import subprocess
+
+    from support import isolated_env, serve_command
+
+    # hide the azure SDK from the child as if the extra were not installed
+    blocker = tmp_path / "sitecustomize.py"
+    blocker.write_text(
+        "import importlib.abc, sys\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'azure' or name.startswith('azure.'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+    )
+    result = subprocess.run(
+        [*serve_command(), "serve", "--port", "0", "--provider", "azure"],
+        env=isolated_env(MODEL_URI=demo_model_uri, PYTHONPATH=str(tmp_path)),
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "serve --provider azure needs the 'azure' extra, which is not installed" in result.stderr
+    assert "install -e '.[azure]'" in result.stderr
+    assert "Traceback" not in result.stderr
