@@ -17,6 +17,7 @@ from typing import Any, Mapping, Optional
 from core import logs, runtime
 from core.errors import RequestError, ServerlessMLError, SettingsError
 from core.http import HttpResponse, PredictionService
+from core.http.service import take_cold_start
 
 from aws_lambda.events import HttpEvent, describe_event, http_event, is_storage_notification
 from aws_lambda.metrics import EmfMetrics, namespace_from_env
@@ -34,7 +35,6 @@ class LambdaApp:
     def __init__(self, service: PredictionService, metrics: EmfMetrics) -> None:
         self.service = service
         self.metrics = metrics
-        self._cold_start = True
         self._state_lock = threading.Lock()
         self._reported_model: Any = None
 
@@ -56,7 +56,7 @@ class LambdaApp:
 
     def predict(self, event: Any, context: Any) -> dict[str, Any]:
         started = time.perf_counter()
-        cold_start = self._take_cold_start()
+        cold_start = take_cold_start()  # core's own flag: a warm-up first makes the next request warm
         request_id = _aws_request_id(context)
         fields: dict[str, Any] = {"function_request_id": request_id, "cold_start": cold_start}
         trace_id = os.environ.get("_X_AMZN_TRACE_ID")
@@ -85,9 +85,11 @@ class LambdaApp:
 
     def _http(self, view: HttpEvent, request_id: str, cold_start: bool, started: float) -> dict[str, Any]:
         try:
-            request = view.to_request(request_id)
+            request = view.to_request(request_id, cold_start=cold_start)
         except RequestError as exc:  # the event's own encoding is broken (base64)
-            response: HttpResponse = self.service.reject(view.to_request(request_id, body=b""), exc)
+            response: HttpResponse = self.service.reject(
+                view.to_request(request_id, body=b"", cold_start=cold_start), exc
+            )
         else:
             response = self.service.handle(request)
         answer = lambda_response(view, response)
@@ -156,11 +158,6 @@ class LambdaApp:
         return self.service.preload()
 
     # --- state ---------------------------------------------------------------------------------
-
-    def _take_cold_start(self) -> bool:
-        with self._state_lock:
-            cold, self._cold_start = self._cold_start, False
-        return cold
 
     def _unreported_load_ms(self) -> Optional[float]:
         """The load time of a model loaded since the last metrics line, once."""

@@ -154,7 +154,9 @@ class HttpEvent:
         value = self.request_context.get("requestId")
         return value if isinstance(value, str) and value else None
 
-    def to_request(self, request_id: Optional[str] = None, *, body: Optional[bytes] = None) -> HttpRequest:
+    def to_request(
+        self, request_id: Optional[str] = None, *, body: Optional[bytes] = None, cold_start: Optional[bool] = None
+    ) -> HttpRequest:
         """The core request; ``body`` overrides the event's (used when it could not be decoded)."""
         return HttpRequest(
             method=self.method or "GET",
@@ -163,6 +165,7 @@ class HttpEvent:
             body=self.body if body is None else body,
             query=self.query,
             request_id=request_id,
+            cold_start=cold_start,
         )
 
 

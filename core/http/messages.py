@@ -11,7 +11,8 @@ class HttpRequest:
     """One HTTP request as core sees it.
 
     ``headers`` keys are lower-case; ``path`` is the route inside the app (adapters strip any
-    stage or ``/api`` prefix); ``request_id`` is the provider's id when it has one.
+    stage or ``/api`` prefix); ``request_id`` is the provider's id when it has one;
+    ``cold_start`` is set by an adapter that tracks it itself (see ``take_cold_start``).
     """
 
     method: str
@@ -20,6 +21,7 @@ class HttpRequest:
     body: bytes = b""
     query: Mapping[str, str] = field(default_factory=dict)
     request_id: Optional[str] = None
+    cold_start: Optional[bool] = None
 
     def __post_init__(self) -> None:
         # adapters hand over whatever casing their provider uses; core looks up lower-case names

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -38,7 +39,18 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # built once, not per answer
 
-_cold_start = True  # true until this process has answered its first request
+_cold_start = True  # true until this process's first invocation has been taken
+_cold_start_lock = threading.Lock()
+
+
+def take_cold_start() -> bool:
+    """True exactly once per process: for its first invocation. An adapter whose invocations are
+    not all HTTP requests (a Lambda warm-up) takes it itself and passes it on in
+    ``HttpRequest.cold_start``, so that the request after a warm-up is not logged as cold."""
+    global _cold_start
+    with _cold_start_lock:
+        cold, _cold_start = _cold_start, False
+    return cold
 # the Allow header of a route, from the methods it serves: HEAD comes with GET, OPTIONS with all
 _ALLOWED = {("POST",): ("POST", "OPTIONS"), ("GET",): ("GET", "HEAD", "OPTIONS")}
 
@@ -71,9 +83,9 @@ class PredictionService:
         return self._answer(request, error)
 
     def _answer(self, request: HttpRequest, rejection: Optional[ServerlessMLError]) -> HttpResponse:
-        global _cold_start
         started = time.perf_counter()
-        cold_start, _cold_start = _cold_start, False
+        first = take_cold_start()
+        cold_start = first if request.cold_start is None else request.cold_start
         request_id = _request_id(request)
         context: dict[str, Any] = {"rows": None, "request_id": request_id}
         route = request.path.rstrip("/") or "/"

@@ -116,8 +116,9 @@ class Harness:
 
 
 @pytest.fixture
-def make_app() -> Iterator:
-    """``make_app(model_uri, **env)`` -> Harness; log capture removed afterwards."""
+def make_app(monkeypatch) -> Iterator:
+    """``make_app(model_uri, **env)`` -> Harness, as a fresh Lambda instance (its first invocation
+    is the cold start); log capture removed afterwards."""
     from aws_lambda.app import LambdaApp
     from aws_lambda.metrics import EmfMetrics
 
@@ -127,6 +128,7 @@ def make_app() -> Iterator:
 
     def build(model_uri: str, **env: str) -> Harness:
         service = PredictionService(Settings.from_env({"MODEL_URI": model_uri, **env}))
+        monkeypatch.setattr("core.http.service._cold_start", True)  # a new instance: not yet invoked
         metrics_stream, log_stream = io.StringIO(), io.StringIO()
         handler = logging.StreamHandler(log_stream)
         handler.setFormatter(JsonFormatter())

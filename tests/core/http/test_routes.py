@@ -176,3 +176,21 @@ def test_log_context_fields_are_on_every_line_of_the_invocation(service, log_lin
     lines = [line for line in log_lines() if line["message"] == "request"]
     assert lines[0]["invocation_id"] == "inv-7" and lines[0]["provider"] == "test"
     assert "invocation_id" not in lines[1]
+
+
+def test_cold_start_is_true_for_the_first_invocation_only(service, log_lines, monkeypatch):
+    monkeypatch.setattr("core.http.service._cold_start", True)  # as in a fresh process
+    post_json(service, ROW)
+    post_json(service, ROW)
+    assert [line["cold_start"] for line in log_lines() if line["message"] == "request"] == [True, False]
+
+
+def test_an_adapter_that_took_the_cold_start_passes_it_on(service, log_lines, monkeypatch):
+    from core.http.service import take_cold_start
+
+    monkeypatch.setattr("core.http.service._cold_start", True)
+    assert take_cold_start() is True  # e.g. a Lambda warm-up was the first invocation
+    service.handle(HttpRequest("GET", "/health", cold_start=False))
+    service.handle(HttpRequest("GET", "/health"))
+    assert take_cold_start() is False
+    assert [line["cold_start"] for line in log_lines() if line["message"] == "request"] == [False, False]
