@@ -48,9 +48,13 @@ def take_cold_start() -> bool:
     not all HTTP requests (a Lambda warm-up) takes it itself and passes it on in
     ``HttpRequest.cold_start``, so that the request after a warm-up is not logged as cold."""
     global _cold_start
+    if not _cold_start:  # every invocation but the first: no lock
+        return False
     with _cold_start_lock:
         cold, _cold_start = _cold_start, False
     return cold
+
+
 # the Allow header of a route, from the methods it serves: HEAD comes with GET, OPTIONS with all
 _ALLOWED = {("POST",): ("POST", "OPTIONS"), ("GET",): ("GET", "HEAD", "OPTIONS")}
 
@@ -99,17 +103,9 @@ class PredictionService:
             context["error_code"] = exc.code
         except Exception:  # the last guard: log it, answer without any detail
             logger.exception("unhandled error", extra={"fields": {"request_id": request_id}})
-            response = _json_response(
-                500,
-                {
-                    "error": {
-                        "code": "internal_error",
-                        "message": f"an internal error occurred; it was logged with request id {request_id}",
-                    },
-                    "request_id": request_id,
-                },
-            )
-            context["error_code"] = "internal_error"
+            internal = ServerlessMLError(f"an internal error occurred; it was logged with request id {request_id}")
+            response = self.error_response(internal, request_id)
+            context["error_code"] = internal.code
         response.headers["x-request-id"] = request_id
         response.rows = context["rows"]
         response.route = route if route in self._routes else "unmatched"
