@@ -25,6 +25,9 @@ from core.storage.uri import StorageURI, parse_uri
 DEFAULT_MAX_ROWS = 10_000
 # Lambda's synchronous payload limit; a larger body could not reach a Lambda anyway.
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+# Rows parsed and predicted at a time in batch: a few MB of memory for 20 features, and large
+# enough that the per-call cost of predict() is noise.
+DEFAULT_BATCH_CHUNK_ROWS = 10_000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -38,7 +41,8 @@ class Settings:
     model_uri: StorageURI
     model_sha256: Optional[str] = None
     model_version: Optional[str] = None
-    batch_output_uri: Optional[StorageURI] = None
+    batch_output_uri: Optional[StorageURI] = None  # a prefix: its key ends with "/" (or is empty)
+    batch_chunk_rows: int = DEFAULT_BATCH_CHUNK_ROWS
     max_rows: int = DEFAULT_MAX_ROWS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     cors_allow_origins: tuple[str, ...] = ()
@@ -62,7 +66,10 @@ class Settings:
             model_uri=_uri("MODEL_URI", raw_model_uri),
             model_sha256=_sha256(env.get("MODEL_SHA256")),
             model_version=_model_version(env.get("MODEL_VERSION")),
-            batch_output_uri=_optional_uri("BATCH_OUTPUT_URI", env.get("BATCH_OUTPUT_URI")),
+            batch_output_uri=_optional_prefix("BATCH_OUTPUT_URI", env.get("BATCH_OUTPUT_URI")),
+            batch_chunk_rows=_int(
+                "BATCH_CHUNK_ROWS", env.get("BATCH_CHUNK_ROWS"), DEFAULT_BATCH_CHUNK_ROWS, 1, 1_000_000
+            ),
             max_rows=_int("MAX_ROWS", env.get("MAX_ROWS"), DEFAULT_MAX_ROWS, 1, 1_000_000),
             max_body_bytes=_int(
                 "MAX_BODY_BYTES", env.get("MAX_BODY_BYTES"), DEFAULT_MAX_BODY_BYTES, 2, 100 * 1024 * 1024
@@ -91,9 +98,21 @@ def _uri(name: str, value: str) -> StorageURI:
     return uri
 
 
-def _optional_uri(name: str, value: Optional[str]) -> Optional[StorageURI]:
+def _optional_prefix(name: str, value: Optional[str]) -> Optional[StorageURI]:
+    """A folder-like location (s3://bucket/prefix/, file:///abs/folder); see core.batch.locations."""
+    from core.batch.locations import parse_output_prefix
+
     value = (value or "").strip()
-    return _uri(name, value) if value else None
+    if not value:
+        return None
+    try:
+        prefix = parse_output_prefix(value)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={_show(value)} is not a usable location: {exc}") from None
+    problem = missing_sdk(prefix.scheme)
+    if problem:
+        raise SettingsError(f"{name}={_show(value)} cannot be used here: {problem}")
+    return prefix
 
 
 def _sha256(value: Optional[str]) -> Optional[str]:

@@ -2,6 +2,7 @@
 
     serverless-ml serve [--host 127.0.0.1] [--port 8080] [--provider aws|azure|gcp]
     serverless-ml demo-model [--dir .serverless-ml/demo]  train the demo model, print its MODEL_URI
+    serverless-ml batch INPUT [OUTPUT] [--model URI]      predict a .csv/.jsonl(.gz) file or object
 
 Without ``MODEL_URI``, ``serve`` trains (once) and serves the demo model. Without ``--provider``
 the core service answers; with it, the provider's own adapter does (see provider_servers.py).
@@ -38,10 +39,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     demo = commands.add_parser("demo-model", help="train the demo model if needed and print its MODEL_URI")
     demo.add_argument("--dir", type=Path, default=DEFAULT_DEMO_DIR)
 
+    batch = commands.add_parser(
+        "batch", help="predict every row of a .csv or .jsonl file (optionally .gz), as a storage trigger would",
+        description="Exit status: 0 every row predicted; 1 outputs written but some lines failed "
+        "(see the errors file); 2 nothing written (bad argument or setting, input skipped, model or storage unavailable).",
+    )
+    batch.add_argument("input", metavar="INPUT", help="a local path or a URI: file://, s3://, gs://, az://")
+    batch.add_argument(
+        "output", metavar="OUTPUT", nargs="?",
+        help="folder or prefix for the outputs (default: BATCH_OUTPUT_URI, else predictions/ beside the input)",
+    )
+    batch.add_argument("--model", help="the model's URI or local path (default: MODEL_URI, else the demo model)")
+    batch.add_argument("--demo-dir", type=Path, default=DEFAULT_DEMO_DIR, help="where the demo model is kept")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "batch":
+            return _batch(args)
         return _demo_model(args.dir)
     except SettingsError as exc:
         print(f"serverless-ml: {exc.message}", file=sys.stderr)
@@ -53,6 +69,113 @@ def _demo_model(folder: Path) -> int:
 
     print(ensure_demo_model(folder).as_uri())
     return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from core.batch import run_batch
+    from core.batch.locations import parse_output_prefix
+    from core.errors import ModelUnavailable, PredictionFailed, StorageError
+    from core.logs import configure
+    from core.model import ModelHolder
+    from core.settings import Settings
+
+    env = dict(os.environ)
+    if args.model:
+        env["MODEL_URI"] = _as_uri(args.model)
+    elif not env.get("MODEL_URI", "").strip():
+        from core.demo import ensure_demo_model
+
+        env["MODEL_URI"] = ensure_demo_model(args.demo_dir).as_uri()
+    settings = Settings.from_env(env)
+    output_prefix = None
+    if args.output:
+        try:
+            output_prefix = parse_output_prefix(_as_uri(args.output))
+        except ValueError as exc:
+            print(f"serverless-ml: OUTPUT {args.output!r} is not a usable location: {exc}", file=sys.stderr)
+            return 2
+    configure(settings.log_level)
+    try:
+        source = _as_uri(args.input)
+        from core.storage import parse_uri
+
+        input_uri = parse_uri(source)
+    except ValueError as exc:
+        print(f"serverless-ml: INPUT {args.input!r} is not a usable location: {exc}", file=sys.stderr)
+        return 2
+    size = os.path.getsize(input_uri.key) if input_uri.scheme == "file" and os.path.isfile(input_uri.key) else None
+    bar = _progress_bar(size)
+    try:
+        result = run_batch(
+            input_uri, ModelHolder(settings), settings, output_prefix=output_prefix, progress=bar.update if bar else None)
+    except (ModelUnavailable, StorageError, PredictionFailed) as exc:
+        print(f"serverless-ml: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        if bar:
+            bar.close()
+    print(json.dumps(result.as_dict()), flush=True)
+    if result.skipped:
+        print(f"serverless-ml: skipped: {result.skipped}", file=sys.stderr)
+        return 2
+    if result.rows_failed or result.input_error:
+        print(f"serverless-ml: {result.rows_failed} line(s) failed; see {result.errors_uri}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _as_uri(text: str) -> str:
+    """A URI as given; a plain local path (relative or absolute) as its file:// URI."""
+    if "://" in text:
+        return text
+    path = Path(text).expanduser().resolve()
+    return "file://" + path.as_posix() + ("/" if text.endswith(("/", os.sep)) else "")
+
+
+class _PlainProgress:
+    """Progress as a line on stderr at most once a second, where tqdm is not installed."""
+
+    def __init__(self, total: Optional[int]) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self._total = total
+        self._next = self._clock() + 1.0
+
+    def update(self, rows: int, read_bytes: int) -> None:
+        if self._clock() < self._next:
+            return
+        self._next = self._clock() + 1.0
+        share = f" ({100 * read_bytes / self._total:.0f}%)" if self._total else ""
+        print(f"serverless-ml: {rows} rows read{share}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class _TqdmProgress:
+    def __init__(self, tqdm, total: Optional[int]) -> None:
+        self._bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="batch", file=sys.stderr)
+        self._done = 0
+
+    def update(self, rows: int, read_bytes: int) -> None:
+        self._bar.update(read_bytes - self._done)
+        self._done = read_bytes
+        self._bar.set_postfix(rows=rows, refresh=False)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _progress_bar(total: Optional[int]):
+    """A progress bar over the input's bytes on a terminal (tqdm when installed); else None."""
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _PlainProgress(total)
+    return _TqdmProgress(tqdm, total)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -143,7 +143,7 @@ def stop_endpoint(endpoint: LocalEndpoint) -> None:
 
 # settings a developer's shell may hold; a server under test gets only what the test gives it
 _SETTINGS = (
-    "MODEL_URI", "MODEL_SHA256", "MODEL_VERSION", "BATCH_OUTPUT_URI", "MAX_ROWS", "MAX_BODY_BYTES",
+    "MODEL_URI", "MODEL_SHA256", "MODEL_VERSION", "BATCH_OUTPUT_URI", "BATCH_CHUNK_ROWS", "MAX_ROWS", "MAX_BODY_BYTES",
     "CORS_ALLOW_ORIGINS", "LOG_LEVEL", "PRELOAD_MODEL", "STORAGE_TIMEOUT_SECONDS",
     "STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS",
 )

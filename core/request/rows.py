@@ -72,14 +72,14 @@ def rows_from_payload(payload: dict[str, Any], schema: FeatureSchema, max_rows: 
     if key == "features":
         if not isinstance(value, list):
             raise InvalidShape(f"'features' is a JSON {json_type(value)}; expected one row as an array of numbers")
-        return [_array_row(value, "features", schema, schema.count)]
+        return [array_row(value, "features", schema, schema.count)]
     # key == "data"
     if not isinstance(value, dict):
         raise InvalidShape(
             f"'data' is a JSON {json_type(value)}; expected one row as an object of feature names to numbers "
             "(for several rows send {\"instances\": [...]})"
         )
-    return [_object_row(value, "data", schema)]
+    return [object_row(value, "data", schema)]
 
 
 def _rows(
@@ -110,10 +110,10 @@ def _rows(
                 "expected every row in the same form"
             )
         if arrays_allowed and type(row) is list:
-            rows.append(_array_row(row, where, schema, width))
+            rows.append(array_row(row, where, schema, width))
             width = len(row)  # a model without a known width still needs equal rows
         elif objects_allowed and type(row) is dict:
-            rows.append(_object_row(row, where, schema))
+            rows.append(object_row(row, where, schema))
         else:
             raise InvalidShape(f"{where} is a JSON {json_type(row)}; expected a row as one of: {wanted}")
     return rows
@@ -134,7 +134,7 @@ def _dataframe_split(value: Any, schema: FeatureSchema, max_rows: int) -> list[l
     if schema.names is None:
         order = None
     else:
-        _check_names(set(columns), "dataframe_split.columns", schema)
+        check_names(set(columns), "dataframe_split.columns", schema)
         order = [columns.index(name) for name in schema.names]
     if not isinstance(data, list):
         raise InvalidShape(f"'dataframe_split.data' is a JSON {json_type(data)}; expected an array of rows")
@@ -147,7 +147,7 @@ def _dataframe_split(value: Any, schema: FeatureSchema, max_rows: int) -> list[l
         where = f"dataframe_split.data[{i}]"
         if type(row) is not list:
             raise InvalidShape(f"{where} is a JSON {json_type(row)}; expected a row as an array")
-        values = _array_row(row, where, by_columns, len(columns))
+        values = array_row(row, where, by_columns, len(columns))
         rows.append(values if order is None else [values[j] for j in order])
     return rows
 
@@ -160,20 +160,20 @@ def _check_row_count(count: int, max_rows: int) -> None:
         )
 
 
-def _array_row(row: list, where: str, schema: FeatureSchema, width: Optional[int]) -> list[float]:
+def array_row(row: list, where: str, schema: FeatureSchema, width: Optional[int]) -> list[float]:
     if width is not None and len(row) != width:
         expected = schema.expected() if schema.count == width else f"{width} values like the rows before it"
         raise InvalidFeatures(f"{where} has {len(row)} values; expected {expected}")
     if not row:
         raise InvalidFeatures(f"{where} is empty; expected {schema.expected()}")
-    j = _first_non_number(row)
+    j = first_non_number(row)
     if j is not None:
         name = schema.names[j] if schema.names is not None and j < len(schema.names) else None
-        raise InvalidValue(_value_message(f"{where}[{j}]" + (f" ('{name}')" if name else ""), row[j]))
+        raise InvalidValue(value_message(f"{where}[{j}]" + (f" ('{name}')" if name else ""), row[j]))
     return row
 
 
-def _object_row(row: dict, where: str, schema: FeatureSchema) -> list[float]:
+def object_row(row: dict, where: str, schema: FeatureSchema) -> list[float]:
     if schema.names is None:
         raise InvalidShape(
             f"{where} is an object, but this model has no feature names; expected rows as arrays of numbers"
@@ -181,17 +181,17 @@ def _object_row(row: dict, where: str, schema: FeatureSchema) -> list[float]:
     try:
         values = [row[name] for name in schema.names]
     except KeyError:
-        _check_names(set(row), where, schema)
-        raise  # unreachable: _check_names raises whenever a name is missing
+        check_names(set(row), where, schema)
+        raise  # unreachable: check_names raises whenever a name is missing
     if len(row) != len(values):
-        _check_names(set(row), where, schema)
-    j = _first_non_number(values)
+        check_names(set(row), where, schema)
+    j = first_non_number(values)
     if j is not None:
-        raise InvalidValue(_value_message(f"{where}.{schema.names[j]}", values[j]))
+        raise InvalidValue(value_message(f"{where}.{schema.names[j]}", values[j]))
     return values
 
 
-def _first_non_number(values: list) -> Optional[int]:
+def first_non_number(values: list) -> Optional[int]:
     """The index of the first value that is not a finite number, or None."""
     for j, value in enumerate(values):
         kind = type(value)
@@ -205,7 +205,7 @@ def _first_non_number(values: list) -> Optional[int]:
     return None
 
 
-def _check_names(received: set, where: str, schema: FeatureSchema) -> None:
+def check_names(received: set, where: str, schema: FeatureSchema) -> None:
     expected = set(schema.names or ())
     missing = [name for name in schema.names or () if name not in received]
     unknown = sorted(str(name) for name in received - expected)
@@ -235,7 +235,7 @@ def _listed(names: list[str], candidates: Sequence[str] = ()) -> str:
     return ", ".join(shown)
 
 
-def _value_message(where: str, value: Any) -> str:
+def value_message(where: str, value: Any) -> str:
     if isinstance(value, float):
         if value != value:
             return f"{where} is NaN; expected a finite number"

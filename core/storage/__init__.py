@@ -39,6 +39,11 @@ class ObjectStore(Protocol):
 
     def write_bytes(self, uri: StorageURI, data: bytes) -> None: ...
 
+    def write_file(self, uri: StorageURI, path: str) -> None:
+        """Store the local file at ``path`` as ``uri``, streamed (never read whole into memory)
+        and atomically: readers see the previous object or the complete new one, never a part."""
+        ...
+
 
 def missing_sdk(scheme: str) -> Optional[str]:
     """If ``scheme``'s SDK is not installed, a sentence saying what to install; else None.

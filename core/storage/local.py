@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from typing import BinaryIO
 
@@ -35,13 +36,26 @@ class LocalObjectStore:
 
     def write_bytes(self, uri: StorageURI, data: bytes) -> None:
         """Write atomically: a reader sees the old file or the whole new one, never a part."""
+        self._write_atomically(uri, lambda out: out.write(data))
+
+    def write_file(self, uri: StorageURI, path: str) -> None:
+        """Copy the file at ``path`` to ``uri`` in blocks, atomically like write_bytes."""
+
+        def copy(out) -> None:
+            with open(path, "rb") as source:
+                shutil.copyfileobj(source, out, 1 << 20)
+
+        self._write_atomically(uri, copy)
+
+    def _write_atomically(self, uri: StorageURI, write) -> None:
+        # the temporary file sits in the target folder: os.replace is atomic only within one filesystem
         folder = os.path.dirname(uri.key)
         try:
             os.makedirs(folder, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + uri.name)
             try:
                 with os.fdopen(fd, "wb") as out:
-                    out.write(data)
+                    write(out)
                 os.replace(tmp, uri.key)
             except BaseException:
                 os.unlink(tmp)

@@ -101,3 +101,32 @@ def test_a_scheme_whose_sdk_is_missing_fails_at_start(monkeypatch):
         "MODEL_URI='gs://models/iris.joblib' cannot be used here: gs:// locations need google.cloud.storage, "
         "which is not installed; install serverless-ml[gcp]"
     )
+
+
+# --- batch settings ---------------------------------------------------------------------------
+
+
+def test_batch_chunk_rows_has_a_safe_default_and_is_read():
+    assert Settings.from_env({"MODEL_URI": URI}).batch_chunk_rows == 10_000
+    assert Settings.from_env({"MODEL_URI": URI, "BATCH_CHUNK_ROWS": "50_000"}).batch_chunk_rows == 50_000
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots", "1000001"])
+def test_a_wrong_batch_chunk_rows_names_the_variable(value):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"MODEL_URI": URI, "BATCH_CHUNK_ROWS": value})
+    assert caught.value.message == f"BATCH_CHUNK_ROWS='{value}' is not allowed; expected an integer from 1 to 1000000"
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("s3://bucket/out", "s3://bucket/out/"), ("s3://bucket", "s3://bucket/"), ("file:///srv/out/", "file:///srv/out/")],
+)
+def test_batch_output_uri_is_a_folder_or_prefix(value, expected):
+    assert str(Settings.from_env({"MODEL_URI": URI, "BATCH_OUTPUT_URI": value}).batch_output_uri) == expected
+
+
+def test_a_batch_output_uri_without_a_scheme_names_the_variable():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"MODEL_URI": URI, "BATCH_OUTPUT_URI": "/srv/out"})
+    assert caught.value.message.startswith("BATCH_OUTPUT_URI='/srv/out' is not a usable location: expected a location")

@@ -1,0 +1,183 @@
+"""Batch throughput: the engine against pandas on the same CSV, rows/s and peak RSS.
+
+    python bench/batch_throughput.py                      200,000 x 20 (quick)
+    python bench/batch_throughput.py --rows 1000000       the issue's 1,000,000 x 20 (~190 MB)
+
+Each run is its own process (peak RSS is per process); RSS is reported above what the process
+held after imports and model load, so the two sides differ only by their work on the file.
+Engine: ``core.batch.run_batch`` on ``file://`` (read in chunks, predict, predictions file with
+line, prediction and probabilities). Baseline: pandas ``read_csv`` of the whole file,
+``predict_proba`` + argmax, ``to_csv`` of the same columns. The baseline needs pandas, which is
+not a dependency: without it the engine is measured alone and the table says why.
+
+Goal (issue 6): engine >= 1.0x the baseline's rows/s at <= 0.35x its peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+from _models import ROOT, environment, write_json  # importing _models puts core on sys.path
+
+MODELS = {"lr": "logistic_regression", "hgb": "hist_gradient_boosting"}
+GOAL_SPEED, GOAL_MEMORY = 1.0, 0.35
+
+
+def current_rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+
+
+def build(folder: str, rows: int, features: int) -> tuple[str, dict[str, str]]:
+    import joblib
+    import numpy as np
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_classification(n_samples=5000, n_features=features, n_informative=10, random_state=0)
+    models = {}
+    for key, estimator in (("lr", LogisticRegression(max_iter=1000)), ("hgb", HistGradientBoostingClassifier(max_iter=100))):
+        models[key] = os.path.join(folder, f"{key}.joblib")
+        joblib.dump(estimator.fit(X, y), models[key])
+    data = os.path.join(folder, "rows.csv")
+    rng = np.random.default_rng(0)
+    with open(data, "w") as out:  # written in blocks: the generator holds no more than the engine
+        out.write(",".join(f"f{i}" for i in range(features)) + "\n")
+        for start in range(0, rows, 100_000):
+            block = rng.normal(size=(min(100_000, rows - start), features)) * 2
+            np.savetxt(out, block, fmt="%.6g", delimiter=",")
+    return data, models
+
+
+def child(mode: str, data: str, model: str, out: str, chunk_rows: int) -> dict:
+    """One measured run in this process; prints a JSON line."""
+    if mode == "engine":
+        from core.batch import run_batch
+        from core.batch.locations import parse_output_prefix
+        from core.model import ModelHolder
+        from core.settings import Settings
+
+        settings = Settings.from_env({"MODEL_URI": "file://" + model, "BATCH_CHUNK_ROWS": str(chunk_rows)})
+        holder = ModelHolder(settings)
+        holder.get()
+        before = current_rss()
+        started = time.perf_counter()
+        result = run_batch("file://" + data, holder, settings, output_prefix=parse_output_prefix("file://" + out))
+        seconds = time.perf_counter() - started
+        rows = result.rows_predicted
+    else:
+        import joblib
+        import numpy as np
+        import pandas as pd
+
+        estimator = joblib.load(model)
+        before = current_rss()
+        started = time.perf_counter()
+        frame = pd.read_csv(data)
+        probabilities = estimator.predict_proba(frame.to_numpy(dtype=np.float64))
+        table = pd.DataFrame(probabilities, columns=[str(c) for c in estimator.classes_])
+        table.insert(0, "prediction", estimator.classes_[probabilities.argmax(axis=1)])
+        table.insert(0, "line", np.arange(2, len(frame) + 2))
+        table.to_csv(os.path.join(out, "pandas.csv"), index=False)
+        seconds = time.perf_counter() - started
+        rows = len(frame)
+    return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds, "peak_above_mb": (peak_rss() - before) / 2**20}
+
+
+def measure(mode: str, data: str, model: str, chunk_rows: int, python: str) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        proc = subprocess.run(
+            [python, __file__, "--child", mode, data, model, out, str(chunk_rows)],
+            capture_output=True, text=True, cwd=ROOT,
+        )
+    if proc.returncode != 0:
+        raise SystemExit(f"{mode} run failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def pandas_missing() -> str | None:
+    import importlib.util
+
+    if importlib.util.find_spec("pandas") is None:
+        return (
+            "pandas is not installed here: the baseline was not run. Install it in a separate virtualenv "
+            "(pip install numpy scikit-learn joblib pandas && pip install -e . --no-deps) and run this script there."
+        )
+    return None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--features", type=int, default=20)
+    parser.add_argument("--chunk-rows", type=int, default=10_000, help="BATCH_CHUNK_ROWS for the engine (default: its default)")
+    parser.add_argument("--models", default="lr,hgb", help="comma-separated: lr, hgb")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        mode, data, model, out, chunk = args.child
+        print(json.dumps(child(mode, data, model, out, int(chunk))))
+        return 0
+
+    missing = pandas_missing()
+    if missing:
+        print(missing, file=sys.stderr)
+    cases = []
+    with tempfile.TemporaryDirectory() as folder:
+        print(f"writing {args.rows:,} x {args.features} CSV ...", file=sys.stderr)
+        data, models = build(folder, args.rows, args.features)
+        size_mb = os.path.getsize(data) / 2**20
+        for key in args.models.split(","):
+            engine = measure("engine", data, models[key], args.chunk_rows, sys.executable)
+            baseline = None if missing else measure("pandas", data, models[key], args.chunk_rows, sys.executable)
+            case = {"model": MODELS[key], "rows": args.rows, "file_mb": round(size_mb, 1), "engine": engine, "pandas": baseline}
+            if baseline:
+                case["speed_ratio"] = engine["rows_per_s"] / baseline["rows_per_s"]
+                case["memory_ratio"] = engine["peak_above_mb"] / max(baseline["peak_above_mb"], 1e-9)
+                case["met"] = case["speed_ratio"] >= GOAL_SPEED and case["memory_ratio"] <= GOAL_MEMORY
+            cases.append(case)
+            print(f"  {key}: {json.dumps(case)}", file=sys.stderr)
+
+    result = {"environment": environment(), "chunk_rows": args.chunk_rows, "cases": cases, "pandas_missing": missing}
+    result["summary"] = [
+        {
+            "benchmark": "batch throughput",
+            "model": c["model"],
+            "case": f"{c['rows']:,} x {args.features} CSV ({c['file_mb']} MB)",
+            "core": f"{c['engine']['rows_per_s'] / 1e6:.2f} M rows/s, +{c['engine']['peak_above_mb']:.0f} MB RSS",
+            "baseline": f"{c['pandas']['rows_per_s'] / 1e6:.2f} M rows/s, +{c['pandas']['peak_above_mb']:.0f} MB RSS (pandas whole file)"
+            if c["pandas"] else "not run: pandas missing",
+            "result": f"speed {c['speed_ratio']:.2f}x, memory {c['memory_ratio']:.2f}x" if c["pandas"] else "-",
+            "goal": f"speed >= {GOAL_SPEED}x, memory <= {GOAL_MEMORY}x",
+            "met": c.get("met"),
+        }
+        for c in cases
+    ]
+    lines = ["### Batch throughput", "", *(f"- {missing}\n" for missing in [missing] if missing),
+             "| model | engine rows/s | engine peak RSS | pandas rows/s | pandas peak RSS | speed | memory |", "|---|---|---|---|---|---|---|"]
+    for c in cases:
+        p = c["pandas"]
+        lines.append(
+            f"| {c['model']} | {c['engine']['rows_per_s']:,.0f} | +{c['engine']['peak_above_mb']:.0f} MB | "
+            + (f"{p['rows_per_s']:,.0f} | +{p['peak_above_mb']:.0f} MB | {c['speed_ratio']:.2f}x | {c['memory_ratio']:.2f}x |" if p else "- | - | - | - |")
+        )
+    result["markdown"] = "\n".join(lines)
+    write_json("batch_throughput.json", result)
+    print(result["markdown"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""run_batch(): one input object -> a predictions file and, when lines failed, an errors file.
+
+Memory holds one block of input, one chunk of rows and its predictions, whatever the file's
+size: rows are parsed, predicted and appended to a temporary file chunk by chunk, and the files
+are handed to the store only when complete (see outputs.py). Nothing is published when reading
+the input or writing the outputs fails halfway: a retry then starts clean and loses nothing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from typing import Any, BinaryIO, Callable, Optional, Union
+
+from core.batch.formats import input_format
+from core.batch.lines import line_chunks
+from core.batch.locations import check_output_prefix, folder_of, loop_guard, output_locations, output_prefix_for
+from core.batch.outputs import OutputFiles
+from core.batch.readers import BatchInputError, RowFailure, reader_for
+from core.errors import PredictionRejected
+from core.request.rows import FeatureSchema
+from core.settings import Settings
+from core.storage import StorageURI, parse_uri, store_for
+
+logger = logging.getLogger("serverless_ml.batch")
+
+# (rows read so far, input bytes read so far): for a progress bar
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    input: str  # the input's display form (a local path is shortened, as in every log line)
+    rows_read: int = 0
+    rows_predicted: int = 0
+    rows_failed: int = 0
+    predictions_uri: Optional[str] = None
+    errors_uri: Optional[str] = None
+    skipped: Optional[str] = None  # why the object was not taken as input
+    input_error: Optional[str] = None  # why reading stopped before the end (also in the errors file)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_batch(
+    input_uri: Union[str, StorageURI],
+    model_holder: Any,
+    settings: Settings,
+    *,
+    output_prefix: Optional[StorageURI] = None,
+    progress: Optional[Progress] = None,
+    store_for: Callable[..., Any] = store_for,
+) -> BatchResult:
+    """Predict every row of ``input_uri``; write the outputs under ``output_prefix`` (default:
+    ``settings.batch_output_uri``, else ``predictions/`` beside the input).
+
+    Raises SettingsError for an output prefix that is the input's folder, ModelUnavailable when
+    the model cannot be loaded, StorageError when the input cannot be read or the outputs cannot
+    be written (nothing is published then), PredictionFailed when the model breaks.
+    """
+    source = parse_uri(input_uri) if isinstance(input_uri, str) else input_uri
+    prefix = output_prefix_for(source, output_prefix or settings.batch_output_uri)
+    check_output_prefix(prefix, folder_of(source), "the output prefix" if output_prefix else "BATCH_OUTPUT_URI")
+    reason = loop_guard(source, prefix)
+    found = input_format(source.name)
+    if reason is None and isinstance(found, str):
+        reason = found
+    if reason is not None:
+        logger.info("batch input skipped", extra={"fields": {"input": source.display, "reason": reason}})
+        return BatchResult(source.display, skipped=reason)
+
+    model = model_holder.get()
+    started = time.perf_counter()
+    reader = reader_for(found.kind, FeatureSchema(model.feature_names))
+    targets = output_locations(source, prefix)
+    timeout = settings.storage_timeout_seconds
+    logger.info("batch started", extra={"fields": {"input": source.display, "format": found.kind, "gzip": found.gzipped}})
+
+    read = predicted = failed = 0
+    input_error = None
+    with OutputFiles() as outputs:
+        raw = _Counting(store_for(source, timeout).open_read(source))
+        try:
+            stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if found.gzipped else raw  # type: ignore[assignment]
+            last_line = 0
+            try:
+                for chunk in line_chunks(stream, settings.batch_chunk_rows):
+                    last_line = max(chunk.numbers[-1:] + chunk.too_long[-1:])
+                    parsed = reader.parse(chunk)
+                    rejected = _predict(model, parsed.numbers, parsed.rows, outputs) if parsed.numbers else []
+                    outputs.write_failures(sorted(parsed.failures + rejected, key=lambda f: f.line))
+                    read += len(parsed.numbers) + len(parsed.failures)
+                    predicted += len(parsed.numbers) - len(rejected)
+                    failed += len(parsed.failures) + len(rejected)
+                    if progress is not None:
+                        progress(read, raw.count)
+            except BatchInputError as exc:
+                input_error, error_line = exc.message, exc.line
+            except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+                error_line = last_line + 1
+                input_error = (
+                    f"the input is not a complete gzip stream ({exc}); lines from {error_line} on could not be read"
+                )
+            if input_error is not None:
+                outputs.write_failures([RowFailure(error_line, BatchInputError.code, input_error)])
+        finally:
+            raw.close()
+        outputs.finish()
+        store = store_for(prefix, timeout)
+        errors_uri = None
+        if outputs.has_errors:
+            store.write_file(targets.errors, outputs.errors_path)  # first: see outputs.py
+            errors_uri = str(targets.errors)
+        store.write_file(targets.predictions, outputs.predictions_path)
+
+    seconds = time.perf_counter() - started
+    result = BatchResult(
+        source.display, read, predicted, failed, str(targets.predictions), errors_uri, input_error=input_error
+    )
+    logger.info(
+        "batch finished",
+        extra={"fields": {
+            "input": source.display, "rows_read": read, "rows_predicted": predicted, "rows_failed": failed,
+            "predictions": targets.predictions.display, "errors": targets.errors.display if errors_uri else None,
+            "input_error": input_error, "seconds": round(seconds, 3),
+            "rows_per_second": round(read / seconds) if seconds > 0 else None,
+        }},
+    )
+    return result
+
+
+def _predict(model: Any, numbers: list[int], rows: Any, outputs: OutputFiles) -> list[RowFailure]:
+    """Predict ``rows`` and write them; return the lines the model itself refused.
+
+    A refused chunk is split in halves until each refused row stands alone, so one row the model
+    cannot take costs about two extra passes over its chunk, and every other row is predicted.
+    """
+    from core.prediction import predict
+
+    try:
+        result = predict(model, rows)
+    except PredictionRejected as exc:
+        if len(numbers) == 1:
+            return [RowFailure(numbers[0], exc.code, f"line {numbers[0]}: {exc.message}")]
+        half = len(numbers) // 2
+        return _predict(model, numbers[:half], rows[:half], outputs) + _predict(
+            model, numbers[half:], rows[half:], outputs
+        )
+    outputs.write_predictions(numbers, result)
+    return []
+
+
+class _Counting:
+    """A read-only stream that counts the bytes read through it (progress over the stored size)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.count += len(data)
+        return data
+
+    def close(self) -> None:
+        self._stream.close()

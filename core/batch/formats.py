@@ -1,0 +1,31 @@
+"""Which objects the batch engine reads: the format is told by the name, never guessed from bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+FORMATS = ("csv", "jsonl")
+ACCEPTED = ".csv, .jsonl, .csv.gz or .jsonl.gz"
+
+
+@dataclass(frozen=True)
+class InputFormat:
+    kind: str  # "csv" or "jsonl"
+    gzipped: bool
+
+
+def input_format(name: str) -> Union[InputFormat, str]:
+    """The format of an object called ``name``, or a sentence saying why it is not an input."""
+    lowered = name.lower()  # DATA.CSV from a Windows export is still a CSV
+    gzipped = lowered.endswith(".gz")
+    stem = lowered[: -len(".gz")] if gzipped else lowered
+    kind = next((k for k in FORMATS if stem.endswith("." + k)), None)
+    if kind is None:
+        return f"'{_short(name)}' is not a batch input; expected a name ending in {ACCEPTED}"
+    return InputFormat(kind, gzipped)
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= 80 else name[:77] + "..."
+

@@ -1,0 +1,39 @@
+"""Running the batch engine on real files in tmp_path, with the demo model or one given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from core.batch import BatchResult, run_batch
+from core.model import ModelHolder
+from core.settings import Settings
+
+class BatchRun:
+    """Writes input files under ``folder`` and runs the engine on them, like a trigger would."""
+
+    def __init__(self, folder: Path, model_uri: str) -> None:
+        self.folder = folder
+        self.model_uri = model_uri
+
+    def write(self, name: str, content) -> Path:
+        path = self.folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            content = content.encode()
+        path.write_bytes(content)
+        return path
+
+    def settings(self, **env: str) -> Settings:
+        return Settings.from_env({"MODEL_URI": self.model_uri, **env})
+
+    def run(self, path: Path, *, model_uri: Optional[str] = None, **env: str) -> BatchResult:
+        settings = Settings.from_env({"MODEL_URI": model_uri or self.model_uri, **env})
+        return run_batch(path.as_uri(), ModelHolder(settings), settings)
+
+
+@pytest.fixture
+def batch(tmp_path, demo_model_uri) -> BatchRun:
+    return BatchRun(tmp_path / "incoming", demo_model_uri)
