@@ -67,7 +67,7 @@ class LambdaApp:
             try:
                 warmup = warmup_source(event, context)
                 if warmup is not None:
-                    return self._warm_up(warmup, cold_start, request_id)
+                    return self.warm_up(warmup, cold_start, request_id)
                 view = http_event(event)
                 if view is not None:
                     return self._http(view, request_id, cold_start, started)
@@ -97,7 +97,7 @@ class LambdaApp:
             latency_ms=(time.perf_counter() - started) * 1000,
             rows=response.rows,
             cold_start=cold_start,
-            model_load_ms=self._unreported_load_ms(),
+            model_load_ms=self.unreported_load_ms(),
             properties={
                 "function_request_id": request_id,
                 "source": view.source,
@@ -107,7 +107,7 @@ class LambdaApp:
         )
         return answer
 
-    def _warm_up(self, source: str, cold_start: bool, request_id: str) -> dict[str, Any]:
+    def warm_up(self, source: str, cold_start: bool, request_id: str) -> dict[str, Any]:
         was_loaded = self.service.model.loaded is not None
         ok = self.service.preload()
         model = self.service.model.loaded
@@ -123,7 +123,7 @@ class LambdaApp:
         )
         self.metrics.emit(
             cold_start=cold_start,
-            model_load_ms=self._unreported_load_ms(),
+            model_load_ms=self.unreported_load_ms(),
             properties={"function_request_id": request_id, "source": "warmup"},
         )
         return answer
@@ -146,7 +146,7 @@ class LambdaApp:
         logger.error("unsupported event", extra={"fields": {"error_code": code, "reason": message}})
         self.metrics.emit(
             cold_start=cold_start,
-            model_load_ms=self._unreported_load_ms(),
+            model_load_ms=self.unreported_load_ms(),
             properties={"function_request_id": request_id, "source": "unsupported"},
         )
         return {"error": {"code": code, "message": message}, "request_id": request_id}
@@ -159,7 +159,7 @@ class LambdaApp:
 
     # --- state ---------------------------------------------------------------------------------
 
-    def _unreported_load_ms(self) -> Optional[float]:
+    def unreported_load_ms(self) -> Optional[float]:
         """The load time of a model loaded since the last metrics line, once."""
         model = self.service.model.loaded
         if model is None or model is self._reported_model:

@@ -9,16 +9,21 @@ neither scikit-learn, NumPy nor an AWS SDK.
 ``predict(event, context)`` answers API Gateway REST (payload 1.0), HTTP API (payload 2.0),
 Lambda Function URL and ALB events with the HTTP API of core, warm-ups by loading the model, and
 anything else with ``{"error": {"code": ..., "message": ...}, "request_id": ...}``.
+
+``batch(event, context)`` (handler setting ``aws_lambda.handler.batch``, usually a function of
+its own) predicts the ``.csv`` / ``.jsonl`` objects named by S3 notifications delivered directly,
+through SQS or through EventBridge; see aws_lambda/batch.py and the README's "Batch" section.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda import batch as _batch
 from aws_lambda import snapstart
 from aws_lambda.app import LambdaApp
 
-__all__ = ["app", "predict"]
+__all__ = ["app", "batch", "predict"]
 
 app = LambdaApp.from_environment()
 snapstart.register(app.preload)
@@ -26,3 +31,7 @@ snapstart.register(app.preload)
 
 def predict(event: Any, context: Any) -> dict[str, Any]:
     return app.predict(event, context)
+
+
+def batch(event: Any, context: Any) -> dict[str, Any]:
+    return _batch.handle(app, event, context)

@@ -67,9 +67,11 @@ class EmfMetrics:
         rows: Optional[int] = None,
         cold_start: bool = False,
         model_load_ms: Optional[float] = None,
+        counts: Optional[Mapping[str, int]] = None,
         properties: Optional[Mapping[str, Any]] = None,
     ) -> Optional[str]:
-        """Write the line (if there is any metric to write) and return it."""
+        """Write the line (if there is any metric to write) and return it. ``counts``: further
+        metrics of unit Count by name (the batch handler's ``RowsFailed``, ``InputsFailed``)."""
         values: list[tuple[str, str, float]] = []
         if latency_ms is not None:
             values.append(("Latency", "Milliseconds", round(latency_ms, 3)))
@@ -79,6 +81,8 @@ class EmfMetrics:
             values.append(("ColdStart", "Count", 1))
         if model_load_ms is not None:
             values.append(("ModelLoadTime", "Milliseconds", round(model_load_ms, 3)))
+        for name, count in (counts or {}).items():
+            values.append((name, "Count", count))
         if not values:
             return None
         document: dict[str, Any] = {

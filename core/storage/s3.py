@@ -27,6 +27,7 @@ endpoint's address.
 from __future__ import annotations
 
 import io
+import os
 import threading
 import weakref
 from typing import BinaryIO
@@ -57,6 +58,7 @@ _DENIED = {
 _THROTTLED = {"SlowDown", "503", "Throttling", "ThrottlingException", "RequestLimitExceeded",
               "ServiceUnavailable", "TooManyRequests", "RequestThrottled"}
 _TIMED_OUT = {"RequestTimeout", "RequestTimeTooSkewed"}
+MAX_PUT_BYTES = 5 * 2**30  # the largest object one PutObject may create
 
 # Every store made in this process, so that a SnapStart restore can drop the connections and
 # cached credentials of all of them (see drop_all_clients).
@@ -116,6 +118,34 @@ class S3ObjectStore:
             self.client().put_object(Bucket=uri.bucket, Key=uri.key, Body=data)
         except Exception as exc:
             raise self._mapped(exc, uri, "written") from None
+
+    def write_file(self, uri: StorageURI, path: str) -> None:
+        """One PutObject whose body is the open file: botocore reads it in blocks (for the
+        checksum, the signature and the upload), so memory stays flat whatever the size, and S3
+        makes the object visible whole or not at all. A retried attempt rewinds the file.
+
+        S3 takes at most 5 GiB in one PutObject; a larger file is refused before anything is
+        sent (about 50 million rows of predictions: split the input).
+        """
+        try:
+            body = open(path, "rb")
+            size = os.fstat(body.fileno()).st_size
+        except OSError as exc:
+            raise StorageError(
+                f"{uri.display} cannot be written: the local file to upload cannot be read ({exc.strerror})",
+                uri.display,
+            ) from None
+        with body:
+            if size > MAX_PUT_BYTES:
+                raise StorageError(
+                    f"{uri.display} cannot be written: the file is {size / 2**30:.1f} GiB and one S3 PutObject "
+                    "takes at most 5 GiB; expected a smaller output (split the input into several files)",
+                    uri.display,
+                )
+            try:
+                self.client().put_object(Bucket=uri.bucket, Key=uri.key, Body=body, ContentLength=size)
+            except Exception as exc:
+                raise self._mapped(exc, uri, "written") from None
 
     # --- the client --------------------------------------------------------------------------------
 

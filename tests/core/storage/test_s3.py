@@ -259,3 +259,95 @@ def test_the_client_config_is_the_plan():
     config = S3ObjectStore(10).config
     assert config.retries == {"total_max_attempts": 3, "mode": "standard"}
     assert config.connect_timeout == config.read_timeout == pytest.approx(7 / 3)
+
+
+# --- write_file --------------------------------------------------------------------------------------
+
+
+def test_write_file_uploads_the_file_in_one_put_and_replaces_the_object(bucket, aws_env, tmp_path):
+    uri = parse_uri(f"s3://{bucket}/out/my data+v2.csv.predictions.jsonl")
+    store = S3ObjectStore(5)
+    first = tmp_path / "first.jsonl"
+    first.write_bytes(b'{"line":2,"prediction":"setosa"}\n')
+    store.write_file(uri, str(first))
+    second = tmp_path / "second.jsonl"
+    content = b"".join(b'{"line":%d,"prediction":"virginica"}\n' % n for n in range(200_000))  # ~7 MB
+    second.write_bytes(content)
+    store.write_file(uri, str(second))
+    assert store.read_bytes(uri) == content
+    assert aws_env.count("PUT", f"/{bucket}/out/my%20data+v2.csv.predictions.jsonl") == 2  # one PutObject each
+
+
+def test_write_file_streams_from_the_file(bucket, tmp_path):
+    import tracemalloc
+
+    path = tmp_path / "big.jsonl"
+    with open(path, "wb") as out:
+        block = b"x" * (1 << 20)
+        for _ in range(32):
+            out.write(block)
+    store = S3ObjectStore(30)
+    store.client()  # built outside the measurement
+    uri = parse_uri(f"s3://{bucket}/big.jsonl")
+    tracemalloc.start()
+    try:
+        store.write_file(uri, str(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * (1 << 20), f"uploading a 32 MiB file held {peak / (1 << 20):.1f} MiB at once"
+    head = store.client().head_object(Bucket=bucket, Key="big.jsonl")
+    assert head["ContentLength"] == 32 * (1 << 20)
+
+
+def test_write_file_to_a_missing_bucket(aws_env, tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b"{}\n")
+    with pytest.raises(ObjectNotFound) as raised:
+        S3ObjectStore(5).write_file(parse_uri("s3://bucket-that-is-not-there/p.jsonl"), str(path))
+    assert raised.value.message == (
+        "s3://bucket-that-is-not-there/p.jsonl cannot be written: bucket 'bucket-that-is-not-there' "
+        "does not exist (NoSuchBucket)"
+    )
+
+
+def test_write_file_of_a_missing_local_file_names_the_target_not_the_path(bucket, tmp_path):
+    with pytest.raises(StorageError) as raised:
+        S3ObjectStore(5).write_file(parse_uri(f"s3://{bucket}/p.jsonl"), str(tmp_path / "gone.jsonl"))
+    assert raised.value.message == (
+        f"s3://{bucket}/p.jsonl cannot be written: the local file to upload cannot be read (No such file or directory)"
+    )
+    assert str(tmp_path) not in raised.value.message
+
+
+def test_write_file_over_5_gib_is_refused_before_sending(bucket, aws_env, tmp_path):
+    path = tmp_path / "huge.jsonl"
+    with open(path, "wb") as out:  # sparse: no disk space used
+        out.truncate(5 * 2**30 + 1)
+    with pytest.raises(StorageError) as raised:
+        S3ObjectStore(5).write_file(parse_uri(f"s3://{bucket}/huge.jsonl"), str(path))
+    assert raised.value.message == (
+        f"s3://{bucket}/huge.jsonl cannot be written: the file is 5.0 GiB and one S3 PutObject takes at most "
+        "5 GiB; expected a smaller output (split the input into several files)"
+    )
+    assert aws_env.count("PUT", f"/{bucket}/huge.jsonl") == 0
+
+
+def test_write_file_with_credentials_s3_rejects(tmp_path, monkeypatch, aws_env):
+    server = moto_support.start_moto(tmp_path, {"INITIAL_NO_AUTH_ACTION_COUNT": "1"}, name="auth-write")
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", server.url)
+        drop_all_clients()
+        store = S3ObjectStore(5)
+        store.client().create_bucket(Bucket="guarded-write")
+        path = tmp_path / "p.jsonl"
+        path.write_bytes(b"{}\n")
+        with pytest.raises(StorageAccessDenied) as raised:
+            store.write_file(parse_uri("s3://guarded-write/p.jsonl"), str(path))
+        assert raised.value.message == (
+            "s3://guarded-write/p.jsonl cannot be written: access denied (InvalidAccessKeyId); "
+            "the function's role needs s3:PutObject on it"
+        )
+    finally:
+        moto_support.stop_moto(server)
+        drop_all_clients()

@@ -1,0 +1,160 @@
+"""The batch trigger: S3 object events (direct, via SQS, via EventBridge) -> core's run_batch.
+
+Only translation happens here: the event is read by :mod:`aws_lambda.storage_events`, each created
+object is handed to :func:`core.batch.run_batch` (which owns formats, the loop guard, outputs and
+idempotency), and the outcome goes back in the shape the delivery needs:
+
+* **SQS**: ``{"batchItemFailures": [{"itemIdentifier": messageId}, ...], "results": [...]}``; only
+  the messages listed are retried (the event source mapping needs ``ReportBatchItemFailures``).
+* **Direct and EventBridge** (asynchronous invocations): ``{"results": [...]}``; when an input
+  failed the handler raises :class:`BatchFailed` after doing the rest, so Lambda's own retries
+  (two by default) and the function's on-failure destination or dead-letter queue apply.
+
+Every piece of the event gets one result and one log line::
+
+    predicted     the outputs were written (rows that failed are in the errors file)
+    skipped       nothing to do: a delete or other non-create event, an object under the output
+                  prefix, a name that is not a batch input, S3's s3:TestEvent
+    unrecognised  not an S3 object event (an SQS body of another kind, a non-S3 event): logged
+                  at WARNING and not retried, since no retry can make it one
+    failed        storage, model or settings error: retried as above; message says why
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any, Optional
+
+from core import logs
+from core.errors import ServerlessMLError
+from core.http.service import take_cold_start
+
+from aws_lambda.events import describe_event
+from aws_lambda.storage_events import VIA_SQS, ObjectNotice, Unrecognised, storage_delivery
+from aws_lambda.warmup import warmup_source
+
+if TYPE_CHECKING:
+    from aws_lambda.app import LambdaApp
+
+logger = logging.getLogger("serverless_ml.aws_lambda.batch")
+
+__all__ = ["BatchFailed", "handle"]
+
+
+class BatchFailed(Exception):
+    """Raised for a direct or EventBridge invocation in which an input failed, so that Lambda
+    retries it. The message names each failed input and why; nothing else (no data, no secret)."""
+
+
+def handle(app: "LambdaApp", event: Any, context: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    cold_start = take_cold_start()
+    request_id = _aws_request_id(context)
+    fields: dict[str, Any] = {"function_request_id": request_id, "cold_start": cold_start}
+    trace_id = os.environ.get("_X_AMZN_TRACE_ID")
+    if trace_id:
+        fields["xray_trace_id"] = trace_id
+    with logs.log_context(**fields):
+        warmup = warmup_source(event, context)
+        if warmup is not None:
+            return app.warm_up(warmup, cold_start, request_id)
+        delivery = storage_delivery(event)
+        if delivery is None:
+            results = [_unrecognised(Unrecognised(
+                f"batch(event, context) takes S3 object events (direct, via SQS, via EventBridge "
+                f"'Object Created'); it received {describe_event(event)}"
+            ), "none")]
+            via = "none"
+        else:
+            via = delivery.via
+            results = [_one(app, piece, via) for piece in delivery.pieces]
+
+        answer: dict[str, Any] = {"results": results}
+        failed = [r for r in results if r["status"] == "failed"]
+        if via == VIA_SQS:
+            failing_ids = dict.fromkeys(r["message_id"] for r in failed if r.get("message_id"))
+            answer = {"batchItemFailures": [{"itemIdentifier": m} for m in failing_ids], **answer}
+        app.metrics.emit(
+            latency_ms=(time.perf_counter() - started) * 1000,
+            rows=sum(r.get("rows_predicted", 0) for r in results),
+            cold_start=cold_start,
+            model_load_ms=app.unreported_load_ms(),
+            counts={"RowsFailed": sum(r.get("rows_failed", 0) for r in results), "InputsFailed": len(failed)},
+            properties={"function_request_id": request_id, "source": f"batch-{via}", "inputs": len(results)},
+        )
+        if failed and via != VIA_SQS:
+            raise BatchFailed(
+                f"{len(failed)} of {len(results)} input(s) failed; Lambda retries the event: "
+                + "; ".join(_naming_input(r) for r in failed)
+            )
+        return answer
+
+
+def _one(app: "LambdaApp", piece: Any, via: str) -> dict[str, Any]:
+    if isinstance(piece, Unrecognised):
+        if piece.test_event:
+            return _record("skipped", via, piece.message_id, reason=piece.reason)
+        return _unrecognised(piece, via)
+    notice: ObjectNotice = piece
+    shown = notice.uri.display
+    if not notice.created:
+        return _record(
+            "skipped", via, notice.message_id, input=shown, event_name=notice.event_name,
+            reason=f"'{notice.event_name[:60]}' is not an object-created event",
+        )
+    from core.batch import run_batch  # the engine (and the model loader) on first use, not at init
+
+    service = app.service
+    try:
+        result = run_batch(notice.uri, service.model, service.settings)
+    except ServerlessMLError as exc:
+        return _record(
+            "failed", via, notice.message_id, input=shown, event_name=notice.event_name,
+            error={"code": exc.code, "message": exc.message},
+        )
+    except Exception:  # a bug: the trace goes to the log only
+        logger.exception("unhandled error in the batch handler", extra={"fields": {"input": shown}})
+        return _record(
+            "failed", via, notice.message_id, input=shown, event_name=notice.event_name,
+            error={"code": "internal_error", "message": f"{shown}: an internal error occurred; it was logged"},
+        )
+    if result.skipped:
+        return _record("skipped", via, notice.message_id, input=shown, event_name=notice.event_name,
+                       reason=result.skipped)
+    return _record(
+        "predicted", via, notice.message_id, input=shown, event_name=notice.event_name,
+        rows_predicted=result.rows_predicted, rows_failed=result.rows_failed,
+        predictions=result.predictions_uri, errors=result.errors_uri, input_error=result.input_error,
+    )
+
+
+def _unrecognised(piece: Unrecognised, via: str) -> dict[str, Any]:
+    return _record("unrecognised", via, piece.message_id, reason=piece.reason)
+
+
+def _record(status: str, via: str, message_id: Optional[str], **details: Any) -> dict[str, Any]:
+    """One result, logged as one line (INFO; WARNING when unrecognised; ERROR when failed)."""
+    result: dict[str, Any] = {"status": status}
+    if message_id:
+        result["message_id"] = message_id
+    result.update((k, v) for k, v in details.items() if v is not None)
+    level = {"failed": logging.ERROR, "unrecognised": logging.WARNING}.get(status, logging.INFO)
+    fields = {"trigger": via, **result}
+    error = fields.pop("error", None)
+    if error:  # "message" is the log line's own field
+        fields.update(error_code=error["code"], reason=error["message"])
+    logger.log(level, "batch record", extra={"fields": fields})
+    return result
+
+
+def _naming_input(result: dict[str, Any]) -> str:
+    message = result["error"]["message"]
+    shown = result.get("input", "")
+    return message if message.startswith(shown) else f"{shown}: {message}"
+
+
+def _aws_request_id(context: Any) -> str:
+    value = getattr(context, "aws_request_id", None)
+    return value if isinstance(value, str) and value else os.urandom(16).hex()

@@ -1,0 +1,183 @@
+"""Typed, read-only views of the S3 object events the batch handler receives, however delivered.
+
+Three deliveries, one result: a list of :class:`ObjectNotice` (bucket, decoded key, whether the
+object was created) and :class:`Unrecognised` pieces, each carrying the SQS message it came in::
+
+    direct        {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                                "s3": {"bucket": {"name": "b"}, "object": {"key": "my+data%2Bv2.csv"}}}]}
+    SQS           {"Records": [{"eventSource": "aws:sqs", "messageId": "...", "body": "<one of the
+                                 S3 shapes as JSON: a notification, an SNS envelope around one,
+                                 an EventBridge event, or S3's s3:TestEvent>"}]}
+    EventBridge   {"source": "aws.s3", "detail-type": "Object Created",
+                   "detail": {"bucket": {"name": "b"}, "object": {"key": "my+data%2Bv2.csv"}}}
+
+Keys arrive URL-encoded the way HTML forms are (a space is ``+`` or ``%20``, a ``+`` is ``%2B``)
+and are decoded with ``unquote_plus``. Nothing here raises on a missing or oddly typed field: a
+record without a bucket or key is an :class:`Unrecognised` piece saying so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Union
+from urllib.parse import unquote_plus
+
+from core.storage.uri import StorageURI
+
+__all__ = ["Delivery", "ObjectNotice", "Unrecognised", "storage_delivery"]
+
+VIA_S3, VIA_SQS, VIA_EVENTBRIDGE = "s3", "sqs", "eventbridge"
+
+
+@dataclass(frozen=True)
+class ObjectNotice:
+    """One object event: the object, what happened to it, and the SQS message it came in."""
+
+    bucket: str
+    key: str  # decoded
+    event_name: str  # "ObjectCreated:Put", "ObjectRemoved:Delete", "Object Created", ...
+    created: bool
+    message_id: Optional[str] = None
+
+    @property
+    def uri(self) -> StorageURI:
+        # built, not parsed: a key may hold '?' or '#', which a URL parser would cut off
+        return StorageURI("s3", self.bucket, self.key)
+
+
+@dataclass(frozen=True)
+class Unrecognised:
+    """A piece of the event that is not an S3 object event; ``reason`` describes it, never its data."""
+
+    reason: str
+    message_id: Optional[str] = None
+    test_event: bool = False  # S3's s3:TestEvent, sent once when a notification is configured
+
+
+Piece = Union[ObjectNotice, Unrecognised]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The pieces of one invocation's event and how they came (``s3``, ``sqs``, ``eventbridge``)."""
+
+    via: str
+    pieces: tuple[Piece, ...]
+
+
+def storage_delivery(event: Any) -> Optional[Delivery]:
+    """The delivery in ``event``, or None when it is neither an S3 event nor an SQS batch."""
+    if not isinstance(event, Mapping):
+        return None
+    records = event.get("Records")
+    if isinstance(records, list) and records:
+        first = _mapping(records[0])
+        if first.get("eventSource") == "aws:sqs":
+            return Delivery(VIA_SQS, tuple(p for r in records for p in _sqs_message(_mapping(r))))
+        if first.get("eventSource") == "aws:s3":
+            return Delivery(VIA_S3, tuple(_s3_records(records, None)))
+        return None
+    if _is_s3_eventbridge(event):
+        return Delivery(VIA_EVENTBRIDGE, (_eventbridge(event, None),))
+    if event.get("Event") == "s3:TestEvent":
+        return Delivery(VIA_S3, (_test_event(None),))
+    return None
+
+
+# --- the three shapes ------------------------------------------------------------------------------
+
+
+def _s3_records(records: list, message_id: Optional[str]) -> list[Piece]:
+    pieces: list[Piece] = []
+    for raw in records:
+        record = _mapping(raw)
+        if record.get("eventSource") != "aws:s3":
+            source = _text(record.get("eventSource")) or "no eventSource"
+            pieces.append(Unrecognised(f"a record from '{source[:40]}', expected 'aws:s3'", message_id))
+            continue
+        s3 = _mapping(record.get("s3"))
+        bucket = _text(_mapping(s3.get("bucket")).get("name"))
+        key = _text(_mapping(s3.get("object")).get("key"))
+        name = _text(record.get("eventName"))
+        if not bucket or not key:
+            pieces.append(Unrecognised("an S3 record without s3.bucket.name or s3.object.key", message_id))
+            continue
+        pieces.append(ObjectNotice(bucket, unquote_plus(key), name, name.startswith("ObjectCreated:"), message_id))
+    return pieces
+
+
+def _is_s3_eventbridge(event: Mapping[str, Any]) -> bool:
+    return event.get("source") == "aws.s3" and isinstance(event.get("detail"), Mapping)
+
+
+def _eventbridge(event: Mapping[str, Any], message_id: Optional[str]) -> Piece:
+    detail = _mapping(event.get("detail"))
+    bucket = _text(_mapping(detail.get("bucket")).get("name"))
+    key = _text(_mapping(detail.get("object")).get("key"))
+    kind = _text(event.get("detail-type"))
+    if not bucket or not key:
+        return Unrecognised(
+            f"an EventBridge S3 event ('{kind[:60]}') without detail.bucket.name or detail.object.key", message_id
+        )
+    return ObjectNotice(bucket, unquote_plus(key), kind, kind == "Object Created", message_id)
+
+
+def _sqs_message(message: Mapping[str, Any]) -> list[Piece]:
+    message_id = _text(message.get("messageId")) or None
+    body = message.get("body")
+    if not isinstance(body, str):
+        return [Unrecognised("an SQS message without a text body; expected an S3 notification", message_id)]
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return [Unrecognised("an SQS message whose body is not JSON; expected an S3 notification", message_id)]
+    return _body(parsed, message_id, depth=0)
+
+
+def _body(parsed: Any, message_id: Optional[str], depth: int) -> list[Piece]:
+    if isinstance(parsed, Mapping):
+        records = parsed.get("Records")
+        if isinstance(records, list) and records:
+            return _s3_records(records, message_id)
+        if parsed.get("Event") == "s3:TestEvent":
+            return [_test_event(message_id)]
+        if _is_s3_eventbridge(parsed):
+            return [_eventbridge(parsed, message_id)]
+        message = parsed.get("Message")
+        if depth == 0 and parsed.get("Type") == "Notification" and isinstance(message, str):
+            try:  # S3 -> SNS -> SQS without raw message delivery: the notification is in Message
+                return _body(json.loads(message), message_id, depth=1)
+            except ValueError:
+                pass
+    return [Unrecognised(f"an SQS message whose body is {_json_kind(parsed)}, not an S3 notification", message_id)]
+
+
+def _test_event(message_id: Optional[str]) -> Unrecognised:
+    return Unrecognised("S3's s3:TestEvent (sent once when a notification is configured)", message_id, True)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        keys = sorted(str(k)[:40] for k in value)[:6]
+        return "a JSON object with " + (f"keys {', '.join(repr(k) for k in keys)}" if keys else "no keys")
+    if isinstance(value, list):
+        return "a JSON list"
+    if isinstance(value, str):
+        return "a JSON string"
+    if isinstance(value, bool):
+        return "a JSON boolean"
+    if isinstance(value, (int, float)):
+        return "a JSON number"
+    return "JSON null"

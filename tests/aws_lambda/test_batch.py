@@ -1,0 +1,310 @@
+"""The batch handler on moto's real S3 server: S3 notifications delivered directly, through SQS and
+through EventBridge, built from the shared sample events; outputs read back with boto3.
+
+The key holds a space and a '+', so every delivery must decode it (S3 sends ``my+data%2Bv2.csv``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from serverless_ml_child_support import run_child
+from serverless_ml_lambda_support import SHARED_EVENTS, LambdaContext
+
+HEADER = "sepal_length,sepal_width,petal_length,petal_width\n"
+GOOD_ROWS = "5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n5.9,3.0,4.2,1.5\n"
+KEY = "incoming/my data+v2.csv"
+OUTPUT = "predictions/incoming/my data+v2.csv.predictions.jsonl"
+ERRORS = "predictions/incoming/my data+v2.csv.errors.jsonl"
+
+
+def shared(name: str) -> dict:
+    return json.loads((SHARED_EVENTS / name).read_text())
+
+
+# --- events built from the shared samples --------------------------------------------------------
+
+
+def direct_event(bucket: str, key: str, *, encode=quote_plus, event_name: str = "ObjectCreated:Put",
+                 sample: str = "s3Event.json") -> dict:
+    event = shared(sample)
+    record = event["Records"][0]
+    record["eventName"] = event_name
+    record["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
+    record["s3"]["object"]["key"] = encode(key, safe="/")
+    return event
+
+
+def sqs_event(*messages: tuple[str, str, str]) -> dict:
+    """One SQS record per (message id, bucket, key), each body an S3 notification, as S3 sends it."""
+    sample = shared("s3SqsEvent.json")
+    template = sample["Records"][0]
+    records = []
+    for message_id, bucket, key in messages:
+        body = json.loads(template["body"])
+        body["Records"][0]["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
+        body["Records"][0]["s3"]["object"]["key"] = quote_plus(key, safe="/")
+        record = copy.deepcopy(template)
+        record.update(messageId=message_id, body=json.dumps(body))
+        records.append(record)
+    return {"Records": records}
+
+
+def eventbridge_event(bucket: str, key: str, detail_type: str = "Object Created") -> dict:
+    event = shared("s3EventBridgeNotificationObjectCreatedEvent.json")
+    event["detail-type"] = detail_type
+    event["resources"] = [f"arn:aws:s3:::{bucket}"]
+    event["detail"]["bucket"]["name"] = bucket
+    event["detail"]["object"]["key"] = quote_plus(key, safe="/")
+    return event
+
+
+DELIVERIES = {
+    "direct": lambda bucket, key: direct_event(bucket, key),
+    "direct-%20": lambda bucket, key: direct_event(bucket, key, encode=quote, sample="go-s3-event.json"),
+    "sqs": lambda bucket, key: sqs_event(("msg-1", bucket, key)),
+    "eventbridge": eventbridge_event,
+}
+
+
+# --- fixtures ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def harness(make_app, s3_model_uri):
+    return make_app(s3_model_uri)
+
+
+@pytest.fixture
+def batch(harness):
+    """``aws_lambda.handler.batch`` is ``aws_lambda.batch.handle`` on the module's app; here the
+    app is the harness's, so its logs and metrics are captured."""
+    from aws_lambda.batch import handle
+
+    def invoke(event, request_id: str = "batch-0001"):
+        return handle(harness.app, event, LambdaContext(aws_request_id=request_id))
+
+    return invoke
+
+
+def read(s3, bucket: str, key: str) -> bytes:
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def keys(s3, bucket: str) -> set[str]:
+    return {item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
+def jsonl(data: bytes) -> list[dict]:
+    return [json.loads(line) for line in data.decode().splitlines()]
+
+
+# --- the three deliveries ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delivery", list(DELIVERIES))
+def test_each_delivery_predicts_the_decoded_key_and_a_repeat_gives_the_same_bytes(delivery, batch, s3, bucket):
+    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + GOOD_ROWS).encode())
+    event = DELIVERIES[delivery](bucket, KEY)
+
+    answer = batch(event)
+
+    result = {
+        "status": "predicted", "input": f"s3://{bucket}/{KEY}", "rows_predicted": 3, "rows_failed": 0,
+        "predictions": f"s3://{bucket}/{OUTPUT}",
+    }
+    assert {k: answer["results"][0][k] for k in result} == result
+    assert "errors" not in answer["results"][0]
+    if delivery == "sqs":
+        assert answer["batchItemFailures"] == []
+    else:
+        assert "batchItemFailures" not in answer
+    first = read(s3, bucket, OUTPUT)
+    rows = jsonl(first)
+    assert [(r["line"], r["prediction"]) for r in rows] == [(2, "setosa"), (3, "virginica"), (4, "versicolor")]
+    assert ERRORS not in keys(s3, bucket)
+
+    assert batch(event)["results"][0]["status"] == "predicted"
+    assert read(s3, bucket, OUTPUT) == first
+
+
+def test_bad_rows_give_predictions_and_an_errors_file(batch, s3, bucket):
+    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + "5.1,3.5,1.4,0.2\n5.0,abc,1.4,0.2\n6.7,3.0,5.2\n6.7,3.0,5.2,2.3\n").encode())
+
+    (result,) = batch(direct_event(bucket, KEY))["results"]
+
+    assert (result["status"], result["rows_predicted"], result["rows_failed"]) == ("predicted", 2, 2)
+    assert result["errors"] == f"s3://{bucket}/{ERRORS}"
+    assert [r["line"] for r in jsonl(read(s3, bucket, OUTPUT))] == [2, 5]
+    errors = jsonl(read(s3, bucket, ERRORS))
+    assert [(e["line"], e["code"]) for e in errors] == [(3, "invalid_value"), (4, "invalid_features")]
+    assert errors[0]["message"] == "line 3, column 'sepal_width' is the string 'abc'; expected a number"
+
+
+def test_an_object_under_the_output_prefix_is_not_an_input(batch, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="predictions/incoming/old.csv", Body=(HEADER + GOOD_ROWS).encode())
+    before = keys(s3, bucket)
+
+    answers = [batch(direct_event(bucket, "predictions/incoming/old.csv")),
+               batch(eventbridge_event(bucket, OUTPUT))]
+
+    for answer in answers:
+        (result,) = answer["results"]
+        assert result["status"] == "skipped"
+        assert "outputs are never inputs" in result["reason"]
+    assert keys(s3, bucket) == before
+
+
+def test_delete_events_and_other_names_are_skipped_without_touching_storage(batch, s3, bucket, aws_env):
+    answers = [
+        batch(direct_event(bucket, KEY, event_name="ObjectRemoved:Delete")),
+        batch(eventbridge_event(bucket, KEY, detail_type="Object Deleted")),
+        batch(direct_event(bucket, "incoming/photo.jpg")),
+    ]
+    reasons = [a["results"][0]["reason"] for a in answers]
+    assert [a["results"][0]["status"] for a in answers] == ["skipped"] * 3
+    assert reasons[0] == "'ObjectRemoved:Delete' is not an object-created event"
+    assert reasons[1] == "'Object Deleted' is not an object-created event"
+    assert "'photo.jpg' is not a batch input; expected a name ending in .csv, .jsonl" in reasons[2]
+    assert aws_env.count("GET", f"/{bucket}/incoming/photo.jpg") == 0
+
+
+# --- failures ---------------------------------------------------------------------------------------------
+
+
+def test_sqs_partial_failure_lists_exactly_the_failing_message(batch, s3, bucket, harness):
+    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + GOOD_ROWS).encode())
+    good, missing = f"good-{uuid.uuid4()}", f"missing-{uuid.uuid4()}"
+
+    answer = batch(sqs_event((good, bucket, KEY), (missing, bucket, "incoming/not there.csv")))
+
+    assert answer["batchItemFailures"] == [{"itemIdentifier": missing}]
+    ok, failed = answer["results"]
+    assert (ok["message_id"], ok["status"]) == (good, "predicted")
+    assert failed == {
+        "status": "failed", "message_id": missing, "input": f"s3://{bucket}/incoming/not there.csv",
+        "event_name": "ObjectCreated:Put",
+        "error": {"code": "object_not_found", "message": f"s3://{bucket}/incoming/not there.csv does not exist (NoSuchKey)"},
+    }
+    assert OUTPUT in keys(s3, bucket)
+    records = [line for line in harness.logs() if line["message"] == "batch record"]
+    assert [(r["level"], r["status"], r["message_id"]) for r in records] == [
+        ("INFO", "predicted", good), ("ERROR", "failed", missing)]
+    assert records[1]["error_code"] == "object_not_found" and "Traceback" not in json.dumps(records)
+    (metrics,) = harness.metrics()
+    assert (metrics["Rows"], metrics["RowsFailed"], metrics["InputsFailed"]) == (3, 0, 1)
+    assert metrics["source"] == "batch-sqs"
+
+
+def test_a_failed_direct_event_is_raised_for_lambda_to_retry(batch, bucket):
+    from aws_lambda.batch import BatchFailed
+
+    with pytest.raises(BatchFailed) as raised:
+        batch(direct_event(bucket, "incoming/gone.csv"))
+    assert str(raised.value) == (
+        f"1 of 1 input(s) failed; Lambda retries the event: s3://{bucket}/incoming/gone.csv does not exist (NoSuchKey)"
+    )
+
+
+def test_an_output_prefix_among_the_inputs_fails_the_message_naming_the_setting(make_app, s3_model_uri, s3, bucket):
+    from aws_lambda.batch import handle
+
+    harness = make_app(s3_model_uri, BATCH_OUTPUT_URI=f"s3://{bucket}/incoming/")
+    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + GOOD_ROWS).encode())
+
+    answer = handle(harness.app, sqs_event(("m-1", bucket, KEY)), LambdaContext())
+
+    assert answer["batchItemFailures"] == [{"itemIdentifier": "m-1"}]
+    error = answer["results"][0]["error"]
+    assert error["code"] == "invalid_setting"
+    assert error["message"].startswith(f"BATCH_OUTPUT_URI=s3://{bucket}/incoming/ is the folder the inputs are in")
+
+
+# --- queue messages that are not S3 notifications -------------------------------------------------------
+
+
+def test_sqs_messages_that_are_not_s3_notifications_are_reported_not_retried(batch, harness):
+    answer = batch(shared("sqsEvent.json"))
+
+    assert answer["batchItemFailures"] == []
+    assert answer["results"] == [
+        {"status": "unrecognised", "message_id": "059f36b4-87a3-44ab-83d2-661975830a7d",
+         "reason": "an SQS message whose body is not JSON; expected an S3 notification"},
+        {"status": "unrecognised", "message_id": "2e1424d4-f796-459a-8184-9c92662be6da",
+         "reason": "an SQS message whose body is a JSON object with keys 'message', not an S3 notification"},
+    ]
+    assert [line["level"] for line in harness.logs() if line["message"] == "batch record"] == ["WARNING"] * 2
+
+
+def test_the_s3_test_event_and_an_sns_envelope_through_sqs(batch, s3, bucket):
+    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + GOOD_ROWS).encode())
+    test_event = sqs_event(("t-1", bucket, KEY))
+    test_event["Records"][0]["body"] = json.dumps(
+        {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-01-01T00:00:00Z", "Bucket": bucket})
+    via_sns = sqs_event(("n-1", bucket, KEY))
+    via_sns["Records"][0]["body"] = json.dumps({"Type": "Notification", "Message": via_sns["Records"][0]["body"]})
+
+    assert batch(test_event) == {"batchItemFailures": [], "results": [
+        {"status": "skipped", "message_id": "t-1",
+         "reason": "S3's s3:TestEvent (sent once when a notification is configured)"}]}
+    (result,) = batch(via_sns)["results"]
+    assert (result["status"], result["input"]) == ("predicted", f"s3://{bucket}/{KEY}")
+
+
+# --- every shared storage or queue sample, as it is ------------------------------------------------------
+
+
+SAMPLES = {
+    # file: [(status, input)] of the results
+    "s3Event.json": [("skipped", "s3://lambda-artifacts-deafc19498e3f2df/b21b84d653bb07b05b1e6b33684dc11b")],
+    "go-s3-event.json": [("skipped", "s3://sourcebucket/Happy Face.jpg")],
+    "s3SqsEvent.json": [("skipped", "s3://xxx/test.pdf")],
+    "s3EventBridgeNotificationObjectCreatedEvent.json": [("skipped", "s3://example-bucket/IMG_m7fzo3.jpg")],
+    "sqsEvent.json": [("unrecognised", None), ("unrecognised", None)],
+    "eventBridgeEvent.json": [("unrecognised", None)],
+}
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_every_shared_storage_and_queue_sample_as_it_is(name, batch):
+    answer = batch(shared(name))
+    assert [(r["status"], r.get("input")) for r in answer["results"]] == SAMPLES[name]
+    assert all(r.get("reason") for r in answer["results"])
+    assert ("batchItemFailures" in answer) == name.startswith(("sqs", "s3Sqs"))
+    json.dumps(answer)  # the answer is plain JSON
+
+
+def test_the_unrelated_eventbridge_sample_says_what_batch_takes(batch):
+    (result,) = batch(shared("eventBridgeEvent.json"))["results"]
+    assert result["reason"] == (
+        "batch(event, context) takes S3 object events (direct, via SQS, via EventBridge 'Object Created'); "
+        "it received an EventBridge event (source 'aws.ec2', detail-type 'EC2 Instance State-change Notification')"
+    )
+
+
+def test_the_scheduled_sample_warms_the_batch_function_up(batch):
+    answer = batch(shared("scheduledEvent_validation_basic_eventbridge_event.json"))
+    assert (answer["warmup"], answer["model"]) == (True, "loaded")
+
+
+# --- the real entry point -------------------------------------------------------------------------------
+
+
+def test_the_handler_module_entry_point_in_a_fresh_interpreter(moto, s3, bucket, s3_model_uri):
+    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + GOOD_ROWS).encode())
+    code = """
+        from aws_lambda.handler import batch
+        steps["answer"] = batch(json.loads(os.environ["TEST_EVENT"]), Context("entry-1"))
+    """
+    steps, emf, logs = run_child(code, moto, s3_model_uri, TEST_EVENT=json.dumps(direct_event(bucket, KEY)))
+    (result,) = steps["answer"]["results"]
+    assert (result["status"], result["rows_predicted"]) == ("predicted", 3)
+    assert [line["Rows"] for line in emf] == [3]
+    (record,) = [line for line in logs if line["message"] == "batch record"]
+    assert (record["function_request_id"], record["input"]) == ("entry-1", f"s3://{bucket}/{KEY}")
+    assert jsonl(read(s3, bucket, OUTPUT))[0]["prediction"] == "setosa"
