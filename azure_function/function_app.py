@@ -15,6 +15,11 @@ providers; with a prefix such as ``api`` they move under ``/api`` and still answ
     openapi   GET, HEAD, OPTIONS   /openapi.json
     unmatched any method           /{*path}   every other path or method
 
+Batch (core's engine on one blob; see :func:`run_batch_for`)::
+
+    batch_blob        blob trigger, Event Grid source, on ``BATCH_INPUT_CONTAINER/{name}``
+    batch_event_grid  Event Grid trigger: ``Microsoft.Storage.BlobCreated`` events of any container
+
 Each only translates: the ``func.HttpRequest`` becomes a :class:`core.http.HttpRequest` for the
 process's :class:`~core.http.PredictionService` (path = the URL path without the route prefix,
 request id = the invocation id), and the answer goes back as a ``func.HttpResponse``. ``unmatched``
@@ -34,7 +39,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
+from typing import Optional
 from urllib.parse import urlsplit
 
 import azure.functions as func
@@ -50,13 +57,24 @@ except ModuleNotFoundError as exc:  # the most common cause of "0 functions foun
         "(pip install -e '.[azure]') in the environment that runs `func start`",
         name="core",
     ) from None
+from core.batch import run_for_created_object
+from core.batch.locations import check_output_prefix
 from core.errors import SettingsError
 from core.http import HttpRequest
 from core.logs import LOGGER_NAME, JsonFormatter, log_context
+from core.storage import StorageURI
 
 AUTH_LEVEL_VARIABLE = "FUNCTION_AUTH_LEVEL"
 HOST_JSON = Path(__file__).with_name("host.json")
 DEFAULT_ROUTE_PREFIX = "api"  # the host's, when host.json does not set one
+INPUT_CONTAINER_VARIABLE = "BATCH_INPUT_CONTAINER"
+DEFAULT_INPUT_CONTAINER = "batch-input"
+CONNECTION_VARIABLE = "BATCH_STORAGE_CONNECTION"
+DEFAULT_CONNECTION = "AzureWebJobsStorage"
+BLOB_CREATED = "Microsoft.Storage.BlobCreated"
+# Azure's rule: 3-63 lowercase letters, digits and single hyphens, starting and ending alphanumeric
+_CONTAINER_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_BLOB_SUBJECT = re.compile(r"^/blobServices/default/containers/(?P<container>[^/]+)/blobs/(?P<name>.+)$")
 
 
 def auth_level_from_env() -> func.AuthLevel:
@@ -72,6 +90,18 @@ def auth_level_from_env() -> func.AuthLevel:
             f"{AUTH_LEVEL_VARIABLE}={shown!r} is not allowed; expected one of "
             f"{', '.join(level.name for level in func.AuthLevel)} (FUNCTION: a function key is needed)"
         ) from None
+
+
+def input_container_from_env() -> str:
+    """``BATCH_INPUT_CONTAINER``: the container the blob trigger watches (default ``batch-input``)."""
+    name = os.environ.get(INPUT_CONTAINER_VARIABLE, "").strip() or DEFAULT_INPUT_CONTAINER
+    if not _CONTAINER_NAME.match(name):
+        shown = name if len(name) <= 70 else name[:67] + "..."
+        raise SettingsError(
+            f"{INPUT_CONTAINER_VARIABLE}={shown!r} is not a container name; expected 3-63 lowercase "
+            "letters, digits and single hyphens, e.g. batch-input"
+        )
+    return name
 
 
 def route_prefix(host_json: Path = HOST_JSON) -> str:
@@ -140,11 +170,46 @@ def answer(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     return func.HttpResponse(response.body, status_code=response.status, headers=response.headers)
 
 
+def run_batch_for(uri: StorageURI, context: func.Context) -> None:
+    """Core's batch engine on ``uri``, with the invocation's id on every log line.
+
+    Objects named like outputs, objects under the output prefix and names that are not inputs are
+    skipped with a log line, and so is a blob deleted before it could be read. A failure that a
+    retry may cure (storage, model) is logged and raised, so the host retries (blob trigger: up to
+    5 tries, then the poison queue; Event Grid: the subscription's retry policy). A
+    BATCH_OUTPUT_URI that is the input's folder is logged and not raised: a retry fails the same way.
+    """
+    with log_context(invocation_id=context.invocation_id, function_name=context.function_name):
+        run_for_created_object(uri, service.model, service.settings)
+
+
+def blob_in_container(container: str, blob_name: Optional[str]) -> Optional[StorageURI]:
+    """The blob a blob trigger names: its ``name`` is ``<container>/<blob>`` (the blob alone is
+    accepted too)."""
+    if not blob_name:
+        return None
+    head, _, rest = blob_name.partition("/")
+    name = rest if head == container and rest else blob_name
+    return StorageURI("az", container, name)
+
+
+def blob_of_event(event: func.EventGridEvent) -> Optional[StorageURI]:
+    """The blob a storage event's subject names, ``/blobServices/default/containers/<c>/blobs/<name>``
+    (the name as is: unlike ``data.url``, the subject is not URL-encoded)."""
+    found = _BLOB_SUBJECT.match(event.subject or "")
+    return StorageURI("az", found["container"], found["name"]) if found else None
+
+
 # --- init ------------------------------------------------------------------------------------
 
 ROUTE_PREFIX = route_prefix()
+BATCH_INPUT_CONTAINER = input_container_from_env()
+BATCH_CONNECTION = os.environ.get(CONNECTION_VARIABLE, "").strip() or DEFAULT_CONNECTION
 app = func.FunctionApp(http_auth_level=auth_level_from_env())
 service = runtime.service()
+if service.settings.batch_output_uri is not None:
+    # outputs at the watched container's root would land among the inputs: refused at start
+    check_output_prefix(service.settings.batch_output_uri, StorageURI("az", BATCH_INPUT_CONTAINER, ""))
 log_through_functions_host()
 
 
@@ -179,4 +244,38 @@ def unmatched(req: func.HttpRequest, context: func.Context) -> func.HttpResponse
 
 
 # --- batch -----------------------------------------------------------------------------------
-# The blob trigger that feeds the batch engine registers here, on the same ``app``.
+# Neither function runs until an Event Grid subscription on the storage account delivers to it:
+# subscribe one of them (both would process every blob twice; the outputs would be the same).
+
+
+@app.blob_trigger(
+    arg_name="blob", path=BATCH_INPUT_CONTAINER + "/{name}", connection=BATCH_CONNECTION,
+    source=func.BlobSource.EVENT_GRID,
+)
+def batch_blob(blob: func.InputStream, context: func.Context) -> None:
+    """A blob created in BATCH_INPUT_CONTAINER. The host hands over the blob's content too; the
+    engine does not use it and reads the blob as a stream through core's store instead."""
+    uri = blob_in_container(BATCH_INPUT_CONTAINER, blob.name)
+    if uri is None:
+        logging.getLogger("serverless_ml.batch").warning(
+            "event skipped", extra={"fields": {"reason": "the blob trigger gave no blob name"}})
+        return
+    run_batch_for(uri, context)
+
+
+@app.event_grid_trigger(arg_name="event")
+def batch_event_grid(event: func.EventGridEvent, context: func.Context) -> None:
+    """A ``Microsoft.Storage.BlobCreated`` event, in any container the subscription lets through;
+    other event types (BlobDeleted, ...) are skipped with a log line."""
+    batch_logger = logging.getLogger("serverless_ml.batch")
+    with log_context(event_id=event.id, event_type=event.event_type):
+        if event.event_type != BLOB_CREATED:
+            batch_logger.info("event skipped", extra={"fields": {
+                "reason": f"event type {event.event_type!r} is not {BLOB_CREATED}"}})
+            return
+        uri = blob_of_event(event)
+        if uri is None:
+            batch_logger.warning("event skipped", extra={"fields": {
+                "reason": "the event's subject does not name a blob (/blobServices/default/containers/<c>/blobs/<name>)"}})
+            return
+        run_batch_for(uri, context)

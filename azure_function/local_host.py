@@ -1,4 +1,5 @@
-"""What the Azure Functions host does with one HTTP request to our app, reduced to what runs locally.
+"""What the Azure Functions host does with one HTTP request (or one blob event) to our app, reduced
+to what runs locally.
 
 The host (Core Tools' ``func start`` or Azure) is a .NET program that a pip install cannot bring,
 so ``serverless-ml serve --provider azure`` and the tests drive the app through the
@@ -105,13 +106,20 @@ class FunctionsHost:
         self.function_directory = str(host_json.parent)
         config = json.loads(host_json.read_text())
         self.route_prefix = config.get("extensions", {}).get("http", {}).get("routePrefix", "api").strip("/")
-        self.functions = self._http_functions(app.get_functions())  # may be called once per app
+        registered = app.get_functions()  # may be called once per app
+        self.functions = self._http_functions(registered)
+        # the other functions by name: (their trigger binding as in function.json, the function)
+        self.triggers = {
+            function.get_function_name(): (_trigger_binding(function), function.get_user_function())
+            for function in registered
+            if _trigger_binding(function)["type"] != "httpTrigger"
+        }
 
     @staticmethod
     def _http_functions(functions) -> list[HttpFunction]:
         found = []
         for function in functions:
-            trigger = next(b for b in json.loads(function.get_function_json())["bindings"] if b["direction"] == "IN")
+            trigger = _trigger_binding(function)
             if trigger["type"] != "httpTrigger":
                 continue
             methods = trigger.get("methods")
@@ -162,3 +170,14 @@ class FunctionsHost:
 
     def request(self, method: str, path: str, **kwargs) -> func.HttpResponse:
         return self.invoke(method, path, **kwargs).response
+
+    def trigger(self, function_name: str, argument: object) -> object:
+        """Call a non-HTTP function (blob, Event Grid) with its trigger argument, as the worker
+        does once the host has turned the event into it (``func.InputStream``,
+        ``func.EventGridEvent``); exceptions propagate, as the worker reports them to the host."""
+        _, call = self.triggers[function_name]
+        return call(argument, InvocationContext(function_name, self.function_directory))
+
+
+def _trigger_binding(function) -> dict:
+    return next(b for b in json.loads(function.get_function_json())["bindings"] if b["direction"] == "IN")

@@ -1,6 +1,8 @@
-"""Google Cloud Functions (gen2) entry point: functions-framework's Flask request <-> core.
+"""Google Cloud Functions (gen2) entry points: functions-framework's Flask request <-> core, and
+Cloud Storage events -> core's batch engine.
 
     functions-framework --target predict --source gcp_function/main.py
+    functions-framework --target batch --signature-type cloudevent --source gcp_function/main.py
 
 ``predict`` is the one HTTP function: every path and method reaches it and core routes on
 ``request.path`` (POST /predict, GET /health, GET /model, GET /openapi.json, OPTIONS for CORS).
@@ -14,6 +16,9 @@ What functions-framework hands it, for example::
 
     {"instances": [[5.1, 3.5, 1.4, 0.2]]}
 
+``batch`` takes the CloudEvent of a finished upload (``google.cloud.storage.object.v1.finalized``;
+see :class:`StorageObjectEvent`) and runs core's batch engine on ``gs://<bucket>/<name>``.
+
 Settings are read and checked at import (the function's init phase), so a wrong value fails the
 deployment with a message naming the variable. The model loads on the first request that needs
 it, or here at import when PRELOAD_MODEL=true.
@@ -21,19 +26,28 @@ it, or here at import when PRELOAD_MODEL=true.
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
 
 import flask
 import functions_framework
+from cloudevents.http import CloudEvent
 
 import gcp_logging
+from core.batch import run_for_created_object
 from core.http import HttpRequest, HttpResponse
 from core.logs import log_context
+from core.storage import StorageURI
 from core.runtime import service
 
 gcp_logging.install()  # before service(): its first lines are already Cloud Logging lines
 _service = service()
 _project = os.environ.get("GOOGLE_CLOUD_PROJECT") or None
+_batch_logger = logging.getLogger("serverless_ml.batch")
+
+FINALIZED = "google.cloud.storage.object.v1.finalized"
 
 
 @functions_framework.http
@@ -66,3 +80,76 @@ def _flask_response(answer: HttpResponse) -> flask.Response:
         # Flask would announce text/html for a body core did not type (the empty 204 preflight)
         del response.headers["content-type"]
     return response
+
+
+# --- batch ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StorageObjectEvent:
+    """The parts of a Cloud Storage event's ``data`` that batch reads (a StorageObjectData)::
+
+        {"bucket": "my-bucket", "name": "incoming/day 1.csv", "generation": "1587627537231057",
+         "size": "352", "contentType": "text/csv", ...}
+
+    ``name`` is the object's name as is (not URL-encoded). ``generation`` and ``size`` arrive as
+    strings (Eventarc's JSON form of int64) or as numbers; both become ints here.
+    """
+
+    bucket: str
+    name: str
+    generation: Optional[int] = None
+    size: Optional[int] = None
+
+    @classmethod
+    def from_data(cls, data: Any) -> "StorageObjectEvent":
+        """Raises ValueError saying what is missing when ``data`` is not a storage object."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"the event's data is {type(data).__name__}, not a Cloud Storage object")
+        bucket, name = data.get("bucket"), data.get("name")
+        if not (isinstance(bucket, str) and bucket and isinstance(name, str) and name):
+            raise ValueError("the event's data has no 'bucket' and 'name' of a Cloud Storage object")
+        return cls(bucket, name, _int_or_none(data.get("generation")), _int_or_none(data.get("size")))
+
+    @property
+    def uri(self) -> StorageURI:
+        # built, not parsed: an object name may hold '?', '#' or '%', which a URI would misread
+        return StorageURI("gs", self.bucket, self.name)
+
+
+@functions_framework.cloud_event
+def batch(cloud_event: CloudEvent) -> None:
+    """Predict every row of the object a ``finalized`` event names; write the outputs.
+
+    Other event types, objects that are not inputs (by name) and objects under the output prefix
+    are skipped with a log line, and so is an input deleted before it could be read. A failure
+    that a retry may cure (storage, model) is logged and raised: the platform answers 500 and
+    retries the event when the trigger has retries on. A BATCH_OUTPUT_URI that is the input's
+    folder is logged and not raised: every retry would fail the same way.
+    """
+    headers = {name.lower(): value for name, value in flask.request.headers.items()} if flask.has_request_context() else {}
+    trace = gcp_logging.TraceContext.from_headers(headers)
+    fields = gcp_logging.invocation_fields(trace, headers.get("function-execution-id"), _project)
+    with log_context(**fields, event_id=cloud_event["id"], event_type=cloud_event["type"]):
+        if cloud_event["type"] != FINALIZED:
+            _batch_logger.info("event skipped", extra={"fields": {
+                "reason": f"event type {cloud_event['type']!r} is not {FINALIZED}"}})
+            return
+        try:
+            event = StorageObjectEvent.from_data(cloud_event.data)
+        except ValueError as exc:
+            _batch_logger.warning("event skipped", extra={"fields": {"reason": str(exc)}})
+            return
+        # the engine's lines ("batch started", "batch finished", "batch input skipped") say which version
+        with log_context(generation=event.generation, size=event.size):
+            run_for_created_object(event.uri, _service.model, _service.settings)
+
+
+def _int_or_none(value: Any) -> Optional[int]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None

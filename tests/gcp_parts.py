@@ -59,9 +59,14 @@ class GcsEmulator:
         self.client().bucket(bucket).blob(key).upload_from_string(data, retry=SDK_RETRY, timeout=10)
 
 
-def function_command(source: Path = FUNCTION_SOURCE, port: int = 0) -> list[str]:
-    return [str(BIN / "functions-framework"), "--target", "predict", "--source", str(source),
-            "--host", "127.0.0.1", "--port", str(port)]
+def function_command(
+    source: Path = FUNCTION_SOURCE, port: int = 0, target: str = "predict", signature_type: Optional[str] = None
+) -> list[str]:
+    command = [str(BIN / "functions-framework"), "--target", target, "--source", str(source),
+               "--host", "127.0.0.1", "--port", str(port)]
+    if signature_type is not None:
+        command += ["--signature-type", signature_type]
+    return command
 
 
 class FunctionServer(LocalEndpoint):
@@ -79,18 +84,28 @@ class FunctionServer(LocalEndpoint):
             connection.close()
 
 
-def start_function(workdir: Path, env: dict[str, str], source: Path = FUNCTION_SOURCE) -> FunctionServer:
-    """``functions-framework --target predict --source <source>`` on a free port, once /health answers."""
+def start_function(
+    workdir: Path, env: dict[str, str], source: Path = FUNCTION_SOURCE,
+    target: str = "predict", signature_type: Optional[str] = None,
+) -> FunctionServer:
+    """``functions-framework --target <target> --source <source>`` on a free port, once it answers
+    (``/health`` for the HTTP function; any HTTP answer for an event function)."""
     port = free_port()
     runtime_dir = workdir / "run"  # gunicorn's control socket goes here, not in the home folder
     runtime_dir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "function.log"
     process = subprocess.Popen(
-        function_command(source, port),
+        function_command(source, port, target, signature_type),
         stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, cwd=workdir,
         # LOG_EXECUTION_ID=true is what Cloud Functions gen2 sets for Python runtimes
         env=isolated_env(XDG_RUNTIME_DIR=str(runtime_dir), LOG_EXECUTION_ID="true", **env),
     )
     url = f"http://127.0.0.1:{port}"
+    # an event function answers a GET with 400 (not an event): enough to know it is serving
     wait_until_answers(f"{url}/health", process, log_path, "functions-framework")
     return FunctionServer(url, process, log_path)
+
+
+def start_batch_function(workdir: Path, env: dict[str, str], source: Path = FUNCTION_SOURCE) -> FunctionServer:
+    """``functions-framework --target batch --signature-type cloudevent``: the Cloud Storage trigger."""
+    return start_function(workdir, env, source, target="batch", signature_type="cloudevent")

@@ -17,7 +17,14 @@ from typing import Any, BinaryIO, Callable, Optional, Union
 
 from core.batch.formats import input_format
 from core.batch.lines import line_chunks
-from core.batch.locations import check_output_prefix, folder_of, loop_guard, output_locations, output_prefix_for
+from core.batch.locations import (
+    OUTPUT_SUFFIXES,
+    check_output_prefix,
+    folder_of,
+    loop_guard,
+    output_locations,
+    output_prefix_for,
+)
 from core.batch.outputs import OutputFiles
 from core.batch.readers import BatchInputError, RowFailure, reader_for
 from core.errors import PredictionRejected
@@ -64,8 +71,11 @@ def run_batch(
     """
     source = parse_uri(input_uri) if isinstance(input_uri, str) else input_uri
     prefix = output_prefix_for(source, output_prefix or settings.batch_output_uri)
-    check_output_prefix(prefix, folder_of(source), "the output prefix" if output_prefix else "BATCH_OUTPUT_URI")
     reason = loop_guard(source, prefix)
+    if reason is None or not source.name.lower().endswith(OUTPUT_SUFFIXES):
+        # an output's own event is skipped even right under the prefix (the outputs of an input at
+        # the bucket's root); any other object in the prefix's own folder means a wrong prefix
+        check_output_prefix(prefix, folder_of(source), "the output prefix" if output_prefix else "BATCH_OUTPUT_URI")
     found = input_format(source.name)
     if reason is None and isinstance(found, str):
         reason = found

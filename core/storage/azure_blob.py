@@ -38,6 +38,10 @@ ACCOUNT_URL_VARIABLE = "AZURE_STORAGE_ACCOUNT_URL"
 _ATTEMPTS = 2
 # Models are read whole at start; a few parallel range reads speed up large ones.
 _READ_CONCURRENCY = 4
+# Uploads larger than this go as blocks of _BLOCK_BYTES, so a file upload holds one block in
+# memory (the SDK's defaults: one request up to 64 MiB, blocks of 4 MiB).
+_SINGLE_PUT_BYTES = 8 * 1024 * 1024
+_BLOCK_BYTES = 4 * 1024 * 1024
 
 
 class AzureBlobObjectStore:
@@ -85,6 +89,16 @@ class AzureBlobObjectStore:
         with _mapped_errors(uri, "written", self.timeout_seconds):
             self._blob(uri).upload_blob(data, overwrite=True)
 
+    def write_file(self, uri: StorageURI, path: str) -> None:
+        """Upload the local file at ``path``, streamed: up to ``_SINGLE_PUT_BYTES`` in one request,
+        larger files as blocks of ``_BLOCK_BYTES`` committed by one final request. A block blob is
+        replaced only at that commit, so readers see the old blob or the whole new one.
+        ``timeout_seconds`` bounds each request, not the whole upload."""
+        with open(path, "rb") as data:  # a missing local file is our OSError, not a storage error
+            size = os.fstat(data.fileno()).st_size
+            with _mapped_errors(uri, "written", self.timeout_seconds):
+                self._blob(uri).upload_blob(data, length=size, overwrite=True)
+
     # --- the client -----------------------------------------------------------------------------
 
     def _blob(self, uri: StorageURI):
@@ -104,6 +118,8 @@ class AzureBlobObjectStore:
             retry_policy=LinearRetry(backoff=self._retry_pause, retry_total=_ATTEMPTS - 1, random_jitter_range=0),
             connection_timeout=self._connect_timeout,
             read_timeout=self._read_timeout,
+            max_single_put_size=_SINGLE_PUT_BYTES,
+            max_block_size=_BLOCK_BYTES,
         )
         if self._connection_string:
             try:

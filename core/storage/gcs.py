@@ -38,6 +38,10 @@ from core.storage.uri import StorageURI
 # open_read fetches the object in ranges of this size, so a stream holds at most this much
 # (the SDK's default range is 40 MiB).
 READ_CHUNK_BYTES = 8 * 1024 * 1024
+# write_file sends a file larger than the SDK's one-request limit (8 MiB) as a resumable upload in
+# pieces of this size (a multiple of 256 KiB), so memory holds one piece; the SDK's default piece
+# is 100 MiB.
+WRITE_CHUNK_BYTES = 8 * 1024 * 1024
 
 # What a call can raise from the SDK, google-auth or the HTTP layer under it; a bug of ours
 # (TypeError, ...) is not caught.
@@ -83,16 +87,29 @@ class GCSObjectStore:
     def write_bytes(self, uri: StorageURI, data: bytes) -> None:
         """One upload: GCS makes an object visible only once it is complete, so readers see
         the old object or the whole new one."""
-        content_type = mimetypes.guess_type(uri.name)[0] or "application/octet-stream"
+        content_type = _content_type(uri.name)
         with self._storage_errors(uri, "written"):
             self._blob(uri).upload_from_string(
                 data, content_type=content_type, timeout=self.timeout_seconds, retry=self._retry
             )
 
+    def write_file(self, uri: StorageURI, path: str) -> None:
+        """Upload the local file at ``path``, streamed: up to 8 MiB in one request, larger files
+        as a resumable upload in ``WRITE_CHUNK_BYTES`` pieces. Either way GCS makes the object
+        visible only when the upload is finalized, so readers see the old object or the whole new
+        one. ``timeout_seconds`` bounds each request (and its retries), not the whole upload."""
+        with open(path, "rb") as data:  # a missing local file is our OSError, not a storage error
+            size = os.fstat(data.fileno()).st_size
+            with self._storage_errors(uri, "written"):
+                self._blob(uri, chunk_size=WRITE_CHUNK_BYTES).upload_from_file(
+                    data, size=size, content_type=_content_type(uri.name),
+                    timeout=self.timeout_seconds, retry=self._retry,
+                )
+
     # --- internals -----------------------------------------------------------------------------
 
-    def _blob(self, uri: StorageURI) -> storage.Blob:
-        return self._client_once().bucket(uri.bucket).blob(uri.key)
+    def _blob(self, uri: StorageURI, chunk_size: Optional[int] = None) -> storage.Blob:
+        return self._client_once().bucket(uri.bucket).blob(uri.key, chunk_size=chunk_size)
 
     def _client_once(self) -> storage.Client:
         client = self._client
@@ -212,6 +229,12 @@ class _ObjectStream(io.BufferedIOBase):
         if not self.closed:
             self._reader.close()
         super().close()
+
+
+def _content_type(name: str) -> str:
+    if name.lower().endswith(".jsonl"):  # batch outputs; mimetypes does not know the extension
+        return "application/jsonl"
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def _is_timeout(exc: BaseException) -> bool:

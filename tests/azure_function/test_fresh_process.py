@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 
 HERE = Path(__file__).resolve().parent
 MODEL_URI = "az://models/iris.joblib"
-FUNCTION_NAMES = ["predict", "health", "model", "openapi", "unmatched"]
+FUNCTION_NAMES = ["predict", "health", "model", "openapi", "unmatched", "batch_blob", "batch_event_grid"]
 # model libraries and storage SDKs: none may load at import
 HEAVY = [
     "numpy", "sklearn", "scipy", "joblib", "pandas",
@@ -72,6 +72,12 @@ def test_importing_the_app_registers_every_function_and_loads_no_model_or_sdk(ap
     ({"MODEL_URI": MODEL_URI, "MAX_ROWS": "lots"}, "MAX_ROWS='lots' is not allowed; expected an integer"),
     ({"MODEL_URI": MODEL_URI, "FUNCTION_AUTH_LEVEL": "public"},
      "FUNCTION_AUTH_LEVEL='public' is not allowed; expected one of FUNCTION, ANONYMOUS, ADMIN"),
+    ({"MODEL_URI": MODEL_URI, "BATCH_INPUT_CONTAINER": "Daily_Uploads"},
+     "BATCH_INPUT_CONTAINER='Daily_Uploads' is not a container name; expected 3-63 lowercase letters, "
+     "digits and single hyphens, e.g. batch-input"),
+    ({"MODEL_URI": MODEL_URI, "BATCH_OUTPUT_URI": "az://batch-input"},
+     "BATCH_OUTPUT_URI=az://batch-input/ is the folder the inputs are in; outputs would be written among "
+     "the inputs; expected another prefix, e.g. az://batch-input/predictions/"),
 ])
 def test_a_wrong_setting_fails_the_indexing_with_a_message_naming_it(app_folder, env, expected):
     result = run_child("import function_app", cwd=app_folder, env=env)

@@ -213,3 +213,37 @@ def test_a_service_that_stops_answering_times_out(own_azurite):
     )
     own_azurite.thaw()
     assert store.read_bytes(uri) == b"hello, blob"
+
+
+# --- write_file: what the batch engine publishes its outputs with ------------------------------
+
+
+def test_write_file_uploads_a_local_file_and_replaces_the_old_blob(store, azurite, tmp_path):
+    uri = parse_uri("az://data/predictions/day.csv.predictions.jsonl")
+    path = tmp_path / "predictions.jsonl"
+    path.write_bytes(b'{"line":2,"prediction":"setosa"}\n' * 1000)
+    store.write_file(uri, str(path))
+    path.write_bytes(b'{"line":2,"prediction":"virginica"}\n')
+    store.write_file(uri, str(path))
+    downloaded = azurite.client().get_blob_client("data", "predictions/day.csv.predictions.jsonl").download_blob()
+    assert downloaded.readall() == b'{"line":2,"prediction":"virginica"}\n'
+
+
+def test_write_file_sends_a_large_file_as_blocks_and_it_arrives_whole(store, azurite, tmp_path):
+    path = tmp_path / "big.jsonl"
+    data = b"".join(b'{"line":%d,"prediction":"setosa"}\n' % n for n in range(300_000))  # ~10 MB: blocks
+    assert len(data) > 8 * 1024 * 1024
+    path.write_bytes(data)
+    store.write_file(parse_uri("az://data/predictions/big.jsonl"), str(path))
+    blob = azurite.client().get_blob_client("data", "predictions/big.jsonl")
+    assert blob.download_blob().readall() == data
+    blocks, _ = blob.get_block_list("committed")
+    assert len(blocks) == 3  # 4 MiB blocks, committed once
+
+
+def test_write_file_to_a_missing_container_names_it(store, tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(b"{}\n")
+    with pytest.raises(ObjectNotFound) as failure:
+        store.write_file(parse_uri("az://nowhere/predictions/out.jsonl"), str(path))
+    assert failure.value.message == "az://nowhere/predictions/out.jsonl cannot be written: there is no container 'nowhere'"

@@ -205,3 +205,39 @@ def test_model_is_read_once_however_many_callers_wait(emulator, monkeypatch, dem
     assert reads == [f"gs://{BUCKET}/iris.joblib"]
     assert len({id(model) for model in with_models}) == 1
     assert holder.get().feature_names == ("sepal_length", "sepal_width", "petal_length", "petal_width")
+
+
+# --- write_file: what the batch engine publishes its outputs with ------------------------------
+
+
+def test_write_file_uploads_a_local_file_and_replaces_the_old_object(store, emulator, tmp_path):
+    uri = parse_uri(f"gs://{BUCKET}/predictions/day.csv.predictions.jsonl")
+    path = tmp_path / "predictions.jsonl"
+    path.write_bytes(b'{"line":2,"prediction":"setosa"}\n' * 1000)
+    store.write_file(uri, str(path))
+    path.write_bytes(b'{"line":2,"prediction":"virginica"}\n')
+    store.write_file(uri, str(path))
+    assert store.read_bytes(uri) == b'{"line":2,"prediction":"virginica"}\n'
+    blob = emulator.client().bucket(BUCKET).get_blob("predictions/day.csv.predictions.jsonl")
+    assert blob.content_type == "application/jsonl"
+
+
+def test_write_file_sends_a_large_file_in_pieces_and_it_arrives_whole(store, emulator, tmp_path, monkeypatch):
+    monkeypatch.setattr(gcs, "WRITE_CHUNK_BYTES", 256 * 1024)  # the smallest piece GCS allows
+    path = tmp_path / "big.jsonl"
+    data = b"".join(b'{"line":%d,"prediction":"setosa"}\n' % n for n in range(300_000))  # ~10 MB: resumable
+    assert len(data) > 8 * 1024 * 1024
+    path.write_bytes(data)
+    uri = parse_uri(f"gs://{BUCKET}/predictions/big.jsonl")
+    store.write_file(uri, str(path))
+    assert emulator.client().bucket(BUCKET).blob("predictions/big.jsonl").download_as_bytes() == data
+
+
+def test_write_file_to_a_missing_bucket_names_the_bucket(store, tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(b"{}\n")
+    with pytest.raises(ObjectNotFound) as raised:
+        store.write_file(parse_uri("gs://no-such-bucket/predictions/out.jsonl"), str(path))
+    assert raised.value.message == (
+        "gs://no-such-bucket/predictions/out.jsonl cannot be written: bucket 'no-such-bucket' does not exist"
+    )
