@@ -25,11 +25,26 @@ import os
 import threading
 from typing import BinaryIO, Mapping, Optional
 
-from azure.core import exceptions as azure_errors
-from azure.storage.blob import BlobServiceClient, LinearRetry
-
 from core.errors import ObjectNotFound, ServerlessMLError, StorageAccessDenied, StorageError, StorageTimeout
 from core.storage.uri import StorageURI
+
+
+_sdk_loaded = False
+
+
+def _import_sdk() -> None:
+    """Import the SDK on first use of this scheme, not when the module is imported.
+
+    store_for() imports this module only when a URI of its scheme is used; importing the SDK here
+    as well keeps the house rule that nothing under core/ imports a cloud SDK at module level.
+    """
+    global _sdk_loaded, azure_errors, BlobServiceClient, LinearRetry
+    if _sdk_loaded:
+        return
+    from azure.core import exceptions as azure_errors
+    from azure.storage.blob import BlobServiceClient, LinearRetry
+    _sdk_loaded = True
+
 
 CONNECTION_STRING_VARIABLE = "AZURE_STORAGE_CONNECTION_STRING"
 ACCOUNT_URL_VARIABLE = "AZURE_STORAGE_ACCOUNT_URL"
@@ -56,6 +71,7 @@ class AzureBlobObjectStore:
     scheme = "az"
 
     def __init__(self, timeout_seconds: float, *, environ: Optional[Mapping[str, str]] = None) -> None:
+        _import_sdk()
         env = os.environ if environ is None else environ
         self.timeout_seconds = timeout_seconds
         self._connection_string = (env.get(CONNECTION_STRING_VARIABLE) or "").strip()
@@ -193,6 +209,7 @@ class _mapped_errors:
 
 
 def _storage_error(exc: Exception, uri: StorageURI, verb: str, timeout: float) -> StorageError:
+    _import_sdk()
     where = uri.display
     status = getattr(exc, "status_code", None)
     inner = getattr(exc, "inner_exception", None)

@@ -24,16 +24,42 @@ import threading
 from contextlib import contextmanager
 from typing import BinaryIO, Iterator, Optional
 
-import requests
-from google.api_core import exceptions as api_exceptions
-from google.auth import exceptions as auth_exceptions
-from google.cloud import storage
-from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
-from google.cloud.storage.retry import DEFAULT_RETRY
-
 from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
 from core.storage import DEFAULT_TIMEOUT_SECONDS
 from core.storage.uri import StorageURI
+
+
+_sdk_loaded = False
+
+
+def _import_sdk() -> None:
+    """Import the SDK on first use of this scheme, not when the module is imported.
+
+    store_for() imports this module only when a URI of its scheme is used; importing the SDK here
+    as well keeps the house rule that nothing under core/ imports a cloud SDK at module level.
+    """
+    global _sdk_loaded, requests, api_exceptions, auth_exceptions, storage
+    global DataCorruption, InvalidResponse, DEFAULT_RETRY, _SDK_ERRORS
+    if _sdk_loaded:
+        return
+    import requests
+    from google.api_core import exceptions as api_exceptions
+    from google.auth import exceptions as auth_exceptions
+    from google.cloud import storage
+    from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+    from google.cloud.storage.retry import DEFAULT_RETRY
+    # What a call can raise from the SDK, google-auth or the HTTP layer under it; a bug of ours
+    # (TypeError, ...) is not caught.
+    _SDK_ERRORS = (
+        api_exceptions.GoogleAPIError,
+        auth_exceptions.GoogleAuthError,
+        requests.RequestException,
+        InvalidResponse,
+        DataCorruption,
+        OSError,
+    )
+    _sdk_loaded = True
+
 
 # open_read fetches the object in ranges of this size, so a stream holds at most this much
 # (the SDK's default range is 40 MiB).
@@ -43,17 +69,6 @@ READ_CHUNK_BYTES = 8 * 1024 * 1024
 # is 100 MiB.
 WRITE_CHUNK_BYTES = 8 * 1024 * 1024
 
-# What a call can raise from the SDK, google-auth or the HTTP layer under it; a bug of ours
-# (TypeError, ...) is not caught.
-_SDK_ERRORS = (
-    api_exceptions.GoogleAPIError,
-    auth_exceptions.GoogleAuthError,
-    requests.RequestException,
-    InvalidResponse,
-    DataCorruption,
-    OSError,
-)
-
 
 class GCSObjectStore:
     """``gs://`` objects. Thread-safe; one client per store, built on the first call."""
@@ -61,6 +76,7 @@ class GCSObjectStore:
     scheme = "gs"
 
     def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+        _import_sdk()
         if not timeout_seconds > 0:
             raise ValueError(f"timeout_seconds must be a positive number of seconds; got {timeout_seconds!r}")
         self.timeout_seconds = timeout_seconds

@@ -32,22 +32,39 @@ import threading
 import weakref
 from typing import BinaryIO
 
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectTimeoutError,
-    CredentialRetrievalError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    ParamValidationError,
-    PartialCredentialsError,
-    ReadTimeoutError,
-)
-
 from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
 from core.storage.uri import StorageURI
+
+
+_sdk_loaded = False
+
+
+def _import_sdk() -> None:
+    """Import the SDK on first use of this scheme, not when the module is imported.
+
+    store_for() imports this module only when a URI of its scheme is used; importing the SDK here
+    as well keeps the house rule that nothing under core/ imports a cloud SDK at module level.
+    """
+    global _sdk_loaded, botocore, Config, BotoCoreError, ClientError, ConnectTimeoutError
+    global CredentialRetrievalError, EndpointConnectionError, NoCredentialsError, ParamValidationError
+    global PartialCredentialsError, ReadTimeoutError
+    if _sdk_loaded:
+        return
+    import botocore.session
+    from botocore.config import Config
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        CredentialRetrievalError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ParamValidationError,
+        PartialCredentialsError,
+        ReadTimeoutError,
+    )
+    _sdk_loaded = True
+
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404", "NoSuchVersion"}
 _DENIED = {
@@ -85,6 +102,7 @@ class S3ObjectStore:
     scheme = "s3"
 
     def __init__(self, timeout_seconds: float = 10.0) -> None:
+        _import_sdk()
         self.timeout_seconds = timeout_seconds
         attempts, per_attempt = retry_plan(timeout_seconds)
         self.config = Config(
@@ -191,6 +209,7 @@ def as_storage_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds
     credentials); anything else in botocore's own text (endpoint, signature details) is left out.
     Exceptions that are not storage failures are raised again unchanged.
     """
+    _import_sdk()
     where = uri.display
     if isinstance(exc, StorageError):
         return exc
