@@ -57,6 +57,20 @@ class BrokenModel:
         raise RuntimeError("secret-internal-state at /srv/app/model.py")
 
 
+# batch inputs for the demo model: every row good, and the same with one bad value on line 3
+GOOD_CSV = (
+    "sepal_length,sepal_width,petal_length,petal_width\n"
+    "5.1,3.5,1.4,0.2\n"
+    "6.7,3.0,5.2,2.3\n"
+)
+CSV_WITH_A_BAD_ROW = (
+    "sepal_length,sepal_width,petal_length,petal_width\n"
+    "5.1,3.5,1.4,0.2\n"
+    "5.9,3.0,abc,1.8\n"
+    "6.7,3.0,5.2,2.3\n"
+)
+
+
 # --- the real local endpoint -------------------------------------------------------------------
 
 

@@ -18,7 +18,6 @@ import pytest
 from core.http import PredictionService
 from core.logs import JsonFormatter
 from core.settings import Settings
-from core.storage.s3 import drop_all_clients
 
 
 def _load(name: str, file_name: str):
@@ -50,15 +49,9 @@ def moto(tmp_path_factory):
 
 @pytest.fixture
 def aws_env(moto, monkeypatch):
-    """This process's AWS settings point at the moto server (dummy credentials, no metadata
-    lookups, no ~/.aws files); all restored afterwards. S3 clients are rebuilt on either side."""
-    for name in moto_support.AWS_VARIABLES_TO_CLEAR:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in moto.env().items():
-        monkeypatch.setenv(name, value)
-    drop_all_clients()
-    yield moto
-    drop_all_clients()
+    """This process's AWS settings point at the moto server; all restored afterwards."""
+    with moto_support.pointed_at(moto, monkeypatch):
+        yield moto
 
 
 @pytest.fixture

@@ -11,15 +11,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+from support import free_port, stop_process, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -36,12 +35,6 @@ def moto_executable() -> str:
     if not found:
         raise RuntimeError("moto_server is not installed; install serverless-ml[test] (moto[server])")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -97,28 +90,28 @@ def start_moto(folder: Path, extra_env: Optional[dict[str, str]] = None, name: s
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder,
         )
     server = MotoServer(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto_server exited with {process.returncode}: {log_path.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(server.url + "/moto-api/", timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except (urllib.error.URLError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            stop_moto(server)
-            raise RuntimeError("moto_server did not answer within 30 s")
-        time.sleep(0.1)
+    wait_until_answers(server.url + "/moto-api/", process, log_path, "moto_server")
+    return server
 
 
 def stop_moto(server: MotoServer) -> None:
     if server.process.poll() is None:
         server.thaw()  # a frozen process does not act on SIGTERM
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+        stop_process(server.process)
+
+
+@contextmanager
+def pointed_at(server: MotoServer, monkeypatch) -> Iterator[MotoServer]:
+    """This process's AWS settings point at ``server`` (dummy credentials, no metadata lookups, no
+    ~/.aws files) until the block ends; S3 clients are rebuilt on either side."""
+    from core.storage.s3 import drop_all_clients
+
+    for name in AWS_VARIABLES_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    drop_all_clients()
+    try:
+        yield server
+    finally:
+        drop_all_clients()

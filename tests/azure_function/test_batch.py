@@ -16,20 +16,10 @@ from azure.functions.blob import InputStream  # the func.InputStream the worker 
 
 import core.storage
 from core.errors import ObjectNotFound
+from support import CSV_WITH_A_BAD_ROW, GOOD_CSV
 
 EVENTS = Path(__file__).resolve().parents[1] / "events" / "azure"
 CONTAINER = "batch-input"  # the default BATCH_INPUT_CONTAINER
-GOOD_CSV = (
-    "sepal_length,sepal_width,petal_length,petal_width\n"
-    "5.1,3.5,1.4,0.2\n"
-    "6.7,3.0,5.2,2.3\n"
-)
-CSV_WITH_A_BAD_ROW = (
-    "sepal_length,sepal_width,petal_length,petal_width\n"
-    "5.1,3.5,1.4,0.2\n"
-    "5.9,3.0,abc,1.8\n"
-    "6.7,3.0,5.2,2.3\n"
-)
 
 
 class RootRecords(logging.Handler):

@@ -13,23 +13,12 @@ from typing import Callable, Iterator
 import pytest
 
 from gcp_parts import PROJECT, FunctionServer, start_batch_function
-from support import stop_process
+from support import CSV_WITH_A_BAD_ROW, GOOD_CSV, stop_process
 
 EVENTS = Path(__file__).resolve().parents[1] / "events" / "gcp"
 BUCKET = "batch-data"
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 
-GOOD_CSV = (
-    "sepal_length,sepal_width,petal_length,petal_width\n"
-    "5.1,3.5,1.4,0.2\n"
-    "6.7,3.0,5.2,2.3\n"
-)
-CSV_WITH_A_BAD_ROW = (
-    "sepal_length,sepal_width,petal_length,petal_width\n"
-    "5.1,3.5,1.4,0.2\n"
-    "5.9,3.0,abc,1.8\n"
-    "6.7,3.0,5.2,2.3\n"
-)
 _ids = itertools.count(1)
 
 

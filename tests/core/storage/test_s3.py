@@ -41,13 +41,9 @@ def moto(tmp_path_factory):
 
 @pytest.fixture
 def aws_env(moto, monkeypatch):
-    for name in moto_support.AWS_VARIABLES_TO_CLEAR:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in moto.env().items():
-        monkeypatch.setenv(name, value)
-    drop_all_clients()
-    yield moto
-    drop_all_clients()
+    """This process's AWS settings point at the moto server; all restored afterwards."""
+    with moto_support.pointed_at(moto, monkeypatch):
+        yield moto
 
 
 @pytest.fixture
