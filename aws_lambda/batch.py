@@ -14,10 +14,13 @@ Every piece of the event gets one result and one log line::
 
     predicted     the outputs were written (rows that failed are in the errors file)
     skipped       nothing to do: a delete or other non-create event, an object under the output
-                  prefix, a name that is not a batch input, S3's s3:TestEvent
+                  prefix, a name that is not a batch input, an object deleted before it was
+                  read, S3's s3:TestEvent
     unrecognised  not an S3 object event (an SQS body of another kind, a non-S3 event): logged
                   at WARNING and not retried, since no retry can make it one
-    failed        storage, model or settings error: retried as above; message says why
+    failed        storage or model error: retried as above (``"retry": true``); a wrong setting
+                  is not retried (``"retry": false``), since every retry would fail the same
+                  way. The policy is core's (core/batch/triggered.py), the same on every cloud
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import time
 from typing import TYPE_CHECKING, Any, Optional
 
 from core import logs
-from core.errors import ServerlessMLError
 from core.http.service import take_cold_start
 
 from aws_lambda.events import describe_event
@@ -72,7 +74,7 @@ def handle(app: "LambdaApp", event: Any, context: Any) -> dict[str, Any]:
             results = [_one(app, piece, via) for piece in delivery.pieces]
 
         answer: dict[str, Any] = {"results": results}
-        failed = [r for r in results if r["status"] == "failed"]
+        failed = [r for r in results if r["status"] == "failed" and r["retry"]]
         if via == VIA_SQS:
             failing_ids = dict.fromkeys(r["message_id"] for r in failed if r.get("message_id"))
             answer = {"batchItemFailures": [{"itemIdentifier": m} for m in failing_ids], **answer}
@@ -81,7 +83,7 @@ def handle(app: "LambdaApp", event: Any, context: Any) -> dict[str, Any]:
             rows=sum(r.get("rows_predicted", 0) for r in results),
             cold_start=cold_start,
             model_load_ms=app.unreported_load_ms(),
-            counts={"RowsFailed": sum(r.get("rows_failed", 0) for r in results), "InputsFailed": len(failed)},
+            counts={"RowsFailed": sum(r.get("rows_failed", 0) for r in results), "InputsFailed": sum(r["status"] == "failed" for r in results)},
             properties={"function_request_id": request_id, "source": f"batch-{via}", "inputs": len(results)},
         )
         if failed and via != VIA_SQS:
@@ -104,27 +106,27 @@ def _one(app: "LambdaApp", piece: Any, via: str) -> dict[str, Any]:
             "skipped", via, notice.message_id, input=shown, event_name=notice.event_name,
             reason=f"'{notice.event_name[:60]}' is not an object-created event",
         )
-    from core.batch import run_batch  # the engine (and the model loader) on first use, not at init
+    from core.batch.triggered import settle_created_object  # the engine on first use, not at init
 
     service = app.service
+    common = {"input": shown, "event_name": notice.event_name}
     try:
-        result = run_batch(notice.uri, service.model, service.settings)
-    except ServerlessMLError as exc:
-        return _record(
-            "failed", via, notice.message_id, input=shown, event_name=notice.event_name,
-            error={"code": exc.code, "message": exc.message},
-        )
+        settled = settle_created_object(notice.uri, service.model, service.settings)
     except Exception:  # a bug: the trace goes to the log only
         logger.exception("unhandled error in the batch handler", extra={"fields": {"input": shown}})
         return _record(
-            "failed", via, notice.message_id, input=shown, event_name=notice.event_name,
+            "failed", via, notice.message_id, **common, retry=True,
             error={"code": "internal_error", "message": f"{shown}: an internal error occurred; it was logged"},
         )
-    if result.skipped:
-        return _record("skipped", via, notice.message_id, input=shown, event_name=notice.event_name,
-                       reason=result.skipped)
+    if settled.status == "skipped":
+        return _record("skipped", via, notice.message_id, **common, reason=settled.reason)
+    if settled.status == "failed":
+        error = settled.error
+        return _record("failed", via, notice.message_id, **common, retry=settled.retry,
+                       error={"code": error.code, "message": error.message})
+    result = settled.result
     return _record(
-        "predicted", via, notice.message_id, input=shown, event_name=notice.event_name,
+        "predicted", via, notice.message_id, **common,
         rows_predicted=result.rows_predicted, rows_failed=result.rows_failed,
         predictions=result.predictions_uri, errors=result.errors_uri, input_error=result.input_error,
     )

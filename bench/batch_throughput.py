@@ -4,7 +4,8 @@
     python bench/batch_throughput.py --rows 1000000       the issue's 1,000,000 x 20 (~190 MB)
 
 Each run is its own process (peak RSS is per process); RSS is reported above what the process
-held after imports and model load, so the two sides differ only by their work on the file.
+held after imports and model load, so the two sides differ only by their work on the file. The
+engine's writer process (core/batch/output_writer.py) is added whole: its own peak RSS (VmHWM).
 Engine: ``core.batch.run_batch`` on ``file://`` (read in chunks, predict, predictions file with
 line, prediction and probabilities). Baseline: pandas ``read_csv`` of the whole file,
 ``predict_proba`` + argmax, ``to_csv`` of the same columns. The baseline needs pandas, which is
@@ -61,9 +62,28 @@ def build(folder: str, rows: int, features: int) -> tuple[str, dict[str, str]]:
     return data, models
 
 
+def watch_writer_process(peaks: list[int]) -> None:
+    """Record the writer process's peak RSS (VmHWM, read just before it is told to finish).
+
+    getrusage(RUSAGE_CHILDREN) would not do: it counts the pages the child shared with this
+    process between fork and exec, i.e. this whole process once more."""
+    from core.batch import output_writer
+
+    close = output_writer.OutputWriterProcess.close
+
+    def measured_close(self) -> None:
+        with open(f"/proc/{self._process.pid}/status") as status:
+            peaks.append(next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:")))
+        close(self)
+
+    output_writer.OutputWriterProcess.close = measured_close
+
+
 def child(mode: str, data: str, model: str, out: str, chunk_rows: int) -> dict:
     """One measured run in this process; prints a JSON line."""
+    writer_peaks: list[int] = []
     if mode == "engine":
+        watch_writer_process(writer_peaks)
         from core.batch import run_batch
         from core.batch.locations import parse_output_prefix
         from core.model import ModelHolder
@@ -93,7 +113,11 @@ def child(mode: str, data: str, model: str, out: str, chunk_rows: int) -> dict:
         table.to_csv(os.path.join(out, "pandas.csv"), index=False)
         seconds = time.perf_counter() - started
         rows = len(frame)
-    return {"rows": rows, "seconds": seconds, "rows_per_s": rows / seconds, "peak_above_mb": (peak_rss() - before) / 2**20}
+    children_mb = writer_peaks[-1] / 2**20 if mode == "engine" and writer_peaks else 0.0
+    return {
+        "rows": rows, "seconds": seconds, "rows_per_s": rows / seconds,
+        "peak_above_mb": (peak_rss() - before) / 2**20 + children_mb, "writer_process_peak_mb": children_mb,
+    }
 
 
 def measure(mode: str, data: str, model: str, chunk_rows: int, python: str) -> dict:

@@ -48,6 +48,17 @@ class NegativeRefusingModel:
         return X.sum(axis=1)
 
 
+class OverflowingRegressor:
+    """A regressor whose prediction overflows to infinity for a first feature above 100."""
+
+    n_features_in_ = 2
+
+    def predict(self, X):
+        import numpy as np
+
+        return np.where(X[:, 0] > 100, np.inf, X.sum(axis=1))
+
+
 class BrokenModel:
     """A model that fails for a reason of its own, not the input's."""
 

@@ -13,7 +13,8 @@ Errors (``<input name>.errors.jsonl``), only when a line failed, one object per 
     {"line":7,"code":"invalid_value","message":"line 7, column 'petal_length' is the string 'abc'; expected a number"}
 
 Nothing in either file depends on time or on the machine, so the same input and model always
-give byte-identical files. Both are streamed to disk (memory holds one chunk) and published only
+give byte-identical files, whether the lines were formatted in this process or, for a file of more
+than one chunk on a machine with two or more CPUs, in the writer process (output_writer.py). Both are streamed to disk (memory holds one chunk) and published only
 when complete: errors first, then predictions, so whoever waits for the predictions file finds
 the errors file already there.
 """
@@ -25,55 +26,74 @@ import os
 import tempfile
 from typing import Any, Optional, Sequence
 
+from core.batch.line_format import COMPACT, LineFormat
+from core.batch.output_writer import OutputWriterProcess
 from core.batch.readers import RowFailure
-
-_COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
 
 
 class OutputFiles:
-    """The temporary predictions and errors files of one run; removed on close."""
+    """The temporary predictions and errors files of one run; removed on close.
 
-    def __init__(self) -> None:
+    ``writer_process``: None (the default) formats the first chunk here and hands every later
+    chunk to a writer process when this machine has two or more CPUs; True or False force it.
+    """
+
+    def __init__(self, writer_process: Optional[bool] = None) -> None:
         # the platform's temp dir: /tmp on Lambda and Cloud Functions, %TEMP% on Azure
         self.folder = tempfile.TemporaryDirectory(prefix="serverless-ml-batch-")
         self.predictions_path = os.path.join(self.folder.name, "predictions.jsonl")
         self.errors_path = os.path.join(self.folder.name, "errors.jsonl")
-        self._predictions = open(self.predictions_path, "w", encoding="utf-8", newline="\n")
+        self._use_process = _several_cpus() if writer_process is None else writer_process
+        self._from_second_chunk = writer_process is None  # a small file is not worth a process
+        self._sink: Any = None  # opened with the first chunk, when the line format is known
+        self._chunks = 0
         self._errors: Optional[Any] = None  # opened on the first failure only
-        self._template: Optional[str] = None
-        self._class_json: dict[Any, str] = {}
+        self._format: Optional[LineFormat] = None
+        self._class_index: dict[Any, int] = {}
 
     def write_predictions(self, numbers: Sequence[int], result: dict[str, Any]) -> None:
-        predictions = result["predictions"]
-        probabilities = result.get("probabilities")
-        out = self._predictions
-        if probabilities is None:
-            out.writelines(
-                f'{{"line":{n},"prediction":{json.dumps(p, **_COMPACT)}}}\n' for n, p in zip(numbers, predictions)
-            )
-            return
-        template = self._template or self._make_template(result["classes"])
-        columns = list(zip(*probabilities))  # one tuple per class: a None is found with one C scan each
-        try:
-            labels = list(map(self._class_json.__getitem__, predictions))
-        except (KeyError, TypeError):  # a label that is not one of classes_ (a rare shape)
-            labels = None
-        if labels is None or any(None in column for column in columns):  # None: a non-finite probability
-            classes = [str(c) for c in result["classes"]]
-            out.writelines(
-                json.dumps({"line": n, "prediction": p, "probabilities": dict(zip(classes, probs))}, **_COMPACT) + "\n"
-                for n, p, probs in zip(numbers, predictions, probabilities)
-            )
-            return
-        # repr of a finite float is its JSON text; map(template % row) keeps the per-row work in C,
-        # several times faster than json.dumps per row
-        out.writelines(map(template.__mod__, zip(numbers, labels, *columns)))
+        """Append the lines of one predicted chunk; ``result`` as core.prediction returns it."""
+        import numpy as np
 
-    def _make_template(self, classes: list[Any]) -> str:
-        self._class_json = {c: json.dumps(c, **_COMPACT) for c in classes}
-        keys = ",".join(json.dumps(str(c), **_COMPACT).replace("%", "%%") + ":%r" for c in classes)
-        self._template = '{"line":%d,"prediction":%s,"probabilities":{' + keys + "}}\n"
-        return self._template
+        line_format = self._line_format(result)
+        self._chunks += 1
+        if self._sink is None and not (self._use_process and not self._from_second_chunk):
+            self._sink = _InProcess(self.predictions_path, line_format)
+        elif self._use_process and self._chunks <= 2 and not isinstance(self._sink, OutputWriterProcess):
+            if self._sink is not None:
+                self._sink.close()  # the writer process appends after the first chunk's lines
+            self._sink = OutputWriterProcess(self.predictions_path, line_format)
+        sink = self._sink
+        predictions, probabilities = result["predictions"], result.get("probabilities")
+        if probabilities is not None:
+            matrix = _finite_floats(probabilities)
+            indexes = self._class_indexes(predictions)
+            if matrix is not None and indexes is not None:
+                sink.probabilities(numbers, indexes, matrix)
+                return
+        else:
+            floats = _finite_floats(predictions)
+            if floats is not None and floats.ndim == 1:
+                sink.floats(numbers, floats)
+                return
+        as_list = predictions.tolist() if isinstance(predictions, np.ndarray) else predictions
+        rows = probabilities.tolist() if isinstance(probabilities, np.ndarray) else probabilities
+        sink.text("".join(line_format.generic_lines(numbers, as_list, rows)))
+
+    def _line_format(self, result: dict[str, Any]) -> LineFormat:
+        if self._format is None:
+            classes = result.get("classes") if result.get("probabilities") is not None else None
+            self._format = LineFormat(classes)
+            self._class_index = {c: i for i, c in enumerate(self._format.classes or [])}
+        return self._format
+
+    def _class_indexes(self, predictions: Any) -> Optional[list[int]]:
+        """The class index of each prediction, or None when one is not a plain class label."""
+        values = predictions.tolist() if hasattr(predictions, "tolist") else predictions
+        try:
+            return list(map(self._class_index.__getitem__, values))
+        except (KeyError, TypeError):  # a label that is not one of classes_ (a rare shape)
+            return None
 
     def write_failures(self, failures: Sequence[RowFailure]) -> None:
         if not failures:
@@ -81,7 +101,7 @@ class OutputFiles:
         if self._errors is None:
             self._errors = open(self.errors_path, "w", encoding="utf-8", newline="\n")
         self._errors.writelines(
-            json.dumps({"line": f.line, "code": f.code, "message": f.message}, **_COMPACT) + "\n" for f in failures
+            json.dumps({"line": f.line, "code": f.code, "message": f.message}, **COMPACT) + "\n" for f in failures
         )
 
     @property
@@ -89,13 +109,21 @@ class OutputFiles:
         return self._errors is not None
 
     def finish(self) -> None:
-        """Flush and close both files; after this they are complete and can be published."""
-        self._predictions.close()
+        """Wait for every line and close both files; after this they are complete and can be
+        published. Raises WriterProcessFailed when the writer process failed."""
+        sink, self._sink = self._sink, _Closed()
+        if sink is None:  # no row was predicted: the predictions file is still published, empty
+            open(self.predictions_path, "w").close()
+        else:
+            sink.close()
         if self._errors is not None:
             self._errors.close()
 
     def close(self) -> None:
-        self.finish()
+        if self._sink is not None:
+            self._sink.abort()
+        if self._errors is not None:
+            self._errors.close()
         self.folder.cleanup()
 
     def __enter__(self) -> "OutputFiles":
@@ -103,3 +131,53 @@ class OutputFiles:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.close()
+
+
+class _InProcess:
+    """The writer process's interface, formatting in this process."""
+
+    def __init__(self, path: str, line_format: LineFormat) -> None:
+        self._out = open(path, "w", encoding="utf-8", newline="\n")
+        self._line_format = line_format
+
+    def probabilities(self, numbers: Sequence[int], class_indexes: list[int], matrix: Any) -> None:
+        columns = [matrix[:, j].tolist() for j in range(matrix.shape[1])]  # one C loop per class
+        self._out.writelines(self._line_format.probability_lines(numbers, class_indexes, columns))
+
+    def floats(self, numbers: Sequence[int], predictions: Any) -> None:
+        self._out.writelines(self._line_format.float_lines(numbers, predictions.tolist()))
+
+    def text(self, lines: str) -> None:
+        self._out.write(lines)
+
+    def close(self) -> None:
+        self._out.close()
+
+    abort = close
+
+
+class _Closed:
+    def close(self) -> None:
+        pass
+
+    abort = close
+
+
+def _finite_floats(values: Any) -> Any:
+    """``values`` as a float64 array when every one is a finite number, else None."""
+    import numpy as np
+
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):  # None (a non-finite value made JSON-safe), strings, ...
+        return None
+    if array.dtype.kind != "f" or not np.isfinite(array).all():
+        return None
+    return array
+
+
+def _several_cpus() -> bool:
+    try:
+        return len(os.sched_getaffinity(0)) > 1
+    except AttributeError:  # not on Linux
+        return (os.cpu_count() or 1) > 1

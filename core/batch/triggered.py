@@ -1,19 +1,24 @@
 """What a storage trigger does with one created object, the same on every cloud.
 
-The object is predicted by :func:`run_batch`. Then:
+The object is predicted by :func:`run_batch`, and the run is settled one of three ways:
 
-- an input deleted before it could be read is skipped with a log line (a retry would find it
-  missing for ever);
-- a wrong setting (``BATCH_OUTPUT_URI`` that is the input's folder) is logged and not raised: every
-  retry would fail the same way;
-- any other failure (storage, model) is logged with ``retry: true`` and raised, so that the platform
-  retries the event (blob trigger, Eventarc, Event Grid) and nothing is lost.
+- ``predicted``: the outputs were written (rows that failed are listed in the errors file);
+- ``skipped``: nothing to do, logged with the reason: the object is an output, not a batch input,
+  or was deleted before it could be read (a retry would find it missing for ever);
+- ``failed``: logged at ERROR with ``retry``. A wrong setting (``BATCH_OUTPUT_URI`` that is the
+  input's folder) is not retried: every retry would fail the same way. Any other failure (storage,
+  model, the output writer) is retried by the platform (SQS, Lambda's async retries, the blob
+  trigger, Eventarc, Event Grid), so that nothing is lost.
+
+:func:`settle_created_object` says which; :func:`run_for_created_object` raises what a retry may
+cure, for triggers whose platform retries on an exception (GCP, Azure).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Optional
 
 from core.batch.engine import BatchResult, run_batch
 from core.errors import ObjectNotFound, ServerlessMLError, SettingsError
@@ -23,24 +28,45 @@ from core.storage import StorageURI
 logger = logging.getLogger("serverless_ml.batch")
 
 
-def run_for_created_object(uri: StorageURI, model_holder: Any, settings: Settings) -> BatchResult | None:
-    """Predict the object a trigger announced; raise only what a retry may cure."""
+@dataclass(frozen=True)
+class Settled:
+    """How one created object ended."""
+
+    status: str  # "predicted", "skipped" or "failed"
+    result: Optional[BatchResult] = None  # predicted (and skipped by the engine)
+    reason: Optional[str] = None  # skipped: why
+    error: Optional[ServerlessMLError] = None  # failed: what
+    retry: bool = False  # failed: whether the platform should deliver the event again
+
+
+def settle_created_object(uri: StorageURI, model_holder: Any, settings: Settings) -> Settled:
+    """Predict the object a trigger announced; never raises a ServerlessMLError."""
     try:
-        return run_batch(uri, model_holder, settings)
+        result = run_batch(uri, model_holder, settings)
     except ObjectNotFound as exc:
         if exc.uri != uri.display:  # the output bucket or the model is missing: a setting to fix
-            _log_failure(uri, exc, retry=True)
-            raise
-        logger.warning("batch input skipped", extra={"fields": {
-            "input": uri.display, "reason": f"{exc.message} (deleted after the event was sent?)"}})
+            return _failed(uri, exc, retry=True)
+        reason = f"{exc.message} (deleted after the event was sent?)"
+        logger.warning("batch input skipped", extra={"fields": {"input": uri.display, "reason": reason}})
+        return Settled("skipped", reason=reason)
     except SettingsError as exc:
-        _log_failure(uri, exc, retry=False)
+        return _failed(uri, exc, retry=False)
     except ServerlessMLError as exc:
-        _log_failure(uri, exc, retry=True)
-        raise
-    return None
+        return _failed(uri, exc, retry=True)
+    if result.skipped:
+        return Settled("skipped", result, reason=result.skipped)
+    return Settled("predicted", result)
 
 
-def _log_failure(uri: StorageURI, exc: ServerlessMLError, *, retry: bool) -> None:
+def run_for_created_object(uri: StorageURI, model_holder: Any, settings: Settings) -> BatchResult | None:
+    """Predict the object a trigger announced; raise only what a retry may cure."""
+    settled = settle_created_object(uri, model_holder, settings)
+    if settled.retry and settled.error is not None:
+        raise settled.error
+    return settled.result
+
+
+def _failed(uri: StorageURI, exc: ServerlessMLError, *, retry: bool) -> Settled:
     logger.error("batch failed", extra={"fields": {
         "input": uri.display, "error_code": exc.code, "reason": exc.message, "retry": retry}})
+    return Settled("failed", error=exc, retry=retry)
