@@ -1,0 +1,223 @@
+data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  bundle_path = coalesce(var.bundle_path, "${path.module}/../../build/aws/serverless-ml-aws.zip")
+
+  model_parts  = regex("^s3://([^/]+)/(.+)$", var.model_uri)
+  model_bucket = local.model_parts[0]
+  model_key    = local.model_parts[1]
+  model_arn    = "arn:${data.aws_partition.current.partition}:s3:::${local.model_bucket}/${local.model_key}"
+
+  output_uri = "s3://${aws_s3_bucket.data.bucket}/${var.output_prefix}"
+
+  # The suffixes core's batch readers take (core/batch/formats.py), in lower and upper case since
+  # S3's filters are case-sensitive and core is not; one notification rule per suffix, all under
+  # the input prefix, so objects under the output prefix never invoke the function.
+  batch_suffixes = flatten([for suffix in [".csv", ".jsonl", ".csv.gz", ".jsonl.gz"] : [suffix, upper(suffix)]])
+
+  settings = {
+    MODEL_URI               = var.model_uri
+    MODEL_SHA256            = var.model_sha256
+    MODEL_VERSION           = var.model_version
+    MAX_ROWS                = tostring(var.max_rows)
+    MAX_BODY_BYTES          = tostring(var.max_body_bytes)
+    CORS_ALLOW_ORIGINS      = join(",", var.cors_allow_origins)
+    LOG_LEVEL               = var.log_level
+    PRELOAD_MODEL           = tostring(var.preload_model)
+    STORAGE_TIMEOUT_SECONDS = tostring(var.storage_timeout_seconds)
+  }
+  # An empty value would mean "unset" to core anyway; leaving it out keeps the console readable.
+  function_environment = { for key, value in local.settings : key => value if value != "" }
+}
+
+# --- functions --------------------------------------------------------------------------------
+
+resource "aws_lambda_function" "predict" {
+  # checkov:skip=CKV_AWS_117: no VPC needed: the functions reach only S3 and CloudWatch, through AWS's public endpoints with IAM; a VPC would add NAT or endpoints and slow cold starts
+  # checkov:skip=CKV_AWS_272: the zip is built locally by `serverless-ml package` and uploaded by this config; code signing needs an AWS Signer profile of the user's own
+  # checkov:skip=CKV_AWS_173: the environment holds no secret (a model location, a digest, limits); Lambda encrypts it at rest with an AWS managed key
+  # checkov:skip=CKV_AWS_115: a reserved concurrency is a cap each account sizes for itself; a default here would throttle real traffic or take from the account's shared pool
+  # checkov:skip=CKV_AWS_116: the HTTP API invokes synchronously and gets every error back; a dead-letter queue only applies to asynchronous invocations
+  function_name    = "${var.name}-predict"
+  description      = "serverless-ml: POST /predict, GET /health, GET /model behind the HTTP API"
+  role             = aws_iam_role.predict.arn
+  s3_bucket        = aws_s3_object.bundle.bucket
+  s3_key           = aws_s3_object.bundle.key
+  source_code_hash = filebase64sha256(local.bundle_path)
+  handler          = "aws_lambda.handler.predict"
+  runtime          = var.runtime
+  architectures    = [var.architecture]
+  memory_size      = var.predict_memory_mb
+  timeout          = var.predict_timeout_seconds
+
+  environment {
+    variables = local.function_environment
+  }
+
+  logging_config {
+    # core writes one JSON object per line itself; Text keeps each line as it is
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.predict.name
+  }
+
+  tracing_config {
+    mode = "PassThrough"
+  }
+
+  depends_on = [aws_iam_role_policy.predict]
+}
+
+resource "aws_lambda_function" "batch" {
+  # checkov:skip=CKV_AWS_117: no VPC needed: the functions reach only S3 and CloudWatch, through AWS's public endpoints with IAM; a VPC would add NAT or endpoints and slow cold starts
+  # checkov:skip=CKV_AWS_272: the zip is built locally by `serverless-ml package` and uploaded by this config; code signing needs an AWS Signer profile of the user's own
+  # checkov:skip=CKV_AWS_173: the environment holds no secret (a model location, a digest, limits); Lambda encrypts it at rest with an AWS managed key
+  # checkov:skip=CKV_AWS_115: a reserved concurrency is a cap each account sizes for itself; events that fail for lack of it go to the dead-letter queue after retries
+  function_name    = "${var.name}-batch"
+  description      = "serverless-ml: batch prediction of objects created under s3://<data bucket>/${var.input_prefix}"
+  role             = aws_iam_role.batch.arn
+  s3_bucket        = aws_s3_object.bundle.bucket
+  s3_key           = aws_s3_object.bundle.key
+  source_code_hash = filebase64sha256(local.bundle_path)
+  handler          = "aws_lambda.handler.batch"
+  runtime          = var.runtime
+  architectures    = [var.architecture]
+  memory_size      = var.batch_memory_mb
+  timeout          = var.batch_timeout_seconds
+
+  ephemeral_storage {
+    size = var.batch_ephemeral_storage_mb
+  }
+
+  environment {
+    variables = merge(local.function_environment, { BATCH_OUTPUT_URI = local.output_uri })
+  }
+
+  # S3 invokes asynchronously: after Lambda's two retries an event that still fails lands here,
+  # so no input is silently dropped.
+  dead_letter_config {
+    target_arn = aws_sqs_queue.batch_failures.arn
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.batch.name
+  }
+
+  tracing_config {
+    mode = "PassThrough"
+  }
+
+  depends_on = [aws_iam_role_policy.batch]
+}
+
+resource "aws_lambda_function_event_invoke_config" "batch" {
+  function_name                = aws_lambda_function.batch.function_name
+  maximum_retry_attempts       = 2
+  maximum_event_age_in_seconds = 21600
+}
+
+resource "aws_cloudwatch_log_group" "predict" {
+  # checkov:skip=CKV_AWS_158: the lines carry no request bodies and no secrets (core never logs them); CloudWatch encrypts them at rest with a service key
+  name              = "/aws/lambda/${var.name}-predict"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_cloudwatch_log_group" "batch" {
+  # checkov:skip=CKV_AWS_158: the lines carry no request bodies and no secrets (core never logs them); CloudWatch encrypts them at rest with a service key
+  name              = "/aws/lambda/${var.name}-batch"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_sqs_queue" "batch_failures" {
+  name                      = "${var.name}-batch-failures"
+  message_retention_seconds = 1209600 # 14 days, SQS's longest: time to look and replay
+  sqs_managed_sse_enabled   = true
+}
+
+# --- IAM: one role per function, each allowed exactly what its code does ----------------------
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "predict" {
+  name               = "${var.name}-predict"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+resource "aws_iam_role" "batch" {
+  name               = "${var.name}-batch"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "predict" {
+  statement {
+    sid       = "ReadTheModel"
+    actions   = ["s3:GetObject"]
+    resources = [local.model_arn]
+  }
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.predict.arn}:*"]
+  }
+}
+
+data "aws_iam_policy_document" "batch" {
+  statement {
+    sid       = "ReadTheModel"
+    actions   = ["s3:GetObject"]
+    resources = [local.model_arn]
+  }
+  statement {
+    sid       = "ReadInputs"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${var.input_prefix}*"]
+  }
+  statement {
+    # Without it S3 answers 403 instead of 404 for an input deleted before it was read, and the
+    # run would be retried as a failure instead of skipped. Listing reveals names, not contents.
+    sid       = "TellMissingInputsFromDenied"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.data.arn]
+  }
+  statement {
+    sid       = "WriteOutputs"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.data.arn}/${var.output_prefix}*"]
+  }
+  statement {
+    sid       = "DeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.batch_failures.arn]
+  }
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.batch.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "predict" {
+  name   = "serverless-ml-predict"
+  role   = aws_iam_role.predict.id
+  policy = data.aws_iam_policy_document.predict.json
+}
+
+resource "aws_iam_role_policy" "batch" {
+  name   = "serverless-ml-batch"
+  role   = aws_iam_role.batch.id
+  policy = data.aws_iam_policy_document.batch.json
+}

@@ -1,0 +1,261 @@
+variable "name" {
+  description = "Prefix of every resource name (functions, roles, API, log groups)."
+  type        = string
+  default     = "serverless-ml"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,38}$", var.name))
+    error_message = "name must be 2-39 lowercase letters, digits or hyphens, starting with a letter, e.g. serverless-ml."
+  }
+}
+
+variable "region" {
+  description = "AWS region; null takes the region of the environment (AWS_REGION, the profile)."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags put on every resource."
+  type        = map(string)
+  default     = { project = "serverless-ml" }
+}
+
+variable "bundle_path" {
+  description = "The Lambda zip; null means build/aws/serverless-ml-aws.zip at the repository root (written by `serverless-ml package --provider aws`)."
+  type        = string
+  default     = null
+}
+
+variable "runtime" {
+  description = "Lambda Python runtime."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = contains(["python3.11", "python3.12"], var.runtime)
+    error_message = "runtime must be python3.11 or python3.12 (the runtimes the bundle is built for)."
+  }
+}
+
+variable "architecture" {
+  description = "x86_64 or arm64; must match the wheels inside the bundle."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+# --- the model --------------------------------------------------------------------------------
+
+variable "model_uri" {
+  description = "MODEL_URI: the model object, s3://bucket/key. The functions may read this one object and nothing else of its bucket."
+  type        = string
+
+  validation {
+    condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+[^/]$", var.model_uri))
+    error_message = "model_uri must be an S3 object such as s3://my-models/iris/model.joblib."
+  }
+}
+
+variable "model_sha256" {
+  description = "MODEL_SHA256: the model file's SHA-256 (64 hex, `sha256sum model.joblib`); a mismatch is refused before deserialising. Empty: not checked."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([0-9a-f]{64})?$", var.model_sha256))
+    error_message = "model_sha256 must be 64 lowercase hexadecimal characters (the output of `sha256sum model.joblib`) or empty."
+  }
+}
+
+variable "model_version" {
+  description = "MODEL_VERSION reported in every answer; empty: sha256:<first 12 hex of the file>."
+  type        = string
+  default     = ""
+}
+
+# --- limits and behaviour (core/settings.py checks them again at start) ------------------------
+
+variable "max_rows" {
+  description = "MAX_ROWS: rows per request (1 to 1,000,000); more is 413."
+  type        = number
+  default     = 10000
+
+  validation {
+    condition     = var.max_rows >= 1 && var.max_rows <= 1000000 && floor(var.max_rows) == var.max_rows
+    error_message = "max_rows must be an integer from 1 to 1000000."
+  }
+}
+
+variable "max_body_bytes" {
+  description = "MAX_BODY_BYTES: request body size (2 to 104857600); more is 413. Lambda itself refuses bodies over 6 MiB."
+  type        = number
+  default     = 6291456
+
+  validation {
+    condition     = var.max_body_bytes >= 2 && var.max_body_bytes <= 104857600 && floor(var.max_body_bytes) == var.max_body_bytes
+    error_message = "max_body_bytes must be an integer from 2 to 104857600."
+  }
+}
+
+variable "cors_allow_origins" {
+  description = "CORS_ALLOW_ORIGINS: [\"*\"] or origins such as https://app.example.com; empty: no CORS headers."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for origin in var.cors_allow_origins : can(regex("^(\\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)$", origin))])
+    error_message = "cors_allow_origins must hold \"*\" or origins such as https://app.example.com (scheme and host, no path)."
+  }
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of the functions."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
+    error_message = "log_level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL."
+  }
+}
+
+variable "preload_model" {
+  description = "PRELOAD_MODEL: load the model during init (Lambda's init phase is not billed the same way) instead of on the first request."
+  type        = bool
+  default     = true
+}
+
+variable "storage_timeout_seconds" {
+  description = "STORAGE_TIMEOUT_SECONDS: how long one S3 call may take, retries included (0.1 to 300)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.storage_timeout_seconds >= 0.1 && var.storage_timeout_seconds <= 300
+    error_message = "storage_timeout_seconds must be from 0.1 to 300."
+  }
+}
+
+# --- sizing -----------------------------------------------------------------------------------
+
+variable "predict_memory_mb" {
+  description = "Memory of the predict function (CPU grows with it; scikit-learn's import needs about 512 MB)."
+  type        = number
+  default     = 1024
+}
+
+variable "predict_timeout_seconds" {
+  description = "Timeout of the predict function: a cold start plus STORAGE_TIMEOUT_SECONDS at least. The HTTP API gives up after 30 s."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.predict_timeout_seconds >= 3 && var.predict_timeout_seconds <= 30
+    error_message = "predict_timeout_seconds must be from 3 to 30 (the HTTP API's own limit)."
+  }
+}
+
+variable "batch_memory_mb" {
+  description = "Memory of the batch function."
+  type        = number
+  default     = 2048
+}
+
+variable "batch_timeout_seconds" {
+  description = "Timeout of the batch function: long enough for the largest input file (bench/batch_throughput.py gives rows/s)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.batch_timeout_seconds >= 10 && var.batch_timeout_seconds <= 900
+    error_message = "batch_timeout_seconds must be from 10 to 900 (Lambda's limit)."
+  }
+}
+
+variable "batch_ephemeral_storage_mb" {
+  description = "/tmp of the batch function: it holds both outputs while they are written (about 100 bytes per row)."
+  type        = number
+  default     = 2048
+
+  validation {
+    condition     = var.batch_ephemeral_storage_mb >= 512 && var.batch_ephemeral_storage_mb <= 10240
+    error_message = "batch_ephemeral_storage_mb must be from 512 to 10240."
+  }
+}
+
+# --- batch storage ----------------------------------------------------------------------------
+
+variable "data_bucket_name" {
+  description = "Name of the bucket created for batch inputs and outputs; null: a unique name starting with <name>-data-."
+  type        = string
+  default     = null
+}
+
+variable "input_prefix" {
+  description = "Objects created under this prefix (ending .csv, .jsonl, .csv.gz or .jsonl.gz) are predicted."
+  type        = string
+  default     = "incoming/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/$", var.input_prefix))
+    error_message = "input_prefix must be a non-empty key prefix ending with /, e.g. incoming/."
+  }
+}
+
+variable "output_prefix" {
+  description = "Batch outputs go under this prefix of the same bucket (BATCH_OUTPUT_URI); the trigger never covers it."
+  type        = string
+  default     = "predictions/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()-][A-Za-z0-9!_.*'()/-]*/$", var.output_prefix))
+    error_message = "output_prefix must be a non-empty key prefix ending with /, e.g. predictions/."
+  }
+}
+
+variable "noncurrent_version_days" {
+  description = "The data bucket is versioned (an overwritten input is not lost); older versions are deleted after this many days."
+  type        = number
+  default     = 30
+}
+
+# --- logs and HTTP ----------------------------------------------------------------------------
+
+variable "log_retention_days" {
+  description = "Retention of the functions' and the API's CloudWatch log groups."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "http_authorization_type" {
+  description = "Authorization of the HTTP API's route: NONE (anyone with the URL) or AWS_IAM (SigV4-signed requests from principals allowed execute-api:Invoke)."
+  type        = string
+  default     = "NONE"
+
+  validation {
+    condition     = contains(["NONE", "AWS_IAM"], var.http_authorization_type)
+    error_message = "http_authorization_type must be NONE or AWS_IAM."
+  }
+}
+
+variable "throttling_rate_limit" {
+  description = "Steady requests per second the HTTP API lets through (a cap on cost and on runaway clients)."
+  type        = number
+  default     = 100
+}
+
+variable "throttling_burst_limit" {
+  description = "Burst of requests the HTTP API lets through."
+  type        = number
+  default     = 200
+}

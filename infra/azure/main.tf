@@ -1,0 +1,275 @@
+data "azurerm_client_config" "current" {}
+
+locals {
+  bundle_path = coalesce(var.bundle_path, "${path.module}/../../build/azure/serverless-ml-azure.zip")
+
+  # Function app and storage account names are global: a short hash of the subscription, the
+  # name and the region keeps them unique and the same from one apply to the next.
+  suffix       = substr(sha1("${data.azurerm_client_config.current.subscription_id}/${var.name}/${var.location}"), 0, 6)
+  compact_name = substr(replace(var.name, "-", ""), 0, 12)
+
+  models_container = "models"
+  model_blob       = basename(var.model_file)
+  model_sha256     = var.model_sha256 != "" ? var.model_sha256 : filesha256(var.model_file)
+  output_uri       = "az://${var.output_container}/${var.output_prefix}"
+
+  # The suffixes core's batch readers take.
+  batch_suffixes = [".csv", ".jsonl", ".csv.gz", ".jsonl.gz"]
+
+  settings = {
+    MODEL_URI               = "az://${local.models_container}/${local.model_blob}"
+    MODEL_SHA256            = local.model_sha256
+    MODEL_VERSION           = var.model_version
+    MAX_ROWS                = tostring(var.max_rows)
+    MAX_BODY_BYTES          = tostring(var.max_body_bytes)
+    CORS_ALLOW_ORIGINS      = join(",", var.cors_allow_origins)
+    LOG_LEVEL               = var.log_level
+    PRELOAD_MODEL           = tostring(var.preload_model)
+    STORAGE_TIMEOUT_SECONDS = tostring(var.storage_timeout_seconds)
+    BATCH_OUTPUT_URI        = local.output_uri
+    BATCH_INPUT_CONTAINER   = var.input_container
+    FUNCTION_AUTH_LEVEL     = var.auth_level
+    # core signs in to the data account with the app's managed identity (DefaultAzureCredential)
+    AZURE_STORAGE_ACCOUNT_URL = azurerm_storage_account.data.primary_blob_endpoint
+    # the blob trigger's connection, identity-based: <name>__blobServiceUri / __queueServiceUri
+    BATCH_STORAGE_CONNECTION      = "BatchStorage"
+    BatchStorage__blobServiceUri  = azurerm_storage_account.data.primary_blob_endpoint
+    BatchStorage__queueServiceUri = azurerm_storage_account.data.primary_queue_endpoint
+    BatchStorage__credential      = "managedidentity"
+  }
+  deployment_settings = var.remote_build ? {
+    SCM_DO_BUILD_DURING_DEPLOYMENT = "true"
+    ENABLE_ORYX_BUILD              = "true"
+    } : {
+    WEBSITE_RUN_FROM_PACKAGE = "1"
+  }
+  app_settings = merge({ for key, value in local.settings : key => value if value != "" }, local.deployment_settings)
+}
+
+resource "azurerm_resource_group" "this" {
+  name     = "${var.name}-rg"
+  location = var.location
+  tags     = var.tags
+}
+
+# --- storage ----------------------------------------------------------------------------------
+
+# The Functions host's own account (AzureWebJobsStorage, the content share of the Consumption plan).
+resource "azurerm_storage_account" "host" {
+  # checkov:skip=CKV_AZURE_43: the name is a lowercase alphanumeric prefix plus 6 hex digits of a hash, at most 24 characters; checkov cannot evaluate the interpolation
+  # checkov:skip=CKV_AZURE_59: the Consumption plan reaches storage over public endpoints (no VNet integration); access needs Entra ID or the account key, anonymous access is off
+  # checkov:skip=CKV2_AZURE_33: private endpoints need a VNet and an Elastic Premium plan; with Y1 they would cut the app off from its storage
+  # checkov:skip=CKV2_AZURE_1: encrypted at rest with Microsoft-managed keys; a customer-managed key needs a Key Vault the user owns
+  # checkov:skip=CKV_AZURE_33: storage diagnostic logging goes to a destination and a cost the user chooses; the app's own logs go to Application Insights
+  # checkov:skip=CKV_AZURE_206: holds only the host's own state (keys, leases, the deployed package), recreated by an apply; LRS is enough
+  # checkov:skip=CKV2_AZURE_38: holds only the host's own state, recreated by an apply; nothing of the user's to recover
+  # checkov:skip=CKV2_AZURE_40: the Consumption plan's content share (WEBSITE_CONTENTAZUREFILECONNECTIONSTRING) only works with the account key
+  name                            = "${local.compact_name}host${local.suffix}"
+  resource_group_name             = azurerm_resource_group.this.name
+  location                        = azurerm_resource_group.this.location
+  account_tier                    = "Standard"
+  account_replication_type        = "LRS"
+  min_tls_version                 = "TLS1_2"
+  https_traffic_only_enabled      = true
+  allow_nested_items_to_be_public = false
+  shared_access_key_enabled       = true # see CKV2_AZURE_40 above
+  tags                            = var.tags
+
+  sas_policy {
+    expiration_period = "01.00:00:00"
+  }
+}
+
+# The model, the batch inputs and outputs, and the events that could not be delivered.
+resource "azurerm_storage_account" "data" {
+  # checkov:skip=CKV_AZURE_43: the name is a lowercase alphanumeric prefix plus 6 hex digits of a hash, at most 24 characters; checkov cannot evaluate the interpolation
+  # checkov:skip=CKV_AZURE_59: the Consumption plan reaches storage over public endpoints (no VNet integration); access needs Entra ID or the account key, anonymous access is off
+  # checkov:skip=CKV2_AZURE_33: private endpoints need a VNet and an Elastic Premium plan; with Y1 they would cut the app off from its storage
+  # checkov:skip=CKV2_AZURE_1: encrypted at rest with Microsoft-managed keys; a customer-managed key needs a Key Vault the user owns
+  # checkov:skip=CKV_AZURE_33: storage diagnostic logging goes to a destination and a cost the user chooses; the app's own logs go to Application Insights
+  # checkov:skip=CKV2_AZURE_40: Terraform creates the containers and uploads the model with the deployer's key; the app itself never holds a key (managed identity, RBAC)
+  name                            = "${local.compact_name}data${local.suffix}"
+  resource_group_name             = azurerm_resource_group.this.name
+  location                        = azurerm_resource_group.this.location
+  account_tier                    = "Standard"
+  account_replication_type        = var.data_replication_type
+  min_tls_version                 = "TLS1_2"
+  https_traffic_only_enabled      = true
+  allow_nested_items_to_be_public = false
+  shared_access_key_enabled       = true # see CKV2_AZURE_40 above
+  tags                            = var.tags
+
+  sas_policy {
+    expiration_period = "01.00:00:00"
+  }
+
+  blob_properties {
+    # an overwritten or deleted input can be brought back for a week
+    versioning_enabled = true
+    delete_retention_policy {
+      days = 7
+    }
+    container_delete_retention_policy {
+      days = 7
+    }
+  }
+}
+
+resource "azurerm_storage_container" "models" {
+  # checkov:skip=CKV2_AZURE_21: blob read logging (storage insights) goes to a destination and a cost the user chooses
+  name                  = local.models_container
+  storage_account_id    = azurerm_storage_account.data.id
+  container_access_type = "private"
+}
+
+resource "azurerm_storage_container" "inputs" {
+  # checkov:skip=CKV2_AZURE_21: blob read logging (storage insights) goes to a destination and a cost the user chooses
+  name                  = var.input_container
+  storage_account_id    = azurerm_storage_account.data.id
+  container_access_type = "private"
+}
+
+resource "azurerm_storage_container" "outputs" {
+  # checkov:skip=CKV2_AZURE_21: blob read logging (storage insights) goes to a destination and a cost the user chooses
+  name                  = var.output_container
+  storage_account_id    = azurerm_storage_account.data.id
+  container_access_type = "private"
+
+  lifecycle {
+    precondition {
+      condition     = var.output_container != var.input_container
+      error_message = "output_container must differ from input_container (${var.input_container}): the outputs' own events would reach the batch function."
+    }
+  }
+}
+
+resource "azurerm_storage_container" "dead_letters" {
+  # checkov:skip=CKV2_AZURE_21: blob read logging (storage insights) goes to a destination and a cost the user chooses
+  name                  = "batch-dead-letters"
+  storage_account_id    = azurerm_storage_account.data.id
+  container_access_type = "private"
+}
+
+resource "azurerm_storage_blob" "model" {
+  name                   = local.model_blob
+  storage_account_name   = azurerm_storage_account.data.name
+  storage_container_name = azurerm_storage_container.models.name
+  type                   = "Block"
+  source                 = var.model_file
+  content_md5            = filemd5(var.model_file) # a new file is uploaded again
+}
+
+# --- the function app -------------------------------------------------------------------------
+
+resource "azurerm_service_plan" "this" {
+  # checkov:skip=CKV_AZURE_212: the Consumption plan (Y1) scales from zero by itself; a minimum instance count exists only on Premium plans (sku_name)
+  # checkov:skip=CKV_AZURE_225: zone redundancy exists only on Premium plans (sku_name EP1-EP3) and triples their minimum cost
+  name                = "${var.name}-plan"
+  resource_group_name = azurerm_resource_group.this.name
+  location            = azurerm_resource_group.this.location
+  os_type             = "Linux"
+  sku_name            = var.sku_name
+  tags                = var.tags
+}
+
+resource "azurerm_log_analytics_workspace" "this" {
+  name                = "${var.name}-logs"
+  resource_group_name = azurerm_resource_group.this.name
+  location            = azurerm_resource_group.this.location
+  sku                 = "PerGB2018"
+  retention_in_days   = var.log_retention_days
+  tags                = var.tags
+}
+
+resource "azurerm_application_insights" "this" {
+  name                = "${var.name}-insights"
+  resource_group_name = azurerm_resource_group.this.name
+  location            = azurerm_resource_group.this.location
+  workspace_id        = azurerm_log_analytics_workspace.this.id
+  application_type    = "other"
+  retention_in_days   = var.log_retention_days
+  tags                = var.tags
+}
+
+resource "azurerm_linux_function_app" "this" {
+  # checkov:skip=CKV_AZURE_221: the app is the public HTTPS prediction endpoint; function keys (auth_level) guard it
+  name                = "${var.name}-${local.suffix}"
+  resource_group_name = azurerm_resource_group.this.name
+  location            = azurerm_resource_group.this.location
+  service_plan_id     = azurerm_service_plan.this.id
+
+  storage_account_name       = azurerm_storage_account.host.name
+  storage_account_access_key = azurerm_storage_account.host.primary_access_key
+
+  functions_extension_version              = "~4"
+  https_only                               = true
+  builtin_logging_enabled                  = false
+  ftp_publish_basic_authentication_enabled = false
+  zip_deploy_file                          = local.bundle_path
+  app_settings                             = local.app_settings
+  tags                                     = var.tags
+
+  identity {
+    type = "SystemAssigned"
+  }
+
+  site_config {
+    minimum_tls_version                    = "1.2"
+    ftps_state                             = "Disabled"
+    http2_enabled                          = true
+    application_insights_connection_string = azurerm_application_insights.this.connection_string
+
+    application_stack {
+      python_version = var.python_version
+    }
+  }
+}
+
+# --- the app's identity: the model blob, the inputs, the outputs ------------------------------
+
+locals {
+  container_scope = "${azurerm_storage_account.data.id}/blobServices/default/containers"
+}
+
+resource "azurerm_role_assignment" "model_reader" {
+  scope                = "${local.container_scope}/${azurerm_storage_container.models.name}"
+  role_definition_name = "Storage Blob Data Reader"
+  principal_id         = azurerm_linux_function_app.this.identity[0].principal_id
+  description          = "serverless-ml reads its model blob and nothing else of the container"
+  condition_version    = "2.0"
+  condition            = <<-EOT
+    (
+      (
+        !(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'} AND NOT SubOperationMatches{'Blob.List'})
+      )
+      OR
+      (
+        @Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringEquals '${local.model_blob}'
+      )
+    )
+  EOT
+}
+
+resource "azurerm_role_assignment" "input_reader" {
+  scope                = "${local.container_scope}/${azurerm_storage_container.inputs.name}"
+  role_definition_name = "Storage Blob Data Reader"
+  principal_id         = azurerm_linux_function_app.this.identity[0].principal_id
+  description          = "serverless-ml batch reads its inputs"
+}
+
+resource "azurerm_role_assignment" "output_writer" {
+  scope                = "${local.container_scope}/${azurerm_storage_container.outputs.name}"
+  role_definition_name = "Storage Blob Data Contributor"
+  principal_id         = azurerm_linux_function_app.this.identity[0].principal_id
+  description          = "serverless-ml batch writes (and rewrites) its outputs"
+}
+
+# The blob trigger's extension keeps its poison queue in the trigger's account; only needed when
+# the subscription delivers to batch_blob.
+resource "azurerm_role_assignment" "blob_trigger_queues" {
+  count                = var.batch_function == "batch_blob" ? 1 : 0
+  scope                = azurerm_storage_account.data.id
+  role_definition_name = "Storage Queue Data Contributor"
+  principal_id         = azurerm_linux_function_app.this.identity[0].principal_id
+  description          = "the blob trigger's poison queue"
+}

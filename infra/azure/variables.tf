@@ -1,0 +1,218 @@
+variable "subscription_id" {
+  description = "Azure subscription; null takes ARM_SUBSCRIPTION_ID from the environment."
+  type        = string
+  default     = null
+}
+
+variable "name" {
+  description = "Prefix of every resource name; a short hash of the subscription makes the global names (function app, storage accounts) unique."
+  type        = string
+  default     = "serverless-ml"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}$", var.name))
+    error_message = "name must be 2-21 lowercase letters, digits or hyphens, starting with a letter, e.g. serverless-ml."
+  }
+}
+
+variable "location" {
+  description = "Azure region of every resource."
+  type        = string
+  default     = "westeurope"
+}
+
+variable "tags" {
+  description = "Tags put on every resource."
+  type        = map(string)
+  default     = { project = "serverless-ml" }
+}
+
+variable "bundle_path" {
+  description = "The app's zip; null means build/azure/serverless-ml-azure.zip at the repository root (written by `serverless-ml package --provider azure`)."
+  type        = string
+  default     = null
+}
+
+variable "python_version" {
+  description = "Python of the Functions host."
+  type        = string
+  default     = "3.11"
+
+  validation {
+    condition     = contains(["3.11", "3.12"], var.python_version)
+    error_message = "python_version must be 3.11 or 3.12."
+  }
+}
+
+variable "remote_build" {
+  description = "true: the zip holds the sources and the host installs requirements.txt (Oryx remote build); false: the zip already holds .python_packages and runs from the package."
+  type        = bool
+  default     = true
+}
+
+variable "sku_name" {
+  description = "App Service plan: Y1 (Linux Consumption) or an Elastic Premium plan (EP1-EP3) for always-ready instances without cold starts."
+  type        = string
+  default     = "Y1"
+
+  validation {
+    condition     = contains(["Y1", "EP1", "EP2", "EP3"], var.sku_name)
+    error_message = "sku_name must be Y1, EP1, EP2 or EP3."
+  }
+}
+
+# --- the model --------------------------------------------------------------------------------
+
+variable "model_file" {
+  description = "Local path of the model file, uploaded to the models container of the data account (core reads every az:// location from that one account, AZURE_STORAGE_ACCOUNT_URL)."
+  type        = string
+}
+
+variable "model_sha256" {
+  description = "MODEL_SHA256; empty: the SHA-256 of model_file, computed here, so a swapped blob is refused before it is deserialised."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([0-9a-f]{64})?$", var.model_sha256))
+    error_message = "model_sha256 must be 64 lowercase hexadecimal characters (the output of `sha256sum model.joblib`) or empty."
+  }
+}
+
+variable "model_version" {
+  description = "MODEL_VERSION reported in every answer; empty: sha256:<first 12 hex of the file>."
+  type        = string
+  default     = ""
+}
+
+# --- limits and behaviour (core/settings.py checks them again at start) ------------------------
+
+variable "max_rows" {
+  description = "MAX_ROWS: rows per request (1 to 1,000,000); more is 413."
+  type        = number
+  default     = 10000
+
+  validation {
+    condition     = var.max_rows >= 1 && var.max_rows <= 1000000 && floor(var.max_rows) == var.max_rows
+    error_message = "max_rows must be an integer from 1 to 1000000."
+  }
+}
+
+variable "max_body_bytes" {
+  description = "MAX_BODY_BYTES: request body size (2 to 104857600); more is 413."
+  type        = number
+  default     = 6291456
+
+  validation {
+    condition     = var.max_body_bytes >= 2 && var.max_body_bytes <= 104857600 && floor(var.max_body_bytes) == var.max_body_bytes
+    error_message = "max_body_bytes must be an integer from 2 to 104857600."
+  }
+}
+
+variable "cors_allow_origins" {
+  description = "CORS_ALLOW_ORIGINS: [\"*\"] or origins such as https://app.example.com; empty: no CORS headers. core answers CORS itself, so the platform's CORS stays off."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for origin in var.cors_allow_origins : can(regex("^(\\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?)$", origin))])
+    error_message = "cors_allow_origins must hold \"*\" or origins such as https://app.example.com (scheme and host, no path)."
+  }
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of the functions."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
+    error_message = "log_level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL."
+  }
+}
+
+variable "preload_model" {
+  description = "PRELOAD_MODEL: load the model while the worker starts instead of on the first request."
+  type        = bool
+  default     = true
+}
+
+variable "storage_timeout_seconds" {
+  description = "STORAGE_TIMEOUT_SECONDS: how long one Blob Storage call may take, retries included (0.1 to 300)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.storage_timeout_seconds >= 0.1 && var.storage_timeout_seconds <= 300
+    error_message = "storage_timeout_seconds must be from 0.1 to 300."
+  }
+}
+
+variable "auth_level" {
+  description = "FUNCTION_AUTH_LEVEL of the HTTP functions: FUNCTION (a function key in ?code= or x-functions-key), ANONYMOUS or ADMIN."
+  type        = string
+  default     = "FUNCTION"
+
+  validation {
+    condition     = contains(["FUNCTION", "ANONYMOUS", "ADMIN"], var.auth_level)
+    error_message = "auth_level must be FUNCTION, ANONYMOUS or ADMIN."
+  }
+}
+
+# --- batch ------------------------------------------------------------------------------------
+
+variable "batch_function" {
+  description = "Which function the Event Grid subscription delivers to: batch_event_grid (the Event Grid trigger; no key needed) or batch_blob (the blob trigger with source EventGrid, through the host's blobs webhook and its system key)."
+  type        = string
+  default     = "batch_event_grid"
+
+  validation {
+    condition     = contains(["batch_event_grid", "batch_blob"], var.batch_function)
+    error_message = "batch_function must be batch_event_grid or batch_blob."
+  }
+}
+
+variable "input_container" {
+  description = "Container watched for new .csv/.jsonl(.gz) blobs (BATCH_INPUT_CONTAINER)."
+  type        = string
+  default     = "batch-input"
+}
+
+variable "output_container" {
+  description = "Container the outputs are written to; a container of its own, so its blobs never match the subscription's subject filter."
+  type        = string
+  default     = "batch-output"
+}
+
+variable "output_prefix" {
+  description = "Prefix of the outputs inside output_container (BATCH_OUTPUT_URI=az://<output_container>/<output_prefix>)."
+  type        = string
+  default     = "predictions/"
+
+  validation {
+    condition     = can(regex("^([A-Za-z0-9._-][A-Za-z0-9._/-]*/)?$", var.output_prefix))
+    error_message = "output_prefix must be empty or a prefix ending with /, e.g. predictions/."
+  }
+}
+
+variable "data_replication_type" {
+  description = "Replication of the data account (model, inputs, outputs): GRS keeps a copy in the paired region."
+  type        = string
+  default     = "GRS"
+
+  validation {
+    condition     = contains(["LRS", "ZRS", "GRS", "RAGRS", "GZRS", "RAGZRS"], var.data_replication_type)
+    error_message = "data_replication_type must be one of LRS, ZRS, GRS, RAGRS, GZRS, RAGZRS."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the Log Analytics workspace behind Application Insights (30 to 730)."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.log_retention_days >= 30 && var.log_retention_days <= 730
+    error_message = "log_retention_days must be from 30 to 730."
+  }
+}

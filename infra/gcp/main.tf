@@ -1,0 +1,279 @@
+data "google_project" "this" {}
+
+data "google_storage_project_service_account" "this" {
+  depends_on = [google_project_service.this]
+}
+
+locals {
+  bundle_path     = coalesce(var.bundle_path, "${path.module}/../../build/gcp/serverless-ml-gcp.zip")
+  bucket_location = upper(coalesce(var.bucket_location, var.region))
+
+  model_parts  = regex("^gs://([^/]+)/(.+)$", var.model_uri)
+  model_bucket = local.model_parts[0]
+  model_key    = local.model_parts[1]
+
+  output_uri = "gs://${google_storage_bucket.outputs.name}/${var.output_prefix}"
+
+  settings = {
+    MODEL_URI               = var.model_uri
+    MODEL_SHA256            = var.model_sha256
+    MODEL_VERSION           = var.model_version
+    MAX_ROWS                = tostring(var.max_rows)
+    MAX_BODY_BYTES          = tostring(var.max_body_bytes)
+    CORS_ALLOW_ORIGINS      = join(",", var.cors_allow_origins)
+    LOG_LEVEL               = var.log_level
+    PRELOAD_MODEL           = tostring(var.preload_model)
+    STORAGE_TIMEOUT_SECONDS = tostring(var.storage_timeout_seconds)
+    GOOGLE_CLOUD_PROJECT    = var.project_id
+  }
+  function_environment = { for key, value in local.settings : key => value if value != "" }
+
+  services = [
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "eventarc.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "storage.googleapis.com",
+  ]
+}
+
+resource "google_project_service" "this" {
+  for_each           = toset(local.services)
+  service            = each.value
+  disable_on_destroy = false
+}
+
+# --- buckets ----------------------------------------------------------------------------------
+# A Cloud Storage trigger cannot filter by prefix: it fires for every object of its bucket. So the
+# inputs and the outputs live in two buckets and the trigger watches the input bucket only; an
+# output can never fire it.
+
+resource "google_storage_bucket" "source" {
+  # checkov:skip=CKV_GCP_62: usage logs need a second bucket and cost the user chooses; Cloud Audit Logs (data access) are the usual way to audit object reads
+  name                        = "${var.project_id}-${var.name}-source"
+  location                    = local.bucket_location
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = true
+  labels                      = var.labels
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      num_newer_versions = 3
+    }
+    action {
+      type = "Delete"
+    }
+  }
+}
+
+resource "google_storage_bucket" "inputs" {
+  # checkov:skip=CKV_GCP_62: usage logs need a second bucket and cost the user chooses; Cloud Audit Logs (data access) are the usual way to audit object reads
+  name                        = "${var.project_id}-${var.name}-input"
+  location                    = local.bucket_location
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  labels                      = var.labels
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_version_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+}
+
+resource "google_storage_bucket" "outputs" {
+  # checkov:skip=CKV_GCP_62: usage logs need a second bucket and cost the user chooses; Cloud Audit Logs (data access) are the usual way to audit object reads
+  name                        = "${var.project_id}-${var.name}-output"
+  location                    = local.bucket_location
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  labels                      = var.labels
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      days_since_noncurrent_time = var.noncurrent_version_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+}
+
+resource "google_storage_bucket_object" "bundle" {
+  # the content's hash in the name: a new zip makes Terraform rebuild and redeploy the functions
+  name   = "serverless-ml-gcp-${filemd5(local.bundle_path)}.zip"
+  bucket = google_storage_bucket.source.name
+  source = local.bundle_path
+}
+
+# --- identities -------------------------------------------------------------------------------
+
+resource "google_service_account" "functions" {
+  account_id   = "${var.name}-fn"
+  display_name = "serverless-ml functions (runtime)"
+}
+
+resource "google_service_account" "trigger" {
+  account_id   = "${var.name}-trigger"
+  display_name = "serverless-ml storage trigger (Eventarc)"
+}
+
+# The model object and nothing else of its bucket (the condition needs uniform bucket-level access
+# on that bucket).
+resource "google_storage_bucket_iam_member" "model_reader" {
+  bucket = local.model_bucket
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.functions.member
+
+  condition {
+    title      = "serverless-ml-model-only"
+    expression = "resource.name == \"projects/_/buckets/${local.model_bucket}/objects/${local.model_key}\""
+  }
+}
+
+resource "google_storage_bucket_iam_member" "input_reader" {
+  bucket = google_storage_bucket.inputs.name
+  role   = "roles/storage.objectViewer"
+  member = google_service_account.functions.member
+}
+
+# objectUser: create and replace (a repeated event rewrites the same outputs), in the output
+# bucket only.
+resource "google_storage_bucket_iam_member" "output_writer" {
+  bucket = google_storage_bucket.outputs.name
+  role   = "roles/storage.objectUser"
+  member = google_service_account.functions.member
+}
+
+# Cloud Storage publishes its events through Pub/Sub as the project's storage service agent.
+resource "google_project_iam_member" "storage_agent_publishes" {
+  project = var.project_id
+  role    = "roles/pubsub.publisher"
+  member  = data.google_storage_project_service_account.this.member
+}
+
+resource "google_project_iam_member" "trigger_receives_events" {
+  project = var.project_id
+  role    = "roles/eventarc.eventReceiver"
+  member  = google_service_account.trigger.member
+}
+
+resource "google_cloud_run_v2_service_iam_member" "trigger_invokes_batch" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.batch.name
+  role     = "roles/run.invoker"
+  member   = google_service_account.trigger.member
+}
+
+resource "google_cloud_run_v2_service_iam_member" "public_predict" {
+  count    = var.allow_unauthenticated ? 1 : 0
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.predict.name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+# --- functions --------------------------------------------------------------------------------
+
+resource "google_cloudfunctions2_function" "predict" {
+  # checkov:skip=CKV_GCP_124: this is the HTTPS prediction endpoint its clients call from anywhere; roles/run.invoker guards it (allUsers only with allow_unauthenticated)
+  name        = "${var.name}-predict"
+  location    = var.region
+  description = "serverless-ml: POST /predict, GET /health, GET /model"
+  labels      = var.labels
+
+  build_config {
+    runtime     = var.runtime
+    entry_point = "predict"
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.bundle.name
+      }
+    }
+  }
+
+  service_config {
+    available_memory                 = var.predict_memory
+    timeout_seconds                  = var.predict_timeout_seconds
+    min_instance_count               = var.predict_min_instances
+    max_instance_count               = var.predict_max_instances
+    service_account_email            = google_service_account.functions.email
+    environment_variables            = local.function_environment
+    ingress_settings                 = "ALLOW_ALL"
+    all_traffic_on_latest_revision   = true
+    max_instance_request_concurrency = 1
+  }
+
+  depends_on = [google_project_service.this, google_storage_bucket_iam_member.model_reader]
+}
+
+resource "google_cloudfunctions2_function" "batch" {
+  name        = "${var.name}-batch"
+  location    = var.region
+  description = "serverless-ml: batch prediction of objects finalized in the input bucket"
+  labels      = var.labels
+
+  build_config {
+    runtime     = var.runtime
+    entry_point = "batch"
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.bundle.name
+      }
+    }
+  }
+
+  service_config {
+    available_memory               = var.batch_memory
+    timeout_seconds                = var.batch_timeout_seconds
+    max_instance_count             = var.batch_max_instances
+    service_account_email          = google_service_account.functions.email
+    environment_variables          = merge(local.function_environment, { BATCH_OUTPUT_URI = local.output_uri })
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+  }
+
+  event_trigger {
+    # a storage trigger must run where its bucket is
+    trigger_region        = lower(google_storage_bucket.inputs.location)
+    event_type            = "google.cloud.storage.object.v1.finalized"
+    retry_policy          = "RETRY_POLICY_RETRY"
+    service_account_email = google_service_account.trigger.email
+
+    event_filters {
+      attribute = "bucket"
+      value     = google_storage_bucket.inputs.name
+    }
+  }
+
+  depends_on = [
+    google_project_service.this,
+    google_project_iam_member.storage_agent_publishes,
+    google_project_iam_member.trigger_receives_events,
+    google_storage_bucket_iam_member.model_reader,
+    google_storage_bucket_iam_member.input_reader,
+    google_storage_bucket_iam_member.output_writer,
+  ]
+}

@@ -1,0 +1,32 @@
+output "endpoint_url" {
+  description = "Base URL of the predict function: POST <url>/predict, GET <url>/health, GET <url>/model."
+  value       = google_cloudfunctions2_function.predict.url
+}
+
+output "predict_url" {
+  description = "The prediction route (without allow_unauthenticated: send Authorization: Bearer $(gcloud auth print-identity-token))."
+  value       = "${trimsuffix(google_cloudfunctions2_function.predict.url, "/")}/predict"
+}
+
+output "batch_input_uri" {
+  description = "Upload .csv/.jsonl(.gz) objects here to have them predicted."
+  value       = "gs://${google_storage_bucket.inputs.name}/"
+}
+
+output "batch_output_uri" {
+  description = "Where the batch outputs land (BATCH_OUTPUT_URI)."
+  value       = local.output_uri
+}
+
+output "function_names" {
+  description = "The two functions."
+  value = {
+    predict = google_cloudfunctions2_function.predict.name
+    batch   = google_cloudfunctions2_function.batch.name
+  }
+}
+
+output "service_account" {
+  description = "The functions' runtime service account."
+  value       = google_service_account.functions.email
+}

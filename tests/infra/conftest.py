@@ -1,0 +1,72 @@
+"""Fixtures for the Terraform configurations in infra/: the Terraform CLI with the AWS provider
+from this machine's filesystem mirror, moto's server as the AWS API, checkov, python-hcl2."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _load(name: str, path: Path):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+tf = _load("serverless_ml_terraform_support", Path(__file__).with_name("terraform_support.py"))
+# the same module object tests/aws_lambda/conftest.py loads, when both folders run
+moto_support = _load("serverless_ml_moto_support", tf.REPO / "tests" / "aws_lambda" / "moto_support.py")
+
+
+@pytest.fixture(scope="session")
+def terraform() -> str:
+    found = tf.terraform_executable()
+    if not found:
+        pytest.skip("terraform is not on the PATH (https://developer.hashicorp.com/terraform/install)")
+    return found
+
+
+@pytest.fixture(scope="session")
+def aws_provider_mirror(terraform):
+    mirror = tf.find_provider_mirror("hashicorp/aws")
+    if mirror is None:
+        pytest.skip(
+            "the Terraform provider hashicorp/aws is not in a filesystem mirror for "
+            f"{tf.platform_dir()} (looked in TF_PROVIDER_MIRROR and {', '.join(tf.MIRROR_CANDIDATES)})"
+        )
+    return mirror
+
+
+@pytest.fixture(scope="session")
+def cli_config(aws_provider_mirror, tmp_path_factory) -> Path:
+    """A Terraform CLI configuration that installs hashicorp/aws from the mirror and only there."""
+    return tf.write_cli_config(tmp_path_factory.mktemp("terraform-cli") / "terraformrc", aws_provider_mirror)
+
+
+@pytest.fixture(scope="session")
+def aws_workdir(cli_config, tmp_path_factory):
+    """A copy of infra/aws, initialised offline (terraform init -backend=false); its .terraform
+    folder and lock file stay in tmp."""
+    workdir = tf.Workdir(tf.copy_config("aws", tmp_path_factory.mktemp("infra-aws")), cli_config)
+    result = workdir.run("init", "-backend=false", "-input=false")
+    assert result.returncode == 0, f"terraform init failed:\n{result.stdout}\n{result.stderr}"
+    return workdir
+
+
+@pytest.fixture(scope="session")
+def checkov() -> str:
+    found = tf.checkov_executable()
+    if not found:
+        pytest.skip("checkov is not installed: `make .venv-checkov/.installed` builds it, or set CHECKOV")
+    return found
+
+
+@pytest.fixture(scope="session")
+def hcl2_module():
+    return pytest.importorskip("hcl2", reason="python-hcl2 is not installed (pip install -e '.[test]')")

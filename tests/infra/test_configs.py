@@ -1,0 +1,278 @@
+"""The Azure and GCP configurations, read with python-hcl2 (their providers are not on this
+machine, so `terraform validate` cannot run on them), and what all three share: the same settings,
+entry points that exist in the code, bundles where `serverless-ml package` writes them, and
+outputs for the endpoint URLs.
+
+What these tests cannot see: whether azurerm/google accept every argument (only `terraform
+validate` with those providers can tell; see infra/README.md).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+
+import serverless_ml_terraform_support as tf
+
+from core.batch.formats import FORMATS, input_format
+from core.batch.locations import output_locations, parse_output_prefix
+from core.storage import StorageURI
+
+SUFFIXES = {f".{kind}{gz}" for kind in FORMATS for gz in ("", ".gz")}
+BUNDLES = {
+    "aws": "build/aws/serverless-ml-aws.zip",
+    "azure": "build/azure/serverless-ml-azure.zip",
+    "gcp": "build/gcp/serverless-ml-gcp.zip",
+}
+# roles that would let the functions do far more than read a model and inputs and write outputs
+BROAD_ROLES = {
+    "Owner", "Contributor", "Storage Account Contributor", "Storage Blob Data Owner",
+    "roles/owner", "roles/editor", "roles/storage.admin", "roles/storage.objectAdmin",
+}
+
+
+@pytest.fixture(scope="module", params=tf.CLOUDS)
+def any_config(request, hcl2_module):
+    return request.param, tf.parse_config(tf.INFRA / request.param)
+
+
+@pytest.fixture(scope="module")
+def azure(hcl2_module):
+    return tf.parse_config(tf.INFRA / "azure")
+
+
+@pytest.fixture(scope="module")
+def gcp(hcl2_module):
+    return tf.parse_config(tf.INFRA / "gcp")
+
+
+def defined_functions(path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+# --- all three ----------------------------------------------------------------------------------
+
+def test_functions_get_every_setting_core_reads(any_config):
+    cloud, config = any_config
+    settings = config.locals["settings"]
+    missing = set(tf.FUNCTION_SETTINGS) - set(settings)
+    assert not missing, f"infra/{cloud} does not set {sorted(missing)}"
+    core_settings = (tf.REPO / "core" / "settings.py").read_text()
+    for name in tf.FUNCTION_SETTINGS:
+        assert f'"{name}"' in core_settings  # a name core does not read would be silently ignored
+
+
+def test_bundle_defaults_to_what_the_packager_writes(any_config):
+    cloud, config = any_config
+    assert config.locals["bundle_path"].endswith(f'/../../{BUNDLES[cloud]}")}}'), config.locals["bundle_path"]
+    assert config.variables["bundle_path"]["default"] is None
+
+
+def test_outputs_name_the_endpoint_urls(any_config):
+    cloud, config = any_config
+    assert {"endpoint_url", "predict_url"} <= set(config.outputs), f"infra/{cloud} outputs {sorted(config.outputs)}"
+    assert config.outputs["predict_url"]["value"].endswith('/predict"') or "/predict" in config.outputs["predict_url"]["value"]
+
+
+def test_every_variable_is_described(any_config):
+    cloud, config = any_config
+    undocumented = [name for name, body in config.variables.items() if not body.get("description")]
+    assert not undocumented, f"infra/{cloud}: variables without a description: {undocumented}"
+
+
+def test_no_broad_roles(any_config):
+    cloud, config = any_config
+    text = "\n".join(config.texts.values())
+    used = {role for role in BROAD_ROLES if re.search(rf'(role|role_definition_name)\s*=\s*"{re.escape(role)}"', text)}
+    assert not used, f"infra/{cloud} grants {sorted(used)}"
+
+
+# --- AWS (applied against moto in test_terraform.py; what moto cannot show is checked here) ---
+
+@pytest.fixture(scope="module")
+def aws(hcl2_module):
+    return tf.parse_config(tf.INFRA / "aws")
+
+
+def test_aws_buckets_refuse_requests_without_tls(aws):
+    """moto cannot evaluate this policy's condition, so test_terraform.py swaps it out."""
+    (statement,) = aws.data["aws_iam_policy_document"]["tls_only"]["statement"]
+    assert statement["effect"] == "Deny" and statement["actions"] == ["s3:*"]
+    assert tf.block(statement, "condition") == {"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}
+    assert aws.resource("aws_s3_bucket_policy", "this")["for_each"] == "${local.buckets}"
+    for hardening in ("aws_s3_bucket_public_access_block", "aws_s3_bucket_server_side_encryption_configuration",
+                      "aws_s3_bucket_ownership_controls", "aws_s3_bucket_versioning"):
+        assert aws.resource(hardening, "this")["for_each"] == "${local.buckets}"
+    assert set(aws.locals["buckets"]) == {"data", "artifacts"}
+
+
+def test_aws_lambda_code_comes_from_s3(aws):
+    """The bundle with its dependencies is larger than the 50 MB of a direct upload."""
+    for name in ("predict", "batch"):
+        function = aws.resource("aws_lambda_function", name)
+        assert "filename" not in function
+        assert function["s3_key"] == "${aws_s3_object.bundle.key}"
+
+
+# --- Azure --------------------------------------------------------------------------------------
+
+def test_azure_uses_the_linux_function_app_on_python(azure):
+    assert "azurerm_function_app" not in azure.resources  # removed in azurerm 4
+    app = azure.resource("azurerm_linux_function_app", "this")
+    stack = tf.block(tf.block(app, "site_config"), "application_stack")
+    assert stack["python_version"] == "${var.python_version}"
+    assert set(azure.variables["python_version"]["validation"][0]["condition"].split('"')[1::2]) <= {"3.11", "3.12"}
+    assert app["zip_deploy_file"] == "${local.bundle_path}"
+    assert app["https_only"] is True
+    assert tf.block(app, "identity")["type"] == "SystemAssigned"
+
+
+def test_azure_app_settings_match_the_function_app(azure):
+    """The names function_app.py reads: BATCH_INPUT_CONTAINER, BATCH_STORAGE_CONNECTION (and the
+    connection's own settings), FUNCTION_AUTH_LEVEL; and the account core signs in to."""
+    function_app = (tf.REPO / "azure_function" / "function_app.py").read_text()
+    settings = azure.locals["settings"]
+    for name in ("BATCH_INPUT_CONTAINER", "BATCH_STORAGE_CONNECTION", "FUNCTION_AUTH_LEVEL"):
+        assert name in settings and f'"{name}"' in function_app
+    connection = settings["BATCH_STORAGE_CONNECTION"]
+    assert f"{connection}__blobServiceUri" in settings
+    assert "AZURE_STORAGE_ACCOUNT_URL" in settings
+    assert "AZURE_STORAGE_ACCOUNT_URL" in (tf.REPO / "core" / "storage" / "azure_blob.py").read_text()
+    assert settings["BATCH_OUTPUT_URI"] == "${local.output_uri}"
+    assert azure.locals["output_uri"] == "az://${var.output_container}/${var.output_prefix}"
+
+
+def test_azure_event_grid_delivers_created_input_blobs_only(azure):
+    subscription = azure.resource("azurerm_eventgrid_system_topic_event_subscription", "batch_inputs")
+    topic = azure.resource("azurerm_eventgrid_system_topic", "data")
+    assert topic["topic_type"] == "Microsoft.Storage.StorageAccounts"
+    assert topic["source_arm_resource_id"] == "${azurerm_storage_account.data.id}"
+    assert subscription["included_event_types"] == ["Microsoft.Storage.BlobCreated"]
+    # loop guard: only blobs of the input container; outputs are in another container
+    subject = tf.block(subscription, "subject_filter")["subject_begins_with"]
+    assert subject == "/blobServices/default/containers/${azurerm_storage_container.inputs.name}/blobs/"
+    assert azure.variables["input_container"]["default"] != azure.variables["output_container"]["default"]
+    ends_with = tf.block(tf.block(subscription, "advanced_filter"), "string_ends_with")
+    assert ends_with["key"] == "subject" and ends_with["values"] == "${local.batch_suffixes}"
+    assert set(azure.locals["batch_suffixes"]) == SUFFIXES
+    # a dead-letter destination: an event that cannot be delivered is kept, not dropped
+    assert tf.block(subscription, "storage_blob_dead_letter_destination")
+
+
+def test_azure_outputs_never_match_the_subscription_with_the_default_names(azure):
+    """Where core writes the outputs of an input blob, with the defaults of the variables, and
+    the subject Event Grid would give each output blob: none passes the subject filter."""
+    defaults = {name: body.get("default") for name, body in azure.variables.items()}
+    inputs, outputs, prefix = defaults["input_container"], defaults["output_container"], defaults["output_prefix"]
+    subscription = azure.resource("azurerm_eventgrid_system_topic_event_subscription", "batch_inputs")
+    begins = tf.block(subscription, "subject_filter")["subject_begins_with"].replace(
+        "${azurerm_storage_container.inputs.name}", inputs)
+    output_prefix = parse_output_prefix(f"az://{outputs}/{prefix}")
+    for name in ("day.csv", "2026/day.jsonl.gz"):
+        source = StorageURI("az", inputs, name)
+        assert f"/blobServices/default/containers/{inputs}/blobs/{name}".startswith(begins)
+        produced = output_locations(source, output_prefix)
+        for output in (produced.predictions, produced.errors):
+            subject = f"/blobServices/default/containers/{output.bucket}/blobs/{output.key}"
+            assert not subject.startswith(begins), f"{output.display} would reach the batch function"
+
+
+def test_azure_subscription_targets_a_function_the_app_defines(azure):
+    subscription = azure.resource("azurerm_eventgrid_system_topic_event_subscription", "batch_inputs")
+    defined = defined_functions(tf.REPO / "azure_function" / "function_app.py")
+    function_endpoint = subscription["dynamic"][0]["azure_function_endpoint"]["content"][0]["function_id"]
+    webhook = subscription["dynamic"][1]["webhook_endpoint"]["content"][0]["url"]
+    assert function_endpoint.endswith("/functions/batch_event_grid\"") or function_endpoint.endswith("/functions/batch_event_grid")
+    assert "functionName=Host.Functions.batch_blob&" in webhook
+    assert "blobs_extension_key" in webhook
+    assert {"batch_event_grid", "batch_blob", "predict"} <= defined
+    choices = azure.variables["batch_function"]["validation"][0]["condition"]
+    assert "batch_event_grid" in choices and "batch_blob" in choices
+
+
+def test_azure_identity_reads_the_model_blob_and_inputs_and_writes_outputs(azure):
+    assignments = azure.resources["azurerm_role_assignment"]
+    scope = "${local.container_scope}/${azurerm_storage_container.%s.name}"
+    model = assignments["model_reader"]
+    assert (model["role_definition_name"], model["scope"]) == ("Storage Blob Data Reader", scope % "models")
+    assert "blobs:path] StringEquals '${local.model_blob}'" in model["condition"]
+    assert (assignments["input_reader"]["role_definition_name"], assignments["input_reader"]["scope"]) == (
+        "Storage Blob Data Reader", scope % "inputs")
+    assert (assignments["output_writer"]["role_definition_name"], assignments["output_writer"]["scope"]) == (
+        "Storage Blob Data Contributor", scope % "outputs")
+
+
+def test_azure_logs_have_a_retention(azure):
+    workspace = azure.resource("azurerm_log_analytics_workspace", "this")
+    assert workspace["retention_in_days"] == "${var.log_retention_days}"
+    assert azure.resource("azurerm_application_insights", "this")["workspace_id"] == "${azurerm_log_analytics_workspace.this.id}"
+
+
+# --- GCP ----------------------------------------------------------------------------------------
+
+def test_gcp_http_function_is_predict(gcp):
+    predict = gcp.resource("google_cloudfunctions2_function", "predict")
+    assert tf.block(predict, "build_config")["entry_point"] == "predict"
+    assert "event_trigger" not in predict
+    assert "predict" in defined_functions(tf.REPO / "gcp_function" / "main.py")
+    service = tf.block(predict, "service_config")
+    assert service["service_account_email"] == "${google_service_account.functions.email}"
+    assert service["environment_variables"] == "${local.function_environment}"
+
+
+def test_gcp_storage_trigger_watches_the_input_bucket_in_its_region(gcp):
+    batch = gcp.resource("google_cloudfunctions2_function", "batch")
+    assert tf.block(batch, "build_config")["entry_point"] == "batch"
+    assert "batch" in defined_functions(tf.REPO / "gcp_function" / "main.py")
+    trigger = tf.block(batch, "event_trigger")
+    assert trigger["event_type"] == "google.cloud.storage.object.v1.finalized"
+    assert trigger["event_type"] == ast.literal_eval(
+        re.search(r"^FINALIZED = (.+)$", (tf.REPO / "gcp_function" / "main.py").read_text(), re.M).group(1))
+    assert trigger["trigger_region"] == "${lower(google_storage_bucket.inputs.location)}"
+    assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
+    assert tf.block(trigger, "event_filters") == {"attribute": "bucket", "value": "${google_storage_bucket.inputs.name}"}
+    # loop guard: a storage trigger cannot filter by prefix, so outputs go to another bucket
+    env = tf.block(batch, "service_config")["environment_variables"]
+    assert "BATCH_OUTPUT_URI = local.output_uri" in env
+    assert gcp.locals["output_uri"].startswith("gs://${google_storage_bucket.outputs.name}/")
+
+
+def test_gcp_storage_agent_may_publish_and_the_trigger_may_invoke(gcp):
+    publisher = gcp.resource("google_project_iam_member", "storage_agent_publishes")
+    assert publisher["role"] == "roles/pubsub.publisher"
+    assert publisher["member"] == "${data.google_storage_project_service_account.this.member}"
+    receiver = gcp.resource("google_project_iam_member", "trigger_receives_events")
+    assert receiver["role"] == "roles/eventarc.eventReceiver"
+    invoker = gcp.resource("google_cloud_run_v2_service_iam_member", "trigger_invokes_batch")
+    assert (invoker["role"], invoker["name"]) == ("roles/run.invoker", "${google_cloudfunctions2_function.batch.name}")
+    batch = gcp.resource("google_cloudfunctions2_function", "batch")
+    assert tf.block(batch, "event_trigger")["service_account_email"] == "${google_service_account.trigger.email}"
+
+
+def test_gcp_service_account_reads_the_model_object_and_inputs_and_writes_outputs(gcp):
+    members = gcp.resources["google_storage_bucket_iam_member"]
+    model = members["model_reader"]
+    assert model["role"] == "roles/storage.objectViewer" and model["bucket"] == "${local.model_bucket}"
+    assert tf.block(model, "condition")["expression"] == (
+        'resource.name == \\"projects/_/buckets/${local.model_bucket}/objects/${local.model_key}\\"')
+    assert (members["input_reader"]["role"], members["input_reader"]["bucket"]) == (
+        "roles/storage.objectViewer", "${google_storage_bucket.inputs.name}")
+    assert (members["output_writer"]["role"], members["output_writer"]["bucket"]) == (
+        "roles/storage.objectUser", "${google_storage_bucket.outputs.name}")
+    assert all(m["member"] == "${google_service_account.functions.member}" for m in members.values())
+    # predict is public only when asked for
+    assert gcp.resource("google_cloud_run_v2_service_iam_member", "public_predict")["count"] == "${var.allow_unauthenticated ? 1 : 0}"
+
+
+def test_gcp_buckets_are_private(gcp):
+    for name, bucket in gcp.resources["google_storage_bucket"].items():
+        assert bucket["uniform_bucket_level_access"] is True, name
+        assert bucket["public_access_prevention"] == "enforced", name
+
+
+@pytest.mark.parametrize("suffix", sorted(SUFFIXES))
+def test_suffixes_are_what_core_reads(suffix):
+    assert not isinstance(input_format("day" + suffix), str)

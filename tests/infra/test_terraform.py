@@ -1,0 +1,296 @@
+"""Terraform itself on infra/: every configuration is formatted, the AWS one validates offline with
+the provider of this machine's filesystem mirror and applies against moto's server (the real AWS
+APIs, locally), and what it creates is what the functions and the loop guard need.
+
+The azurerm and google providers are not on this machine, so Azure and GCP are checked by
+test_configs.py (python-hcl2) and test_checkov.py instead of `terraform validate`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import serverless_ml_moto_support as moto_support
+import serverless_ml_terraform_support as tf
+
+from core.batch.formats import FORMATS, input_format
+from core.batch.locations import loop_guard, output_locations, parse_output_prefix
+from core.settings import Settings
+from core.storage import StorageURI
+
+MODEL_URI = "s3://team-models/iris/v3/model.joblib"
+MODEL_SHA256 = hashlib.sha256(b"a model").hexdigest()
+
+
+@pytest.mark.parametrize("cloud", tf.CLOUDS)
+def test_configuration_is_formatted(cloud, terraform):
+    result = tf.run_terraform(
+        ["fmt", "-check", "-diff", "-recursive", str(tf.INFRA / cloud)], tf.REPO,
+        tf.terraform_env(Path(os.devnull), Path(os.devnull)),
+    )
+    assert result.returncode == 0, f"`terraform fmt` would change infra/{cloud}:\n{result.stdout}{result.stderr}"
+
+
+def test_aws_validates_offline_with_the_mirror_provider(aws_workdir, aws_provider_mirror):
+    result = aws_workdir.run("validate", "-json")
+    report = json.loads(result.stdout)
+    assert report["valid"], json.dumps(report["diagnostics"], indent=2)
+    assert report["warning_count"] == 0, json.dumps(report["diagnostics"], indent=2)
+
+    versions = json.loads(aws_workdir.run("version", "-json").stdout)
+    selected = versions["provider_selections"]["registry.terraform.io/hashicorp/aws"]
+    assert selected in aws_provider_mirror.versions  # versions.tf's constraint admits the mirror's
+
+
+def test_init_leaves_nothing_in_the_repository(aws_workdir):
+    for name in (".terraform", ".terraform.lock.hcl", "terraform.tfstate"):
+        assert not (tf.INFRA / "aws" / name).exists(), f"infra/aws/{name} was written by a test run"
+    assert (aws_workdir.path / ".terraform.lock.hcl").exists()  # it went to the copy instead
+
+
+# --- apply against moto's server ----------------------------------------------------------------
+
+SERVICES = ("apigatewayv2", "cloudwatchlogs", "iam", "lambda", "s3", "sqs", "sts")
+
+
+def moto_override(url: str) -> str:
+    endpoints = "\n".join(f'    {service} = "{url}"' for service in SERVICES)
+    return (
+        'provider "aws" {\n'
+        '  region                      = "us-east-1"\n'
+        '  access_key                  = "testing"\n'
+        '  secret_key                  = "testing"\n'
+        "  skip_credentials_validation = true\n"
+        "  skip_metadata_api_check     = true\n"
+        "  skip_requesting_account_id  = true\n"
+        "  s3_use_path_style           = true\n"
+        f"  endpoints {{\n{endpoints}\n  }}\n"
+        "}\n"
+        # moto refuses every request to a bucket whose policy has a Deny statement (it ignores
+        # conditions and principals), so the buckets' TLS-only Deny (aws:SecureTransport false)
+        # would refuse the bundle's upload. Here the policy is a harmless Allow instead; its real
+        # content is checked in test_configs.py.
+        'data "aws_iam_policy_document" "tls_only" {\n'
+        "  statement {\n"
+        '    effect    = "Allow"\n'
+        '    actions   = ["s3:GetObject"]\n'
+        '    resources = ["${each.value.arn}/*"]\n'
+        "    principals {\n"
+        '      type        = "AWS"\n'
+        '      identifiers = ["arn:aws:iam::123456789012:root"]\n'
+        "    }\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+def tiny_bundle(path: Path) -> Path:
+    """A zip with the handler's module path; moto stores it, nothing runs it."""
+    with zipfile.ZipFile(path, "w") as bundle:
+        bundle.writestr("aws_lambda/__init__.py", "")
+        bundle.writestr("aws_lambda/handler.py", "def predict(event, context):\n    return {}\n")
+    return path
+
+
+APPLY_VARIABLES = {
+    "model_uri": MODEL_URI,
+    "model_sha256": MODEL_SHA256,
+    "model_version": "iris-3",
+    "max_rows": "500",
+    "cors_allow_origins": '["https://app.example.com"]',
+    "log_retention_days": "30",
+}
+
+
+def var_args(variables: dict[str, str]) -> list[str]:
+    return [f"-var={name}={value}" for name, value in variables.items()]
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    server = moto_support.start_moto(tmp_path_factory.mktemp("moto-terraform"), name="moto-terraform")
+    yield server
+    moto_support.stop_moto(server)
+
+
+@pytest.fixture(scope="module")
+def stack(moto, cli_config, tmp_path_factory, terraform):
+    """infra/aws applied to moto: the workdir, the outputs, and boto3 clients of the same server."""
+    import boto3
+
+    workdir = tf.Workdir(tf.copy_config("aws", tmp_path_factory.mktemp("infra-aws-moto")), cli_config)
+    (workdir.path / "moto_override.tf").write_text(moto_override(moto.url))
+    bundle = tiny_bundle(workdir.path / "bundle.zip")
+    variables = {**APPLY_VARIABLES, "bundle_path": str(bundle)}
+    init = workdir.run("init", "-backend=false", "-input=false")
+    assert init.returncode == 0, init.stderr
+    applied = workdir.run("apply", "-auto-approve", "-input=false", *var_args(variables), timeout=280)
+    assert applied.returncode == 0, f"terraform apply failed:\n{applied.stdout[-4000:]}\n{applied.stderr}"
+    outputs = {name: item["value"] for name, item in json.loads(workdir.run("output", "-json").stdout).items()}
+
+    def client(service: str):
+        return boto3.client(
+            service, endpoint_url=moto.url, region_name="us-east-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )
+
+    return workdir, variables, outputs, client
+
+
+def function_config(client, name: str) -> dict:
+    return client("lambda").get_function_configuration(FunctionName=name)
+
+
+def test_functions_get_the_entry_points_and_settings_core_accepts(stack):
+    _, variables, outputs, client = stack
+    predict = function_config(client, outputs["function_names"]["predict"])
+    batch = function_config(client, outputs["function_names"]["batch"])
+    assert predict["Handler"] == "aws_lambda.handler.predict"
+    assert batch["Handler"] == "aws_lambda.handler.batch"
+    assert {predict["Runtime"], batch["Runtime"]} <= {"python3.11", "python3.12"}
+
+    for function in (predict, batch):
+        env = function["Environment"]["Variables"]
+        assert set(tf.FUNCTION_SETTINGS) <= set(env), sorted(set(tf.FUNCTION_SETTINGS) - set(env))
+        settings = Settings.from_env(env)  # what the function does at init: a wrong value raises here
+        assert str(settings.model_uri.display) == MODEL_URI
+        assert settings.model_sha256 == MODEL_SHA256
+        assert settings.max_rows == 500
+        assert settings.cors_allow_origins == ("https://app.example.com",)
+        assert settings.preload_model is True
+
+    batch_settings = Settings.from_env(batch["Environment"]["Variables"])
+    assert batch_settings.batch_output_uri == parse_output_prefix(outputs["batch_output_uri"])
+
+
+def test_batch_notifications_cover_the_inputs_and_never_the_outputs(stack):
+    _, _, outputs, client = stack
+    bucket = outputs["data_bucket"]
+    batch_arn = function_config(client, outputs["function_names"]["batch"])["FunctionArn"]
+    rules = client("s3").get_bucket_notification_configuration(Bucket=bucket)["LambdaFunctionConfigurations"]
+    assert rules and all(rule["LambdaFunctionArn"] == batch_arn for rule in rules)
+    assert all(rule["Events"] == ["s3:ObjectCreated:*"] for rule in rules)
+
+    def filters(rule) -> dict[str, str]:
+        return {item["Name"].lower(): item["Value"] for item in rule["Filter"]["Key"]["FilterRules"]}
+
+    def fires(key: str) -> bool:  # S3's rule: the key starts with the prefix and ends with the suffix
+        return any(key.startswith(f["prefix"]) and key.endswith(f["suffix"]) for f in map(filters, rules))
+
+    # every suffix core reads, as S3 compares them (case-sensitive), under the input prefix
+    suffixes = {f.get("suffix") for f in map(filters, rules)}
+    assert {f".{kind}{gz}" for kind in FORMATS for gz in ("", ".gz")} <= suffixes
+    assert all(input_format("x" + suffix) for suffix in suffixes)
+
+    input_uri = parse_output_prefix(outputs["batch_input_uri"])
+    output_prefix = parse_output_prefix(outputs["batch_output_uri"])
+    for name in ("day.csv", "2026/11/day.jsonl", "day.csv.gz", "export.JSONL.GZ", "DATA.CSV"):
+        source = StorageURI("s3", bucket, input_uri.key + name)
+        assert fires(source.key), f"uploading {source.display} would not run the batch function"
+        produced = output_locations(source, output_prefix)
+        for output in (produced.predictions, produced.errors):
+            assert loop_guard(output, output_prefix)  # core would skip it ...
+            assert not fires(output.key), f"the output {output.display} would trigger the batch function"  # ... and S3 never sends it
+    for name in ("notes.txt", "day.parquet"):
+        assert not fires(input_uri.key + name)
+    assert not fires("day.csv")  # outside the input prefix
+
+
+def allowed_statements(client, role: str) -> list[dict]:
+    iam = client("iam")
+    statements = []
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        statements += [s for s in document["Statement"] if s["Effect"] == "Allow"]
+    assert not iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"], "no managed policies"
+    return statements
+
+
+def grants(statements: list[dict]) -> set[tuple[str, str]]:
+    def as_list(value):
+        return [value] if isinstance(value, str) else list(value)
+    return {(action, resource) for s in statements for action in as_list(s["Action"]) for resource in as_list(s["Resource"])}
+
+
+def test_roles_allow_the_model_object_the_input_prefix_and_the_output_prefix_only(stack):
+    _, _, outputs, client = stack
+    bucket_arn = f"arn:aws:s3:::{outputs['data_bucket']}"
+    model_arn = "arn:aws:s3:::" + MODEL_URI[len("s3://"):]
+    log_group = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/"
+    predict = grants(allowed_statements(client, outputs["function_names"]["predict"]))
+    batch = grants(allowed_statements(client, outputs["function_names"]["batch"]))
+
+    for granted in (predict, batch):
+        assert not [action for action, _ in granted if "*" in action], "wildcard actions"
+        assert ("s3:GetObject", model_arn) in granted
+        assert {r for a, r in granted if a.startswith("logs:")} <= {log_group + "serverless-ml-predict:*", log_group + "serverless-ml-batch:*"}
+    assert {a for a, _ in predict} == {"s3:GetObject", "logs:CreateLogStream", "logs:PutLogEvents"}
+    assert {r for a, r in predict if a.startswith("s3:")} == {model_arn}
+    assert {r for a, r in batch if a == "s3:GetObject"} == {model_arn, f"{bucket_arn}/incoming/*"}
+    assert {r for a, r in batch if a == "s3:PutObject"} == {f"{bucket_arn}/predictions/*"}
+    assert {a for a, _ in batch} == {
+        "s3:GetObject", "s3:PutObject", "s3:ListBucket", "sqs:SendMessage", "logs:CreateLogStream", "logs:PutLogEvents",
+    }
+
+
+def test_log_groups_keep_logs_for_the_configured_retention(stack):
+    _, _, _, client = stack
+    groups = {g["logGroupName"]: g.get("retentionInDays") for g in client("logs").describe_log_groups()["logGroups"]}
+    assert groups == {
+        "/aws/lambda/serverless-ml-predict": 30, "/aws/lambda/serverless-ml-batch": 30, "/aws/apigateway/serverless-ml": 30,
+    }
+
+
+def test_http_api_sends_every_route_to_predict(stack):
+    _, _, outputs, client = stack
+    api = client("apigatewayv2")
+    (found,) = [a for a in api.get_apis()["Items"] if a["Name"] == "serverless-ml"]
+    (route,) = api.get_routes(ApiId=found["ApiId"])["Items"]
+    assert route["RouteKey"] == "$default"  # core answers 404/405/OPTIONS itself, as on every provider
+    integration = api.get_integration(ApiId=found["ApiId"], IntegrationId=route["Target"].split("/")[-1])
+    assert integration["IntegrationType"] == "AWS_PROXY"
+    assert integration["PayloadFormatVersion"] == "2.0"
+    assert outputs["function_names"]["predict"] in integration["IntegrationUri"]
+    assert outputs["predict_url"] == outputs["endpoint_url"].rstrip("/") + "/predict"
+
+
+WRONG_VARIABLES = {
+    # name: (value, what the refusal says)
+    "model_uri": ("https://example.com/model.joblib", "model_uri must be an S3 object"),
+    "model_sha256": ("abc123", "model_sha256 must be 64 lowercase hexadecimal"),
+    "runtime": ("python3.9", "runtime must be python3.11 or python3.12"),
+    "input_prefix": ("incoming", "input_prefix must be a non-empty key prefix ending with /"),
+    "max_rows": ("0", "max_rows must be an integer from 1 to 1000000"),
+    "cors_allow_origins": ('["app.example.com"]', "cors_allow_origins must hold"),
+}
+
+
+@pytest.fixture(scope="module")
+def refused_plan(stack) -> str:
+    """One plan with every wrong value at once (Terraform reports each variable it refuses): the
+    provider starts once instead of once per value."""
+    workdir, variables, _, _ = stack
+    wrong = {name: value for name, (value, _) in WRONG_VARIABLES.items()}
+    result = workdir.run("plan", "-input=false", "-refresh=false", *var_args({**variables, **wrong}))
+    assert result.returncode != 0
+    return " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_VARIABLES))
+def test_a_wrong_variable_is_refused_naming_it(refused_plan, name):
+    value, expected = WRONG_VARIABLES[name]
+    assert expected in refused_plan, f"-var {name}={value} was not refused with {expected!r}:\n{refused_plan}"
+
+
+def test_overlapping_input_and_output_prefixes_are_refused(stack):
+    workdir, variables, _, _ = stack
+    result = workdir.run("plan", "-input=false", "-refresh=false", *var_args({**variables, "input_prefix": "predictions/incoming/"}))
+    assert result.returncode != 0
+    assert "overlap: the outputs would trigger the batch function" in " ".join(result.stderr.split()), result.stderr
