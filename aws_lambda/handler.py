@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda import batch as _batch
 from aws_lambda import snapstart
 from aws_lambda.app import LambdaApp
 
@@ -34,4 +33,8 @@ def predict(event: Any, context: Any) -> dict[str, Any]:
 
 
 def batch(event: Any, context: Any) -> dict[str, Any]:
-    return _batch.handle(app, event, context)
+    # imported on the first batch event: the predict function's cold start does not load the
+    # batch trigger's modules (S3 event parsing, the loop guard), about 3 ms
+    from aws_lambda.batch import handle
+
+    return handle(app, event, context)

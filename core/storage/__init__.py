@@ -44,6 +44,11 @@ class ObjectStore(Protocol):
         and atomically: readers see the previous object or the complete new one, never a part."""
         ...
 
+    def delete(self, uri: StorageURI) -> None:
+        """Remove the object. An object that is already gone is not an error (a repeated cleanup
+        succeeds); a missing bucket or container is."""
+        ...
+
 
 def missing_sdk(scheme: str) -> Optional[str]:
     """If ``scheme``'s SDK is not installed, a sentence saying what to install; else None.

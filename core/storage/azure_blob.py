@@ -115,6 +115,17 @@ class AzureBlobObjectStore:
             with _mapped_errors(uri, "written", self.timeout_seconds):
                 self._blob(uri).upload_blob(data, length=size, overwrite=True)
 
+    def delete(self, uri: StorageURI) -> None:
+        """Delete the blob (and its snapshots); one already gone is not an error, a missing
+        container is."""
+        with _mapped_errors(uri, "deleted", self.timeout_seconds):
+            try:
+                self._blob(uri).delete_blob(delete_snapshots="include")
+            except azure_errors.ResourceNotFoundError as exc:
+                raw_code = getattr(exc, "error_code", None)
+                if str(getattr(raw_code, "value", raw_code) or "") == "ContainerNotFound":
+                    raise
+
     # --- the client -----------------------------------------------------------------------------
 
     def _blob(self, uri: StorageURI):

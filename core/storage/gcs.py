@@ -122,6 +122,18 @@ class GCSObjectStore:
                     timeout=self.timeout_seconds, retry=self._retry,
                 )
 
+    def delete(self, uri: StorageURI) -> None:
+        """Delete the object; one already gone is not an error, a missing bucket is."""
+        with self._storage_errors(uri, "deleted"):
+            try:
+                self._blob(uri).delete(timeout=self.timeout_seconds, retry=self._retry)
+            except api_exceptions.NotFound:
+                bucket = self._client_once().bucket(uri.bucket)
+                if not bucket.exists(timeout=self.timeout_seconds, retry=self._retry):
+                    raise ObjectNotFound(
+                        f"{uri.display} cannot be deleted: bucket '{uri.bucket}' does not exist", uri.display
+                    ) from None
+
     # --- internals -----------------------------------------------------------------------------
 
     def _blob(self, uri: StorageURI, chunk_size: Optional[int] = None) -> storage.Blob:

@@ -47,6 +47,22 @@ class LocalObjectStore:
 
         self._write_atomically(uri, copy)
 
+    def delete(self, uri: StorageURI) -> None:
+        """Remove the file; a file already gone is not an error, a missing folder is."""
+        try:
+            os.remove(uri.key)
+        except FileNotFoundError:
+            if not os.path.isdir(os.path.dirname(uri.key)):
+                raise ObjectNotFound(
+                    f"{uri.display} cannot be deleted: its folder does not exist", uri.display
+                ) from None
+        except IsADirectoryError:
+            raise StorageError(f"{uri.display} cannot be deleted: it is a folder, not a file", uri.display) from None
+        except PermissionError:
+            raise StorageAccessDenied(f"{uri.display} cannot be deleted: permission denied", uri.display) from None
+        except OSError as exc:
+            raise StorageError(f"{uri.display} cannot be deleted: {exc.strerror}", uri.display) from None
+
     def _write_atomically(self, uri: StorageURI, write) -> None:
         # the temporary file sits in the target folder: os.replace is atomic only within one filesystem
         folder = os.path.dirname(uri.key)

@@ -7,6 +7,10 @@ uses. Everything else is botocore's own behaviour: credentials, region and endpo
 standard chain, so ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (a local moto server, MinIO, ...)
 work unchanged.
 
+Reads (``read_bytes``, ``open_read``) go first to :mod:`core.storage.s3_direct`, a signed GET over
+http.client that needs no botocore, whenever the environment holds everything it needs (on Lambda:
+always); any other case, and every write and delete, is botocore's.
+
 Timeouts and retries are set here on purpose, so one call gives up within about
 ``timeout_seconds`` instead of botocore's default of 60 s per read and up to 5 attempts::
 
@@ -26,13 +30,16 @@ endpoint's address.
 
 from __future__ import annotations
 
+import http.client
 import io
 import os
 import threading
 import weakref
 from typing import BinaryIO
 
-from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
+from core.errors import StorageAccessDenied, StorageError
+from core.storage import s3_direct
+from core.storage.s3_errors import answer_error, connection_failed, root_cause, timed_out, unreachable
 from core.storage.uri import StorageURI
 
 
@@ -66,15 +73,6 @@ def _import_sdk() -> None:
     _sdk_loaded = True
 
 
-_NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404", "NoSuchVersion"}
-_DENIED = {
-    "AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidAccessKeyId",
-    "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
-    "AccountProblem", "InvalidObjectState",
-}
-_THROTTLED = {"SlowDown", "503", "Throttling", "ThrottlingException", "RequestLimitExceeded",
-              "ServiceUnavailable", "TooManyRequests", "RequestThrottled"}
-_TIMED_OUT = {"RequestTimeout", "RequestTimeTooSkewed"}
 MAX_PUT_BYTES = 5 * 2**30  # the largest object one PutObject may create
 
 # Every store made in this process, so that a SnapStart restore can drop the connections and
@@ -102,15 +100,9 @@ class S3ObjectStore:
     scheme = "s3"
 
     def __init__(self, timeout_seconds: float = 10.0) -> None:
-        _import_sdk()
         self.timeout_seconds = timeout_seconds
-        attempts, per_attempt = retry_plan(timeout_seconds)
-        self.config = Config(
-            connect_timeout=per_attempt,
-            read_timeout=per_attempt,
-            retries={"total_max_attempts": attempts, "mode": "standard"},
-            user_agent_extra="serverless-ml",
-        )
+        self.attempts, self.per_attempt_seconds = retry_plan(timeout_seconds)
+        self._config = None
         self._client = None
         self._lock = threading.Lock()
         _all_stores.add(self)
@@ -122,7 +114,7 @@ class S3ObjectStore:
         try:
             return body.read()
         except Exception as exc:
-            raise self._mapped(exc, uri, "read") from None
+            raise self._body_error(body, exc, uri) from None
         finally:
             body.close()
 
@@ -165,7 +157,27 @@ class S3ObjectStore:
             except Exception as exc:
                 raise self._mapped(exc, uri, "written") from None
 
+    def delete(self, uri: StorageURI) -> None:
+        """One DeleteObject. Deleting an object that does not exist succeeds, as in S3 itself."""
+        try:
+            self.client().delete_object(Bucket=uri.bucket, Key=uri.key)
+        except Exception as exc:
+            raise self._mapped(exc, uri, "deleted") from None
+
     # --- the client --------------------------------------------------------------------------------
+
+    @property
+    def config(self):
+        """botocore's Config for this store's timeout (botocore is imported on first use)."""
+        if self._config is None:
+            _import_sdk()
+            self._config = Config(
+                connect_timeout=self.per_attempt_seconds,
+                read_timeout=self.per_attempt_seconds,
+                retries={"total_max_attempts": self.attempts, "mode": "standard"},
+                user_agent_extra="serverless-ml",
+            )
+        return self._config
 
     def client(self):
         """The botocore S3 client, created on first call (once, whatever the number of threads)."""
@@ -174,6 +186,7 @@ class S3ObjectStore:
             with self._lock:
                 client = self._client
                 if client is None:
+                    _import_sdk()
                     # a session of its own: botocore sessions are not safe to share while building
                     client = botocore.session.Session().create_client("s3", config=self.config)
                     self._client = client
@@ -193,6 +206,17 @@ class S3ObjectStore:
     # --- internals -----------------------------------------------------------------------------------
 
     def _get(self, uri: StorageURI):
+        """The object's body: ``read(n)`` and ``close()``, errors mapped by ``self._body_error``."""
+        target = s3_direct.direct_target(uri)
+        if target is not None:
+            try:
+                return _DirectBody(
+                    s3_direct.get_object(target, uri, self.timeout_seconds, self.attempts, self.per_attempt_seconds),
+                    uri,
+                    self.timeout_seconds,
+                )
+            except s3_direct.RedirectToBotocore:
+                pass  # the bucket is in another region: botocore follows the redirect
         try:
             return self.client().get_object(Bucket=uri.bucket, Key=uri.key)["Body"]
         except Exception as exc:
@@ -200,6 +224,36 @@ class S3ObjectStore:
 
     def _mapped(self, exc: Exception, uri: StorageURI, done: str) -> StorageError:
         return as_storage_error(exc, uri, done, self.timeout_seconds)
+
+    def _body_error(self, body, exc: Exception, uri: StorageURI) -> StorageError:
+        """The core error for a failure while reading an object's body, of either path."""
+        if isinstance(body, _DirectBody):
+            return body.error(exc)
+        return self._mapped(exc, uri, "read")
+
+
+class _DirectBody:
+    """An s3_direct answer's body; read failures become core errors without botocore."""
+
+    def __init__(self, response, uri: StorageURI, timeout_seconds: float) -> None:
+        self._response = response
+        self._uri = uri
+        self._timeout_seconds = timeout_seconds
+
+    def read(self, size: int = -1) -> bytes:
+        return self._response.read(size)
+
+    def close(self) -> None:
+        self._response.close()
+
+    def error(self, exc: Exception) -> StorageError:
+        if isinstance(exc, StorageError):
+            return exc
+        if isinstance(exc, TimeoutError):
+            return timed_out(self._uri, "read", self._timeout_seconds, "read")
+        if isinstance(exc, (OSError, http.client.HTTPException)):
+            return connection_failed(self._uri, "read", exc)
+        raise exc  # a bug, left to the caller's last guard
 
 
 def as_storage_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: float) -> StorageError:
@@ -215,32 +269,8 @@ def as_storage_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds
         return exc
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {}) or {}
-        code = str(error.get("Code") or "")
         status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-        code = code or str(status or "unknown")
-        if code in _NOT_FOUND or status == 404:
-            if code == "NoSuchBucket":
-                return ObjectNotFound(
-                    f"{where} cannot be {done}: bucket '{uri.bucket}' does not exist (NoSuchBucket)", where
-                )
-            return ObjectNotFound(f"{where} does not exist ({code})", where)
-        if code in _DENIED or status == 403:
-            action = "s3:GetObject" if done == "read" else "s3:PutObject"
-            return StorageAccessDenied(
-                f"{where} cannot be {done}: access denied ({code}); the function's role needs "
-                f"{action} on it",
-                where,
-            )
-        if code in _THROTTLED or status == 503:
-            return StorageError(
-                f"{where} cannot be {done}: S3 is throttling requests ({code}) and still did after "
-                f"retrying for {timeout_seconds:g} s; try again shortly",
-                where,
-            )
-        if code in _TIMED_OUT:
-            return StorageTimeout(f"{where} cannot be {done}: S3 timed out ({code})", where)
-        answered = f"{status} {code}" if status and str(status) != code else code
-        return StorageError(f"{where} cannot be {done}: S3 answered {answered}", where)
+        return answer_error(str(error.get("Code") or ""), status, uri, done, timeout_seconds)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
         return StorageAccessDenied(
             f"{where} cannot be {done}: no usable AWS credentials were found ({type(exc).__name__}); "
@@ -249,21 +279,16 @@ def as_storage_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds
             where,
         )
     if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
-        return StorageTimeout(
-            f"{where} cannot be {done}: S3 did not answer in time ({type(exc).__name__}; "
-            f"STORAGE_TIMEOUT_SECONDS={timeout_seconds:g})",
-            where,
-        )
+        phase = "connect" if isinstance(exc, ConnectTimeoutError) else "read"
+        return timed_out(uri, done, timeout_seconds, phase)
     if isinstance(exc, EndpointConnectionError):
-        return StorageError(
-            f"{where} cannot be {done}: the S3 endpoint could not be reached ({type(exc).__name__})", where
-        )
+        return unreachable(uri, done, root_cause(exc.kwargs.get("error") or exc))
     if isinstance(exc, ParamValidationError):
         return StorageError(f"{where} is not a valid S3 location: check the bucket name and key", where)
     if isinstance(exc, BotoCoreError):
         return StorageError(f"{where} cannot be {done}: {type(exc).__name__}", where)
     if isinstance(exc, OSError):  # a socket error during the body
-        return StorageError(f"{where} cannot be {done}: the connection failed ({type(exc).__name__})", where)
+        return connection_failed(uri, done, exc)
     raise exc  # not a storage failure: a bug, left to the caller's last guard
 
 
@@ -282,7 +307,7 @@ class _MappedBody(io.RawIOBase):
         try:
             data = self._body.read(len(buffer))
         except Exception as exc:
-            raise self._store._mapped(exc, self._uri, "read") from None
+            raise self._store._body_error(self._body, exc, self._uri) from None
         buffer[: len(data)] = data
         return len(data)
 

@@ -247,3 +247,14 @@ def test_write_file_to_a_missing_container_names_it(store, tmp_path):
     with pytest.raises(ObjectNotFound) as failure:
         store.write_file(parse_uri("az://nowhere/predictions/out.jsonl"), str(path))
     assert failure.value.message == "az://nowhere/predictions/out.jsonl cannot be written: there is no container 'nowhere'"
+
+
+def test_delete_removes_the_blob_and_a_second_delete_succeeds(store):
+    uri = parse_uri("az://data/out/partial.jsonl")
+    store.write_bytes(uri, b"{}\n")
+    store.delete(uri)
+    with pytest.raises(ObjectNotFound):
+        store.read_bytes(uri)
+    store.delete(uri)  # already gone: a repeated cleanup succeeds
+    with pytest.raises(ObjectNotFound, match="cannot be deleted: there is no container 'nowhere'"):
+        store.delete(parse_uri("az://nowhere/out.csv"))

@@ -241,3 +241,13 @@ def test_write_file_to_a_missing_bucket_names_the_bucket(store, tmp_path):
     assert raised.value.message == (
         "gs://no-such-bucket/predictions/out.jsonl cannot be written: bucket 'no-such-bucket' does not exist"
     )
+
+
+def test_delete_removes_the_object_and_a_second_delete_succeeds(store, emulator):
+    uri = parse_uri(f"gs://{BUCKET}/out/partial.jsonl")
+    store.write_bytes(uri, b"{}\n")
+    store.delete(uri)
+    assert emulator.client().bucket(BUCKET).get_blob("out/partial.jsonl") is None
+    store.delete(uri)  # already gone: a repeated cleanup succeeds
+    with pytest.raises(ObjectNotFound, match=r"cannot be deleted: bucket 'no-such-bucket' does not exist$"):
+        store.delete(parse_uri("gs://no-such-bucket/out/partial.jsonl"))

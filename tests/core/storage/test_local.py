@@ -51,3 +51,14 @@ def test_unreadable_file_is_access_denied(tmp_path, monkeypatch):
     with pytest.raises(StorageAccessDenied) as raised:
         store_for(uri).read_bytes(uri)
     assert raised.value.message == "file://.../m.joblib cannot be read: permission denied"
+
+
+def test_delete_removes_the_file_and_a_second_delete_succeeds(tmp_path):
+    uri = parse_uri((tmp_path / "out" / "partial.jsonl").as_uri())
+    store = store_for(uri)
+    store.write_bytes(uri, b"{}\n")
+    store.delete(uri)
+    assert os.listdir(tmp_path / "out") == []
+    store.delete(uri)  # already gone: a repeated cleanup succeeds
+    with pytest.raises(ObjectNotFound, match=r"^file://\.\.\./x\.jsonl cannot be deleted: its folder does not exist$"):
+        store.delete(parse_uri((tmp_path / "nowhere" / "x.jsonl").as_uri()))

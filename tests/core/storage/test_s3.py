@@ -109,10 +109,26 @@ def test_a_dropped_client_is_rebuilt_from_the_current_environment(bucket, aws_en
     store.write_bytes(parse_uri(f"s3://{bucket}/after-drop"), b"ok")
 
 
+def test_delete_removes_the_object_and_a_second_delete_succeeds(bucket, aws_env):
+    uri = parse_uri(f"s3://{bucket}/out/partial.jsonl")
+    store = S3ObjectStore(5)
+    store.write_bytes(uri, b"{}\n")
+    store.delete(uri)
+    with pytest.raises(ObjectNotFound):
+        store.read_bytes(uri)
+    store.delete(uri)  # already gone: a repeated cleanup succeeds
+    assert aws_env.count("DELETE", f"/{bucket}/out/partial.jsonl") == 2
+    with pytest.raises(ObjectNotFound, match=r"cannot be deleted: bucket 'bucket-that-is-not-there' does not exist"):
+        store.delete(parse_uri("s3://bucket-that-is-not-there/out/partial.jsonl"))
+
+
 # --- errors ---------------------------------------------------------------------------------------
 
 
-def test_missing_key(bucket):
+@pytest.mark.parametrize("path", ["direct", "botocore"])
+def test_missing_key(bucket, path, monkeypatch, tmp_path):
+    if path == "botocore":
+        credentials_from_a_file(monkeypatch, tmp_path)
     uri = parse_uri(f"s3://{bucket}/nope.joblib")
     with pytest.raises(ObjectNotFound) as raised:
         S3ObjectStore(5).read_bytes(uri)
@@ -125,7 +141,10 @@ def test_missing_key_when_streaming(bucket):
         S3ObjectStore(5).open_read(parse_uri(f"s3://{bucket}/nope.csv"))
 
 
-def test_missing_bucket(aws_env):
+@pytest.mark.parametrize("path", ["direct", "botocore"])
+def test_missing_bucket(aws_env, path, monkeypatch, tmp_path):
+    if path == "botocore":
+        credentials_from_a_file(monkeypatch, tmp_path)
     uri = parse_uri("s3://bucket-that-is-not-there/m.joblib")
     with pytest.raises(ObjectNotFound, match=r"bucket 'bucket-that-is-not-there' does not exist \(NoSuchBucket\)"):
         S3ObjectStore(5).read_bytes(uri)
@@ -170,11 +189,28 @@ def test_credentials_s3_rejects_are_access_denied(bucket, moto, monkeypatch, tmp
         drop_all_clients()
 
 
+def credentials_from_a_file(monkeypatch, folder: Path) -> None:
+    """The same dummy credentials from a shared-credentials file instead of the environment: reads
+    then go through botocore, not core.storage.s3_direct."""
+    path = folder / "credentials"
+    path.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(path))
+
+
+# reads go straight to S3 when the credentials are in the environment, through botocore otherwise
+READ_PATHS = ["direct", "botocore"]
+
+
 @pytest.mark.timeout(60)  # a retry loop that hangs fails here, not the whole run
-def test_a_stopped_server_fails_fast(tmp_path, monkeypatch):
+@pytest.mark.parametrize("path", READ_PATHS)
+def test_a_stopped_server_fails_fast(tmp_path, monkeypatch, path):
     server = moto_support.start_moto(tmp_path, name="stopped")
     for name, value in server.env().items():
         monkeypatch.setenv(name, value)
+    if path == "botocore":
+        credentials_from_a_file(monkeypatch, tmp_path)
     drop_all_clients()
     store = S3ObjectStore(2)
     store.client().create_bucket(Bucket="gone-soon")
@@ -182,24 +218,27 @@ def test_a_stopped_server_fails_fast(tmp_path, monkeypatch):
     with pytest.raises(StorageError) as raised:
         store.read_bytes(parse_uri("s3://gone-soon/m.joblib"))
     assert raised.value.message == (
-        "s3://gone-soon/m.joblib cannot be read: the S3 endpoint could not be reached (EndpointConnectionError)"
+        "s3://gone-soon/m.joblib cannot be read: the S3 endpoint could not be reached (connection refused)"
     )
     assert server.url not in raised.value.message
     drop_all_clients()
 
 
 @pytest.mark.timeout(60)
-def test_a_frozen_server_is_a_timeout(tmp_path, monkeypatch):
+@pytest.mark.parametrize("path", READ_PATHS)
+def test_a_frozen_server_is_a_timeout(tmp_path, monkeypatch, path):
     server = moto_support.start_moto(tmp_path, name="frozen")
     for name, value in server.env().items():
         monkeypatch.setenv(name, value)
+    if path == "botocore":
+        credentials_from_a_file(monkeypatch, tmp_path)
     drop_all_clients()
     store = S3ObjectStore(1.5)
     store.client().create_bucket(Bucket="frozen")
     store.write_bytes(parse_uri("s3://frozen/m.joblib"), b"x")
     server.freeze()
     try:
-        with pytest.raises(StorageTimeout, match=r"did not answer in time \(ReadTimeoutError; STORAGE_TIMEOUT_SECONDS=1.5\)"):
+        with pytest.raises(StorageTimeout, match=r"did not answer in time \(read timeout; STORAGE_TIMEOUT_SECONDS=1.5\)"):
             store.read_bytes(parse_uri("s3://frozen/m.joblib"))
     finally:
         server.thaw()

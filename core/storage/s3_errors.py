@@ -1,0 +1,102 @@
+"""What S3 failures mean to a caller, for both clients of core/storage/s3.py (botocore and the
+direct GET of core/storage/s3_direct.py): one core error per cause, with a message that names the
+location and the cause (the S3 error code, a timeout, a refused connection) and never a
+credential, a signature or the endpoint's address."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+from typing import Optional
+
+from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
+from core.storage.uri import StorageURI
+
+_NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404", "NoSuchVersion"}
+_DENIED = {
+    "AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidAccessKeyId",
+    "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
+    "AccountProblem", "InvalidObjectState",
+}
+_THROTTLED = {"SlowDown", "503", "Throttling", "ThrottlingException", "RequestLimitExceeded",
+              "ServiceUnavailable", "TooManyRequests", "RequestThrottled"}
+_TIMED_OUT = {"RequestTimeout", "RequestTimeTooSkewed"}
+
+
+def answer_error(code: str, status: Optional[int], uri: StorageURI, done: str, timeout_seconds: float) -> StorageError:
+    """The core error for S3's answer ``status`` with error ``code`` (empty when the answer had no
+    body, as for HEAD), whichever client received it."""
+    where = uri.display
+    code = code or str(status or "unknown")
+    if code in _NOT_FOUND or status == 404:
+        if code == "NoSuchBucket":
+            return ObjectNotFound(
+                f"{where} cannot be {done}: bucket '{uri.bucket}' does not exist (NoSuchBucket)", where
+            )
+        return ObjectNotFound(f"{where} does not exist ({code})", where)
+    if code in _DENIED or status == 403:
+        action = {"read": "s3:GetObject", "deleted": "s3:DeleteObject"}.get(done, "s3:PutObject")
+        return StorageAccessDenied(
+            f"{where} cannot be {done}: access denied ({code}); the function's role needs {action} on it",
+            where,
+        )
+    if code in _THROTTLED or status == 503:
+        return StorageError(
+            f"{where} cannot be {done}: S3 is throttling requests ({code}) and still did after "
+            f"retrying for {timeout_seconds:g} s; try again shortly",
+            where,
+        )
+    if code in _TIMED_OUT:
+        return StorageTimeout(f"{where} cannot be {done}: S3 timed out ({code})", where)
+    answered = f"{status} {code}" if status and str(status) != code else code
+    return StorageError(f"{where} cannot be {done}: S3 answered {answered}", where)
+
+
+def timed_out(uri: StorageURI, done: str, timeout_seconds: float, phase: str) -> StorageTimeout:
+    return StorageTimeout(
+        f"{uri.display} cannot be {done}: S3 did not answer in time ({phase} timeout; "
+        f"STORAGE_TIMEOUT_SECONDS={timeout_seconds:g})",
+        uri.display,
+    )
+
+
+def unreachable(uri: StorageURI, done: str, exc: BaseException) -> StorageError:
+    return StorageError(
+        f"{uri.display} cannot be {done}: the S3 endpoint could not be reached ({_cause(exc)})", uri.display
+    )
+
+
+def connection_failed(uri: StorageURI, done: str, exc: BaseException) -> StorageError:
+    return StorageError(f"{uri.display} cannot be {done}: the connection failed ({_cause(exc)})", uri.display)
+
+
+def _cause(exc: BaseException) -> str:
+    """A failure's kind in words, never its text (which can carry an address)."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "host name not found"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "the object arrived incomplete"
+    if isinstance(exc, ssl.SSLError):
+        return "TLS failed"
+    return type(exc).__name__
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost OSError under an SDK exception (urllib3 wraps the socket's), else ``exc``."""
+    seen = exc
+    for _ in range(6):
+        inner = seen.__cause__ or seen.__context__
+        if inner is None:
+            break
+        seen = inner
+        if type(seen) in (ConnectionRefusedError, ConnectionResetError) or isinstance(seen, socket.gaierror):
+            return seen
+    return exc
+
+
+__all__ = ["answer_error", "connection_failed", "root_cause", "timed_out", "unreachable"]
