@@ -27,7 +27,7 @@ from core.batch.locations import (
 )
 from core.batch.outputs import OutputFiles
 from core.batch.readers import BatchInputError, RowFailure, reader_for
-from core.errors import PredictionRejected
+from core.errors import ObjectNotFound, PredictionRejected
 from core.request.rows import FeatureSchema
 from core.settings import Settings
 from core.storage import StorageURI, parse_uri, store_for
@@ -125,6 +125,11 @@ def run_batch(
         if outputs.has_errors:
             store.write_file(targets.errors, outputs.errors_path)  # first: see outputs.py
             errors_uri = str(targets.errors)
+        else:  # an earlier run's errors (of an input since replaced) must not sit beside these predictions
+            try:
+                store.delete(targets.errors)
+            except ObjectNotFound:
+                pass  # no folder yet, so nothing stale; a missing bucket fails the write just below
         store.write_file(targets.predictions, outputs.predictions_path)
 
     seconds = time.perf_counter() - started

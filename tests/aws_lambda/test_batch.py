@@ -146,6 +146,19 @@ def test_bad_rows_give_predictions_and_an_errors_file(batch, s3, bucket):
     assert errors[0]["message"] == "line 3, column 'sepal_width' is the string 'abc'; expected a number"
 
 
+def test_the_input_replaced_without_bad_rows_removes_the_old_errors_file(batch, s3, bucket):
+    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + "5.1,3.5,1.4,0.2\n5.0,abc,1.4,0.2\n").encode())
+    batch(direct_event(bucket, KEY))
+    assert ERRORS in keys(s3, bucket)
+
+    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + GOOD_ROWS).encode())
+    (result,) = batch(direct_event(bucket, KEY))["results"]
+
+    assert (result["status"], result["rows_predicted"], result["rows_failed"]) == ("predicted", 3, 0)
+    assert "errors" not in result
+    assert [k for k in keys(s3, bucket) if k.startswith("predictions/")] == [OUTPUT]
+
+
 def test_an_object_under_the_output_prefix_is_not_an_input(batch, s3, bucket):
     s3.put_object(Bucket=bucket, Key="predictions/incoming/old.csv", Body=(HEADER + GOOD_ROWS).encode())
     before = keys(s3, bucket)

@@ -120,6 +120,17 @@ def test_the_same_input_twice_gives_byte_identical_outputs(batch):
     ]  # no temporary file left behind
 
 
+def test_a_replaced_input_without_bad_rows_leaves_no_stale_errors_file(batch):
+    path = batch.write("fixed.csv", csv_text(SETOSA, ["bad", 1, 1, 1]))
+    assert batch.run(path).errors_uri is not None
+
+    batch.write("fixed.csv", csv_text(SETOSA, VIRGINICA))  # the same name, the bad row corrected
+    second = batch.run(path)
+
+    assert (second.rows_predicted, second.rows_failed, second.errors_uri) == (2, 0, None)
+    assert sorted(p.name for p in (batch.folder / "predictions").iterdir()) == ["fixed.csv.predictions.jsonl"]
+
+
 def test_an_output_is_skipped_not_predicted(batch):
     batch.run(batch.write("day.csv", csv_text(SETOSA)))
     output = batch.folder / "predictions" / "day.csv.predictions.jsonl"
