@@ -18,7 +18,16 @@ $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,aws,azure,gcp]'
+	$(BIN)/python -m pip install --quiet -e '.[test,aws,azure,gcp,onnx,skops]'
+	touch $@
+
+# checkov pins its own boto3, packaging and more, so it lives in a venv of its own; the tests find
+# it at .venv-checkov/bin/checkov (or wherever CHECKOV points).
+CHECKOV_VENV ?= .venv-checkov
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
 	touch $@
 
 # Azurite (the Azure Blob emulator) and the Serverless Framework, pinned by package-lock.json
@@ -29,11 +38,11 @@ node_modules/.installed: package.json package-lock.json
 run: $(VENV)/.run-installed
 	$(BIN)/serverless-ml serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.test-installed node_modules/.installed
+test: $(VENV)/.test-installed node_modules/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) node_modules .serverless-ml .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .serverless-ml .pytest_cache .hypothesis

@@ -194,8 +194,9 @@ data "aws_iam_policy_document" "batch" {
     resources = [aws_s3_bucket.data.arn]
   }
   statement {
-    sid       = "WriteOutputs"
-    actions   = ["s3:PutObject"]
+    sid = "WriteOutputs"
+    # Delete: a re-run without failed rows removes the errors file an earlier run left
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
     resources = ["${aws_s3_bucket.data.arn}/${var.output_prefix}*"]
   }
   statement {

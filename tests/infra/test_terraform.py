@@ -234,9 +234,10 @@ def test_roles_allow_the_model_object_the_input_prefix_and_the_output_prefix_onl
     assert {a for a, _ in predict} == {"s3:GetObject", "logs:CreateLogStream", "logs:PutLogEvents"}
     assert {r for a, r in predict if a.startswith("s3:")} == {model_arn}
     assert {r for a, r in batch if a == "s3:GetObject"} == {model_arn, f"{bucket_arn}/incoming/*"}
-    assert {r for a, r in batch if a == "s3:PutObject"} == {f"{bucket_arn}/predictions/*"}
+    assert {r for a, r in batch if a in ("s3:PutObject", "s3:DeleteObject")} == {f"{bucket_arn}/predictions/*"}
     assert {a for a, _ in batch} == {
-        "s3:GetObject", "s3:PutObject", "s3:ListBucket", "sqs:SendMessage", "logs:CreateLogStream", "logs:PutLogEvents",
+        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "sqs:SendMessage",
+        "logs:CreateLogStream", "logs:PutLogEvents",
     }
 
 

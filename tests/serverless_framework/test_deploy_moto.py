@@ -1,0 +1,119 @@
+"""`sls deploy` of the packaged artifacts into moto's server, through serverless-localstack's
+endpoint setting (stage `local`); then boto3 asks moto what exists.
+
+What this proves: the framework's whole deploy path runs against an AWS API (stack creation,
+artifact upload to the deployment bucket, the change sets of the update), moto's CloudFormation
+accepts the template and creates the two functions from the uploaded zip (same SHA-256), their
+roles and their policies, log groups, the input bucket (with its encryption), S3's permission to
+invoke batch, and the failure queue.
+What it does not: moto's CloudFormation applies only a bucket's encryption and tags (the four
+notifications, versioning and public access block are checked in the template), and has no model for AWS::ApiGatewayV2::* (the HTTP API),
+AWS::Lambda::EventInvokeConfig (retries, on-failure destination) or AWS::S3::BucketPolicy (the
+deployment bucket's TLS-only policy); it skips them with a warning, and they are checked only as
+template (test_template.py, cfn-lint). No function runs here: moto invokes Lambdas only in Docker.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import json
+import warnings
+from urllib.parse import unquote
+
+import pytest
+
+NOT_MODELLED_BY_MOTO = {
+    "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage", "AWS::ApiGatewayV2::Integration",
+    "AWS::ApiGatewayV2::Route", "AWS::Lambda::EventInvokeConfig", "AWS::S3::BucketPolicy",
+}
+
+
+@pytest.fixture(scope="module")
+def deployed(packaged, sls_helpers, tmp_path_factory):
+    moto_support = sls_helpers.moto_support
+    server = moto_support.start_moto(tmp_path_factory.mktemp("moto-cfn"), name="moto-cfn")
+    try:
+        port = server.url.rsplit(":", 1)[1]
+        # `localhost`, not 127.0.0.1: serverless-localstack rewrites the stack's TemplateURL to
+        # this endpoint, and moto reads a bucket out of such a URL's path only when it says
+        # localhost (otherwise it takes the host's first label, "127", for the bucket).
+        env = sls_helpers.sls_env(AWS_ENDPOINT_URL=f"http://localhost:{port}")
+        result = sls_helpers.run_sls(
+            ["deploy", "--stage", sls_helpers.STAGE, *sls_helpers.PARAMS, "--package", str(packaged.folder)],
+            env, timeout=600, service=packaged.service,
+        )
+        assert result.returncode == 0, f"sls deploy failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+        yield server
+    finally:
+        moto_support.stop_moto(server)
+
+
+def _client(server, service: str):
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1",
+    ).client(service, endpoint_url=server.url)
+
+
+def test_the_stack_is_complete_with_every_resource_moto_models(deployed, packaged, sls_helpers):
+    cloudformation = _client(deployed, "cloudformation")
+    stack_name = f"{sls_helpers.SERVICE}-{sls_helpers.STAGE}"
+    (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), stack
+    listed = {r["LogicalResourceId"]: r for r in cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]}
+    expected = {k for k, v in packaged.template()["Resources"].items() if v["Type"] not in NOT_MODELLED_BY_MOTO}
+    assert expected <= set(listed), sorted(expected - set(listed))
+    assert all(listed[k]["ResourceStatus"].endswith("_COMPLETE") for k in expected)
+    skipped = sorted({v["Type"] for v in packaged.template()["Resources"].values()} & NOT_MODELLED_BY_MOTO)
+    warnings.warn(f"moto's CloudFormation does not create {', '.join(skipped)}; checked as template only")
+
+
+@pytest.mark.parametrize("name, handler, role", [
+    ("predict", "aws_lambda/handler.predict", "PredictRole"),
+    ("batch", "aws_lambda/handler.batch", "BatchRole"),
+])
+def test_both_functions_exist_with_the_packaged_code(deployed, packaged, sls_helpers, name, handler, role):
+    function_name = f"{sls_helpers.SERVICE}-{sls_helpers.STAGE}-{name}"
+    configuration = _client(deployed, "lambda").get_function(FunctionName=function_name)["Configuration"]
+    assert configuration["Handler"] == handler
+    assert configuration["Runtime"] == "python3.12"
+    assert configuration["Architectures"] == ["x86_64"]
+    digest = base64.b64encode(hashlib.sha256(packaged.zip_path.read_bytes()).digest()).decode()
+    assert configuration["CodeSha256"] == digest, "the function's code is not the packaged zip"
+    variables = configuration["Environment"]["Variables"]
+    assert variables["MODEL_URI"] == f"s3://{sls_helpers.INPUT_BUCKET}/models/model.joblib"
+    assert variables["BATCH_OUTPUT_URI"] == f"s3://{sls_helpers.INPUT_BUCKET}/predictions/"
+    role_name = configuration["Role"].rsplit("/", 1)[1]
+    assert role in role_name
+    iam = _client(deployed, "iam")
+    (policy_name,) = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
+    document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+    if isinstance(document, str):
+        # moto keeps a document that came through CloudFormation as the text of a Python dict
+        document = ast.literal_eval(unquote(document))
+    statements = document["Statement"]
+    writes = [s for s in statements if "s3:PutObject" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])]
+    if name == "predict":
+        assert not writes
+    else:
+        assert [s["Resource"] for s in writes] == [f"arn:aws:s3:::{sls_helpers.INPUT_BUCKET}/predictions/*"]
+
+
+def test_the_input_bucket_exists_and_s3_may_invoke_batch(deployed, sls_helpers):
+    s3 = _client(deployed, "s3")
+    s3.head_bucket(Bucket=sls_helpers.INPUT_BUCKET)
+    encryption = s3.get_bucket_encryption(Bucket=sls_helpers.INPUT_BUCKET)["ServerSideEncryptionConfiguration"]
+    assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    # moto's CloudFormation applies only a bucket's encryption and tags: the notifications,
+    # versioning and public access block are checked in the template (test_template.py).
+    policy = json.loads(_client(deployed, "lambda").get_policy(
+        FunctionName=f"{sls_helpers.SERVICE}-{sls_helpers.STAGE}-batch")["Policy"])
+    (statement,) = policy["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Action"] == "lambda:InvokeFunction"
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == f"arn:aws:s3:::{sls_helpers.INPUT_BUCKET}"
+    queue = _client(deployed, "sqs").get_queue_url(QueueName=f"{sls_helpers.SERVICE}-{sls_helpers.STAGE}-batch-failed-events")
+    assert queue["QueueUrl"]
