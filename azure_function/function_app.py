@@ -42,7 +42,7 @@ import os
 import re
 from pathlib import Path
 from typing import Optional
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import azure.functions as func
 
@@ -53,7 +53,7 @@ except ModuleNotFoundError as exc:  # the most common cause of "0 functions foun
         raise
     raise ModuleNotFoundError(
         "the package 'core' is not importable next to function_app.py: deploy the folder that "
-        "`python azure_function/package_app.py` builds (it carries core), or install the project "
+        "`serverless-ml package --provider azure` builds (it carries core), or install the project "
         "(pip install -e '.[azure]') in the environment that runs `func start`",
         name="core",
     ) from None
@@ -156,7 +156,8 @@ def without_route_prefix(path: str, prefix: str) -> str:
 def to_core_request(req: func.HttpRequest, invocation_id: str) -> HttpRequest:
     return HttpRequest(
         method=req.method,
-        path=without_route_prefix(urlsplit(req.url).path or "/", ROUTE_PREFIX),
+        # decoded, as the host routes it and the other providers hand it over: /pr%65dict is /predict
+        path=without_route_prefix(unquote(urlsplit(req.url).path) or "/", ROUTE_PREFIX),
         headers=dict(req.headers),
         body=req.get_body() or b"",
         query=dict(req.params),

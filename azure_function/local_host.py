@@ -12,7 +12,7 @@ rest), and the chosen function is called with a ``func.HttpRequest`` and a ``fun
 worker calls it. Function keys are not checked (the host does that before the worker sees the
 request).
 
-Not deployed (package_app.py leaves it out). Use::
+Not deployed (serverless-ml package leaves it out). Use::
 
     host = FunctionsHost(function_app.app, AZURE_FUNCTION / "host.json")
     response = host.request("POST", "/predict", headers={...}, body=b"...")

@@ -3,6 +3,8 @@
     serverless-ml serve [--host 127.0.0.1] [--port 8080] [--provider aws|azure|gcp]
     serverless-ml demo-model [--dir .serverless-ml/demo]  train the demo model, print its MODEL_URI
     serverless-ml batch INPUT [OUTPUT] [--model URI]      predict a .csv/.jsonl(.gz) file or object
+    serverless-ml export MODEL --to onnx|skops            convert a model, write it with its manifest
+    serverless-ml package --provider aws|azure|gcp        build the deployable bundle of one provider
 
 Without ``MODEL_URI``, ``serve`` trains (once) and serves the demo model. Without ``--provider``
 the core service answers; with it, the provider's own adapter does (see provider_servers.py).
@@ -52,12 +54,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     batch.add_argument("--model", help="the model's URI or local path (default: MODEL_URI, else the demo model)")
     batch.add_argument("--demo-dir", type=Path, default=DEFAULT_DEMO_DIR, help="where the demo model is kept")
 
+    # Each of these modules defines its own arguments and imports what it needs only when it runs.
+    # TEMPORARY while export_command.py and package_command.py are being written (the lead
+    # replaces this with plain imports when both exist)
+    import importlib
+
+    try:
+        export_command = importlib.import_module("serverless_ml.export_command")
+        export_command.add_arguments(commands.add_parser(
+            "export", help="convert a model to ONNX or skops and write it with its manifest"))
+    except ModuleNotFoundError:
+        pass
+    try:
+        package_command = importlib.import_module("serverless_ml.package_command")
+        package_command.add_arguments(commands.add_parser(
+            "package", help="build the deployable bundle (zip or folder) of one provider"))
+    except ModuleNotFoundError:
+        pass
+
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
             return _serve(args)
         if args.command == "batch":
             return _batch(args)
+        if args.command == "export":
+            return export_command.run(args)
+        if args.command == "package":
+            return package_command.run(args)
         return _demo_model(args.dir)
     except SettingsError as exc:
         print(f"serverless-ml: {exc.message}", file=sys.stderr)

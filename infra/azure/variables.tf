@@ -36,7 +36,7 @@ variable "bundle_path" {
 variable "python_version" {
   description = "Python of the Functions host."
   type        = string
-  default     = "3.11"
+  default     = "3.12"
 
   validation {
     condition     = contains(["3.11", "3.12"], var.python_version)

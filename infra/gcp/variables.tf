@@ -41,7 +41,7 @@ variable "bundle_path" {
 variable "runtime" {
   description = "Cloud Functions Python runtime."
   type        = string
-  default     = "python311"
+  default     = "python312"
 
   validation {
     condition     = contains(["python311", "python312"], var.runtime)

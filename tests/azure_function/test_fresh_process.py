@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from support import serve_command
+
 HERE = Path(__file__).resolve().parent
 MODEL_URI = "az://models/iris.joblib"
 FUNCTION_NAMES = ["predict", "health", "model", "openapi", "unmatched", "batch_blob", "batch_event_grid"]
@@ -158,7 +160,7 @@ def test_preload_model_loads_from_azurite_during_indexing(app_folder, azurite_wi
 
 def test_the_packaged_folder_imports_core_from_itself_and_answers(app_folder, tmp_path, demo_model_uri):
     built = tmp_path / "app"
-    subprocess.run([sys.executable, str(app_folder / "package_app.py"), "--out", str(built), "--zip"],
+    subprocess.run([*serve_command(), "package", "--provider", "azure", "--out", str(tmp_path / "app.zip")],
                    check=True, capture_output=True, timeout=60)
     assert (tmp_path / "app.zip").exists()
     result = run_child(
@@ -192,7 +194,7 @@ def test_the_source_folder_alone_says_how_to_get_core(app_folder, demo_model_uri
                        isolated_from=app_folder)
     assert result.returncode != 0
     assert "the package 'core' is not importable next to function_app.py" in result.stderr
-    assert "package_app.py" in result.stderr
+    assert "serverless-ml package --provider azure" in result.stderr
 
 
 def test_requirements_are_the_package_dependencies_plus_the_azure_extra(app_folder):

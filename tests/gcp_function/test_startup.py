@@ -9,7 +9,10 @@ import subprocess
 import sys
 import textwrap
 import tomllib
+import zipfile
 from pathlib import Path
+
+from support import serve_command
 
 REPO = Path(__file__).resolve().parents[2]
 FUNCTION_DIR = REPO / "gcp_function"
@@ -74,11 +77,15 @@ def test_a_wrong_setting_stops_the_start_with_a_message_naming_it(tmp_path, isol
 def test_the_bundled_folder_serves_with_its_own_copy_of_core(
     tmp_path, isolated_env, function_factory, gcs_emulator, model_in_gcs, gcp_project
 ):
-    bundle_dir = tmp_path / "gcp_function"
+    archive = tmp_path / "serverless-ml-gcp.zip"
     done = subprocess.run(
-        [sys.executable, str(FUNCTION_DIR / "bundle.py"), str(bundle_dir)], capture_output=True, text=True, timeout=60
+        [*serve_command(), "package", "--provider", "gcp", "--out", str(archive)],
+        capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stderr
+    bundle_dir = tmp_path / "gcp_function"
+    with zipfile.ZipFile(archive) as bundle:
+        bundle.extractall(bundle_dir)
     assert sorted(p.name for p in bundle_dir.iterdir()) == ["core", "gcp_logging.py", "main.py", "requirements.txt"]
     assert (bundle_dir / "core" / "http" / "openapi.json").is_file()
     assert not list(bundle_dir.rglob("__pycache__"))

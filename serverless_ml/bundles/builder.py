@@ -1,0 +1,185 @@
+"""Building one provider's bundle: sources, requirements, dependencies, size check, archive."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from serverless_ml.bundles import dependencies, sources
+from serverless_ml.bundles.archive import ArchiveSize, folder_size, write_zip
+from serverless_ml.bundles.errors import BundleTooLarge, DependencyInstallFailed, OutputRefused
+from serverless_ml.bundles.providers import (
+    AWS, AZURE, LAMBDA_ARCHITECTURES, MB, Provider, lambda_glibc_minor, limit_text, manylinux_platforms,
+)
+
+# what a deployed model needs at the same version it was trained with (checked against this machine)
+MODEL_LIBRARIES = ("scikit-learn", "numpy", "onnxruntime", "skops")
+# in Lambda's Python runtimes already; left out unless asked for (see BundleOptions.include_boto3)
+LAMBDA_RUNTIME_PACKAGES = ("boto3",)
+# Azure's Linux workers run on x86-64 with the glibc of Debian 11 (2.31)
+AZURE_PLATFORM = dependencies.TargetPlatform(tuple(manylinux_platforms("x86_64", 31)), "3.11")
+WWWROOT = "/home/site/wwwroot"
+LAMBDA_TASK_ROOT = "/var/task"
+
+
+@dataclass(frozen=True)
+class BundleOptions:
+    provider: Provider
+    output: Path  # the zip to write; Azure's folder is written beside it, without the .zip
+    source: Path
+    extras: tuple[str, ...] = ()
+    install_dependencies: bool = True  # Lambda: into the zip; Azure: into .python_packages (no remote build)
+    python_version: str = "3.11"
+    architecture: str = "x86_64"  # Lambda's: x86_64 or arm64
+    include_boto3: bool = False
+    constraints: Optional[Path] = None
+    limit_bytes: Optional[int] = None  # instead of the provider's unzipped limit
+
+    @property
+    def folder(self) -> Optional[Path]:
+        return self.output.with_suffix("") if self.provider is AZURE else None
+
+    @property
+    def unzipped_limit(self) -> int:
+        return self.limit_bytes if self.limit_bytes is not None else self.provider.unzipped_limit
+
+
+@dataclass
+class BundleResult:
+    options: BundleOptions
+    archive: Path
+    size: ArchiveSize
+    seconds: float
+    dependencies: dict[str, str] = field(default_factory=dict)  # bundled versions of the model libraries
+    notes: list[str] = field(default_factory=list)
+
+
+def lambda_platform(options: BundleOptions) -> dependencies.TargetPlatform:
+    arch = LAMBDA_ARCHITECTURES[options.architecture]
+    return dependencies.TargetPlatform(
+        tuple(manylinux_platforms(arch, lambda_glibc_minor(options.python_version))), options.python_version)
+
+
+def build(options: BundleOptions) -> BundleResult:
+    started = time.perf_counter()
+    provider = options.provider
+    sources.check_source_tree(options.source, provider)
+    _check_output(options)
+    options.output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{options.output.stem}-", dir=options.output.parent))
+    staging.chmod(0o755)  # mkdtemp's 0700 would become the Azure folder's
+    try:
+        sources.copy_sources(options.source, provider, staging)
+        if provider.requirements_file:
+            sources.write_requirements(
+                staging / provider.requirements_file, options.source / provider.adapter_dir / provider.requirements_file,
+                sources.extra_requirements(options.source, options.extras), options.extras)
+        result = BundleResult(options, options.output, ArchiveSize(0, 0, 0), 0.0)
+        if options.install_dependencies:
+            _install_dependencies(options, staging, result)
+        if provider is AWS:
+            _compile_for_lambda(options, staging, result)
+        unzipped = folder_size(staging)
+        if unzipped > options.unzipped_limit:
+            raise BundleTooLarge(
+                f"the {provider.title} bundle would be {unzipped / MB:.1f} MB unzipped, over the "
+                f"{limit_text(options.unzipped_limit)} MB limit ({_limit_source(options)}); nothing was written. "
+                "Leave out what the model does not need (an --extra), or ship large libraries in a layer or image")
+        folder = options.folder
+        if folder is not None:
+            if folder.exists():
+                shutil.rmtree(folder)
+            staging.rename(folder)
+            staging = folder
+        result.size = write_zip(staging, options.output)
+        zipped_limit = provider.zipped_limit
+        if provider.zipped_limit_is_hard and zipped_limit and result.size.zipped_bytes > zipped_limit:
+            options.output.unlink()
+            raise BundleTooLarge(
+                f"the {provider.title} bundle is {result.size.zipped_bytes / MB:.1f} MB zipped, over the "
+                f"{limit_text(zipped_limit)} MB limit ({provider.zipped_limit_what}); the zip was removed")
+        result.seconds = time.perf_counter() - started
+        return result
+    finally:
+        if staging != options.folder and staging.exists():
+            shutil.rmtree(staging)
+
+
+def _install_dependencies(options: BundleOptions, staging: Path, result: BundleResult) -> None:
+    provider = options.provider
+    if provider is AWS:
+        extras = [*options.extras, *([provider.pyproject_extra] if options.include_boto3 else [])]
+        requirements = sources.declared_requirements(options.source, extras)
+        platform, site_packages = lambda_platform(options), staging
+        if not options.include_boto3:
+            result.notes.append("boto3 left out: Lambda's Python runtime has it (--include-boto3 to pin your own)")
+    elif provider is AZURE:
+        requirements = sources.requirements_file_lines(staging / provider.requirements_file)
+        site_packages = staging / ".python_packages" / "lib" / "site-packages"
+        platform = dependencies.TargetPlatform(AZURE_PLATFORM.platforms, options.python_version)
+        runtime_root = f"{WWWROOT}/.python_packages/lib/site-packages"
+        result.notes.append("dependencies vendored in .python_packages: deploy without a remote build")
+    else:
+        raise OutputRefused(f"{provider.title} installs the dependencies itself (Cloud Build); --deps is not used there")
+    site_packages.mkdir(parents=True, exist_ok=True)
+    try:
+        dependencies.install(requirements, site_packages, platform, options.constraints)
+    except DependencyInstallFailed as exc:
+        if provider is AWS and lambda_glibc_minor(options.python_version) < lambda_glibc_minor("3.12"):
+            # onnxruntime 1.17+ and NumPy 2.3+ publish wheels for glibc 2.27/2.28 and later only
+            raise DependencyInstallFailed(
+                f"{exc.message}\nLambda's python{options.python_version} runtime runs on Amazon Linux 2 (glibc 2.26); "
+                "its Python 3.12 and later runtimes run on Amazon Linux 2023 (glibc 2.34), which newer wheels "
+                "need: try --python-version 3.12 and a python3.12 runtime") from None
+        raise
+    removed = dependencies.prune(site_packages)
+    result.notes.append(f"{removed / MB:.1f} MB of test suites and scripts removed")
+    if provider is AZURE:
+        _compile(options, site_packages, runtime_root, result)
+    result.dependencies = dependencies.installed_versions(site_packages, MODEL_LIBRARIES)
+    here = dependencies.local_versions(list(result.dependencies))
+    for name, version in sorted(result.dependencies.items()):
+        if name in here and here[name] != version:
+            result.notes.append(
+                f"{name} {version} in the bundle (the newest with wheels for {platform.describe()}), {here[name]} here: "
+                f"a model pickled here may not load there; train it with {name}=={version} or pin with --constraint")
+
+
+def _compile_for_lambda(options: BundleOptions, staging: Path, result: BundleResult) -> None:
+    """Lambda's /var/task is read-only: bytecode not in the zip is compiled again at every cold start."""
+    _compile(options, staging, LAMBDA_TASK_ROOT, result)
+
+
+def _compile(options: BundleOptions, root: Path, runtime_root: str, result: BundleResult) -> None:
+    interpreter = dependencies.find_interpreter(options.python_version)
+    if interpreter is None:
+        result.notes.append(
+            f"no python{options.python_version} on this machine: the bundle carries no bytecode, so every "
+            "cold start compiles its modules (build with that Python to include it)")
+        return
+    dependencies.compile_bytecode(root, interpreter, runtime_root)
+
+
+def _limit_source(options: BundleOptions) -> str:
+    return "set with --limit-mb" if options.limit_bytes is not None else options.provider.unzipped_limit_what
+
+
+def _check_output(options: BundleOptions) -> None:
+    output = options.output
+    if output.suffix != ".zip":
+        raise OutputRefused(f"--out {output} does not end in .zip; expected the path of the zip to write")
+    protected = [options.source / "core", options.source / options.provider.adapter_dir]
+    for path in filter(None, (output, options.folder)):
+        resolved = path.resolve()
+        if resolved == options.source.resolve() or any(resolved == p.resolve() or p.resolve() in resolved.parents for p in protected):
+            raise OutputRefused(f"--out {output} is inside the sources it is built from; expected a place of its own, e.g. build/")
+    folder = options.folder
+    if folder is not None and folder.exists():
+        earlier_bundle = (folder / "function_app.py").exists() and (folder / "host.json").exists()
+        if not folder.is_dir() or (any(folder.iterdir()) and not earlier_bundle):
+            raise OutputRefused(
+                f"{folder} exists and is not an earlier bundle; expected a new folder or an earlier Azure bundle to replace")

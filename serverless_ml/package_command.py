@@ -1,0 +1,130 @@
+"""``serverless-ml package --provider aws|azure|gcp``: build the deployable bundle of one provider.
+
+    serverless-ml package --provider aws                  # build/aws/serverless-ml-aws.zip
+    serverless-ml package --provider gcp --extra onnx     # build/gcp/serverless-ml-gcp.zip
+    serverless-ml package --provider azure --out /tmp/app.zip   # /tmp/app/ and /tmp/app.zip
+
+Prints the bundle's size against the provider's limits. Exit status: 0 built; 2 not built (a bad
+argument, a missing source tree, pip unable to install for the target, or a bundle over the limit).
+Only argparse is imported here; the builder is imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+PROVIDER_NAMES = ("aws", "azure", "gcp")
+EXTRAS = ("onnx", "skops")
+LIMIT_VARIABLE = "SERVERLESS_ML_BUNDLE_LIMIT_MB"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Build the deployable bundle of one provider: core, its adapter and only its dependencies "
+        "(AWS: installed for Lambda's Linux and Python; GCP and Azure: requirements.txt for the platform's build). "
+        "Exit status 2 when the bundle is not built, e.g. over the provider's size limit.")
+    parser.add_argument("--provider", required=True, choices=PROVIDER_NAMES, help="the cloud to build for")
+    parser.add_argument(
+        "--out", type=Path,
+        help="the zip to write (default: build/<provider>/serverless-ml-<provider>.zip in the source tree); "
+             "Azure's app folder is written beside it, with the same name without .zip")
+    parser.add_argument("--extra", action="append", choices=EXTRAS, default=[],
+                        help="a model format to support as well (onnx: onnxruntime; skops); repeatable")
+    parser.add_argument("--no-deps", action="store_true",
+                        help="AWS: leave the dependencies out (for a layer that has them, or a quick look)")
+    parser.add_argument("--vendor-deps", action="store_true",
+                        help="Azure: install the dependencies into .python_packages, for a deployment without remote build")
+    # 3.12, as serverless.yml and infra/ deploy: Lambda's 3.11 runs on Amazon Linux 2, whose glibc
+    # 2.26 has no wheels of current NumPy or scikit-learn
+    parser.add_argument("--python-version", default="3.12", choices=("3.10", "3.11", "3.12", "3.13"),
+                        help="the runtime's Python (default 3.12); the wheels and bytecode are for it")
+    parser.add_argument("--arch", default="x86_64", choices=("x86_64", "arm64"),
+                        help="AWS: the function's architecture (default x86_64)")
+    parser.add_argument("--include-boto3", action="store_true",
+                        help="AWS: bundle boto3/botocore instead of using the runtime's (about 25 MB more)")
+    parser.add_argument("--constraint", type=Path,
+                        help="a pip constraints file for the installed dependencies, e.g. scikit-learn==1.7.2")
+    parser.add_argument(
+        "--limit-mb",
+        help=f"fail above this many MB unzipped instead of the provider's limit, e.g. to leave room for layers "
+             f"(or set {LIMIT_VARIABLE})")
+    parser.add_argument("--source", type=Path, help="the serverless-ml source tree (default: the one this command runs from)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from serverless_ml.bundles import PROVIDERS, BundleError, BundleOptions, build
+    from serverless_ml.bundles.providers import MB
+    from serverless_ml.bundles.sources import default_source_tree
+
+    provider = PROVIDERS[args.provider]
+    try:
+        limit_mb = _limit_mb(args)
+    except ValueError as exc:
+        return _fail(str(exc))
+    if args.vendor_deps and provider.name != "azure":
+        return _fail(f"--vendor-deps is for --provider azure; {provider.title} gets its dependencies "
+                     + ("in the zip already" if provider.name == "aws" else "from Cloud Build (requirements.txt)"))
+    if provider.name != "aws":
+        for flag, given in (("--no-deps", args.no_deps), ("--include-boto3", args.include_boto3), ("--arch", args.arch != "x86_64")):
+            if given:
+                return _fail(f"{flag} is for --provider aws; {provider.title} installs its dependencies on the platform")
+    source = (args.source or default_source_tree()).resolve()
+    output = (args.out if args.out is not None else source / provider.default_output).absolute()
+    options = BundleOptions(
+        provider=provider, output=output, source=source, extras=tuple(dict.fromkeys(args.extra)),
+        install_dependencies=(not args.no_deps) if provider.name == "aws" else args.vendor_deps,
+        python_version=args.python_version, architecture=args.arch, include_boto3=args.include_boto3,
+        constraints=args.constraint, limit_bytes=None if limit_mb is None else round(limit_mb * MB),
+    )
+    try:
+        result = build(options)
+    except BundleError as exc:
+        return _fail(exc.message)
+    _print_report(result)
+    return 0
+
+
+def _limit_mb(args: argparse.Namespace):
+    if args.limit_mb is not None:
+        text, origin = args.limit_mb, "--limit-mb"
+    elif os.environ.get(LIMIT_VARIABLE, "").strip():
+        text, origin = os.environ[LIMIT_VARIABLE].strip(), LIMIT_VARIABLE
+    else:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{origin}={text!r} is not allowed; expected a positive number of megabytes, e.g. 200")
+    return value
+
+
+def _fail(message: str) -> int:
+    print(f"serverless-ml: {message}", file=sys.stderr)
+    return 2
+
+
+def _print_report(result) -> None:
+    from serverless_ml.bundles.providers import MB, limit_text
+
+    options, provider, size = result.options, result.options.provider, result.size
+    where = f"{options.folder}/ and {result.archive}" if options.folder else str(result.archive)
+    print(f"built {where} for {provider.title} in {result.seconds:.1f} s ({size.files} files)")
+    limit_what = "set with --limit-mb" if options.limit_bytes is not None else provider.unzipped_limit_what
+    print(f"  unzipped {size.unzipped_bytes / MB:8.1f} MB of {limit_text(options.unzipped_limit)} MB "
+          f"({100 * size.unzipped_bytes / options.unzipped_limit:.0f}%): {limit_what}")
+    zipped = f"  zipped   {size.zipped_bytes / MB:8.1f} MB"
+    if provider.zipped_limit:
+        over = size.zipped_bytes > provider.zipped_limit
+        zipped += f" of {limit_text(provider.zipped_limit)} MB: {provider.zipped_limit_what}"
+        if over and not provider.zipped_limit_is_hard:
+            zipped += " (this one is above it)"
+    print(zipped)
+    if result.dependencies:
+        print("  " + ", ".join(f"{name} {version}" for name, version in sorted(result.dependencies.items())))
+    for note in result.notes:
+        print(f"  note: {note}")
