@@ -123,6 +123,7 @@ def azure_respond() -> Respond:
     from local_host import FunctionsHost
 
     host = FunctionsHost(function_app.app, folder / "host.json")
+    _collect_relayed_logs_on_stderr()
 
     def respond(request: HttpRequest) -> HttpResponse:
         target = request.path + (f"?{urlencode(request.query)}" if request.query else "")
@@ -131,6 +132,19 @@ def azure_respond() -> Respond:
         return HttpResponse(response.status_code, headers, response.get_body())
 
     return respond
+
+
+def _collect_relayed_logs_on_stderr() -> None:
+    """Do what the Functions host does with the records function_app relays to the root logger:
+    collect them; here, one line each on stderr, as `serve` prints for the other providers."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))  # the message is already core's JSON line
+    # relayed records reach the root's handlers whatever its level; others only from WARNING up,
+    # as Python's last-resort handler would have shown them
+    handler.addFilter(lambda record: record.name.startswith("serverless_ml") or record.levelno >= logging.WARNING)
+    logging.getLogger().addHandler(handler)
 
 
 # --- gcp -------------------------------------------------------------------------------------

@@ -50,6 +50,13 @@ def test_each_provider_answers_like_core(tmp_path, demo_model_uri, core_answers,
         stop_endpoint(endpoint)
     assert [a[0] for a in answers] == [200, 400, 415, 200, 404, 405]
     assert answers == core_answers
+    logged = [json.loads(line) for line in endpoint.log_path.read_text().splitlines() if line.startswith("{")]
+    # one line per request, the same on every provider (the start-up probe is the GET /health)
+    assert [(line["message"], line.get("route"), line.get("status")) for line in logged] == [
+        ("request", "/health", 200), ("model loaded", None, None), ("request", "/predict", 200),
+        ("request", "/predict", 400), ("request", "/predict", 415), ("request", "/model", 200),
+        ("request", "unmatched", 404), ("request", "/predict", 405),
+    ]
 
 
 def test_a_missing_extra_is_named_with_the_install_command(tmp_path, demo_model_uri):

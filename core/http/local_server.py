@@ -20,6 +20,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every answer carries Content-Length
     # headers and body leave in two writes; with Nagle on, the body waits for a delayed ACK (~40 ms)
     disable_nagle_algorithm = True
+    # a client that stops sending (a stalled body, an idle keep-alive) frees its thread after this
+    timeout = 60
     server_version = "serverless-ml"
     sys_version = ""  # no Python version in the Server header
     service: PredictionService  # set on the subclass made by make_server
@@ -41,12 +43,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
 
+    def __getattr__(self, name: str):
+        # any other method (TRACE, QUERY, ...): the service answers it (405 with Allow, or 404) as
+        # the functions do, instead of http.server's HTML 501
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def _read_body(self, headers: dict[str, str]) -> bytes:
         limit = self.service.settings.max_body_bytes
         if headers.get("transfer-encoding", "").lower() == "chunked":
             return self._read_chunked(limit)
         length_text = headers.get("content-length", "0").strip() or "0"
-        if not length_text.isdigit():
+        # ASCII digits only: str.isdigit() is also true for '²' or '٣', which int() then refuses
+        if not (length_text.isascii() and length_text.isdigit()):
             raise RequestError(f"Content-Length {length_text[:20]!r} is not a number of bytes")
         length = int(length_text)
         if length > limit:
@@ -60,10 +70,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = bytearray()
         while True:
             size_line = self.rfile.readline(65537).split(b";", 1)[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError:
-                raise RequestError("the chunked body is malformed; expected hexadecimal chunk sizes") from None
+            # hex digits only: int(..., 16) also takes '-1' (a read to the end of the connection,
+            # which waits for the client to hang up), '+5', '0x5' and '1_0'
+            if not size_line or size_line.strip(b"0123456789abcdefABCDEF"):
+                raise RequestError("the chunked body is malformed; expected hexadecimal chunk sizes")
+            size = int(size_line, 16)
             if size == 0:
                 while self.rfile.readline(65537).strip():  # trailers
                     pass

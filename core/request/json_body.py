@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, Optional
 
-from core.errors import MalformedJSON, PayloadTooLarge, UnsupportedMediaType
+from core.errors import InvalidValue, MalformedJSON, PayloadTooLarge, UnsupportedMediaType
 
 EXAMPLE_BODY = '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
 
@@ -62,6 +63,13 @@ def decode_json_object(body: bytes, max_body_bytes: int) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise MalformedJSON("the body is nested too deeply; expected rows of numbers") from None
+    except ValueError:
+        # int() refuses a literal of more digits than sys.get_int_max_str_digits() (4300 by
+        # default); any such integer is far beyond the float range a feature value must be in
+        raise InvalidValue(
+            f"the body contains an integer of more than {sys.get_int_max_str_digits()} digits, "
+            "beyond the 64-bit float range; expected finite numbers"
+        ) from None
     if not isinstance(payload, dict):
         raise MalformedJSON(
             f"the body is a JSON {json_type(payload)}; expected a JSON object such as {EXAMPLE_BODY}"
