@@ -66,7 +66,17 @@ def environment() -> dict:
         "scikit-learn": sklearn.__version__,
         "joblib": joblib.__version__,
         "pandas_installed": pandas_installed(),
+        "onnxruntime": _installed_version("onnxruntime"),
     }
+
+
+def _installed_version(distribution: str):
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def write_json(name: str, data: dict) -> Path:

@@ -28,7 +28,8 @@ from _models import ROOT, build_models, environment, write_json
 
 GOAL_RATIO = 1.05
 CORE_SETTINGS = ("MODEL_URI", "MODEL_SHA256", "MODEL_VERSION", "BATCH_OUTPUT_URI", "MAX_ROWS",
-                 "MAX_BODY_BYTES", "CORS_ALLOW_ORIGINS", "LOG_LEVEL", "PRELOAD_MODEL")
+                 "MAX_BODY_BYTES", "CORS_ALLOW_ORIGINS", "LOG_LEVEL", "PRELOAD_MODEL",
+                 "SKOPS_TRUSTED_TYPES", "STRICT_MODEL_VERSION", "ONNX_THREADS")
 
 # Both children print whether pandas ended up imported (scikit-learn imports it when installed).
 CORE_CHILD = """\

@@ -47,7 +47,8 @@ def main() -> int:
     if env:
         lines += [
             f"Python {env['python']}, numpy {env['numpy']}, scikit-learn {env['scikit-learn']}, joblib {env['joblib']}, "
-            f"pandas {'installed' if env['pandas_installed'] else 'not installed'}, {env['cpus']} CPUs, {env['platform']}.",
+            f"pandas {'installed' if env['pandas_installed'] else 'not installed'}, "
+            f"onnxruntime {env.get('onnxruntime') or 'not installed'}, {env['cpus']} CPUs, {env['platform']}.",
             "",
         ]
     lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]

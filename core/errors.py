@@ -150,3 +150,22 @@ class PredictionFailed(ServerlessMLError):
 
     status = 500
     code = "prediction_failed"
+
+
+class ModelRuntimeMissing(ModelUnavailable):
+    """The library that loads the model's format (onnxruntime, skops) is not installed here; the
+    message names the pip extra. Answered as ``model_unavailable``: installing it is the fix."""
+
+
+class ModelUntrustedTypes(ModelInvalid):
+    """A skops file holds types that ``SKOPS_TRUSTED_TYPES`` does not list; the message lists them.
+    Answered as ``model_invalid``. ``types`` are the untrusted type names."""
+
+    def __init__(self, message: str, types: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.types = types
+
+
+class ModelVersionMismatch(ModelInvalid):
+    """``STRICT_MODEL_VERSION`` is on and the model was saved with another scikit-learn version;
+    the message names both. Answered as ``model_invalid``."""

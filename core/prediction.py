@@ -18,12 +18,25 @@ def predict(model: ModelDescription, rows: list[list[float]]) -> dict[str, Any]:
     >>> predict(model, [[5.1, 3.5, 1.4, 0.2]])  # doctest: +SKIP
     {'predictions': ['setosa'], 'probabilities': [[1.0, 0.0, 0.0]], 'classes': ['setosa', ...]}
     """
+    predictions, probabilities = predict_arrays(model, rows)
+    result: dict[str, Any] = {"predictions": json_values(predictions)}
+    if probabilities is not None:
+        result["probabilities"] = json_values(probabilities)
+        result["classes"] = model.classes
+    return result
+
+
+def predict_arrays(model: ModelDescription, rows: Any) -> tuple[Any, Any]:
+    """The model's predictions and probabilities (None without ``predict_proba``) as NumPy arrays,
+    one row each per input row: for the batch engine, which formats whole columns at once."""
     import numpy as np  # already loaded with the model; kept out of core's import
 
     features = np.asarray(rows, dtype=np.float64)
     estimator = model.estimator
     try:
-        if model.has_probabilities:
+        if model.infer is not None:  # ONNX: labels and probabilities from one run of the graph
+            predictions, probabilities = model.infer(features)
+        elif model.has_probabilities:
             probabilities = estimator.predict_proba(features)
             if model.predict_from_probabilities:
                 predictions = estimator.classes_[probabilities.argmax(axis=1)]
@@ -43,14 +56,10 @@ def predict(model: ModelDescription, rows: list[list[float]]) -> dict[str, Any]:
         raise PredictionFailed(
             f"the model returned {len(predictions)} predictions for {len(rows)} rows; expected one per row"
         )
-    result: dict[str, Any] = {"predictions": _plain(predictions)}
-    if probabilities is not None:
-        result["probabilities"] = _plain(probabilities)
-        result["classes"] = model.classes
-    return result
+    return np.asarray(predictions), probabilities
 
 
-def _plain(array: Any) -> list[Any]:
+def json_values(array: Any) -> list[Any]:
     """A numpy array as nested lists of JSON values: non-finite floats become null."""
     values = array.tolist()
     if array.dtype.kind == "f":

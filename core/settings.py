@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from core.errors import SettingsError
+from core.model.formats import format_for_name, supported_extensions
 from core.storage import DEFAULT_TIMEOUT_SECONDS as DEFAULT_STORAGE_TIMEOUT_SECONDS
 from core.storage import missing_sdk
 from core.storage.uri import StorageURI, parse_uri
@@ -28,9 +29,13 @@ DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
 # Rows parsed and predicted at a time in batch: a few MB of memory for 20 features, and large
 # enough that the per-call cost of predict() is noise.
 DEFAULT_BATCH_CHUNK_ROWS = 10_000
+# onnxruntime's threads per inference. One: a function has one or two vCPUs, building a thread pool
+# costs about 100 ms of a cold start, and a 1-row request gains nothing from it. 0: one per core.
+DEFAULT_ONNX_THREADS = 1
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -49,6 +54,10 @@ class Settings:
     log_level: str = "INFO"
     preload_model: bool = False
     storage_timeout_seconds: float = DEFAULT_STORAGE_TIMEOUT_SECONDS
+    model_format: str = "joblib"  # from MODEL_URI's extension: joblib, skops or onnx
+    skops_trusted_types: tuple[str, ...] = ()
+    strict_model_version: bool = False
+    onnx_threads: int = DEFAULT_ONNX_THREADS
 
     @classmethod
     def from_env(
@@ -62,8 +71,13 @@ class Settings:
                 "MODEL_URI is not set; expected the model's location, e.g. "
                 "file:///abs/path/model.joblib, s3://bucket/key, gs://bucket/key or az://container/blob"
             )
+        model_uri = _uri("MODEL_URI", raw_model_uri)
         return cls(
-            model_uri=_uri("MODEL_URI", raw_model_uri),
+            model_uri=model_uri,
+            model_format=_model_format(raw_model_uri, model_uri),
+            skops_trusted_types=_type_names("SKOPS_TRUSTED_TYPES", env.get("SKOPS_TRUSTED_TYPES")),
+            strict_model_version=_bool("STRICT_MODEL_VERSION", env.get("STRICT_MODEL_VERSION"), False),
+            onnx_threads=_int("ONNX_THREADS", env.get("ONNX_THREADS"), DEFAULT_ONNX_THREADS, 0, 256),
             model_sha256=_sha256(env.get("MODEL_SHA256")),
             model_version=_model_version(env.get("MODEL_VERSION")),
             batch_output_uri=_optional_prefix("BATCH_OUTPUT_URI", env.get("BATCH_OUTPUT_URI")),
@@ -113,6 +127,29 @@ def _optional_prefix(name: str, value: Optional[str]) -> Optional[StorageURI]:
     if problem:
         raise SettingsError(f"{name}={_show(value)} cannot be used here: {problem}")
     return prefix
+
+
+def _model_format(raw: str, uri: StorageURI) -> str:
+    fmt = format_for_name(uri.name)
+    if fmt is None:
+        raise SettingsError(
+            f"MODEL_URI={_show(raw)} names a file whose extension this service cannot load; the format "
+            f"follows the extension, expected one of {supported_extensions()}"
+        )
+    return fmt.name
+
+
+def _type_names(name: str, value: Optional[str]) -> tuple[str, ...]:
+    """Fully-qualified type names, comma-separated. There is no value meaning "trust everything"."""
+    names = tuple(dict.fromkeys(part.strip() for part in (value or "").split(",") if part.strip()))
+    for type_name in names:
+        if not _TYPE_NAME.fullmatch(type_name):
+            raise SettingsError(
+                f"{name} contains {_show(type_name)}; expected a comma-separated list of fully-qualified "
+                "type names such as sklearn.tree._tree.Tree (the types a model's skops file is refused for); "
+                "trusting every type is not possible"
+            )
+    return names
 
 
 def _sha256(value: Optional[str]) -> Optional[str]:

@@ -55,22 +55,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     batch.add_argument("--demo-dir", type=Path, default=DEFAULT_DEMO_DIR, help="where the demo model is kept")
 
     # Each of these modules defines its own arguments and imports what it needs only when it runs.
-    # TEMPORARY while export_command.py and package_command.py are being written (the lead
-    # replaces this with plain imports when both exist)
-    import importlib
+    # Each of these modules defines its own arguments and imports what it needs only when it runs.
+    from serverless_ml import export_command, package_command
 
-    try:
-        export_command = importlib.import_module("serverless_ml.export_command")
-        export_command.add_arguments(commands.add_parser(
-            "export", help="convert a model to ONNX or skops and write it with its manifest"))
-    except ModuleNotFoundError:
-        pass
-    try:
-        package_command = importlib.import_module("serverless_ml.package_command")
-        package_command.add_arguments(commands.add_parser(
-            "package", help="build the deployable bundle (zip or folder) of one provider"))
-    except ModuleNotFoundError:
-        pass
+    export_command.add_arguments(commands.add_parser(
+        "export", help="convert a model to ONNX or skops and write it with its manifest"))
+    package_command.add_arguments(commands.add_parser(
+        "package", help="build the deployable bundle (zip or folder) of one provider"))
 
     args = parser.parse_args(argv)
     try:

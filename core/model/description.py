@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
+
+from core.model.manifest import Manifest, reconcile_classes, reconcile_feature_names
 
 # Estimators whose predict() is exactly classes_[argmax(predict_proba())]; for them one call to
 # predict_proba answers both, which halves the cost of a request (a 200-tree forest walks its
@@ -41,6 +43,14 @@ class ModelDescription:
     read_seconds: float
     deserialize_seconds: float
     warnings: tuple[str, ...] = ()
+    format: str = "joblib"
+    feature_names_source: str = "generated"  # model, manifest or generated (f0, f1, ...)
+    manifest: Optional[Manifest] = None
+    # {"saved_with": {"scikit-learn": "1.5.2"}, "running": {"scikit-learn": "1.9.1"}, "estimators": [...]}
+    version_drift: Optional[dict[str, Any]] = None
+    # Formats whose runtime answers labels and probabilities in one call (ONNX) set this:
+    # infer(features) -> (predictions, probabilities or None); prediction.py then calls only it.
+    infer: Optional[Callable[[Any], tuple[Any, Any]]] = None
 
     @property
     def n_features(self) -> Optional[int]:
@@ -61,22 +71,26 @@ class ModelDescription:
             "loaded_at": self.loaded_at,
             "load_seconds": round(self.read_seconds + self.deserialize_seconds, 6),
             "warnings": list(self.warnings),
+            "format": self.format,
+            "feature_names_source": self.feature_names_source,
+            "manifest": self.manifest.content if self.manifest is not None else None,
+            "version_drift": self.version_drift,
         }
 
 
-def describe(estimator: Any, **identity: Any) -> ModelDescription:
-    """Build the description of a freshly deserialised estimator."""
+def describe(
+    estimator: Any, *, manifest: Optional[Manifest] = None, display: str = "the model", **identity: Any
+) -> ModelDescription:
+    """Build the description of a freshly deserialised scikit-learn estimator (joblib, skops)."""
     names_in = getattr(estimator, "feature_names_in_", None)
     n_in = getattr(estimator, "n_features_in_", None)
-    if names_in is not None:
-        feature_names: Optional[tuple[str, ...]] = tuple(str(name) for name in names_in)
-        from_model = True
-    elif isinstance(n_in, int) or (n_in is not None and hasattr(n_in, "__index__")):
-        # Models fitted on arrays have no names; f0..fN-1 lets rows still be sent as objects.
-        feature_names = tuple(f"f{i}" for i in range(int(n_in)))
-        from_model = False
-    else:
-        feature_names, from_model = None, False
+    n_features = int(n_in) if isinstance(n_in, int) or (n_in is not None and hasattr(n_in, "__index__")) else None
+    feature_names, source = reconcile_feature_names(
+        manifest,
+        tuple(str(name) for name in names_in) if names_in is not None else None,
+        n_features,
+        display,
+    )
 
     classes = getattr(estimator, "classes_", None)
     if classes is not None and getattr(classes, "ndim", 0) != 1:
@@ -86,18 +100,21 @@ def describe(estimator: Any, **identity: Any) -> ModelDescription:
     else:
         classes_json = _plain(classes) if classes is not None else None
         has_probabilities = hasattr(estimator, "predict_proba")
+        classes_json = reconcile_classes(manifest, classes_json, display) if classes is not None else None
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     final_type = f"{type(final).__module__}.{type(final).__qualname__}"
     return ModelDescription(
         estimator=estimator,
         estimator_type=_estimator_type(estimator),
         feature_names=feature_names,
-        feature_names_from_model=from_model,
+        feature_names_from_model=source != "generated",
+        feature_names_source=source,
         classes=classes_json,
         has_probabilities=has_probabilities,
         predict_from_probabilities=has_probabilities
         and classes is not None
         and final_type in _PREDICT_IS_ARGMAX_OF_PROBA,
+        manifest=manifest,
         **identity,
     )
 

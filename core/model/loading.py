@@ -1,5 +1,9 @@
 """Loading the model: lazily, once per process, digest checked before deserialising.
 
+The format follows the file's extension (see :mod:`core.model.formats`); the manifest next to the
+model (``<file>.manifest.json``, see :mod:`core.model.manifest`) is read when present, in parallel
+with the model on remote storage so that a cold start does not wait for two round trips.
+
 The first caller that needs the model reads and deserialises it while holding a lock; callers
 arriving meanwhile wait for that one load instead of starting their own. A failed load is not
 remembered: the next request tries again, so a model uploaded after a failure is picked up
@@ -8,14 +12,13 @@ without a restart.
 
 from __future__ import annotations
 
+import copy
 import hashlib
-import io
+import importlib
 import logging
 import threading
 import time
-import warnings
-from datetime import datetime, timezone
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from core.errors import (
     ModelDigestMismatch,
@@ -24,16 +27,17 @@ from core.errors import (
     ServerlessMLError,
     StorageError,
 )
-from core.model.description import ModelDescription, describe
-from core.settings import Settings
+from core.model.context import LoadContext
+from core.model.description import ModelDescription
+from core.model.formats import format_for_name, loader, supported_extensions
+from core.model.manifest import Manifest, check_digest, read_manifest
+from core.stack_headroom import with_stack_headroom
 from core.storage import ObjectStore, StorageURI, store_for
 
-logger = logging.getLogger("serverless_ml.model")
+if TYPE_CHECKING:  # core.settings imports core.model.formats: no import cycle at run time
+    from core.settings import Settings
 
-# scikit-learn warns on every predict() of an array when the model was fitted on a DataFrame.
-# Without pandas the service always passes arrays, in the model's own feature order (the parser
-# reorders named rows), so the warning says nothing and would flood the logs.
-_FEATURE_NAMES_WARNING = "X does not have valid feature names"
+logger = logging.getLogger("serverless_ml.model")
 
 
 class ModelHolder:
@@ -48,6 +52,7 @@ class ModelHolder:
         self._model: Optional[ModelDescription] = None
         self.last_error: Optional[ServerlessMLError] = None
         self.load_attempts = 0
+        self._failed_loads = 0
 
     @property
     def loaded(self) -> Optional[ModelDescription]:
@@ -57,9 +62,16 @@ class ModelHolder:
         model = self._model
         if model is not None:
             return model
+        failed_before = self._failed_loads
         with self._lock:
-            if self._model is None:
-                self._model = self._load()
+            if self._model is not None:
+                return self._model
+            if self._failed_loads != failed_before and self.last_error is not None:
+                # the load this caller waited for failed: answer with it now, instead of queueing
+                # for a load of its own (k waiters would otherwise answer after k storage timeouts)
+                raise copy.copy(self.last_error)
+            # the load runs on a fresh stretch of CPython's frame stack: see core/stack_headroom.py
+            self._model = with_stack_headroom(self._load)
             return self._model
 
     def _load(self) -> ModelDescription:
@@ -70,9 +82,18 @@ class ModelHolder:
                 store = self._store_for(uri, self._settings.storage_timeout_seconds)
             except StorageError as exc:
                 raise ModelUnavailable(f"the model could not be read: {exc.message}") from None
-            model = load_model(uri, store, self._settings.model_sha256, self._settings.model_version)
+            model = load_model(
+                uri,
+                store,
+                self._settings.model_sha256,
+                self._settings.model_version,
+                skops_trusted_types=self._settings.skops_trusted_types,
+                strict_version=self._settings.strict_model_version,
+                onnx_threads=self._settings.onnx_threads,
+            )
         except ServerlessMLError as exc:
             self.last_error = exc
+            self._failed_loads += 1
             logger.error("model load failed", extra={"fields": {"model_uri": uri.display, "error_code": exc.code, "reason": exc.message}})
             raise
         self.last_error = None
@@ -84,9 +105,12 @@ class ModelHolder:
                     "model_version": model.version,
                     "sha256": model.sha256,
                     "estimator": model.estimator_type,
+                    "format": model.format,
+                    "manifest": model.manifest is not None,
                     "read_ms": round(model.read_seconds * 1000, 3),
                     "deserialize_ms": round(model.deserialize_seconds * 1000, 3),
                     "warnings": list(model.warnings),
+                    "version_drift": model.version_drift,
                 }
             },
         )
@@ -94,9 +118,25 @@ class ModelHolder:
 
 
 def load_model(
-    uri: StorageURI, store: ObjectStore, expected_sha256: Optional[str], version: Optional[str]
+    uri: StorageURI,
+    store: ObjectStore,
+    expected_sha256: Optional[str] = None,
+    version: Optional[str] = None,
+    *,
+    skops_trusted_types: tuple[str, ...] = (),
+    strict_version: bool = False,
+    onnx_threads: int = 1,
 ) -> ModelDescription:
     """Read, verify and deserialise one model file; raise a ModelUnavailable subclass on failure."""
+    fmt = format_for_name(uri.name)
+    if fmt is None:  # the settings refuse this at start; kept for direct callers
+        raise ModelInvalid(
+            f"the model at {uri.display} has an extension this service cannot load; expected one of "
+            f"{supported_extensions()}"
+        )
+    manifest = _ManifestRead(store, uri)
+    if uri.scheme != "file":  # the format's library (joblib: NumPy too) is imported while the bytes travel
+        threading.Thread(target=_import_quietly, args=(fmt.library,), name="model-library", daemon=True).start()
     started = time.perf_counter()
     try:
         data = store.read_bytes(uri)
@@ -111,53 +151,57 @@ def load_model(
             f"the model at {uri.display} does not match MODEL_SHA256: expected {expected_sha256}, "
             f"found {digest}; it was not loaded"
         )
+    found = manifest.result()
+    if found is not None:
+        check_digest(found, uri.display, digest)
+    context = LoadContext(
+        uri=uri,
+        data=data,
+        sha256=digest,
+        manifest=found,
+        version=version,
+        read_seconds=read_seconds,
+        skops_trusted_types=skops_trusted_types,
+        strict_version=strict_version,
+        onnx_threads=onnx_threads,
+    )
+    return loader(fmt).load(context)
 
-    started = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        estimator = _deserialize(uri, data)
-    deserialize_seconds = time.perf_counter() - started
 
-    if not callable(getattr(estimator, "predict", None)):
-        raise ModelInvalid(
-            f"the file at {uri.display} holds a {type(estimator).__name__}, which has no predict(); "
-            "expected a fitted scikit-learn estimator or pipeline"
-        )
-    if getattr(estimator, "feature_names_in_", None) is not None:
-        warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING, category=UserWarning)
-
+def _import_quietly(name: str) -> None:
     try:
-        return describe(
-            estimator,
-            version=version or f"sha256:{digest[:12]}",
-            sha256=digest,
-            size_bytes=len(data),
-            loaded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            read_seconds=read_seconds,
-            deserialize_seconds=deserialize_seconds,
-            warnings=tuple(f"{w.category.__name__}: {w.message}" for w in caught),
-        )
-    except Exception as exc:  # an estimator of a shape this service does not understand
-        logger.error("model description failed", exc_info=True, extra={"fields": {"model_uri": uri.display}})
-        raise ModelInvalid(
-            f"the model at {uri.display} ({type(estimator).__name__}) could not be inspected "
-            f"({type(exc).__name__}); expected a fitted scikit-learn estimator or pipeline"
-        ) from None
+        with_stack_headroom(importlib.import_module, name)
+    except Exception:  # the load imports it again and reports the failure
+        pass
 
 
-def _deserialize(uri: StorageURI, data: bytes):
-    import joblib  # the first model load pays for it, not the import of core
+class _ManifestRead:
+    """The manifest read: inline for local files, on a thread for remote storage (one round trip
+    overlaps the model's read instead of following it)."""
 
-    try:
-        return joblib.load(io.BytesIO(data))
-    except ImportError as exc:
-        raise ModelInvalid(
-            f"the model at {uri.display} needs module '{exc.name}', which is not installed here; "
-            "install the package the model was built with"
-        ) from None
-    except Exception as exc:  # any unpickling failure: a corrupt or foreign file
-        logger.error("model deserialisation failed", exc_info=True, extra={"fields": {"model_uri": uri.display}})
-        raise ModelInvalid(
-            f"the file at {uri.display} could not be deserialised as a joblib/pickle model "
-            f"({type(exc).__name__}); expected a file written by joblib.dump"
-        ) from None
+    def __init__(self, store: ObjectStore, uri: StorageURI) -> None:
+        self._store, self._uri = store, uri
+        self._outcome: tuple[Optional[Manifest], Optional[ServerlessMLError]] = (None, None)
+        self._thread: Optional[threading.Thread] = None
+        if uri.scheme != "file":
+            self._thread = threading.Thread(target=self._read, name="model-manifest", daemon=True)
+            self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            self._outcome = (read_manifest(self._store, self._uri), None)
+        except ServerlessMLError as exc:
+            self._outcome = (None, exc)
+        except Exception:  # a store's bug must not hang or crash the load: it is logged and fails it
+            logger.error("manifest read failed", exc_info=True)
+            self._outcome = (None, ModelUnavailable("the model's manifest could not be read; the error was logged"))
+
+    def result(self) -> Optional[Manifest]:
+        if self._thread is None:
+            self._read()
+        else:
+            self._thread.join()
+        manifest, error = self._outcome
+        if error is not None:
+            raise error
+        return manifest

@@ -98,8 +98,9 @@ class CountingStore:
         self._lock = threading.Lock()
 
     def read_bytes(self, uri):
-        with self._lock:
-            self.downloads += 1
+        if not uri.key.endswith(".manifest.json"):  # the optional manifest is not the model's download
+            with self._lock:
+                self.downloads += 1
         return self.store.read_bytes(uri)
 
     def open_read(self, uri):

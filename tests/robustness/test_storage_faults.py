@@ -94,9 +94,6 @@ def test_a_frozen_storage_server_is_503_within_the_timeout_then_the_next_request
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(strict=True, reason=(
-    "core/model/loading.py: callers queued on the load lock each retry the load after the one they "
-    "waited for failed, so the k-th concurrent request answers after k x STORAGE_TIMEOUT_SECONDS"))
 def test_concurrent_requests_during_an_outage_each_answer_within_the_timeout(emulator_with_model, function_on):
     function = function_on(emulator_with_model)
     os.kill(emulator_with_model.process.pid, signal.SIGSTOP)

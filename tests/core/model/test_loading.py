@@ -26,6 +26,8 @@ class CountingStore(LocalObjectStore):
         self._count_lock = threading.Lock()
 
     def read_bytes(self, uri):
+        if uri.key.endswith(".manifest.json"):  # the optional manifest: read once too, not counted
+            return super().read_bytes(uri)
         with self._count_lock:
             self.reads += 1
         threading.Event().wait(self.delay)

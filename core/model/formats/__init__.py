@@ -1,0 +1,70 @@
+"""Model file formats, chosen by the model file's extension.
+
+==========================================  =========  ============================================
+extension                                   format     loaded with
+==========================================  =========  ============================================
+``.joblib``, ``.pkl``, ``.pickle``          joblib     ``joblib.load`` (runs the pickle: pin
+(also compressed: ``.joblib.gz``, ...)                 ``MODEL_SHA256``)
+``.skops``                                  skops      ``skops.io.loads``, trusting only skops'
+                                                       defaults and ``SKOPS_TRUSTED_TYPES``
+``.onnx``                                   onnx       onnxruntime; no scikit-learn, SciPy, pandas
+==========================================  =========  ============================================
+
+This module is imported by the settings at start, so it imports nothing beyond the standard library;
+each format's module (and its library) is imported when a model of that format is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class ModelFormat:
+    name: str
+    suffixes: tuple[str, ...]
+    module: str  # core.model.formats.<module>: defines load(data, context) -> ModelDescription
+    library: str  # what loads it, for messages
+    extra: Optional[str] = None  # the pip extra that installs the library
+
+
+_COMPRESSED = (".gz", ".bz2", ".xz", ".lzma", ".z")  # what joblib.dump compresses by file name
+
+FORMATS = (
+    ModelFormat("joblib", (".joblib", ".pkl", ".pickle"), "joblib_format", "joblib"),
+    ModelFormat("skops", (".skops",), "skops_format", "skops", "skops"),
+    ModelFormat("onnx", (".onnx",), "onnx_format", "onnxruntime", "onnx"),
+)
+_BY_NAME = {f.name: f for f in FORMATS}
+
+
+def format_for_name(file_name: str) -> Optional[ModelFormat]:
+    """The format of a model file by its name (case-insensitive), or None if not supported.
+
+    >>> format_for_name("iris.joblib.gz").name, format_for_name("model.ONNX").name
+    ('joblib', 'onnx')
+    """
+    name = file_name.lower()
+    for fmt in FORMATS:
+        for suffix in fmt.suffixes:
+            if name.endswith(suffix) and len(name) > len(suffix):
+                return fmt
+            if fmt.name == "joblib" and any(name.endswith(suffix + c) for c in _COMPRESSED):
+                return fmt
+    return None
+
+
+def supported_extensions() -> str:
+    """For messages: '.joblib, .pkl, .pickle (joblib), .skops (skops), .onnx (onnxruntime)'."""
+    return ", ".join(f"{', '.join(f.suffixes)} ({f.library})" for f in FORMATS)
+
+
+def format_named(name: str) -> ModelFormat:
+    return _BY_NAME[name]
+
+
+def loader(fmt: ModelFormat):
+    """The module that loads ``fmt``; imported on first use only."""
+    return importlib.import_module(f"core.model.formats.{fmt.module}")

@@ -1,0 +1,183 @@
+"""The model manifest: an optional JSON file next to the model, named ``<model file>.manifest.json``.
+
+It says what the model file alone may not: the feature names of a model fitted on arrays or
+exported to ONNX, the classes, the versions it was made with, and which file it describes::
+
+    {
+      "manifest_version": 1,
+      "model_file": "iris.onnx",
+      "format": "onnx",
+      "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+      "model_version": "2026-11-iris",
+      "estimator": "RandomForestClassifier",
+      "task": "classification",
+      "feature_names": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
+      "classes": ["setosa", "versicolor", "virginica"],
+      "sklearn_version": "1.9.1",
+      "python_version": "3.11.7"
+    }
+
+Every field is optional. A manifest that is present but does not describe the model file (another
+digest, other feature names or classes) is refused with the model: serving a model with the wrong
+names would answer wrong predictions without an error. A manifest never widens what is trusted:
+skops types are trusted by ``SKOPS_TRUSTED_TYPES`` only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from core.errors import ModelInvalid, ModelUnavailable, ObjectNotFound, StorageAccessDenied, StorageError
+from core.storage import ObjectStore, StorageURI
+
+MANIFEST_SUFFIX = ".manifest.json"
+MANIFEST_VERSION = 1
+MAX_MANIFEST_BYTES = 1024 * 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest. ``content`` is the JSON as read, shown by GET /model."""
+
+    content: dict[str, Any]
+    display: str
+    feature_names: Optional[tuple[str, ...]] = None
+    classes: Optional[list[Any]] = None
+    sha256: Optional[str] = None
+    model_version: Optional[str] = None
+    estimator: Optional[str] = None
+    sklearn_version: Optional[str] = None
+    python_version: Optional[str] = None
+
+
+def manifest_uri(model_uri: StorageURI) -> StorageURI:
+    """``s3://b/models/iris.onnx`` -> ``s3://b/models/iris.onnx.manifest.json``."""
+    return StorageURI(model_uri.scheme, model_uri.bucket, model_uri.key + MANIFEST_SUFFIX)
+
+
+def read_manifest(store: ObjectStore, model_uri: StorageURI) -> Optional[Manifest]:
+    """The model's manifest, or None when there is none.
+
+    Access denied counts as absent: a function allowed to read only the model object (an IAM policy
+    on one key) still serves it. Any other storage failure fails the load (and the next request
+    retries), since serving without a manifest that exists could change the feature names.
+    """
+    uri = manifest_uri(model_uri)
+    try:
+        raw = store.read_bytes(uri)
+    except (ObjectNotFound, StorageAccessDenied):
+        return None
+    except StorageError as exc:
+        raise ModelUnavailable(f"the model's manifest could not be read: {exc.message}") from None
+    return parse_manifest(raw, uri.display)
+
+
+def parse_manifest(raw: bytes, display: str) -> Manifest:
+    """Validate a manifest's bytes; raise ModelInvalid naming the field that is wrong."""
+
+    def invalid(reason: str) -> ModelInvalid:
+        return ModelInvalid(f"the manifest {display} is not valid: {reason}; fix or remove it")
+
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise invalid(f"it has {len(raw)} bytes, expected at most {MAX_MANIFEST_BYTES}")
+    try:
+        content = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise invalid(f"it is not UTF-8 JSON ({type(exc).__name__})") from None
+    if not isinstance(content, dict):
+        raise invalid(f"expected a JSON object, found {type(content).__name__}")
+
+    def text(field: str, limit: int = 256) -> Optional[str]:
+        value = content.get(field)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value or len(value) > limit or not value.isprintable():
+            raise invalid(f"'{field}' must be a non-empty string of at most {limit} printable characters")
+        return value
+
+    feature_names = content.get("feature_names")
+    if feature_names is not None:
+        if not isinstance(feature_names, list) or not feature_names or not all(
+            isinstance(n, str) and n for n in feature_names
+        ):
+            raise invalid("'feature_names' must be a non-empty list of non-empty strings")
+        if len(set(feature_names)) != len(feature_names):
+            raise invalid("'feature_names' has duplicates")
+        feature_names = tuple(feature_names)
+    classes = content.get("classes")
+    if classes is not None:
+        if not isinstance(classes, list) or not classes or not all(
+            isinstance(c, (str, int, float, bool)) for c in classes
+        ):
+            raise invalid("'classes' must be a non-empty list of strings or numbers")
+    sha256 = content.get("sha256")
+    if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.fullmatch(sha256.lower())):
+        raise invalid("'sha256' must be 64 hexadecimal characters")
+    return Manifest(
+        content=content,
+        display=display,
+        feature_names=feature_names,
+        classes=classes,
+        sha256=sha256.lower() if sha256 else None,
+        model_version=text("model_version", 128),
+        estimator=text("estimator"),
+        sklearn_version=text("sklearn_version", 64),
+        python_version=text("python_version", 64),
+    )
+
+
+def check_digest(manifest: Manifest, model_display: str, digest: str) -> None:
+    """Refuse a manifest written for another file."""
+    if manifest.sha256 is not None and manifest.sha256 != digest:
+        raise ModelInvalid(
+            f"the manifest {manifest.display} describes a file with sha256 {manifest.sha256}, but "
+            f"{model_display} has sha256 {digest}; export the model again or remove the manifest"
+        )
+
+
+def reconcile_feature_names(
+    manifest: Optional[Manifest], from_model: Optional[tuple[str, ...]], n_features: Optional[int], display: str
+) -> tuple[Optional[tuple[str, ...]], str]:
+    """The feature names to serve and where they come from: 'model', 'manifest' or 'generated'.
+
+    Names the model carries win, and a manifest that contradicts them is refused; a manifest's
+    names must match the model's number of inputs.
+    """
+    listed = manifest.feature_names if manifest is not None else None
+    if from_model is not None:
+        if listed is not None and tuple(listed) != tuple(from_model):
+            raise ModelInvalid(
+                f"the manifest {manifest.display} lists feature names {_short(listed)}, but the model "
+                f"{display} was fitted on {_short(from_model)}; export the model again or remove the manifest"
+            )
+        return tuple(from_model), "model"
+    if listed is not None:
+        if n_features is not None and len(listed) != n_features:
+            raise ModelInvalid(
+                f"the manifest {manifest.display} lists {len(listed)} feature names, but the model "
+                f"{display} takes {n_features} features; export the model again or remove the manifest"
+            )
+        return tuple(listed), "manifest"
+    if n_features is not None:
+        # Models fitted on arrays have no names; f0..fN-1 lets rows still be sent as objects.
+        return tuple(f"f{i}" for i in range(n_features)), "generated"
+    return None, "generated"
+
+
+def reconcile_classes(manifest: Optional[Manifest], from_model: Optional[list[Any]], display: str) -> Optional[list[Any]]:
+    listed = manifest.classes if manifest is not None else None
+    if from_model is not None and listed is not None and list(listed) != list(from_model):
+        raise ModelInvalid(
+            f"the manifest {manifest.display} lists classes {_short(listed)}, but the model {display} "
+            f"has {_short(from_model)}; export the model again or remove the manifest"
+        )
+    return from_model if from_model is not None else (list(listed) if listed is not None else None)
+
+
+def _short(values: Any) -> str:
+    text = json.dumps(list(values))
+    return text if len(text) <= 120 else text[:117] + "..."
