@@ -154,10 +154,10 @@ def _predict(model: Any, numbers: list[int], rows: Any, outputs: OutputFiles) ->
     A refused chunk is split in halves until each refused row stands alone, so one row the model
     cannot take costs about two extra passes over its chunk, and every other row is predicted.
     """
-    from core.prediction import predict
+    from core.prediction import predict_arrays
 
     try:
-        result = predict(model, rows)
+        predictions, probabilities = predict_arrays(model, rows)
     except PredictionRejected as exc:
         if len(numbers) == 1:
             return [RowFailure(numbers[0], exc.code, f"line {numbers[0]}: {exc.message}")]
@@ -165,7 +165,7 @@ def _predict(model: Any, numbers: list[int], rows: Any, outputs: OutputFiles) ->
         return _predict(model, numbers[:half], rows[:half], outputs) + _predict(
             model, numbers[half:], rows[half:], outputs
         )
-    outputs.write_predictions(numbers, result)
+    outputs.write_predictions(numbers, predictions, probabilities, model.classes)
     return []
 
 

@@ -51,11 +51,12 @@ class OutputFiles:
         self._format: Optional[LineFormat] = None
         self._class_index: dict[Any, int] = {}
 
-    def write_predictions(self, numbers: Sequence[int], result: dict[str, Any]) -> None:
-        """Append the lines of one predicted chunk; ``result`` as core.prediction returns it."""
-        import numpy as np
-
-        line_format = self._line_format(result)
+    def write_predictions(
+        self, numbers: Sequence[int], predictions: Any, probabilities: Any, classes: Optional[Sequence[Any]]
+    ) -> None:
+        """Append the lines of one predicted chunk: arrays as core.prediction.predict_arrays
+        returns them, and the model's classes (JSON values) when it has probabilities."""
+        line_format = self._line_format(classes if probabilities is not None else None)
         self._chunks += 1
         if self._sink is None and not (self._use_process and not self._from_second_chunk):
             self._sink = _InProcess(self.predictions_path, line_format)
@@ -64,7 +65,6 @@ class OutputFiles:
                 self._sink.close()  # the writer process appends after the first chunk's lines
             self._sink = OutputWriterProcess(self.predictions_path, line_format)
         sink = self._sink
-        predictions, probabilities = result["predictions"], result.get("probabilities")
         if probabilities is not None:
             matrix = _finite_floats(probabilities)
             indexes = self._class_indexes(predictions)
@@ -76,20 +76,22 @@ class OutputFiles:
             if floats is not None and floats.ndim == 1:
                 sink.floats(numbers, floats)
                 return
-        as_list = predictions.tolist() if isinstance(predictions, np.ndarray) else predictions
-        rows = probabilities.tolist() if isinstance(probabilities, np.ndarray) else probabilities
-        sink.text("".join(line_format.generic_lines(numbers, as_list, rows)))
+        from core.prediction import json_values  # labels of any dtype, non-finite numbers as null
 
-    def _line_format(self, result: dict[str, Any]) -> LineFormat:
+        rows = json_values(probabilities) if probabilities is not None else None
+        sink.text("".join(line_format.generic_lines(numbers, json_values(predictions), rows)))
+
+    def _line_format(self, classes: Optional[Sequence[Any]]) -> LineFormat:
         if self._format is None:
-            classes = result.get("classes") if result.get("probabilities") is not None else None
             self._format = LineFormat(classes)
             self._class_index = {c: i for i, c in enumerate(self._format.classes or [])}
         return self._format
 
     def _class_indexes(self, predictions: Any) -> Optional[list[int]]:
         """The class index of each prediction, or None when one is not a plain class label."""
-        values = predictions.tolist() if hasattr(predictions, "tolist") else predictions
+        from core.prediction import json_values
+
+        values = json_values(predictions)
         try:
             return list(map(self._class_index.__getitem__, values))
         except (KeyError, TypeError):  # a label that is not one of classes_ (a rare shape)

@@ -57,6 +57,7 @@ NOT_ANSWERED = {
     "object_not_found": "a failed model read is answered as model_unavailable",
     "access_denied": "a failed model read is answered as model_unavailable",
     "storage_timeout": "a failed model read is answered as model_unavailable",
+    "batch_output_failed": "batch only (core/batch/output_writer.py): it fails a run, never a request",
 }
 # Codes only the local server's front end answers (it cannot read the body); see the test below.
 LOCAL_SERVER_CODES = {"bad_request"}
