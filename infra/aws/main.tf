@@ -166,7 +166,7 @@ data "aws_iam_policy_document" "predict" {
   statement {
     sid       = "ReadTheModel"
     actions   = ["s3:GetObject"]
-    resources = [local.model_arn]
+    resources = [local.model_arn, "${local.model_arn}.manifest.json"] # the model and its optional manifest
   }
   statement {
     sid       = "WriteOwnLogs"
@@ -179,7 +179,7 @@ data "aws_iam_policy_document" "batch" {
   statement {
     sid       = "ReadTheModel"
     actions   = ["s3:GetObject"]
-    resources = [local.model_arn]
+    resources = [local.model_arn, "${local.model_arn}.manifest.json"] # the model and its optional manifest
   }
   statement {
     sid       = "ReadInputs"

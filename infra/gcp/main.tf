@@ -136,8 +136,8 @@ resource "google_service_account" "trigger" {
   display_name = "serverless-ml storage trigger (Eventarc)"
 }
 
-# The model object and nothing else of its bucket (the condition needs uniform bucket-level access
-# on that bucket).
+# The model object and its optional manifest, nothing else of its bucket (the condition needs
+# uniform bucket-level access on that bucket).
 resource "google_storage_bucket_iam_member" "model_reader" {
   bucket = local.model_bucket
   role   = "roles/storage.objectViewer"
@@ -145,7 +145,7 @@ resource "google_storage_bucket_iam_member" "model_reader" {
 
   condition {
     title      = "serverless-ml-model-only"
-    expression = "resource.name == \"projects/_/buckets/${local.model_bucket}/objects/${local.model_key}\""
+    expression = "resource.name == \"projects/_/buckets/${local.model_bucket}/objects/${local.model_key}\" || resource.name == \"projects/_/buckets/${local.model_bucket}/objects/${local.model_key}.manifest.json\""
   }
 }
 

@@ -257,7 +257,8 @@ def test_gcp_service_account_reads_the_model_object_and_inputs_and_writes_output
     model = members["model_reader"]
     assert model["role"] == "roles/storage.objectViewer" and model["bucket"] == "${local.model_bucket}"
     assert tf.block(model, "condition")["expression"] == (
-        'resource.name == \\"projects/_/buckets/${local.model_bucket}/objects/${local.model_key}\\"')
+        'resource.name == \\"projects/_/buckets/${local.model_bucket}/objects/${local.model_key}\\" || '
+        'resource.name == \\"projects/_/buckets/${local.model_bucket}/objects/${local.model_key}.manifest.json\\"')
     assert (members["input_reader"]["role"], members["input_reader"]["bucket"]) == (
         "roles/storage.objectViewer", "${google_storage_bucket.inputs.name}")
     assert (members["output_writer"]["role"], members["output_writer"]["bucket"]) == (

@@ -230,10 +230,11 @@ def test_roles_allow_the_model_object_the_input_prefix_and_the_output_prefix_onl
     for granted in (predict, batch):
         assert not [action for action, _ in granted if "*" in action], "wildcard actions"
         assert ("s3:GetObject", model_arn) in granted
+        assert ("s3:GetObject", model_arn + ".manifest.json") in granted  # the optional manifest
         assert {r for a, r in granted if a.startswith("logs:")} <= {log_group + "serverless-ml-predict:*", log_group + "serverless-ml-batch:*"}
     assert {a for a, _ in predict} == {"s3:GetObject", "logs:CreateLogStream", "logs:PutLogEvents"}
-    assert {r for a, r in predict if a.startswith("s3:")} == {model_arn}
-    assert {r for a, r in batch if a == "s3:GetObject"} == {model_arn, f"{bucket_arn}/incoming/*"}
+    assert {r for a, r in predict if a.startswith("s3:")} == {model_arn, model_arn + ".manifest.json"}
+    assert {r for a, r in batch if a == "s3:GetObject"} == {model_arn, model_arn + ".manifest.json", f"{bucket_arn}/incoming/*"}
     assert {r for a, r in batch if a in ("s3:PutObject", "s3:DeleteObject")} == {f"{bucket_arn}/predictions/*"}
     assert {a for a, _ in batch} == {
         "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "sqs:SendMessage",

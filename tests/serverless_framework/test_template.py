@@ -79,9 +79,10 @@ def test_each_function_may_do_only_its_own_work(packaged):
         return sorted(r for s in statements if action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
                       for r in _resources_of(s))
 
-    assert granted(predict, "s3:GetObject") == [model_object]
+    assert granted(predict, "s3:GetObject") == [model_object, model_object + ".manifest.json"]
     assert granted(predict, "s3:PutObject") == []
-    assert granted(batch, "s3:GetObject") == sorted([model_object, "arn:${AWS::Partition}:s3:::serverless-ml-local-input/incoming/*"])
+    assert granted(batch, "s3:GetObject") == sorted(
+        [model_object, model_object + ".manifest.json", "arn:${AWS::Partition}:s3:::serverless-ml-local-input/incoming/*"])
     assert granted(batch, "s3:PutObject") == ["arn:${AWS::Partition}:s3:::serverless-ml-local-input/predictions/*"]
     assert granted(batch, "s3:DeleteObject") == granted(batch, "s3:PutObject")  # a stale errors file is removed
     assert granted(predict, "s3:DeleteObject") == []
