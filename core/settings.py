@@ -47,6 +47,7 @@ class Settings:
     model_sha256: Optional[str] = None
     model_version: Optional[str] = None
     batch_output_uri: Optional[StorageURI] = None  # a prefix: its key ends with "/" (or is empty)
+    batch_input_uri: Optional[StorageURI] = None  # the prefix the deployment's trigger watches, if told
     batch_chunk_rows: int = DEFAULT_BATCH_CHUNK_ROWS
     max_rows: int = DEFAULT_MAX_ROWS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -72,6 +73,10 @@ class Settings:
                 "file:///abs/path/model.joblib, s3://bucket/key, gs://bucket/key or az://container/blob"
             )
         model_uri = _uri("MODEL_URI", raw_model_uri)
+        batch_output_uri = _optional_prefix("BATCH_OUTPUT_URI", env.get("BATCH_OUTPUT_URI"))
+        batch_input_uri = _optional_prefix("BATCH_INPUT_URI", env.get("BATCH_INPUT_URI"))
+        if batch_input_uri is not None:
+            _check_outputs_apart_from_inputs(batch_input_uri, batch_output_uri)
         return cls(
             model_uri=model_uri,
             model_format=_model_format(raw_model_uri, model_uri),
@@ -80,7 +85,8 @@ class Settings:
             onnx_threads=_int("ONNX_THREADS", env.get("ONNX_THREADS"), DEFAULT_ONNX_THREADS, 0, 256),
             model_sha256=_sha256(env.get("MODEL_SHA256")),
             model_version=_model_version(env.get("MODEL_VERSION")),
-            batch_output_uri=_optional_prefix("BATCH_OUTPUT_URI", env.get("BATCH_OUTPUT_URI")),
+            batch_output_uri=batch_output_uri,
+            batch_input_uri=batch_input_uri,
             batch_chunk_rows=_int(
                 "BATCH_CHUNK_ROWS", env.get("BATCH_CHUNK_ROWS"), DEFAULT_BATCH_CHUNK_ROWS, 1, 1_000_000
             ),
@@ -127,6 +133,15 @@ def _optional_prefix(name: str, value: Optional[str]) -> Optional[StorageURI]:
     if problem:
         raise SettingsError(f"{name}={_show(value)} cannot be used here: {problem}")
     return prefix
+
+
+def _check_outputs_apart_from_inputs(inputs: StorageURI, outputs: Optional[StorageURI]) -> None:
+    """Refuse, at start, an output prefix (set, or the default predictions/ of the inputs' bucket)
+    that is the watched input prefix: every output would be written among the inputs."""
+    from core.batch.locations import check_output_prefix, output_prefix_for
+
+    name = "BATCH_OUTPUT_URI" if outputs is not None else "the default output prefix"
+    check_output_prefix(output_prefix_for(inputs, outputs), inputs, name)
 
 
 def _model_format(raw: str, uri: StorageURI) -> str:

@@ -10,6 +10,7 @@ locals {
   model_arn    = "arn:${data.aws_partition.current.partition}:s3:::${local.model_bucket}/${local.model_key}"
 
   output_uri = "s3://${aws_s3_bucket.data.bucket}/${var.output_prefix}"
+  input_uri  = "s3://${aws_s3_bucket.data.bucket}/${var.input_prefix}"
 
   # The suffixes core's batch readers take (core/batch/formats.py), in lower and upper case since
   # S3's filters are case-sensitive and core is not; one notification rule per suffix, all under
@@ -90,7 +91,8 @@ resource "aws_lambda_function" "batch" {
   }
 
   environment {
-    variables = merge(local.function_environment, { BATCH_OUTPUT_URI = local.output_uri })
+    # BATCH_INPUT_URI: the watched prefix; an output prefix equal to it is refused at start
+    variables = merge(local.function_environment, { BATCH_OUTPUT_URI = local.output_uri, BATCH_INPUT_URI = local.input_uri })
   }
 
   # S3 invokes asynchronously: after Lambda's two retries an event that still fails lands here,

@@ -15,7 +15,7 @@ output "data_bucket" {
 
 output "batch_input_uri" {
   description = "Upload .csv/.jsonl(.gz) files here to have them predicted."
-  value       = "s3://${aws_s3_bucket.data.bucket}/${var.input_prefix}"
+  value       = local.input_uri
 }
 
 output "batch_output_uri" {

@@ -13,6 +13,7 @@ locals {
   model_key    = local.model_parts[1]
 
   output_uri = "gs://${google_storage_bucket.outputs.name}/${var.output_prefix}"
+  input_uri  = "gs://${google_storage_bucket.inputs.name}/"
 
   settings = {
     MODEL_URI               = var.model_uri
@@ -250,7 +251,7 @@ resource "google_cloudfunctions2_function" "batch" {
     timeout_seconds                = var.batch_timeout_seconds
     max_instance_count             = var.batch_max_instances
     service_account_email          = google_service_account.functions.email
-    environment_variables          = merge(local.function_environment, { BATCH_OUTPUT_URI = local.output_uri })
+    environment_variables          = merge(local.function_environment, { BATCH_OUTPUT_URI = local.output_uri, BATCH_INPUT_URI = local.input_uri })
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
   }

@@ -10,7 +10,7 @@ output "predict_url" {
 
 output "batch_input_uri" {
   description = "Upload .csv/.jsonl(.gz) objects here to have them predicted."
-  value       = "gs://${google_storage_bucket.inputs.name}/"
+  value       = local.input_uri
 }
 
 output "batch_output_uri" {

@@ -130,3 +130,24 @@ def test_a_batch_output_uri_without_a_scheme_names_the_variable():
     with pytest.raises(SettingsError) as caught:
         Settings.from_env({"MODEL_URI": URI, "BATCH_OUTPUT_URI": "/srv/out"})
     assert caught.value.message.startswith("BATCH_OUTPUT_URI='/srv/out' is not a usable location: expected a location")
+
+
+def test_an_output_prefix_equal_to_the_watched_input_prefix_is_refused_at_start():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"MODEL_URI": URI, "BATCH_INPUT_URI": "s3://data/incoming/", "BATCH_OUTPUT_URI": "s3://data/incoming"})
+    assert caught.value.message == (
+        "BATCH_OUTPUT_URI=s3://data/incoming/ is the folder the inputs are in; outputs would be written among "
+        "the inputs; expected another prefix, e.g. s3://data/predictions/"
+    )
+
+
+def test_watched_inputs_under_the_default_output_prefix_are_refused_at_start():
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"MODEL_URI": URI, "BATCH_INPUT_URI": "s3://data/predictions/"})
+    assert caught.value.message.startswith("the default output prefix s3://data/predictions/ is the folder the inputs are in")
+
+
+@pytest.mark.parametrize("output", [None, "s3://data/predictions/", "s3://results"])
+def test_inputs_and_outputs_apart_are_accepted(output):
+    env = {"MODEL_URI": URI, "BATCH_INPUT_URI": "s3://data/incoming/", **({"BATCH_OUTPUT_URI": output} if output else {})}
+    assert str(Settings.from_env(env).batch_input_uri) == "s3://data/incoming/"

@@ -237,6 +237,8 @@ def test_gcp_storage_trigger_watches_the_input_bucket_in_its_region(gcp):
     # loop guard: a storage trigger cannot filter by prefix, so outputs go to another bucket
     env = tf.block(batch, "service_config")["environment_variables"]
     assert "BATCH_OUTPUT_URI = local.output_uri" in env
+    assert "BATCH_INPUT_URI = local.input_uri" in env  # an output prefix equal to it is refused at start
+    assert gcp.locals["input_uri"] == "gs://${google_storage_bucket.inputs.name}/"
     assert gcp.locals["output_uri"].startswith("gs://${google_storage_bucket.outputs.name}/")
 
 

@@ -167,6 +167,7 @@ def test_functions_get_the_entry_points_and_settings_core_accepts(stack):
 
     batch_settings = Settings.from_env(batch["Environment"]["Variables"])
     assert batch_settings.batch_output_uri == parse_output_prefix(outputs["batch_output_uri"])
+    assert batch_settings.batch_input_uri == parse_output_prefix(outputs["batch_input_uri"])  # checked apart at start
 
 
 def test_batch_notifications_cover_the_inputs_and_never_the_outputs(stack):

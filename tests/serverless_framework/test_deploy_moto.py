@@ -86,6 +86,7 @@ def test_both_functions_exist_with_the_packaged_code(deployed, packaged, sls_hel
     variables = configuration["Environment"]["Variables"]
     assert variables["MODEL_URI"] == f"s3://{sls_helpers.INPUT_BUCKET}/models/model.joblib"
     assert variables["BATCH_OUTPUT_URI"] == f"s3://{sls_helpers.INPUT_BUCKET}/predictions/"
+    assert variables["BATCH_INPUT_URI"] == f"s3://{sls_helpers.INPUT_BUCKET}/incoming/"
     role_name = configuration["Role"].rsplit("/", 1)[1]
     assert role in role_name
     iam = _client(deployed, "iam")
