@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--include-boto3", action="store_true",
                         help="AWS: bundle boto3/botocore instead of using the runtime's (about 25 MB more)")
     parser.add_argument("--constraint", type=Path,
-                        help="a pip constraints file for the installed dependencies, e.g. scikit-learn==1.7.2")
+                        help="a pip constraints file for the installed dependencies, e.g. scikit-learn==1.7.2 "
+                             "(AWS, Python 3.12: aws_lambda/requirements.txt unless given)")
     parser.add_argument(
         "--limit-mb",
         help=f"fail above this many MB unzipped instead of the provider's limit, e.g. to leave room for layers "
@@ -73,11 +74,16 @@ def run(args: argparse.Namespace) -> int:
                 return _fail(f"{flag} is for --provider aws; {provider.title} installs its dependencies on the platform")
     source = (args.source or default_source_tree()).resolve()
     output = (args.out if args.out is not None else source / provider.default_output).absolute()
+    constraints = args.constraint
+    pinned = source / "aws_lambda" / "requirements.txt"
+    if constraints is None and provider.name == "aws" and args.python_version == "3.12" and pinned.is_file():
+        # the versions serverless.yml deploys (pinned for python3.12): both AWS paths ship the same
+        constraints = pinned
     options = BundleOptions(
         provider=provider, output=output, source=source, extras=tuple(dict.fromkeys(args.extra)),
         install_dependencies=(not args.no_deps) if provider.name == "aws" else args.vendor_deps,
         python_version=args.python_version, architecture=args.arch, include_boto3=args.include_boto3,
-        constraints=args.constraint, limit_bytes=None if limit_mb is None else round(limit_mb * MB),
+        constraints=constraints, limit_bytes=None if limit_mb is None else round(limit_mb * MB),
     )
     try:
         result = build(options)

@@ -129,3 +129,19 @@ def test_the_bytecode_is_what_runs_on_a_read_only_file_system(built, unzip, tmp_
             path.chmod(path.stat().st_mode | 0o200)
     assert not outcome["version"].startswith("edited-")
     assert Path(outcome["cached"]).is_file()
+
+
+def test_the_default_lambda_bundle_ships_the_versions_serverless_yml_deploys(built):
+    """Python 3.12 (the runtime of every deployment): aws_lambda/requirements.txt is the constraint,
+    so `serverless-ml package` (Terraform) and `sls package` ship the same scikit-learn and NumPy."""
+    pins = dict(
+        line.split("==") for line in (REPO / "aws_lambda" / "requirements.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    with zipfile.ZipFile(built("aws")) as bundle:
+        folders = {name.split("/")[0][: -len(".dist-info")] for name in bundle.namelist()
+                   if name.split("/")[0].endswith(".dist-info")}  # e.g. scikit_learn-1.9.1
+        shipped = dict(folder.replace("_", "-").lower().rsplit("-", 1) for folder in folders)
+        assert any(name.endswith(".cpython-312.pyc") for name in bundle.namelist() if name.startswith("sklearn/"))
+    for package in ("numpy", "scipy", "scikit-learn", "joblib"):
+        assert shipped[package] == pins[package], package
