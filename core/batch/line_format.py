@@ -12,14 +12,13 @@ and for a regressor (or a classifier without ``predict_proba``)::
 ``repr`` of a finite float is its shortest round-trip text, which is also valid JSON, so a
 ``%`` template applied over whole columns keeps the per-row work in C: several times faster than
 ``json.dumps`` per row. Non-finite values and labels that are not plain classes go through
-``json.dumps`` (:meth:`LineFormat.generic_lines`), which gives ``null`` for them as the HTTP
-API does.
+``json.dumps`` (:meth:`LineFormat.generic_lines`), given JSON values in which they are already
+``null``, as the HTTP API answers them.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
@@ -64,18 +63,12 @@ class LineFormat:
     def generic_lines(
         self, numbers: Iterable[int], predictions: Iterable[Any], probabilities: Optional[Iterable[Sequence[Any]]]
     ) -> Iterator[str]:
-        """Lines through json.dumps: any JSON label, and null for a non-finite number."""
+        """Lines through json.dumps, from JSON values (core.prediction.json_values: any label,
+        null for a non-finite number)."""
         if probabilities is None:
             for n, p in zip(numbers, predictions):
-                yield json.dumps({"line": n, "prediction": _finite_or_none(p)}, **COMPACT) + "\n"
+                yield json.dumps({"line": n, "prediction": p}, **COMPACT) + "\n"
             return
         names = [str(c) for c in self.classes or []]
         for n, p, row in zip(numbers, predictions, probabilities):
-            line = {"line": n, "prediction": _finite_or_none(p), "probabilities": dict(zip(names, map(_finite_or_none, row)))}
-            yield json.dumps(line, **COMPACT) + "\n"
-
-
-def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+            yield json.dumps({"line": n, "prediction": p, "probabilities": dict(zip(names, row))}, **COMPACT) + "\n"

@@ -14,8 +14,8 @@ Errors (``<input name>.errors.jsonl``), only when a line failed, one object per 
 
 Nothing in either file depends on time or on the machine, so the same input and model always
 give byte-identical files, whether the lines were formatted in this process or, for a file of more
-than one chunk on a machine with two or more CPUs, in the writer process (output_writer.py). Both are streamed to disk (memory holds one chunk) and published only
-when complete: errors first, then predictions, so whoever waits for the predictions file finds
+than one chunk on a machine with two or more CPUs, in the writer process (output_writer.py). Both
+are streamed to disk (memory holds one chunk) and published only when complete: errors first, then predictions, so whoever waits for the predictions file finds
 the errors file already there.
 """
 
@@ -43,8 +43,10 @@ class OutputFiles:
         self.folder = tempfile.TemporaryDirectory(prefix="serverless-ml-batch-")
         self.predictions_path = os.path.join(self.folder.name, "predictions.jsonl")
         self.errors_path = os.path.join(self.folder.name, "errors.jsonl")
-        self._use_process = _several_cpus() if writer_process is None else writer_process
-        self._from_second_chunk = writer_process is None  # a small file is not worth a process
+        use_process = _several_cpus() if writer_process is None else writer_process
+        # the chunk from which the writer process takes over; by default the second, since a
+        # one-chunk file is not worth starting a process for
+        self._process_from = (2 if writer_process is None else 1) if use_process else None
         self._sink: Any = None  # opened with the first chunk, when the line format is known
         self._chunks = 0
         self._errors: Optional[Any] = None  # opened on the first failure only
@@ -58,12 +60,12 @@ class OutputFiles:
         returns them, and the model's classes (JSON values) when it has probabilities."""
         line_format = self._line_format(classes if probabilities is not None else None)
         self._chunks += 1
-        if self._sink is None and not (self._use_process and not self._from_second_chunk):
-            self._sink = _InProcess(self.predictions_path, line_format)
-        elif self._use_process and self._chunks <= 2 and not isinstance(self._sink, OutputWriterProcess):
+        if self._chunks == self._process_from:
             if self._sink is not None:
                 self._sink.close()  # the writer process appends after the first chunk's lines
             self._sink = OutputWriterProcess(self.predictions_path, line_format)
+        elif self._sink is None:
+            self._sink = _InProcess(self.predictions_path, line_format)
         sink = self._sink
         if probabilities is not None:
             matrix = _finite_floats(probabilities)
