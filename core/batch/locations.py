@@ -19,8 +19,7 @@ root of its bucket) would put outputs among inputs, and is refused.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from core.errors import SettingsError
 from core.storage.uri import StorageURI, parse_uri
@@ -31,8 +30,7 @@ ERRORS_SUFFIX = ".errors.jsonl"
 OUTPUT_SUFFIXES = (PREDICTIONS_SUFFIX, ERRORS_SUFFIX)
 
 
-@dataclass(frozen=True)
-class OutputLocations:
+class OutputLocations(NamedTuple):
     predictions: StorageURI
     errors: StorageURI
 

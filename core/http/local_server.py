@@ -7,7 +7,6 @@ so what a user sees here is what the functions answer.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable, Optional
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
@@ -39,7 +38,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the unread rest of the body must not become a request
             self._send(self.service.reject(request, exc))
             return
-        self._send(self.respond(dataclasses.replace(request, body=body)))
+        self._send(self.respond(request.with_body(body)))
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
 

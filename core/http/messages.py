@@ -1,44 +1,110 @@
-"""The provider-neutral HTTP request and response every adapter translates to and from."""
+"""The provider-neutral HTTP request and response every adapter translates to and from.
+
+Plain classes with ``__slots__`` rather than dataclasses: a dataclass builds its methods with
+``exec`` when its module is imported (0.3 ms each, on every cold start), these are two of many.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 
-@dataclass(frozen=True)
 class HttpRequest:
-    """One HTTP request as core sees it.
+    """One HTTP request as core sees it; read-only once built.
 
     ``headers`` keys are lower-case; ``path`` is the route inside the app (adapters strip any
     stage or ``/api`` prefix); ``request_id`` is the provider's id when it has one;
     ``cold_start`` is set by an adapter that tracks it itself (see ``take_cold_start``).
     """
 
+    __slots__ = ("method", "path", "headers", "body", "query", "request_id", "cold_start")
+
     method: str
     path: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    query: Mapping[str, str] = field(default_factory=dict)
-    request_id: Optional[str] = None
-    cold_start: Optional[bool] = None
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str]
+    request_id: Optional[str]
+    cold_start: Optional[bool]
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        headers: Optional[Mapping[str, str]] = None,
+        body: bytes = b"",
+        query: Optional[Mapping[str, str]] = None,
+        request_id: Optional[str] = None,
+        cold_start: Optional[bool] = None,
+    ) -> None:
         # adapters hand over whatever casing their provider uses; core looks up lower-case names
-        object.__setattr__(self, "method", self.method.upper())
-        object.__setattr__(self, "headers", {k.lower(): v for k, v in self.headers.items()})
+        fields = {
+            "method": method.upper(),
+            "path": path,
+            "headers": {k.lower(): v for k, v in headers.items()} if headers else {},
+            "body": body,
+            "query": dict(query) if query else {},
+            "request_id": request_id,
+            "cold_start": cold_start,
+        }
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"HttpRequest is read-only: build a new one (with_body) instead of setting {name!r}")
+
+    def with_body(self, body: bytes) -> HttpRequest:
+        """The same request carrying ``body`` (a server reads the body after the headers)."""
+        return HttpRequest(self.method, self.path, self.headers, body, self.query, self.request_id, self.cold_start)
 
     def header(self, name: str) -> Optional[str]:
         """The header's value, by lower-case name."""
         return self.headers.get(name)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HttpRequest):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
 
-@dataclass
+    __hash__ = None  # type: ignore[assignment]  # headers and query are dicts
+
+    def __repr__(self) -> str:
+        # the body is left out: a request's features are the caller's data
+        return (
+            f"HttpRequest(method={self.method!r}, path={self.path!r}, headers={self.headers!r}, "
+            f"body=<{len(self.body)} bytes>, query={self.query!r}, request_id={self.request_id!r}, "
+            f"cold_start={self.cold_start!r})"
+        )
+
+
 class HttpResponse:
     """The answer; ``rows`` and ``route`` are facts about it for an adapter's metrics, not sent."""
 
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    rows: Optional[int] = None  # rows predicted (POST /predict answered 200)
-    route: Optional[str] = None  # the route matched, or "unmatched"
+    __slots__ = ("status", "headers", "body", "rows", "route")
+
+    def __init__(
+        self,
+        status: int,
+        headers: dict[str, str],
+        body: bytes,
+        rows: Optional[int] = None,  # rows predicted (POST /predict answered 200)
+        route: Optional[str] = None,  # the route matched, or "unmatched"
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.rows = rows
+        self.route = route
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HttpResponse):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"HttpResponse(status={self.status!r}, headers={self.headers!r}, body={self.body[:200]!r}"
+            f"{'...' if len(self.body) > 200 else ''}, rows={self.rows!r}, route={self.route!r})"
+        )

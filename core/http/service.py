@@ -20,7 +20,6 @@ import os
 import re
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 from core.errors import MethodNotAllowed, RouteNotFound, ServerlessMLError
@@ -34,8 +33,8 @@ from core.settings import Settings
 
 logger = logging.getLogger("serverless_ml.http")
 
-OPENAPI_PATH = Path(__file__).with_name("openapi.json")
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+OPENAPI_PATH = os.path.join(os.path.dirname(__file__), "openapi.json")
+_REQUEST_ID = r"[A-Za-z0-9._:-]{1,128}"  # compiled (and cached) by re on the first request that sends one
 _JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # built once, not per answer
 
@@ -192,7 +191,8 @@ class PredictionService:
 
     def _openapi_document(self, request: HttpRequest, context: dict) -> HttpResponse:
         if self._openapi is None:
-            self._openapi = OPENAPI_PATH.read_bytes()
+            with open(OPENAPI_PATH, "rb") as document:
+                self._openapi = document.read()
         return HttpResponse(200, dict(_JSON_HEADERS), self._openapi)
 
     def _schema_for(self, model) -> FeatureSchema:
@@ -218,7 +218,7 @@ class PredictionService:
 def _request_id(request: HttpRequest) -> str:
     """The client's X-Request-Id, else the provider's id, else a new one; only safe characters."""
     for candidate in (request.headers.get("x-request-id"), request.request_id):
-        if candidate and _REQUEST_ID.fullmatch(candidate):
+        if candidate and re.fullmatch(_REQUEST_ID, candidate):
             return candidate
     return os.urandom(16).hex()
 

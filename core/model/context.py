@@ -3,16 +3,14 @@ that govern loading it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from core.model.manifest import Manifest
 from core.storage import StorageURI
 
 
-@dataclass(frozen=True)
-class LoadContext:
+class LoadContext(NamedTuple):
     uri: StorageURI
     data: bytes  # digest already checked against MODEL_SHA256 and the manifest
     sha256: str

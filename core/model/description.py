@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from core.model.manifest import Manifest, reconcile_classes, reconcile_feature_names
 
@@ -25,8 +24,7 @@ _PREDICT_IS_ARGMAX_OF_PROBA = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class ModelDescription:
+class ModelDescription(NamedTuple):
     """A loaded model and what callers need to know about it. Read-only once built."""
 
     estimator: Any

@@ -12,8 +12,6 @@ without a restart.
 
 from __future__ import annotations
 
-import copy
-import hashlib
 import importlib
 import logging
 import threading
@@ -29,6 +27,7 @@ from core.errors import (
 )
 from core.model.context import LoadContext
 from core.model.description import ModelDescription
+from core.model.digest import sha256_hex
 from core.model.formats import format_for_name, loader, supported_extensions
 from core.model.manifest import Manifest, check_digest, read_manifest
 from core.stack_headroom import with_stack_headroom
@@ -69,6 +68,8 @@ class ModelHolder:
             if self._failed_loads != failed_before and self.last_error is not None:
                 # the load this caller waited for failed: answer with it now, instead of queueing
                 # for a load of its own (k waiters would otherwise answer after k storage timeouts)
+                import copy  # here, not at the top: a cold start that loads its model never needs it
+
                 raise copy.copy(self.last_error)
             # the load runs on a fresh stretch of CPython's frame stack: see core/stack_headroom.py
             self._model = with_stack_headroom(self._load)
@@ -144,7 +145,7 @@ def load_model(
         raise ModelUnavailable(f"the model could not be read: {exc.message}") from None
     read_seconds = time.perf_counter() - started
 
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_hex(data)
     if expected_sha256 is not None and digest != expected_sha256:
         # Refused before a single byte is deserialised: a pickle runs code while it loads.
         raise ModelDigestMismatch(

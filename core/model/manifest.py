@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from core.errors import ModelInvalid, ModelUnavailable, ObjectNotFound, StorageAccessDenied, StorageError
 from core.storage import ObjectStore, StorageURI
@@ -36,11 +35,10 @@ from core.storage import ObjectStore, StorageURI
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_VERSION = 1
 MAX_MANIFEST_BYTES = 1024 * 1024
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHA256 = r"[0-9a-f]{64}"  # compiled (and cached) by re.fullmatch when a manifest has a digest
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(NamedTuple):
     """A validated manifest. ``content`` is the JSON as read, shown by GET /model."""
 
     content: dict[str, Any]
@@ -115,7 +113,7 @@ def parse_manifest(raw: bytes, display: str) -> Manifest:
         ):
             raise invalid("'classes' must be a non-empty list of strings or numbers")
     sha256 = content.get("sha256")
-    if sha256 is not None and (not isinstance(sha256, str) or not _SHA256.fullmatch(sha256.lower())):
+    if sha256 is not None and (not isinstance(sha256, str) or not re.fullmatch(_SHA256, sha256.lower())):
         raise invalid("'sha256' must be 64 hexadecimal characters")
     return Manifest(
         content=content,

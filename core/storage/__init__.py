@@ -7,7 +7,6 @@ used, so a cloud SDK never loads at start unless the model lives in that cloud.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 import threading
@@ -58,8 +57,10 @@ def missing_sdk(scheme: str) -> Optional[str]:
     backend = BACKENDS[scheme]
     if backend.sdk_module is None or _on_sys_path(backend.sdk_module):
         return None
+    from importlib.util import find_spec  # not at the top: the common case above needs no import
+
     try:  # zip or custom-finder installs: ask the import system, which imports the parents
-        found = importlib.util.find_spec(backend.sdk_module) is not None
+        found = find_spec(backend.sdk_module) is not None
     except ModuleNotFoundError:  # a parent package (google, azure) is missing
         found = False
     if found:

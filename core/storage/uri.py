@@ -8,13 +8,11 @@ shown to a client.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 from urllib.parse import unquote, urlsplit
 
 
-@dataclass(frozen=True)
-class Backend:
+class Backend(NamedTuple):
     """Where a scheme's store lives, and which SDK and pip extra it needs (None: the stdlib)."""
 
     module: str
@@ -34,8 +32,7 @@ BACKENDS = {
 SUPPORTED_SCHEMES = tuple(BACKENDS)
 
 
-@dataclass(frozen=True)
-class StorageURI:
+class StorageURI(NamedTuple):
     scheme: str
     bucket: str  # bucket or container; empty for file://
     key: str  # object key or blob name; the absolute path for file://

@@ -17,12 +17,10 @@ each format's module (and its library) is imported when a model of that format i
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import Optional
+from typing import NamedTuple, Optional
 
 
-@dataclass(frozen=True)
-class ModelFormat:
+class ModelFormat(NamedTuple):
     name: str
     suffixes: tuple[str, ...]
     module: str  # core.model.formats.<module>: defines load(data, context) -> ModelDescription

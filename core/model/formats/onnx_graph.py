@@ -15,8 +15,7 @@ The labels attribute is ``classlabels_int64s`` (TreeEnsembleClassifier, ZipMap) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator, Optional, Union
+from typing import Iterator, NamedTuple, Optional, Union
 
 _ML_DOMAIN = "ai.onnx.ml"
 _LABELLED_OPS = {"ZipMap", "TreeEnsembleClassifier", "LinearClassifier", "SVMClassifier"}
@@ -24,8 +23,7 @@ _LABEL_ATTRIBUTES = {b"classlabels_strings", b"classlabels_int64s", b"classlabel
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 
 
-@dataclass(frozen=True)
-class GraphFacts:
+class GraphFacts(NamedTuple):
     classes: Optional[list[Union[str, int]]]  # from the last labelled ai.onnx.ml node (ZipMap last)
     main_op: Optional[str]  # the last ai.onnx.ml *Classifier or *Regressor, e.g. TreeEnsembleClassifier
 

@@ -14,6 +14,7 @@ import operator
 import socket
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import joblib
@@ -34,7 +35,7 @@ from core.settings import Settings
 # a float that is finite in float64 overflows to infinity in the trees' float32 (the prediction_rejected call)
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
 
-DOC_BYTES = core.http.service.OPENAPI_PATH.read_bytes()
+DOC_BYTES = Path(core.http.service.OPENAPI_PATH).read_bytes()
 DOC = json.loads(DOC_BYTES)
 DOC_URI = "urn:serverless-ml:openapi.json"
 REGISTRY = Registry().with_resource(DOC_URI, DRAFT202012.create_resource(DOC))
