@@ -17,7 +17,7 @@ _NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404", "NoSuchVersion"}
 _DENIED = {
     "AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidAccessKeyId",
     "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
-    "AccountProblem", "InvalidObjectState",
+    "AccountProblem",
 }
 _THROTTLED = {"SlowDown", "503", "Throttling", "ThrottlingException", "RequestLimitExceeded",
               "ServiceUnavailable", "TooManyRequests", "RequestThrottled"}
@@ -35,6 +35,13 @@ def answer_error(code: str, status: Optional[int], uri: StorageURI, done: str, t
                 f"{where} cannot be {done}: bucket '{uri.bucket}' does not exist (NoSuchBucket)", where
             )
         return ObjectNotFound(f"{where} does not exist ({code})", where)
+    if code == "InvalidObjectState":  # a 403 too, but no permission would help
+        return StorageError(
+            f"{where} cannot be {done}: the object is archived (InvalidObjectState: S3 Glacier Flexible "
+            "Retrieval or Deep Archive, or an Intelligent-Tiering archive tier); restore it "
+            "(aws s3api restore-object) or copy it to the STANDARD storage class",
+            where,
+        )
     if code in _DENIED or status == 403:
         action = {"read": "s3:GetObject", "deleted": "s3:DeleteObject"}.get(done, "s3:PutObject")
         return StorageAccessDenied(

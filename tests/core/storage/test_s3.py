@@ -152,6 +152,20 @@ def test_missing_bucket(aws_env, path, monkeypatch, tmp_path):
         S3ObjectStore(5).write_bytes(uri, b"x")
 
 
+@pytest.mark.parametrize("path", ["direct", "botocore"])
+def test_an_archived_object_says_so_and_how_to_get_it_back(bucket, path, monkeypatch, tmp_path):
+    import boto3
+
+    boto3.client("s3").put_object(Bucket=bucket, Key="cold/model.joblib", Body=b"x", StorageClass="GLACIER")
+    if path == "botocore":
+        credentials_from_a_file(monkeypatch, tmp_path)
+    with pytest.raises(StorageError) as raised:
+        S3ObjectStore(5).read_bytes(parse_uri(f"s3://{bucket}/cold/model.joblib"))
+    assert type(raised.value) is StorageError  # not access denied: no permission would help
+    assert raised.value.message.startswith(f"s3://{bucket}/cold/model.joblib cannot be read: the object is archived")
+    assert "restore it (aws s3api restore-object)" in raised.value.message
+
+
 def test_a_bucket_name_s3_cannot_have(aws_env):
     with pytest.raises(StorageError, match="not a valid S3 location"):
         S3ObjectStore(5).read_bytes(parse_uri("s3://Not_A_Bucket!/m.joblib"))
