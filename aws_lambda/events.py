@@ -27,7 +27,8 @@ or a custom-domain base path adds in front is not part of it:
 * HTTP API payload 2.0: the ``routeKey`` template filled the same way (``ANY /{proxy+}``);
   for the ``$default`` route, ``rawPath`` (percent-decoded) with a leading ``/{stage}`` removed
   when the stage is not ``$default`` (a named stage is in ``rawPath``, ``$default`` is not).
-* Lambda Function URL and ALB: the path as sent; neither has stages. An ALB listener rule that
+* Lambda Function URL and ALB: the path as sent, percent-decoded (as API Gateway and the other
+  clouds' servers hand it over); neither has stages. An ALB listener rule that
   forwards ``/ml/*`` hands over ``/ml/predict``: forward the routes themselves instead.
 
 Headers and query strings
@@ -246,7 +247,8 @@ class AlbEvent(HttpEvent):
 
     @property
     def path(self) -> str:
-        return _text(self._raw.get("path")) or "/"
+        # like its query strings, ALB hands the path over still percent-encoded
+        return unquote(_text(self._raw.get("path")) or "/")
 
     @property
     def multi_query(self) -> dict[str, list[str]]:

@@ -151,6 +151,11 @@ def test_route_rule(event, route):
     assert http_event(event).path == route
 
 
+@pytest.mark.parametrize("source", ["http-api", "function-url", "alb"])  # REST APIs decode it themselves
+def test_a_percent_encoded_path_is_the_same_route_on_every_source(source):
+    assert http_event(make_event(source, "GET", "/pre%64ict")).path == "/predict"
+
+
 def test_function_url_and_alb_paths_are_used_as_sent():
     assert http_event(make_event("function-url", "GET", "/health")).path == "/health"
     assert http_event(make_event("alb", "GET", "/ml/health")).path == "/ml/health"
