@@ -2,6 +2,7 @@
 
     serverless-ml package --provider aws                  # build/aws/serverless-ml-aws.zip
     serverless-ml package --provider gcp --extra onnx     # build/gcp/serverless-ml-gcp.zip
+    serverless-ml package --provider aws --onnx-only      # .onnx models only: no scikit-learn, SciPy, joblib
     serverless-ml package --provider azure --out /tmp/app.zip   # /tmp/app/ and /tmp/app.zip
 
 Prints the bundle's size against the provider's limits. Exit status: 0 built; 2 not built (a bad
@@ -33,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
              "Azure's app folder is written beside it, with the same name without .zip")
     parser.add_argument("--extra", action="append", choices=EXTRAS, default=[],
                         help="a model format to support as well (onnx: onnxruntime; skops); repeatable")
+    parser.add_argument("--onnx-only", action="store_true",
+                        help="serve .onnx models only: onnxruntime and NumPy, without scikit-learn, SciPy or joblib "
+                             "(a smaller bundle and a faster cold start); export the model first with "
+                             "`serverless-ml export MODEL --to onnx`")
     parser.add_argument("--no-deps", action="store_true",
                         help="AWS: leave the dependencies out (for a layer that has them, or a quick look)")
     parser.add_argument("--vendor-deps", action="store_true",
@@ -72,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         for flag, given in (("--no-deps", args.no_deps), ("--include-boto3", args.include_boto3), ("--arch", args.arch != "x86_64")):
             if given:
                 return _fail(f"{flag} is for --provider aws; {provider.title} installs its dependencies on the platform")
+    if args.onnx_only and "skops" in args.extra:
+        return _fail("--extra skops needs scikit-learn, which --onnx-only leaves out; expected one of them: "
+                     "export the model with `serverless-ml export MODEL --to onnx` for --onnx-only")
     source = (args.source or default_source_tree()).resolve()
     output = (args.out if args.out is not None else source / provider.default_output).absolute()
     constraints = args.constraint
@@ -81,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         constraints = pinned
     options = BundleOptions(
         provider=provider, output=output, source=source, extras=tuple(dict.fromkeys(args.extra)),
+        onnx_only=args.onnx_only,
         install_dependencies=(not args.no_deps) if provider.name == "aws" else args.vendor_deps,
         python_version=args.python_version, architecture=args.arch, include_boto3=args.include_boto3,
         constraints=constraints, limit_bytes=None if limit_mb is None else round(limit_mb * MB),

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 from core.errors import (
     ModelDigestMismatch,
     ModelInvalid,
+    ModelRuntimeMissing,
     ModelUnavailable,
     ServerlessMLError,
     StorageError,
@@ -28,7 +29,7 @@ from core.errors import (
 from core.model.context import LoadContext
 from core.model.description import ModelDescription
 from core.model.digest import sha256_hex
-from core.model.formats import format_for_name, loader, supported_extensions
+from core.model.formats import format_for_name, loader, missing_estimator_libraries, supported_extensions
 from core.model.manifest import Manifest, check_digest, read_manifest
 from core.stack_headroom import with_stack_headroom
 from core.storage import ObjectStore, StorageURI, store_for
@@ -134,6 +135,15 @@ def load_model(
         raise ModelInvalid(
             f"the model at {uri.display} has an extension this service cannot load; expected one of "
             f"{supported_extensions()}"
+        )
+    missing = missing_estimator_libraries(fmt)
+    if missing:  # refused before the model is downloaded: nothing here could deserialise it
+        raise ModelRuntimeMissing(
+            f"the model at {uri.display} is a {fmt.name} file, which needs {' and '.join(missing)}, and "
+            f"{'they are' if len(missing) > 1 else 'it is'} not installed here (a bundle built with "
+            "`serverless-ml package --onnx-only` serves .onnx models only); export the model with "
+            "`serverless-ml export MODEL --to onnx` and set MODEL_URI to the .onnx file, or build the bundle "
+            "without --onnx-only"
         )
     manifest = _ManifestRead(store, uri)
     if uri.scheme != "file":  # the format's library (joblib: NumPy too) is imported while the bytes travel

@@ -7,12 +7,11 @@ used, so a cloud SDK never loads at start unless the model lives in that cloud.
 from __future__ import annotations
 
 import importlib
-import os
-import sys
 import threading
 from typing import BinaryIO, Optional, Protocol
 
 from core.errors import StorageError
+from core.installed import is_installed
 from core.storage.uri import BACKENDS, SUPPORTED_SCHEMES, StorageURI, parse_uri
 
 __all__ = [
@@ -55,31 +54,12 @@ def missing_sdk(scheme: str) -> Optional[str]:
     Looks the module up without importing it, so settings can check this at start for free.
     """
     backend = BACKENDS[scheme]
-    if backend.sdk_module is None or _on_sys_path(backend.sdk_module):
-        return None
-    from importlib.util import find_spec  # not at the top: the common case above needs no import
-
-    try:  # zip or custom-finder installs: ask the import system, which imports the parents
-        found = find_spec(backend.sdk_module) is not None
-    except ModuleNotFoundError:  # a parent package (google, azure) is missing
-        found = False
-    if found:
+    if backend.sdk_module is None or is_installed(backend.sdk_module):
         return None
     return (
         f"{scheme}:// locations need {backend.sdk_module}, which is not installed; "
         f"install serverless-ml[{backend.extra}]"
     )
-
-
-def _on_sys_path(module: str) -> bool:
-    """Whether ``module`` is a file or package on sys.path, found without importing it or its
-    parents (find_spec would import the azure / google namespace packages: ~0.5 ms against none)."""
-    parts = module.split(".")
-    for entry in sys.path:
-        base = os.path.join(entry or ".", *parts)
-        if os.path.isfile(base + ".py") or os.path.isfile(os.path.join(base, "__init__.py")):
-            return True
-    return False
 
 
 def store_for(uri: StorageURI, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> ObjectStore:

@@ -20,6 +20,11 @@ from serverless_ml.bundles.providers import (
 MODEL_LIBRARIES = ("scikit-learn", "numpy", "onnxruntime", "skops")
 # in Lambda's Python runtimes already; left out unless asked for (see BundleOptions.include_boto3)
 LAMBDA_RUNTIME_PACKAGES = ("boto3",)
+# what BundleOptions.onnx_only leaves out of the declared requirements (SciPy, threadpoolctl and
+# narwhals come only with scikit-learn) ...
+SCIKIT_LEARN_REQUIREMENTS = ("scikit-learn", "joblib")
+# ... and what must then be absent from the installed dependencies: serving an .onnx model imports none of it
+SCIKIT_LEARN_STACK = ("scikit-learn", "scipy", "joblib", "threadpoolctl", "narwhals", "pandas")
 # Azure's Linux workers run on x86-64 with the glibc of Debian 11 (2.31)
 AZURE_PLATFORM = dependencies.TargetPlatform(tuple(manylinux_platforms("x86_64", 31)), "3.11")
 WWWROOT = "/home/site/wwwroot"
@@ -32,6 +37,7 @@ class BundleOptions:
     output: Path  # the zip to write; Azure's folder is written beside it, without the .zip
     source: Path
     extras: tuple[str, ...] = ()
+    onnx_only: bool = False  # serve .onnx models only: onnxruntime and NumPy, no scikit-learn, SciPy or joblib
     install_dependencies: bool = True  # Lambda: into the zip; Azure: into .python_packages (no remote build)
     python_version: str = "3.11"
     architecture: str = "x86_64"  # Lambda's: x86_64 or arm64
@@ -42,6 +48,21 @@ class BundleOptions:
     @property
     def folder(self) -> Optional[Path]:
         return self.output.with_suffix("") if self.provider is AZURE else None
+
+    @property
+    def model_extras(self) -> tuple[str, ...]:
+        """The model-format extras to install: ``extras``, and onnx for an ONNX-only bundle."""
+        return (*self.extras, "onnx") if self.onnx_only and "onnx" not in self.extras else self.extras
+
+    @property
+    def left_out(self) -> tuple[str, ...]:
+        """The declared requirements this bundle leaves out."""
+        return SCIKIT_LEARN_REQUIREMENTS if self.onnx_only else ()
+
+    @property
+    def command_options(self) -> str:
+        """The options of ``serverless-ml package`` that change the requirements, as typed."""
+        return " ".join([*(f"--extra {extra}" for extra in self.extras), *(["--onnx-only"] if self.onnx_only else [])])
 
     @property
     def unzipped_limit(self) -> int:
@@ -55,6 +76,9 @@ class BundleResult:
     size: ArchiveSize
     seconds: float
     dependencies: dict[str, str] = field(default_factory=dict)  # bundled versions of the model libraries
+    # what scikit-learn and what comes with it take, in a bundle that carries onnxruntime too: the
+    # saving of --onnx-only (0 when not measured)
+    scikit_learn_bytes: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -77,18 +101,30 @@ def build(options: BundleOptions) -> BundleResult:
         if provider.requirements_file:
             sources.write_requirements(
                 staging / provider.requirements_file, options.source / provider.adapter_dir / provider.requirements_file,
-                sources.extra_requirements(options.source, options.extras), options.extras)
+                sources.extra_requirements(options.source, options.model_extras), options.command_options,
+                left_out=options.left_out)
         result = BundleResult(options, options.output, ArchiveSize(0, 0, 0), 0.0)
+        if options.onnx_only:
+            result.notes.append(
+                f"ONNX only, without {', '.join(SCIKIT_LEARN_STACK)}: it serves .onnx models "
+                "(a .joblib or .skops MODEL_URI answers 503 model_unavailable)")
         if options.install_dependencies:
             _install_dependencies(options, staging, result)
         if provider is AWS:
             _compile_for_lambda(options, staging, result)
+        if options.install_dependencies and "onnx" in options.model_extras and not options.onnx_only:
+            result.scikit_learn_bytes = _scikit_learn_bytes(_site_packages(options, staging))
+            result.notes.append(
+                f"scikit-learn and what comes with it take {result.scikit_learn_bytes / MB:.1f} MB of this: "
+                "--onnx-only leaves them out, to serve a model exported to .onnx")
         unzipped = folder_size(staging)
         if unzipped > options.unzipped_limit:
+            saving = (f"; or --onnx-only, {result.scikit_learn_bytes / MB:.1f} MB less, for a model exported to .onnx"
+                      if result.scikit_learn_bytes else "")
             raise BundleTooLarge(
                 f"the {provider.title} bundle would be {unzipped / MB:.1f} MB unzipped, over the "
                 f"{limit_text(options.unzipped_limit)} MB limit ({_limit_source(options)}); nothing was written. "
-                "Leave out what the model does not need (an --extra), or ship large libraries in a layer or image")
+                f"Leave out what the model does not need (an --extra{saving}), or ship large libraries in a layer or image")
         folder = options.folder
         if folder is not None:
             if folder.exists():
@@ -112,14 +148,14 @@ def build(options: BundleOptions) -> BundleResult:
 def _install_dependencies(options: BundleOptions, staging: Path, result: BundleResult) -> None:
     provider = options.provider
     if provider is AWS:
-        extras = [*options.extras, *([provider.pyproject_extra] if options.include_boto3 else [])]
-        requirements = sources.declared_requirements(options.source, extras)
-        platform, site_packages = lambda_platform(options), staging
+        extras = [*options.model_extras, *([provider.pyproject_extra] if options.include_boto3 else [])]
+        requirements = sources.without(sources.declared_requirements(options.source, extras), options.left_out)
+        platform, site_packages = lambda_platform(options), _site_packages(options, staging)
         if not options.include_boto3:
             result.notes.append("boto3 left out: Lambda's Python runtime has it (--include-boto3 to pin your own)")
     elif provider is AZURE:
         requirements = sources.requirements_file_lines(staging / provider.requirements_file)
-        site_packages = staging / ".python_packages" / "lib" / "site-packages"
+        site_packages = _site_packages(options, staging)
         platform = dependencies.TargetPlatform(AZURE_PLATFORM.platforms, options.python_version)
         runtime_root = f"{WWWROOT}/.python_packages/lib/site-packages"
         result.notes.append("dependencies vendored in .python_packages: deploy without a remote build")
@@ -136,17 +172,50 @@ def _install_dependencies(options: BundleOptions, staging: Path, result: BundleR
                 "its Python 3.12 and later runtimes run on Amazon Linux 2023 (glibc 2.34), which newer wheels "
                 "need: try --python-version 3.12 and a python3.12 runtime") from None
         raise
+    if options.onnx_only:
+        _check_scikit_learn_left_out(site_packages, requirements)
     removed = dependencies.prune(site_packages)
     result.notes.append(f"{removed / MB:.1f} MB of test suites and scripts removed")
     if provider is AZURE:
         _compile(options, site_packages, runtime_root, result)
     result.dependencies = dependencies.installed_versions(site_packages, MODEL_LIBRARIES)
-    here = dependencies.local_versions(list(result.dependencies))
+    # the note is about pickles, which an ONNX-only bundle does not load
+    here = {} if options.onnx_only else dependencies.local_versions(list(result.dependencies))
     for name, version in sorted(result.dependencies.items()):
         if name in here and here[name] != version:
             result.notes.append(
                 f"{name} {version} in the bundle (the newest with wheels for {platform.describe()}), {here[name]} here: "
                 f"a model pickled here may not load there; train it with {name}=={version} or pin with --constraint")
+
+
+def _site_packages(options: BundleOptions, staging: Path) -> Path:
+    """Where the dependencies go: the zip's root on Lambda, Azure's .python_packages."""
+    return staging / ".python_packages" / "lib" / "site-packages" if options.provider is AZURE else staging
+
+
+def _scikit_learn_bytes(site_packages: Path) -> int:
+    """The bytes of SCIKIT_LEARN_STACK's installed files, bytecode included: each distribution's
+    top-level entries (e.g. scipy/, scipy.libs/, its .dist-info) as they are now."""
+    from importlib import metadata
+
+    tops: set[str] = set()
+    for distribution in metadata.distributions(path=[str(site_packages)]):
+        if sources.requirement_name(distribution.metadata["Name"] or "") in SCIKIT_LEARN_STACK:
+            tops.update(Path(file).parts[0] for file in distribution.files or () if Path(file).parts[0] != "..")
+    total = 0
+    for top in tops:
+        path = site_packages / top
+        total += folder_size(path) if path.is_dir() else path.stat().st_size if path.is_file() else 0
+    return total
+
+
+def _check_scikit_learn_left_out(site_packages: Path, requirements) -> None:
+    found = dependencies.installed_versions(site_packages, SCIKIT_LEARN_STACK)
+    if found:
+        raise DependencyInstallFailed(
+            f"--onnx-only leaves out scikit-learn and what comes with it, but installing {', '.join(requirements)} "
+            f"brought {', '.join(f'{name} {version}' for name, version in sorted(found.items()))}; "
+            "expected only packages that serving an .onnx model needs: remove the requirement that pulls them in")
 
 
 def _compile_for_lambda(options: BundleOptions, staging: Path, result: BundleResult) -> None:

@@ -84,18 +84,36 @@ def requirement_name(spec: str) -> str:
 
 
 def requirements_file_lines(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    return _requirement_lines(path.read_text(encoding="utf-8"))
 
 
-def write_requirements(path: Path, base: Path, added: Sequence[str], extras: Sequence[str]) -> None:
-    """The adapter's requirements.txt, plus the model-format extras' lines not already in it."""
+def _requirement_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def without(requirements: Iterable[str], left_out: Iterable[str]) -> list[str]:
+    """``requirements`` less those of the projects ``left_out``."""
+    names = {requirement_name(name) for name in left_out}
+    return [spec for spec in requirements if requirement_name(spec) not in names]
+
+
+def write_requirements(path: Path, base: Path, added: Sequence[str], options: str,
+                       left_out: Sequence[str] = ()) -> None:
+    """The adapter's requirements.txt less the projects ``left_out`` (``--onnx-only``), plus the
+    model-format extras' lines not already in it; each change under a comment naming ``options``,
+    the command's options that made it."""
     text = base.read_text(encoding="utf-8")
-    present = {requirement_name(line) for line in requirements_file_lines(base)}
+    names = {requirement_name(name) for name in left_out}
+    dropped = [requirement_name(line) for line in _requirement_lines(text) if requirement_name(line) in names]
+    if dropped:
+        text = "".join(f"{line}\n" for line in text.splitlines()
+                       if line.lstrip().startswith("#") or requirement_name(line) not in names)
+        text += f"# left out by `serverless-ml package {options}` (it serves .onnx models only): {', '.join(dropped)}\n"
+    present = {requirement_name(line) for line in _requirement_lines(text)}
     new = [spec for spec in added if requirement_name(spec) not in present]
     if new:
         if not text.endswith("\n"):
             text += "\n"
-        text += f"# added by `serverless-ml package --extra {' --extra '.join(extras)}`\n"
+        text += f"# added by `serverless-ml package {options}`\n"
         text += "".join(f"{spec}\n" for spec in new)
     path.write_text(text, encoding="utf-8")

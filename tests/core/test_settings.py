@@ -94,7 +94,7 @@ def test_a_scheme_whose_sdk_is_missing_fails_at_start(monkeypatch):
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name.startswith("google.cloud") else real_find_spec(name, *a)
     )
-    monkeypatch.setattr("core.storage._on_sys_path", lambda module: False)  # as if no site-packages had it
+    monkeypatch.setattr("core.installed._on_sys_path", lambda module: False)  # as if no site-packages had it
     with pytest.raises(SettingsError) as raised:
         Settings.from_env({"MODEL_URI": "gs://models/iris.joblib"})
     assert raised.value.message == (

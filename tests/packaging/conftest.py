@@ -1,20 +1,26 @@
 """Bundles built once per session by the real command, ``serverless-ml package``.
 
-Only ``lambda_bundle`` installs dependencies (NumPy, SciPy, scikit-learn for Lambda's Linux, from
-pip's cache after the first run); the others are built with what the platform installs itself, or
-with ``--no-deps``, and take well under a second.
+Only ``lambda_bundle`` and the ``--onnx-only`` Lambda bundle install dependencies (NumPy, SciPy,
+scikit-learn, or NumPy and onnxruntime, for Lambda's Linux, from pip's cache after the first run);
+the others are built with what the platform installs itself, or with ``--no-deps``, and take well
+under a second.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
+import textwrap
 import zipfile
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-from support import isolated_env, serve_command
+from support import REPO, isolated_env, serve_command
+
+AWS_EVENTS = REPO / "tests" / "events" / "aws"
 
 
 def run_package(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -23,6 +29,31 @@ def run_package(*args: str, env: dict[str, str] | None = None) -> subprocess.Com
         [*serve_command(), "package", *args], capture_output=True, text=True, timeout=600,
         env=isolated_env(**(env or {})),
     )
+
+
+def api_gateway_post(path: str, body: object) -> dict:
+    """The API Gateway REST (payload 1.0) sample event, made a POST of ``body`` as JSON to ``path``."""
+    event = json.loads((AWS_EVENTS / "apiGatewayProxyEvent.json").read_text())
+    event.update(resource=path, path=path, httpMethod="POST", isBase64Encoded=False, body=json.dumps(body))
+    event["headers"]["Content-Type"] = "application/json"
+    event["multiValueHeaders"]["Content-Type"] = ["application/json"]
+    event["requestContext"]["resourcePath"] = path
+    event["requestContext"]["httpMethod"] = "POST"
+    return event
+
+
+def run_in_bundle(folder: Path, code: str, env: dict[str, str] | None = None, python: str = sys.executable) -> dict:
+    """Run ``code`` in a fresh ``python`` whose sys.path is the bundle plus the standard library
+    only (-I -S: no site-packages, no PYTHONPATH, no editable install of this checkout); the JSON
+    its last line prints."""
+    prelude = f"import sys\nsys.path.insert(0, {str(folder)!r})\n"
+    done = subprocess.run(
+        [python, "-I", "-S", "-c", prelude + textwrap.dedent(code)],
+        capture_output=True, text=True, timeout=300, cwd=folder,
+        env={"PATH": "/usr/bin:/bin", "LOG_LEVEL": "ERROR", **(env or {})},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def unzip_to(archive: Path, folder: Path) -> Path:
@@ -73,3 +104,27 @@ def lambda_bundle(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 def lambda_folder(lambda_bundle, tmp_path_factory) -> Path:
     """That zip unpacked, as Lambda unpacks it into /var/task."""
     return unzip_to(lambda_bundle[0], tmp_path_factory.mktemp("var-task"))
+
+
+@pytest.fixture(scope="session")
+def in_bundle() -> Callable[..., dict]:
+    """``in_bundle(folder, code, env=None, python=sys.executable)``: see :func:`run_in_bundle`."""
+    return run_in_bundle
+
+
+@pytest.fixture(scope="session")
+def predict_event() -> Callable[[object], dict]:
+    """``predict_event(body)``: API Gateway's sample event, a POST of ``body`` to /predict."""
+    return lambda body: api_gateway_post("/predict", body)
+
+
+@pytest.fixture(scope="session")
+def python312() -> str:
+    """A Python 3.12, Lambda's runtime of every deployment (the only one whose glibc onnxruntime's
+    wheels run on): a bundle built for it can only be run by it."""
+    from serverless_ml.bundles.dependencies import find_interpreter
+
+    found = find_interpreter("3.12")
+    if found is None:
+        pytest.skip("python3.12 (the Lambda runtime the bundle is built for) is not on this machine")
+    return found

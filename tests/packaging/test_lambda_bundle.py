@@ -6,40 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-import subprocess
-import sys
-import textwrap
 import zipfile
 from pathlib import Path
 
 from support import REPO
 
-EVENTS = REPO / "tests" / "events" / "aws"
 
-
-def run_in_bundle(folder: Path, code: str, env: dict[str, str] | None = None) -> dict:
-    """Run ``code`` in a fresh interpreter whose sys.path is the bundle plus the standard library
-    only (-I -S: no site-packages, no PYTHONPATH, no editable install of this checkout)."""
-    prelude = f"import sys\nsys.path.insert(0, {str(folder)!r})\n"
-    done = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", prelude + textwrap.dedent(code)],
-        capture_output=True, text=True, timeout=300, cwd=folder,
-        env={"PATH": "/usr/bin:/bin", "LOG_LEVEL": "ERROR", **(env or {})},
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def test_the_handler_answers_an_api_gateway_event_from_the_unzipped_bundle_alone(lambda_folder, tmp_path):
-    event = json.loads((EVENTS / "apiGatewayProxyEvent.json").read_text())
-    event.update(resource="/predict", path="/predict", httpMethod="POST", isBase64Encoded=False,
-                 body=json.dumps({"instances": [[6.7, 3.0, 5.2, 2.3], [5.1, 3.5, 1.4, 0.2]]}))
-    event["headers"]["Content-Type"] = "application/json"
-    event["multiValueHeaders"]["Content-Type"] = ["application/json"]
-    event["requestContext"]["resourcePath"] = "/predict"
-    event["requestContext"]["httpMethod"] = "POST"
+def test_the_handler_answers_an_api_gateway_event_from_the_unzipped_bundle_alone(
+        lambda_folder, tmp_path, in_bundle, predict_event):
+    event = predict_event({"instances": [[6.7, 3.0, 5.2, 2.3], [5.1, 3.5, 1.4, 0.2]]})
     model_dir = tmp_path / "model"
-    outcome = run_in_bundle(lambda_folder, f"""
+    outcome = in_bundle(lambda_folder, f"""
         import json, os
         from pathlib import Path
         # the model is trained by the bundle's own scikit-learn: a pickle loads under the version that wrote it
@@ -110,7 +87,7 @@ def test_the_lambda_zip_holds_what_runs_and_not_what_never_does(lambda_bundle):
     assert all(stat.S_IMODE(info.external_attr >> 16) in (0o644, 0o755) for info in infos)
 
 
-def test_the_bytecode_is_what_runs_on_a_read_only_file_system(built, unzip, tmp_path):
+def test_the_bytecode_is_what_runs_on_a_read_only_file_system(built, unzip, tmp_path, in_bundle):
     folder = unzip(built("aws", "--no-deps", "--python-version", "3.11"), tmp_path / "task")  # run here, by 3.11
     assert (folder / "core" / "__pycache__" / "__init__.cpython-311.pyc").is_file()
     # unchecked hash-based pycs: the zip's 1980 timestamps cannot make them look stale; edit the
@@ -120,7 +97,7 @@ def test_the_bytecode_is_what_runs_on_a_read_only_file_system(built, unzip, tmp_
     for path in folder.rglob("*"):
         path.chmod(path.stat().st_mode & ~0o222)
     try:
-        outcome = run_in_bundle(folder, """
+        outcome = in_bundle(folder, """
             import json, core
             print(json.dumps({"version": core.__version__, "cached": core.__cached__}))
         """)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import importlib
 from typing import NamedTuple, Optional
 
+from core.installed import is_installed
+
 
 class ModelFormat(NamedTuple):
     name: str
@@ -66,3 +68,20 @@ def format_named(name: str) -> ModelFormat:
 def loader(fmt: ModelFormat):
     """The module that loads ``fmt``; imported on first use only."""
     return importlib.import_module(f"core.model.formats.{fmt.module}")
+
+
+# What rebuilds the estimator of a scikit-learn format, as (import name, project name): none of it
+# is in a bundle built with `serverless-ml package --onnx-only`, which serves .onnx models only.
+_ESTIMATOR_LIBRARIES = {
+    "joblib": (("sklearn", "scikit-learn"), ("joblib", "joblib")),
+    "skops": (("sklearn", "scikit-learn"), ("skops", "skops")),
+}
+
+
+def missing_estimator_libraries(fmt: ModelFormat) -> list[str]:
+    """The projects ``fmt`` needs that are not installed here, when scikit-learn is one of them
+    (else ``[]``: the format's own loader reports a missing skops); nothing is imported."""
+    needed = _ESTIMATOR_LIBRARIES.get(fmt.name, ())
+    if not needed or is_installed("sklearn"):
+        return []
+    return [project for module, project in needed if not is_installed(module)]

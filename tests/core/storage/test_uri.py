@@ -55,6 +55,6 @@ def test_missing_sdk_is_named_with_its_extra(monkeypatch):
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "boto3" else real_find_spec(name, *a))
-    monkeypatch.setattr("core.storage._on_sys_path", lambda module: False)  # as if no site-packages had it
+    monkeypatch.setattr("core.installed._on_sys_path", lambda module: False)  # as if no site-packages had it
     assert missing_sdk("s3") == "s3:// locations need boto3, which is not installed; install serverless-ml[aws]"
     assert missing_sdk("file") is None
