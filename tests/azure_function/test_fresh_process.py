@@ -13,8 +13,6 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from support import serve_command
-
 HERE = Path(__file__).resolve().parent
 MODEL_URI = "az://models/iris.joblib"
 FUNCTION_NAMES = ["predict", "health", "model", "openapi", "unmatched", "batch_blob", "batch_event_grid"]
@@ -156,37 +154,6 @@ def test_preload_model_loads_from_azurite_during_indexing(app_folder, azurite_wi
 
 
 # --- the deployed folder ---------------------------------------------------------------------
-
-
-def test_the_packaged_folder_imports_core_from_itself_and_answers(app_folder, tmp_path, demo_model_uri):
-    built = tmp_path / "app"
-    subprocess.run([*serve_command(), "package", "--provider", "azure", "--out", str(tmp_path / "app.zip")],
-                   check=True, capture_output=True, timeout=60)
-    assert (tmp_path / "app.zip").exists()
-    result = run_child(
-        """
-        import json
-        from pathlib import Path
-        import azure.functions as func
-        import function_app, core
-        (predict,) = [f for f in function_app.app.get_functions() if f.get_function_name() == "predict"]
-
-        class Context(func.Context):
-            invocation_id = "4c1c4b3e-0b7e-4d5c-9d38-2f4f5d3a9a11"
-            function_name = "predict"
-            function_directory = thread_local_storage = trace_context = retry_context = None
-
-        response = predict.get_user_function()(func.HttpRequest(
-            method="POST", url="http://localhost:7071/predict", headers={"content-type": "application/json"},
-            params={}, route_params={}, body=json.dumps({"features": [6.7, 3.0, 5.2, 2.3]}).encode()), Context())
-        print(json.dumps({"core": str(Path(core.__file__).parent.parent), "status": response.status_code,
-                          "body": json.loads(response.get_body())}))
-        """,
-        cwd=built, env={"MODEL_URI": demo_model_uri}, isolated_from=built,
-    )
-    outcome = last_json(result)
-    assert outcome["core"] == str(built)
-    assert outcome["status"] == 200 and outcome["body"]["predictions"] == ["virginica"]
 
 
 def test_the_source_folder_alone_says_how_to_get_core(app_folder, demo_model_uri):

@@ -3,17 +3,17 @@ same files zipped with host.json at the root, as zip deploy expects."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import sysconfig
-import textwrap
 import zipfile
 from pathlib import Path
 
+from azure_app import run_in_app
 from support import REPO
 
 APP_FILES = [".funcignore", "core", "function_app.py", "host.json", "requirements.txt"]
+ROWS = [[6.7, 3.0, 5.2, 2.3]]
 
 
 def test_the_folder_and_the_zip_hold_the_same_app(built):
@@ -27,44 +27,11 @@ def test_the_folder_and_the_zip_hold_the_same_app(built):
     assert "local_host.py" not in names and not [n for n in names if "__pycache__" in n]
 
 
-PREDICT = """
-    import json
-    from pathlib import Path
-    import azure.functions as func
-    import function_app, core, sklearn
-    (predict,) = [f for f in function_app.app.get_functions() if f.get_function_name() == "predict"]
-
-    class Context(func.Context):
-        invocation_id = "4c1c4b3e-0b7e-4d5c-9d38-2f4f5d3a9a11"
-        function_name = "predict"
-        function_directory = thread_local_storage = trace_context = retry_context = None
-
-    response = predict.get_user_function()(func.HttpRequest(
-        method="POST", url="http://localhost:7071/predict", headers={"content-type": "application/json"},
-        params={}, route_params={}, body=json.dumps({"features": [6.7, 3.0, 5.2, 2.3]}).encode()), Context())
-    print(json.dumps({"core": str(Path(core.__file__).parent.parent), "sklearn": sklearn.__file__,
-                      "status": response.status_code, "body": json.loads(response.get_body())}))
-"""
-
-
-def run_in_app(folder: Path, paths: list[str], env: dict[str, str], isolated: bool) -> dict:
-    """PREDICT in a fresh interpreter started in the app folder with sys.path = ``paths`` plus the
-    standard library (site is not processed: the editable install of this checkout is invisible)."""
-    prelude = "import sys\n"
-    if isolated:
-        prelude += f"sys.path[:] = [*{paths!r}, *[p for p in sys.path[1:] if 'site-packages' not in p]]\n"
-    else:
-        prelude += f"sys.path[:] = [{paths[0]!r}, *sys.path[1:], *{paths[1:]!r}]\n"
-    done = subprocess.run([sys.executable, "-S", "-c", prelude + textwrap.dedent(PREDICT)], cwd=folder,
-                          capture_output=True, text=True, timeout=300, env={"PATH": "/usr/bin:/bin", **env})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def test_the_app_folder_imports_core_from_itself_and_answers(built, demo_model_uri):
     folder = built("azure").with_suffix("")
     # the folder, then the installed third-party packages, as the Functions worker has them
-    outcome = run_in_app(folder, [str(folder), sysconfig.get_paths()["purelib"]], {"MODEL_URI": demo_model_uri}, False)
+    outcome = run_in_app(folder, [str(folder), sysconfig.get_paths()["purelib"]], {"MODEL_URI": demo_model_uri},
+                         isolated=False, rows=ROWS)
     assert outcome["core"] == str(folder)
     assert outcome["status"] == 200 and outcome["body"]["predictions"] == ["virginica"], outcome["body"]
 
@@ -81,9 +48,10 @@ def test_vendored_dependencies_serve_the_app_without_any_installed_package(built
          f"from core.demo import ensure_demo_model; print(ensure_demo_model(__import__('pathlib').Path({str(tmp_path)!r})).as_uri())"],
         capture_output=True, text=True, timeout=300, env={"PATH": "/usr/bin:/bin"})
     assert train.returncode == 0, train.stderr[-3000:]
-    outcome = run_in_app(folder, [str(folder), str(site_packages)], {"MODEL_URI": train.stdout.strip()}, True)
+    outcome = run_in_app(folder, [str(folder), str(site_packages)], {"MODEL_URI": train.stdout.strip()},
+                         isolated=True, rows=ROWS, report=["sklearn"])
     assert outcome["core"] == str(folder)
-    assert Path(outcome["sklearn"]).is_relative_to(site_packages)
+    assert Path(outcome["modules"]["sklearn"]).is_relative_to(site_packages)
     assert outcome["status"] == 200 and outcome["body"]["predictions"] == ["virginica"], outcome["body"]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import textwrap
 import zipfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from azure_app import run_in_app
 from formats.format_support import export
 from support import REPO
 
@@ -167,26 +167,6 @@ def test_the_platform_installs_onnxruntime_and_not_scikit_learn(built, provider,
             "scikit-learn, joblib") in text.splitlines()
 
 
-AZURE_PREDICT = """
-    import json, sys
-    import azure.functions as func
-    import function_app
-    (predict,) = [f for f in function_app.app.get_functions() if f.get_function_name() == "predict"]
-
-    class Context(func.Context):
-        invocation_id = "4c1c4b3e-0b7e-4d5c-9d38-2f4f5d3a9a11"
-        function_name = "predict"
-        function_directory = thread_local_storage = trace_context = retry_context = None
-
-    response = predict.get_user_function()(func.HttpRequest(
-        method="POST", url="http://localhost:7071/predict", headers={"content-type": "application/json"},
-        params={}, route_params={}, body=json.dumps({"instances": ROWS}).encode()), Context())
-    imported = sorted({name.split(".")[0] for name in sys.modules} & set(STACK))
-    print(json.dumps({"status": response.status_code, "body": json.loads(response.get_body()), "imported": imported,
-                      "onnxruntime": sys.modules["onnxruntime"].__file__}))
-"""
-
-
 def test_azure_vendored_from_the_onnx_only_requirements_serves_the_onnx_model(built, models, tmp_path):
     """What the platform installs from the generated requirements.txt, here by the builder's pip
     (--vendor-deps, for the Python running the tests), serves the model with nothing else on sys.path."""
@@ -194,18 +174,13 @@ def test_azure_vendored_from_the_onnx_only_requirements_serves_the_onnx_model(bu
     site_packages = folder / ".python_packages" / "lib" / "site-packages"
     assert (site_packages / "onnxruntime").is_dir()
     assert not [name for name in SCIKIT_LEARN_MODULES if (site_packages / name).exists()]
-    prelude = (f"import sys\nsys.path[:] = [{str(folder)!r}, {str(site_packages)!r}, "
-               "*[p for p in sys.path[1:] if 'site-packages' not in p]]\n"
-               f"ROWS = {ROWS!r}\nSTACK = {SCIKIT_LEARN_MODULES!r}\n")
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", prelude + textwrap.dedent(AZURE_PREDICT)], cwd=folder,
-                          capture_output=True, text=True, timeout=300,
-                          env={"PATH": "/usr/bin:/bin", "LOG_LEVEL": "ERROR", "MODEL_URI": (models / "iris.onnx").as_uri()})
-    assert done.returncode == 0, done.stderr[-3000:]
-    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    outcome = run_in_app(folder, [str(folder), str(site_packages)],
+                         {"LOG_LEVEL": "ERROR", "MODEL_URI": (models / "iris.onnx").as_uri()},
+                         isolated=True, rows=ROWS, report=["onnxruntime", *SCIKIT_LEARN_MODULES])
     assert outcome["status"] == 200, outcome["body"]
     assert outcome["body"]["predictions"] == ["virginica", "setosa"]
-    assert outcome["imported"] == []
-    assert Path(outcome["onnxruntime"]).is_relative_to(site_packages)
+    assert set(outcome["modules"]) == {"onnxruntime"}  # nothing of scikit-learn's stack was imported
+    assert Path(outcome["modules"]["onnxruntime"]).is_relative_to(site_packages)
 
 
 def test_a_bundle_with_scikit_learn_and_onnxruntime_says_what_onnx_only_saves(package, onnx_only_lambda, tmp_path):
