@@ -20,6 +20,9 @@ from pathlib import Path
 PROVIDER_NAMES = ("aws", "azure", "gcp")
 EXTRAS = ("onnx", "skops")
 LIMIT_VARIABLE = "SERVERLESS_ML_BUNDLE_LIMIT_MB"
+# aws_lambda/'s pinned requirements, by --onnx-only: serverless.yml installs the same file
+# (serverless_ml/bundles/lambda_requirements.js picks requirements-onnx.txt for an .onnx model key)
+LAMBDA_REQUIREMENTS = {False: "requirements.txt", True: "requirements-onnx.txt"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="AWS: bundle boto3/botocore instead of using the runtime's (about 25 MB more)")
     parser.add_argument("--constraint", type=Path,
                         help="a pip constraints file for the installed dependencies, e.g. scikit-learn==1.7.2 "
-                             "(AWS, Python 3.12: aws_lambda/requirements.txt unless given)")
+                             "(AWS, Python 3.12: aws_lambda/requirements.txt unless given; with --onnx-only "
+                             "aws_lambda/requirements-onnx.txt, the files serverless.yml deploys)")
     parser.add_argument(
         "--limit-mb",
         help=f"fail above this many MB unzipped instead of the provider's limit, e.g. to leave room for layers "
@@ -83,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     source = (args.source or default_source_tree()).resolve()
     output = (args.out if args.out is not None else source / provider.default_output).absolute()
     constraints = args.constraint
-    pinned = source / "aws_lambda" / "requirements.txt"
+    pinned = source / "aws_lambda" / LAMBDA_REQUIREMENTS[args.onnx_only]
     if constraints is None and provider.name == "aws" and args.python_version == "3.12" and pinned.is_file():
         # the versions serverless.yml deploys (pinned for python3.12): both AWS paths ship the same
         constraints = pinned

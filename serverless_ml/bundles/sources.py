@@ -12,10 +12,10 @@ from serverless_ml.bundles.errors import SourceTreeMissing
 from serverless_ml.bundles.providers import Provider
 
 # never deployed: caches (the platform cannot use them; Lambda's are compiled afresh), the
-# adapters' documentation, and a package adapter's requirements.txt (the Lambda zip carries the
+# adapters' documentation, and a package adapter's requirements files (the Lambda zip carries the
 # dependencies themselves)
 SKIPPED_SOURCES = shutil.ignore_patterns(
-    "__pycache__", "*.pyc", "*.pyo", "README.md", "requirements.txt", ".DS_Store")
+    "__pycache__", "*.pyc", "*.pyo", "README.md", "requirements*.txt", ".DS_Store")
 
 
 def default_source_tree() -> Path:

@@ -42,7 +42,8 @@ HANDLE = """
 
 @pytest.fixture(scope="module")
 def onnx_only_lambda(package, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """The default Lambda bundle (Python 3.12, aws_lambda/requirements.txt as constraints) with --onnx-only."""
+    """The Lambda bundle with --onnx-only (Python 3.12, aws_lambda/requirements-onnx.txt as constraints:
+    see test_onnx_constraints.py)."""
     archive = tmp_path_factory.mktemp("onnx-only-lambda") / "serverless-ml-aws.zip"
     done = package("--provider", "aws", "--onnx-only", "--out", str(archive))
     assert done.returncode == 0, done.stderr
@@ -84,14 +85,6 @@ def test_the_lambda_bundle_carries_onnxruntime_and_numpy_and_nothing_of_scikit_l
     assert "onnxruntime" in shipped and not shipped & set(LEFT_OUT_PROJECTS), shipped
     # compiled for Lambda's Python 3.12, as the default bundle is
     assert "onnxruntime/__pycache__/__init__.cpython-312.pyc" in names
-
-
-def test_the_constraints_still_pin_numpy(onnx_only_lambda):
-    pins = dict(line.split("==") for line in (REPO / "aws_lambda" / "requirements.txt").read_text().splitlines()
-                if "==" in line and not line.startswith("#"))
-    with zipfile.ZipFile(onnx_only_lambda[0]) as bundle:
-        assert f"numpy-{pins['numpy']}.dist-info/METADATA" in bundle.namelist()
-    assert f"numpy {pins['numpy']}" in onnx_only_lambda[1].stdout
 
 
 def test_the_report_shows_the_smaller_bundle_and_what_was_left_out(onnx_only_lambda, built):

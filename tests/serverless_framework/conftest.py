@@ -33,6 +33,7 @@ STAGE = "local"
 SERVICE = "serverless-ml"
 INPUT_BUCKET = "serverless-ml-local-input"
 PARAMS = (f"--param=inputBucket={INPUT_BUCKET}",)
+ONNX_MODEL_KEY = "models/model.onnx"
 # Any fixed value: pip then writes hash-checked bytecode, as `npm run package` does.
 SOURCE_DATE_EPOCH = "315532800"
 
@@ -141,9 +142,8 @@ class Packaged:
         return {k: v for k, v in self.template()["Resources"].items() if v["Type"] == type_}
 
 
-@pytest.fixture(scope="session")
-def packaged(tmp_path_factory) -> Packaged:
-    base = tmp_path_factory.mktemp("sls-package")
+def package_service(base: Path, params: tuple[str, ...] = PARAMS) -> Packaged:
+    """`sls package` with ``params`` in a copy of the sources under ``base``, as `npm run package` runs it."""
     service = copy_service(base / "service")
     folder = base / "package"
     python312 = find_python312()
@@ -156,7 +156,7 @@ def packaged(tmp_path_factory) -> Packaged:
         AWS_ENDPOINT_URL=f"http://localhost:{free_port()}",
     )
     started = time.monotonic()
-    result = run_sls(["package", "--stage", STAGE, *PARAMS, "--package", str(folder)], env, timeout=900, service=service)
+    result = run_sls(["package", "--stage", STAGE, *params, "--package", str(folder)], env, timeout=900, service=service)
     seconds = time.monotonic() - started
     assert result.returncode == 0, f"sls package failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return Packaged(
@@ -169,6 +169,51 @@ def packaged(tmp_path_factory) -> Packaged:
         bytecode_python=python312,
         seconds=seconds,
     )
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory) -> Packaged:
+    """The default deployment: a scikit-learn model (models/model.joblib), aws_lambda/requirements.txt."""
+    return package_service(tmp_path_factory.mktemp("sls-package"))
+
+
+@pytest.fixture(scope="session")
+def packaged_onnx(tmp_path_factory) -> Packaged:
+    """A deployment of an .onnx model: only the model key says so, and the package installs
+    aws_lambda/requirements-onnx.txt (onnxruntime, no scikit-learn)."""
+    return package_service(tmp_path_factory.mktemp("sls-package-onnx"), (*PARAMS, f"--param=modelKey={ONNX_MODEL_KEY}"))
+
+
+def invoke_unzipped(packaged: Packaged, task: Path, model_uri: str, body: dict, watched: tuple[str, ...] = ()) -> dict:
+    """The predict function's handler, as the template names it, run by Python 3.12 from the
+    unzipped package alone (/var/task: no site-packages, no bytecode writes) on an HTTP API POST
+    /predict of ``body``; its answer, and which of the ``watched`` top-level modules it imported."""
+    with zipfile.ZipFile(packaged.zip_path) as archive:
+        archive.extractall(task)
+    event = lambda_support.make_event("http-api", "POST", "/predict", body=json.dumps(body).encode(),
+                                      headers={"content-type": "application/json"})
+    event["routeKey"] = event["requestContext"]["routeKey"] = "POST /predict"  # the route serverless.yml declares
+    event_file = task.parent / f"{task.name}-event.json"
+    event_file.write_text(json.dumps(event))
+    handler = packaged.template()["Resources"]["PredictLambdaFunction"]["Properties"]["Handler"]
+    module, function = handler.rsplit(".", 1)
+    script = (
+        "import json, sys, types\n"
+        f"sys.path[:0] = [{str(task)!r}]\n"
+        f"import importlib; handler = importlib.import_module({module.replace('/', '.')!r})\n"
+        "context = types.SimpleNamespace(aws_request_id='req-1', function_name='serverless-ml-local-predict', client_context=None)\n"
+        f"answer = getattr(handler, {function!r})(json.load(open(sys.argv[1])), context)\n"
+        f"imported = sorted({{name.split('.')[0] for name in sys.modules}} & set({watched!r}))\n"
+        "print(json.dumps({'answer': answer, 'imported': imported}))\n"
+    )
+    result = subprocess.run(
+        [packaged.bytecode_python, "-I", "-S", "-B", "-c", script, str(event_file)],
+        cwd=task, capture_output=True, text=True, timeout=120,
+        env={"MODEL_URI": model_uri, "LAMBDA_TASK_ROOT": str(task), "PATH": "/usr/bin:/bin",
+             "AWS_LAMBDA_FUNCTION_NAME": "serverless-ml-local-predict"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ package the way /var/task holds it."""
 from __future__ import annotations
 
 import json
-import subprocess
 import zipfile
 from pathlib import PurePosixPath
 
@@ -81,36 +80,8 @@ def test_the_unzipped_package_answers_a_prediction(packaged, demo_model_uri, tmp
     the handler the deployment names imports from it and answers an HTTP API request."""
     if packaged.bytecode_python is None:
         pytest.skip("python3.12 (the function's runtime, whose wheels the package holds) is not on this machine")
-    task = tmp_path / "task"
-    with zipfile.ZipFile(packaged.zip_path) as archive:
-        archive.extractall(task)
-    body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}).encode()
-    event = sls_helpers.lambda_support.make_event("http-api", "POST", "/predict", body=body, headers={"content-type": "application/json"})
-    event["routeKey"] = event["requestContext"]["routeKey"] = "POST /predict"  # the route serverless.yml declares
-    (tmp_path / "event.json").write_text(json.dumps(event))
-    handler = json.loads(_template_handler(packaged, "PredictLambdaFunction"))
-    module, function = handler.rsplit(".", 1)
-    script = (
-        "import json, sys, types\n"
-        f"sys.path[:0] = [{str(task)!r}]\n"
-        f"import importlib; handler = importlib.import_module({module.replace('/', '.')!r})\n"
-        "context = types.SimpleNamespace(aws_request_id='req-1', function_name='serverless-ml-local-predict', client_context=None)\n"
-        f"answer = getattr(handler, {function!r})(json.load(open(sys.argv[1])), context)\n"
-        "print(json.dumps(answer))\n"
-    )
-    result = subprocess.run(
-        [packaged.bytecode_python, "-I", "-S", "-B", "-c", script, str(tmp_path / "event.json")],
-        cwd=task, capture_output=True, text=True, timeout=120,
-        env={"MODEL_URI": demo_model_uri, "LAMBDA_TASK_ROOT": str(task), "PATH": "/usr/bin:/bin",
-             "AWS_LAMBDA_FUNCTION_NAME": "serverless-ml-local-predict"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    body = {"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}
+    answer = sls_helpers.invoke_unzipped(packaged, tmp_path / "task", demo_model_uri, body)["answer"]
     assert answer["statusCode"] == 200, answer
     payload = json.loads(answer["body"])
     assert len(payload["predictions"]) == 2 and payload["request_id"], payload
-
-
-def _template_handler(packaged, logical_id: str) -> str:
-    """The handler setting as JSON text: 'aws_lambda/handler.predict'."""
-    return json.dumps(packaged.template()["Resources"][logical_id]["Properties"]["Handler"])
