@@ -184,12 +184,16 @@ def packaged_onnx(tmp_path_factory) -> Packaged:
     return package_service(tmp_path_factory.mktemp("sls-package-onnx"), (*PARAMS, f"--param=modelKey={ONNX_MODEL_KEY}"))
 
 
-def invoke_unzipped(packaged: Packaged, task: Path, model_uri: str, body: dict, watched: tuple[str, ...] = ()) -> dict:
+def invoke_unzipped(packaged: Packaged, task: Path, model_uri: str, body: dict, watched: tuple[str, ...] = (),
+                    env: Optional[dict[str, str]] = None) -> dict:
     """The predict function's handler, as the template names it, run by Python 3.12 from the
     unzipped package alone (/var/task: no site-packages, no bytecode writes) on an HTTP API POST
-    /predict of ``body``; its answer, and which of the ``watched`` top-level modules it imported."""
-    with zipfile.ZipFile(packaged.zip_path) as archive:
-        archive.extractall(task)
+    /predict of ``body``, with ``env`` added to the function's environment; its answer, and which
+    of the ``watched`` top-level modules it imported. The package is unzipped into ``task`` once:
+    a later call with the same folder reuses it (unzipping takes seconds), each in a fresh process."""
+    if not (task / "aws_lambda").is_dir():
+        with zipfile.ZipFile(packaged.zip_path) as archive:
+            archive.extractall(task)
     event = lambda_support.make_event("http-api", "POST", "/predict", body=json.dumps(body).encode(),
                                       headers={"content-type": "application/json"})
     event["routeKey"] = event["requestContext"]["routeKey"] = "POST /predict"  # the route serverless.yml declares
@@ -210,7 +214,7 @@ def invoke_unzipped(packaged: Packaged, task: Path, model_uri: str, body: dict, 
         [packaged.bytecode_python, "-I", "-S", "-B", "-c", script, str(event_file)],
         cwd=task, capture_output=True, text=True, timeout=120,
         env={"MODEL_URI": model_uri, "LAMBDA_TASK_ROOT": str(task), "PATH": "/usr/bin:/bin",
-             "AWS_LAMBDA_FUNCTION_NAME": "serverless-ml-local-predict"},
+             "AWS_LAMBDA_FUNCTION_NAME": "serverless-ml-local-predict", **(env or {})},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
