@@ -25,6 +25,10 @@ locals {
     LOG_LEVEL               = var.log_level
     PRELOAD_MODEL           = tostring(var.preload_model)
     STORAGE_TIMEOUT_SECONDS = tostring(var.storage_timeout_seconds)
+    SKOPS_TRUSTED_TYPES     = join(",", var.skops_trusted_types)
+    STRICT_MODEL_VERSION    = tostring(var.strict_model_version)
+    ONNX_THREADS            = tostring(var.onnx_threads)
+    BATCH_CHUNK_ROWS        = tostring(var.batch_chunk_rows)
     GOOGLE_CLOUD_PROJECT    = var.project_id
   }
   function_environment = { for key, value in local.settings : key => value if value != "" }

@@ -84,6 +84,34 @@ variable "model_version" {
   default     = ""
 }
 
+variable "skops_trusted_types" {
+  description = "SKOPS_TRUSTED_TYPES: fully-qualified type names a .skops model may hold beyond skops' defaults, e.g. [\"sklearn.tree._tree.Tree\"] for trees and forests (`serverless-ml export model.joblib --to skops` prints the ones a file needs); a file holding any other type is refused. Empty: skops' defaults only. No value trusts every type."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for type_name in var.skops_trusted_types : can(regex("^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)+$", type_name))])
+    error_message = "skops_trusted_types must hold fully-qualified type names such as sklearn.tree._tree.Tree (a module path, a dot, a class name; letters, digits and underscores); trusting every type (\"*\", \"true\", \"all\") is not possible."
+  }
+}
+
+variable "strict_model_version" {
+  description = "STRICT_MODEL_VERSION: true refuses (503, naming both versions) a .joblib or .skops model saved with another scikit-learn version; false serves it and reports version_drift in GET /model and the logs."
+  type        = bool
+  default     = false
+}
+
+variable "onnx_threads" {
+  description = "ONNX_THREADS: onnxruntime threads per inference of an .onnx model (0 to 256); 0: one per core. 1 keeps building a thread pool (about 100 ms) out of the cold start."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.onnx_threads >= 0 && var.onnx_threads <= 256 && floor(var.onnx_threads) == var.onnx_threads
+    error_message = "onnx_threads must be an integer from 0 to 256 (0: one thread per core)."
+  }
+}
+
 # --- limits and behaviour (core/settings.py checks them again at start) ------------------------
 
 variable "max_rows" {
@@ -144,6 +172,17 @@ variable "storage_timeout_seconds" {
   validation {
     condition     = var.storage_timeout_seconds >= 0.1 && var.storage_timeout_seconds <= 300
     error_message = "storage_timeout_seconds must be from 0.1 to 300."
+  }
+}
+
+variable "batch_chunk_rows" {
+  description = "BATCH_CHUNK_ROWS: rows the batch function reads and predicts at a time (1 to 1,000,000); its memory grows with this, not with the file."
+  type        = number
+  default     = 10000
+
+  validation {
+    condition     = var.batch_chunk_rows >= 1 && var.batch_chunk_rows <= 1000000 && floor(var.batch_chunk_rows) == var.batch_chunk_rows
+    error_message = "batch_chunk_rows must be an integer from 1 to 1000000."
   }
 }
 

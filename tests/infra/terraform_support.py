@@ -42,7 +42,26 @@ MIRROR_CANDIDATES = (
 FUNCTION_SETTINGS = (
     "MODEL_URI", "MODEL_SHA256", "MODEL_VERSION", "MAX_ROWS", "MAX_BODY_BYTES",
     "CORS_ALLOW_ORIGINS", "LOG_LEVEL", "PRELOAD_MODEL", "STORAGE_TIMEOUT_SECONDS",
+    "SKOPS_TRUSTED_TYPES", "STRICT_MODEL_VERSION", "ONNX_THREADS", "BATCH_CHUNK_ROWS",
 )
+
+# The settings every configuration takes straight from a variable of the same name, type, default
+# and validation on all three clouds: environment name -> (variable, the expression in
+# local.settings as python-hcl2 reads it). Lists are joined with commas (core splits them there);
+# booleans and numbers go through tostring().
+SETTING_VARIABLES = {
+    "MODEL_VERSION": ("model_version", "${var.model_version}"),
+    "MAX_ROWS": ("max_rows", "${tostring(var.max_rows)}"),
+    "MAX_BODY_BYTES": ("max_body_bytes", "${tostring(var.max_body_bytes)}"),
+    "CORS_ALLOW_ORIGINS": ("cors_allow_origins", '${join(",", var.cors_allow_origins)}'),
+    "LOG_LEVEL": ("log_level", "${var.log_level}"),
+    "PRELOAD_MODEL": ("preload_model", "${tostring(var.preload_model)}"),
+    "STORAGE_TIMEOUT_SECONDS": ("storage_timeout_seconds", "${tostring(var.storage_timeout_seconds)}"),
+    "SKOPS_TRUSTED_TYPES": ("skops_trusted_types", '${join(",", var.skops_trusted_types)}'),
+    "STRICT_MODEL_VERSION": ("strict_model_version", "${tostring(var.strict_model_version)}"),
+    "ONNX_THREADS": ("onnx_threads", "${tostring(var.onnx_threads)}"),
+    "BATCH_CHUNK_ROWS": ("batch_chunk_rows", "${tostring(var.batch_chunk_rows)}"),
+}
 
 
 def platform_dir() -> str:

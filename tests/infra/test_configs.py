@@ -10,6 +10,7 @@ validate` with those providers can tell; see infra/README.md).
 from __future__ import annotations
 
 import ast
+import json
 import re
 
 import pytest
@@ -18,6 +19,8 @@ import serverless_ml_terraform_support as tf
 
 from core.batch.formats import FORMATS, input_format
 from core.batch.locations import output_locations, parse_output_prefix
+from core.errors import SettingsError
+from core.settings import Settings
 from core.storage import StorageURI
 
 SUFFIXES = {f".{kind}{gz}" for kind in FORMATS for gz in ("", ".gz")}
@@ -36,6 +39,11 @@ BROAD_ROLES = {
 @pytest.fixture(scope="module", params=tf.CLOUDS)
 def any_config(request, hcl2_module):
     return request.param, tf.parse_config(tf.INFRA / request.param)
+
+
+@pytest.fixture(scope="module")
+def aws(hcl2_module):
+    return tf.parse_config(tf.INFRA / "aws")
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +71,51 @@ def test_functions_get_every_setting_core_reads(any_config):
     core_settings = (tf.REPO / "core" / "settings.py").read_text()
     for name in tf.FUNCTION_SETTINGS:
         assert f'"{name}"' in core_settings  # a name core does not read would be silently ignored
+    for name, (variable, expression) in tf.SETTING_VARIABLES.items():
+        assert settings[name] == expression, f"infra/{cloud}: {name} = {settings[name]!r}, expected {expression!r}"
+        assert variable in config.variables, f"infra/{cloud} has no variable {variable} for {name}"
+    # empty values are left out, as if unset (an empty skops_trusted_types list among them)
+    environment = config.locals["app_settings" if cloud == "azure" else "function_environment"]
+    assert '{for key, value in local.settings : key => value if value != ""}' in environment, environment
+
+
+@pytest.mark.parametrize("cloud", ["azure", "gcp"])
+def test_setting_variables_are_the_same_as_on_aws(cloud, aws, request):
+    """What the AWS configuration's apply proves (test_terraform.py: the strings the functions
+    get, the values refused at plan) holds for Azure and GCP through the same declarations."""
+    config = request.getfixturevalue(cloud)
+    for name, (variable, _) in tf.SETTING_VARIABLES.items():
+        for part in ("type", "default", "validation"):
+            assert config.variables[variable].get(part) == aws.variables[variable].get(part), (
+                f"infra/{cloud}: variable {variable} ({name}) has {part} {config.variables[variable].get(part)!r}, "
+                f"infra/aws has {aws.variables[variable].get(part)!r}")
+
+
+# One list element each, as a user writes them: core also strips spaces around and splits on
+# commas, which only matter in the joined string.
+TYPE_NAMES = (
+    "sklearn.tree._tree.Tree", "numpy.dtype", "_private._Type", "a.b.c.d1", "sklearn.ensemble.RandomForestClassifier",
+    "*", "true", "all", "sklearn.*", "sklearn.tree.*", "Tree", ".Tree", "sklearn.", "sklearn..Tree", "1sklearn.Tree", "sklearn.1Tree",
+    "sklearn.tree-x.Tree", "sklearn.tree._tree.Tree()", "sklearn/tree.Tree",
+)
+
+
+def test_skops_trusted_types_are_refused_where_core_refuses_them(any_config):
+    """The validation's regex against what core accepts at start, name by name."""
+    cloud, config = any_config
+    (validation,) = config.variables["skops_trusted_types"]["validation"]
+    quoted = re.search(r'regex\((".*?(?<!\\)"), type_name\)', validation["condition"]).group(1)
+    pattern = json.loads(quoted)  # HCL's string escapes are JSON's
+    for type_name in TYPE_NAMES:
+        try:
+            Settings.from_env({"MODEL_URI": "file:///m.skops", "SKOPS_TRUSTED_TYPES": type_name})
+            core_accepts = True
+        except SettingsError:
+            core_accepts = False
+        assert bool(re.search(pattern, type_name)) == core_accepts, (
+            f"infra/{cloud}: skops_trusted_types [{type_name!r}] is {'refused' if core_accepts else 'accepted'} "
+            f"by {pattern!r}, core {'accepts' if core_accepts else 'refuses'} it")
+    assert "trusting every type" in validation["error_message"]
 
 
 def test_bundle_defaults_to_what_the_packager_writes(any_config):
@@ -91,11 +144,6 @@ def test_no_broad_roles(any_config):
 
 
 # --- AWS (applied against moto in test_terraform.py; what moto cannot show is checked here) ---
-
-@pytest.fixture(scope="module")
-def aws(hcl2_module):
-    return tf.parse_config(tf.INFRA / "aws")
-
 
 def test_aws_buckets_refuse_requests_without_tls(aws):
     """moto cannot evaluate this policy's condition, so test_terraform.py swaps it out."""

@@ -105,6 +105,11 @@ APPLY_VARIABLES = {
     "max_rows": "500",
     "cors_allow_origins": '["https://app.example.com"]',
     "log_retention_days": "30",
+    # a .skops forest's types, the bounds' edge (0: one thread per core), not the defaults
+    "skops_trusted_types": '["sklearn.tree._tree.Tree", "sklearn.ensemble._forest.RandomForestClassifier"]',
+    "strict_model_version": "true",
+    "onnx_threads": "0",
+    "batch_chunk_rows": "2500",
 }
 
 
@@ -168,6 +173,49 @@ def test_functions_get_the_entry_points_and_settings_core_accepts(stack):
     batch_settings = Settings.from_env(batch["Environment"]["Variables"])
     assert batch_settings.batch_output_uri == parse_output_prefix(outputs["batch_output_uri"])
     assert batch_settings.batch_input_uri == parse_output_prefix(outputs["batch_input_uri"])  # checked apart at start
+
+
+def test_functions_get_the_model_format_and_batch_settings(stack):
+    _, _, outputs, client = stack
+    for role in ("predict", "batch"):
+        env = function_config(client, outputs["function_names"][role])["Environment"]["Variables"]
+        assert {name: env.get(name) for name in ("SKOPS_TRUSTED_TYPES", "STRICT_MODEL_VERSION", "ONNX_THREADS", "BATCH_CHUNK_ROWS")} == {
+            "SKOPS_TRUSTED_TYPES": "sklearn.tree._tree.Tree,sklearn.ensemble._forest.RandomForestClassifier",
+            "STRICT_MODEL_VERSION": "true",
+            "ONNX_THREADS": "0",
+            "BATCH_CHUNK_ROWS": "2500",
+        }, role
+        settings = Settings.from_env(env)
+        assert settings.skops_trusted_types == ("sklearn.tree._tree.Tree", "sklearn.ensemble._forest.RandomForestClassifier")
+        assert (settings.strict_model_version, settings.onnx_threads, settings.batch_chunk_rows) == (True, 0, 2500)
+
+
+def planned_environments(workdir, variables: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The functions' environment as `terraform plan` would set it, read from the saved plan."""
+    result = workdir.run("plan", "-input=false", "-refresh=false", "-out=check.tfplan", *var_args(variables))
+    assert result.returncode == 0, f"terraform plan failed:\n{result.stdout[-4000:]}\n{result.stderr}"
+    plan = json.loads(workdir.run("show", "-json", "check.tfplan").stdout)
+    return {
+        change["name"]: change["change"]["after"]["environment"][0]["variables"]
+        for change in plan["resource_changes"] if change["type"] == "aws_lambda_function"
+    }
+
+
+def test_default_variables_give_cores_defaults(stack):
+    """Only the required variables: what the functions get is what core would use with nothing
+    set, except PRELOAD_MODEL (true: Lambda's init phase loads the model); an empty
+    skops_trusted_types is left out like every empty value."""
+    workdir, variables, _, _ = stack
+    environments = planned_environments(workdir, {name: variables[name] for name in ("model_uri", "bundle_path")})
+    assert set(environments) == {"predict", "batch"}
+    defaults = Settings._field_defaults
+    for role, env in environments.items():
+        assert "SKOPS_TRUSTED_TYPES" not in env, env
+        assert (env["STRICT_MODEL_VERSION"], env["ONNX_THREADS"], env["BATCH_CHUNK_ROWS"]) == ("false", "1", "10000")
+        settings = Settings.from_env(env)
+        differ = {name for name, default in defaults.items() if getattr(settings, name) != default}
+        expected = {"preload_model"} | ({"batch_output_uri", "batch_input_uri"} if role == "batch" else set())
+        assert differ == expected, f"{role}: {sorted(differ)} differ from core's defaults"
 
 
 def test_batch_notifications_cover_the_inputs_and_never_the_outputs(stack):
@@ -272,6 +320,10 @@ WRONG_VARIABLES = {
     "input_prefix": ("incoming", "input_prefix must be a non-empty key prefix ending with /"),
     "max_rows": ("0", "max_rows must be an integer from 1 to 1000000"),
     "cors_allow_origins": ('["app.example.com"]', "cors_allow_origins must hold"),
+    # core refuses these at start, which would answer 503 to every request after a "successful" deploy
+    "skops_trusted_types": ('["*"]', "skops_trusted_types must hold fully-qualified type names such as sklearn.tree._tree.Tree"),
+    "onnx_threads": ("300", "onnx_threads must be an integer from 0 to 256"),
+    "batch_chunk_rows": ("0", "batch_chunk_rows must be an integer from 1 to 1000000"),
 }
 
 
