@@ -59,6 +59,12 @@ variable "model_uri" {
     condition     = can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+[^/]$", var.model_uri))
     error_message = "model_uri must be an S3 object such as s3://my-models/iris/model.joblib."
   }
+
+  validation {
+    # the format follows the file's extension (core/model/formats): any other is refused at the functions' start
+    condition     = can(regex("(?i)[^/]\\.(joblib|pkl|pickle)(\\.(gz|bz2|xz|lzma|z))?$|[^/]\\.(skops|onnx)$", var.model_uri))
+    error_message = "model_uri must end in a model file extension: .joblib, .pkl or .pickle (also compressed: .gz, .bz2, .xz, .lzma, .z), .skops or .onnx."
+  }
 }
 
 variable "model_sha256" {

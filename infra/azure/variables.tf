@@ -66,6 +66,12 @@ variable "sku_name" {
 variable "model_file" {
   description = "Local path of the model file, uploaded to the models container of the data account (core reads every az:// location from that one account, AZURE_STORAGE_ACCOUNT_URL)."
   type        = string
+
+  validation {
+    # the format follows the file's extension (core/model/formats): any other is refused at the functions' start
+    condition     = can(regex("(?i)[^/]\\.(joblib|pkl|pickle)(\\.(gz|bz2|xz|lzma|z))?$|[^/]\\.(skops|onnx)$", var.model_file))
+    error_message = "model_file must end in a model file extension: .joblib, .pkl or .pickle (also compressed: .gz, .bz2, .xz, .lzma, .z), .skops or .onnx."
+  }
 }
 
 variable "model_sha256" {

@@ -20,6 +20,7 @@ import serverless_ml_terraform_support as tf
 from core.batch.formats import FORMATS, input_format
 from core.batch.locations import output_locations, parse_output_prefix
 from core.errors import SettingsError
+from core.model.formats import format_for_name
 from core.settings import Settings
 from core.storage import StorageURI
 
@@ -116,6 +117,27 @@ def test_skops_trusted_types_are_refused_where_core_refuses_them(any_config):
             f"infra/{cloud}: skops_trusted_types [{type_name!r}] is {'refused' if core_accepts else 'accepted'} "
             f"by {pattern!r}, core {'accepts' if core_accepts else 'refuses'} it")
     assert "trusting every type" in validation["error_message"]
+
+
+MODEL_FILE_NAMES = (
+    "model.joblib", "model.PKL", "model.pickle", "model.joblib.gz", "model.pkl.xz", "model.joblib.Z", "model.pickle.lzma",
+    "model.skops", "model.onnx", "model.ONNX", "model.h5", "model.pt", "model.joblib.zip", "model.skops.gz",
+    "model.onnx.gz", "model", ".joblib", ".onnx", "joblib",
+)
+
+
+def test_a_model_file_extension_is_refused_where_core_refuses_it(any_config):
+    """The model location's extension validation against core's choice of format, name by name."""
+    cloud, config = any_config
+    variable = "model_file" if cloud == "azure" else "model_uri"
+    (validation,) = [v for v in config.variables[variable]["validation"] if "extension" in v["error_message"]]
+    quoted = re.search(r'regex\((".*?(?<!\\)"), var\.\w+\)', validation["condition"]).group(1)
+    pattern = json.loads(quoted)  # HCL's string escapes are JSON's
+    for name in MODEL_FILE_NAMES:
+        core_accepts = format_for_name(name) is not None
+        assert bool(re.search(pattern, f"models/{name}")) == core_accepts, (
+            f"infra/{cloud}: {variable} ending in {name!r} is {'refused' if core_accepts else 'accepted'} by "
+            f"{pattern!r}, core {'accepts' if core_accepts else 'refuses'} it")
 
 
 def test_bundle_defaults_to_what_the_packager_writes(any_config):

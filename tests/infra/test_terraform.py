@@ -344,6 +344,15 @@ def test_a_wrong_variable_is_refused_naming_it(refused_plan, name):
     assert expected in refused_plan, f"-var {name}={value} was not refused with {expected!r}:\n{refused_plan}"
 
 
+def test_a_model_file_core_cannot_load_is_refused_at_plan(stack):
+    workdir, variables, _, _ = stack
+    uri = variables["model_uri"].rsplit("/", 1)[0] + "/model.h5"
+    result = workdir.run("plan", "-input=false", "-refresh=false", *var_args({**variables, "model_uri": uri}))
+    assert result.returncode != 0
+    assert ("model_uri must end in a model file extension: .joblib, .pkl or .pickle (also compressed: .gz, .bz2, "
+            ".xz, .lzma, .z), .skops or .onnx.") in " ".join(result.stderr.split()), result.stderr
+
+
 def test_overlapping_input_and_output_prefixes_are_refused(stack):
     workdir, variables, _, _ = stack
     result = workdir.run("plan", "-input=false", "-refresh=false", *var_args({**variables, "input_prefix": "predictions/incoming/"}))
