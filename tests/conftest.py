@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -21,6 +22,27 @@ def demo_model_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_model_uri(demo_model_path) -> str:
     return demo_model_path.as_uri()
+
+
+@pytest.fixture(scope="session")
+def exported_demo_model(demo_model_path, tmp_path_factory) -> Callable[[str], tuple[Path, str]]:
+    """``exported_demo_model(to)``: the demo forest exported by `serverless-ml export --to <to>`
+    (onnx or skops), as a user runs it, once per run: the file (``model.<to>``, with its manifest,
+    beside ``model.joblib``) and what the command printed."""
+    from formats.format_support import export
+
+    folder = tmp_path_factory.mktemp("exported")
+    shutil.copy(demo_model_path, folder / "model.joblib")
+    done: dict[str, tuple[Path, str]] = {}
+
+    def exported(to: str) -> tuple[Path, str]:
+        if to not in done:
+            result = export(folder / "model.joblib", to)
+            assert result.returncode == 0, result.stderr
+            done[to] = (folder / f"model.{to}", result.stdout + result.stderr)
+        return done[to]
+
+    return exported
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ is answered with a 503 that says what to do."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import textwrap
 import zipfile
@@ -15,7 +14,6 @@ import numpy as np
 import pytest
 
 from azure_app import run_in_app
-from formats.format_support import export
 from support import REPO
 
 # what serving an .onnx model never needs (pyproject.toml's core dependencies and what they bring),
@@ -56,14 +54,10 @@ def onnx_only_task(onnx_only_lambda, unzip, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def models(demo_model_path, tmp_path_factory) -> Path:
-    """The demo forest as .joblib, and exported by `serverless-ml export` to .onnx and .skops."""
-    folder = tmp_path_factory.mktemp("models")
-    shutil.copy(demo_model_path, folder / "iris.joblib")
-    for to in ("onnx", "skops"):
-        done = export(folder / "iris.joblib", to)
-        assert done.returncode == 0, done.stderr
-    return folder
+def models(exported_demo_model) -> Path:
+    """The folder of the demo forest as model.joblib, and exported to model.onnx and model.skops."""
+    exported_demo_model("skops")
+    return exported_demo_model("onnx")[0].parent
 
 
 def serve_in_lambda_bundle(folder: Path, python: str, model: Path, in_bundle, predict_event) -> dict:
@@ -104,7 +98,7 @@ def test_the_report_shows_the_smaller_bundle_and_what_was_left_out(onnx_only_lam
 @pytest.mark.filterwarnings("ignore:X does not have valid feature names")  # the expected probabilities, here
 def test_the_handler_serves_an_onnx_model_from_the_bundle_alone(
         onnx_only_task, python312, models, in_bundle, predict_event):
-    outcome = serve_in_lambda_bundle(onnx_only_task, python312, models / "iris.onnx", in_bundle, predict_event)
+    outcome = serve_in_lambda_bundle(onnx_only_task, python312, models / "model.onnx", in_bundle, predict_event)
     answer = outcome["answer"]
     assert answer["statusCode"] == 200, answer
     body = json.loads(answer["body"])
@@ -112,14 +106,14 @@ def test_the_handler_serves_an_onnx_model_from_the_bundle_alone(
     assert body["classes"] == ["setosa", "versicolor", "virginica"]
     import joblib  # the scikit-learn answer, in this process
 
-    expected = joblib.load(models / "iris.joblib").predict_proba(np.array(ROWS))
+    expected = joblib.load(models / "model.joblib").predict_proba(np.array(ROWS))
     np.testing.assert_allclose(body["probabilities"], expected, rtol=0, atol=1e-5)
     assert outcome["imported"] == []
     assert all(Path(home).is_relative_to(onnx_only_task) for home in outcome["homes"].values()), outcome["homes"]
 
 
-@pytest.mark.parametrize("model, missing", [("iris.joblib", "scikit-learn and joblib"),
-                                            ("iris.skops", "scikit-learn and skops")])
+@pytest.mark.parametrize("model, missing", [("model.joblib", "scikit-learn and joblib"),
+                                            ("model.skops", "scikit-learn and skops")])
 def test_a_scikit_learn_model_answers_503_saying_what_to_do(
         onnx_only_task, python312, models, in_bundle, predict_event, model, missing):
     outcome = serve_in_lambda_bundle(onnx_only_task, python312, models / model, in_bundle, predict_event)
@@ -168,7 +162,7 @@ def test_azure_vendored_from_the_onnx_only_requirements_serves_the_onnx_model(bu
     assert (site_packages / "onnxruntime").is_dir()
     assert not [name for name in SCIKIT_LEARN_MODULES if (site_packages / name).exists()]
     outcome = run_in_app(folder, [str(folder), str(site_packages)],
-                         {"LOG_LEVEL": "ERROR", "MODEL_URI": (models / "iris.onnx").as_uri()},
+                         {"LOG_LEVEL": "ERROR", "MODEL_URI": (models / "model.onnx").as_uri()},
                          isolated=True, rows=ROWS, report=["onnxruntime", *SCIKIT_LEARN_MODULES])
     assert outcome["status"] == 200, outcome["body"]
     assert outcome["body"]["predictions"] == ["virginica", "setosa"]

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import zipfile
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pytest
 
-from formats.format_support import export
 from support import REPO
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
@@ -40,13 +38,8 @@ def onnx_entries(packaged_onnx) -> dict[str, zipfile.ZipInfo]:
 
 
 @pytest.fixture(scope="module")
-def demo_onnx_model(demo_model_path, tmp_path_factory) -> Path:
-    """The demo forest exported by `serverless-ml export --to onnx` (with its manifest beside it)."""
-    folder = tmp_path_factory.mktemp("onnx-model")
-    shutil.copy(demo_model_path, folder / "model.joblib")
-    done = export(folder / "model.joblib", "onnx")
-    assert done.returncode == 0, done.stderr
-    return folder / "model.onnx"
+def demo_onnx_model(exported_demo_model) -> Path:
+    return exported_demo_model("onnx")[0]
 
 
 def test_the_predict_function_carries_onnxruntime_and_nothing_of_scikit_learn(packaged_onnx, onnx_entries):

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-from formats.format_support import export
 from support import REPO
 
 REQUIREMENTS = REPO / "aws_lambda" / "requirements.txt"
@@ -44,14 +42,10 @@ def _skip_without_python312(packaged):
 
 
 @pytest.fixture(scope="module")
-def demo_skops_model(demo_model_path, tmp_path_factory) -> Path:
-    """The demo forest exported by `serverless-ml export --to skops` (with its manifest beside it)."""
-    folder = tmp_path_factory.mktemp("skops-model")
-    shutil.copy(demo_model_path, folder / "model.joblib")
-    done = export(folder / "model.joblib", "skops")
-    assert done.returncode == 0, done.stderr
-    assert FOREST_TYPE in done.stdout + done.stderr  # what the user is told to trust
-    return folder / "model.skops"
+def demo_skops_model(exported_demo_model) -> Path:
+    path, printed = exported_demo_model("skops")
+    assert FOREST_TYPE in printed  # what the user is told to trust
+    return path
 
 
 @pytest.fixture(scope="module")
