@@ -3,11 +3,9 @@ the four HTTP sources as Lambda delivers them, and an app with captured logs and
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import logging
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,17 +16,13 @@ import pytest
 from core.http import PredictionService
 from core.logs import JsonFormatter
 from core.settings import Settings
+from support import load_by_path
 
 
 def _load(name: str, file_name: str):
-    """This folder shares its name with the aws_lambda package, so its helper modules are loaded
-    by path under names of their own; test modules then import them by those names."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(file_name))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """A helper module of this folder, under a name of its own (see support.load_by_path); test
+    modules then import it by that name."""
+    return load_by_path(name, Path(__file__).with_name(file_name))
 
 
 moto_support = _load("serverless_ml_moto_support", "moto_support.py")

@@ -14,13 +14,14 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import logging
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import pytest
+
+from support import load_by_path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -29,13 +30,7 @@ AZURE_FUNCTION = REPO / "azure_function"
 
 def load_sibling(name: str, folder: Path = HERE):
     """A helper module of this folder or the app's (the tests run with --import-mode=importlib)."""
-    module_name = f"serverless_ml_tests_azure_{name}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, folder / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[module_name]
+    return load_by_path(f"serverless_ml_tests_azure_{name}", folder / f"{name}.py")
 
 
 azurite_module = load_sibling("azurite")

@@ -3,25 +3,16 @@ from this machine's filesystem mirror, moto's server as the AWS API, checkov, py
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-
-def _load(name: str, path: Path):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+from support import load_by_path
 
 
-tf = _load("serverless_ml_terraform_support", Path(__file__).with_name("terraform_support.py"))
+tf = load_by_path("serverless_ml_terraform_support", Path(__file__).with_name("terraform_support.py"))
 # the same module object tests/aws_lambda/conftest.py loads, when both folders run
-moto_support = _load("serverless_ml_moto_support", tf.REPO / "tests" / "aws_lambda" / "moto_support.py")
+moto_support = load_by_path("serverless_ml_moto_support", tf.REPO / "tests" / "aws_lambda" / "moto_support.py")
 
 
 @pytest.fixture(scope="session")

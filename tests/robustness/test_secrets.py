@@ -12,16 +12,14 @@ scanned for every secret.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from robustness.generated import FuzzRequest
 from robustness.runs import WorkerReplay
-from support import REPO, start_endpoint
+from support import REPO, load_by_path, start_endpoint
 
 MOTO = REPO / "tests" / "aws_lambda" / "moto_support.py"
 AZURITE = REPO / "tests" / "azure_function" / "azurite.py"
@@ -45,21 +43,12 @@ REQUESTS = [
 ]
 
 
-def load(name: str, path: Path):
-    if name not in sys.modules or sys.modules[name] is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
 def locked_moto(tmp_path_factory, demo_model_path):
     """moto checking every request's signature once the model is uploaded (2 free actions)."""
     import boto3
 
-    moto = load("serverless_ml_moto_support", MOTO)
+    moto = load_by_path("serverless_ml_moto_support", MOTO)
     server = moto.start_moto(tmp_path_factory.mktemp("moto"), {"INITIAL_NO_AUTH_ACTION_COUNT": "2"}, name="locked")
     s3 = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -71,7 +60,7 @@ def locked_moto(tmp_path_factory, demo_model_path):
 
 @pytest.fixture(scope="module")
 def azurite(tmp_path_factory, demo_model_path):
-    azurite = load("serverless_ml_tests_azurite", AZURITE)
+    azurite = load_by_path("serverless_ml_tests_azurite", AZURITE)
     server = azurite.Azurite(tmp_path_factory.mktemp("azurite")).start()
     server.put("models", "iris.joblib", demo_model_path.read_bytes())
     yield server

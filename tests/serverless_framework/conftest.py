@@ -12,7 +12,6 @@ port nobody listens on: packaging needs no AWS account and no endpoint.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -26,7 +25,7 @@ from typing import Optional
 
 import pytest
 
-from support import REPO, free_port, isolated_env
+from support import REPO, free_port, isolated_env, load_by_path
 
 SLS = REPO / "node_modules" / ".bin" / "sls"
 STAGE = "local"
@@ -38,19 +37,8 @@ ONNX_MODEL_KEY = "models/model.onnx"
 SOURCE_DATE_EPOCH = "315532800"
 
 
-def load_helper(name: str, path: Path):
-    """tests/aws_lambda shares its name with the aws_lambda package, so its helpers are loaded by
-    path under the names tests/aws_lambda/conftest.py gives them."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-moto_support = load_helper("serverless_ml_moto_support", REPO / "tests" / "aws_lambda" / "moto_support.py")
-lambda_support = load_helper("serverless_ml_lambda_support", REPO / "tests" / "aws_lambda" / "lambda_support.py")
+moto_support = load_by_path("serverless_ml_moto_support", REPO / "tests" / "aws_lambda" / "moto_support.py")
+lambda_support = load_by_path("serverless_ml_lambda_support", REPO / "tests" / "aws_lambda" / "lambda_support.py")
 
 
 def find_python312() -> Optional[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import subprocess
@@ -16,21 +15,13 @@ from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, Stora
 from core.storage import store_for
 from core.storage.azure_blob import AzureBlobObjectStore
 from core.storage.uri import parse_uri
+from support import load_by_path
 
 AZURITE_HELPER = Path(__file__).resolve().parents[2] / "azure_function" / "azurite.py"
 
 
-def _azurite_class():
-    name = "serverless_ml_tests_azure_azurite"  # the same module object tests/azure_function uses
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, AZURITE_HELPER)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name].Azurite
-
-
-Azurite = _azurite_class()
+# the same module object tests/azure_function uses
+Azurite = load_by_path("serverless_ml_tests_azure_azurite", AZURITE_HELPER).Azurite
 
 
 @pytest.fixture(scope="module")

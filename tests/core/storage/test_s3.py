@@ -3,9 +3,7 @@ one client under many threads, error mapping, and bounded time when the server i
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 import threading
 import uuid
 from pathlib import Path
@@ -15,21 +13,9 @@ import pytest
 from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
 from core.storage import parse_uri, store_for
 from core.storage.s3 import S3ObjectStore, as_storage_error, drop_all_clients, retry_plan
+from support import REPO, load_by_path
 
-
-def _moto_support():
-    # tests/aws_lambda shares its name with the aws_lambda package, so its helper is loaded by path
-    name = "serverless_ml_moto_support"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[2] / "aws_lambda" / "moto_support.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-moto_support = _moto_support()
+moto_support = load_by_path("serverless_ml_moto_support", REPO / "tests" / "aws_lambda" / "moto_support.py")
 
 
 @pytest.fixture(scope="module")

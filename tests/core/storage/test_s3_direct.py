@@ -20,24 +20,9 @@ from core.storage import parse_uri
 from core.storage.s3 import S3ObjectStore, drop_all_clients
 from core.storage.s3_direct import direct_target
 from core.storage.sigv4 import Credentials, s3_path, signed_get_headers
+from support import REPO, load_by_path
 
-REPO = Path(__file__).resolve().parents[3]
-
-
-def _moto_support():
-    # loaded by path under the name test_s3.py and tests/aws_lambda/conftest.py use (one instance)
-    import importlib.util
-
-    name = "serverless_ml_moto_support"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "aws_lambda" / "moto_support.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-moto_support = _moto_support()
+moto_support = load_by_path("serverless_ml_moto_support", REPO / "tests" / "aws_lambda" / "moto_support.py")
 
 # keys a model or a batch input may really have: spaces, '+', unicode, characters S3 asks to encode
 AWKWARD_KEYS = ["models/iris v2+final.joblib", "modèles/ünïcode/m.joblib", "a/b=c&d;e,f/%41~x(1)*!.joblib",
