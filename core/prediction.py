@@ -8,12 +8,13 @@ from typing import Any
 
 from core.errors import PredictionFailed, PredictionRejected
 from core.model import ModelDescription
+from core.model.inputs import model_input
 
 logger = logging.getLogger("serverless_ml.prediction")
 
 
-def predict(model: ModelDescription, rows: list[list[float]]) -> dict[str, Any]:
-    """Predict ``rows`` (already in feature order); return predictions and, if any, probabilities.
+def predict(model: ModelDescription, rows: list[list[Any]]) -> dict[str, Any]:
+    """Predict ``rows`` (checked, in the model's column order); return predictions and, if any, probabilities.
 
     >>> predict(model, [[5.1, 3.5, 1.4, 0.2]])  # doctest: +SKIP
     {'predictions': ['setosa'], 'probabilities': [[1.0, 0.0, 0.0]], 'classes': ['setosa', ...]}
@@ -31,7 +32,7 @@ def predict_arrays(model: ModelDescription, rows: Any) -> tuple[Any, Any]:
     one row each per input row: for the batch engine, which formats whole columns at once."""
     import numpy as np  # already loaded with the model; kept out of core's import
 
-    features = np.asarray(rows, dtype=np.float64)
+    features = model_input(model.schema, rows)
     estimator = model.estimator
     try:
         if model.infer is not None:  # ONNX: labels and probabilities from one run of the graph

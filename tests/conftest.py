@@ -45,6 +45,14 @@ def exported_demo_model(demo_model_path, tmp_path_factory) -> Callable[[str], tu
     return exported
 
 
+@pytest.fixture(scope="session")
+def typed_models(tmp_path_factory) -> dict[str, Path]:
+    """The models of tests/typed_models.py (fitted on DataFrames), saved once per run as joblib."""
+    from typed_models import save_typed_models
+
+    return save_typed_models(tmp_path_factory.mktemp("typed"))
+
+
 @pytest.fixture
 def service(demo_model_uri) -> PredictionService:
     return make_service(demo_model_uri)

@@ -28,7 +28,7 @@ from core.batch.locations import (
 from core.batch.outputs import OutputFiles
 from core.batch.readers import BatchInputError, RowFailure, reader_for
 from core.errors import ObjectNotFound, PredictionRejected
-from core.request.rows import FeatureSchema
+from core.request.rows import RowSchema
 from core.settings import Settings
 from core.storage import StorageURI, parse_uri, store_for
 
@@ -85,7 +85,7 @@ def run_batch(
 
     model = model_holder.get()
     started = time.perf_counter()
-    reader = reader_for(found.kind, FeatureSchema(model.feature_names))
+    reader = reader_for(found.kind, RowSchema(model.schema))
     targets = output_locations(source, prefix)
     timeout = settings.storage_timeout_seconds
     logger.info("batch started", extra={"fields": {"input": source.display, "format": found.kind, "gzip": found.gzipped}})

@@ -20,7 +20,7 @@ from typing import Any, Optional
 from core.batch.lines import MAX_LINE_BYTES, LineChunk
 from core.errors import InvalidFeatures, InvalidShape, InvalidValue, MalformedJSON, PayloadTooLarge, RequestError
 from core.request.json_body import json_type
-from core.request.rows import FeatureSchema, array_row, check_names, first_non_number, object_row, value_message
+from core.request.rows import RowSchema, array_row, check_names, first_non_number, object_row, value_message
 
 
 class BatchInputError(Exception):
@@ -68,7 +68,7 @@ def _matrix(rows: list[list[float]], width: Optional[int]):
 class CsvReader:
     """A header row of feature names (any order), then one row of numbers per line."""
 
-    def __init__(self, schema: FeatureSchema) -> None:
+    def __init__(self, schema: RowSchema) -> None:
         self.schema = schema
         self.columns: Optional[list[str]] = None
         self.order: Optional[list[int]] = None  # file column of each feature; None: same order
@@ -160,7 +160,7 @@ class CsvReader:
 class JsonlReader:
     """One row per line: an object of feature names to numbers, or an array in feature order."""
 
-    def __init__(self, schema: FeatureSchema) -> None:
+    def __init__(self, schema: RowSchema) -> None:
         self.schema = schema
         self.width = schema.count  # a model without names: the first row's length
 
@@ -210,5 +210,5 @@ def _is_number(text: str) -> bool:
     return isinstance(_to_float(text), float)
 
 
-def reader_for(kind: str, schema: FeatureSchema):
+def reader_for(kind: str, schema: RowSchema):
     return CsvReader(schema) if kind == "csv" else JsonlReader(schema)

@@ -28,7 +28,7 @@ from core.http.messages import HttpRequest, HttpResponse
 from core.logs import log_context
 from core.model import ModelHolder
 from core.prediction import predict
-from core.request import FeatureSchema, check_content_type, decode_json_object, rows_from_payload
+from core.request import RowSchema, check_content_type, decode_json_object, rows_from_payload
 from core.settings import Settings
 
 logger = logging.getLogger("serverless_ml.http")
@@ -65,7 +65,7 @@ class PredictionService:
         self.settings = settings
         self.model = model if model is not None else ModelHolder(settings)
         self.cors = CorsPolicy(settings.cors_allow_origins)
-        self._schema: tuple[Any, Optional[FeatureSchema]] = (None, None)  # (model, its schema)
+        self._schema: tuple[Any, Optional[RowSchema]] = (None, None)  # (model, its schema)
         self._openapi: Optional[bytes] = None
         self._routes: dict[str, dict[str, Callable[[HttpRequest, dict], Any]]] = {
             "/predict": {"POST": self._predict},
@@ -195,10 +195,10 @@ class PredictionService:
                 self._openapi = document.read()
         return HttpResponse(200, dict(_JSON_HEADERS), self._openapi)
 
-    def _schema_for(self, model) -> FeatureSchema:
+    def _schema_for(self, model) -> RowSchema:
         cached_model, schema = self._schema
         if cached_model is not model or schema is None:
-            schema = FeatureSchema(model.feature_names)
+            schema = RowSchema(model.schema)
             self._schema = (model, schema)
         return schema
 

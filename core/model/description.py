@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple, Optional
 
-from core.model.manifest import Manifest, reconcile_classes, reconcile_feature_names
+from core.model.manifest import Manifest, reconcile_classes, reconcile_feature_names, reconcile_schema
+from core.model.inputs import check_frame_library
+from core.model.schema_inference import infer_schema
+from core.schema import InputSchema
 
 # Estimators whose predict() is exactly classes_[argmax(predict_proba())]; for them one call to
 # predict_proba answers both, which halves the cost of a request (a 200-tree forest walks its
@@ -49,6 +52,8 @@ class ModelDescription(NamedTuple):
     # Formats whose runtime answers labels and probabilities in one call (ONNX) set this:
     # infer(features) -> (predictions, probabilities or None); prediction.py then calls only it.
     infer: Optional[Callable[[Any], tuple[Any, Any]]] = None
+    # the columns, their types and the layout rows are given to the model in (core.schema)
+    schema: InputSchema = InputSchema(None)
 
     @property
     def n_features(self) -> Optional[int]:
@@ -73,6 +78,7 @@ class ModelDescription(NamedTuple):
             "feature_names_source": self.feature_names_source,
             "manifest": self.manifest.content if self.manifest is not None else None,
             "version_drift": self.version_drift,
+            "input_schema": self.schema.as_json(),
         }
 
 
@@ -99,6 +105,8 @@ def describe(
         classes_json = _plain(classes) if classes is not None else None
         has_probabilities = hasattr(estimator, "predict_proba")
         classes_json = reconcile_classes(manifest, classes_json, display) if classes is not None else None
+    schema = reconcile_schema(manifest, infer_schema(estimator, feature_names), display)
+    check_frame_library(schema, display)
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     final_type = f"{type(final).__module__}.{type(final).__qualname__}"
     return ModelDescription(
@@ -113,6 +121,7 @@ def describe(
         and classes is not None
         and final_type in _PREDICT_IS_ARGMAX_OF_PROBA,
         manifest=manifest,
+        schema=schema,
         **identity,
     )
 

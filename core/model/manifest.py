@@ -30,6 +30,7 @@ import re
 from typing import Any, NamedTuple, Optional
 
 from core.errors import ModelInvalid, ModelUnavailable, ObjectNotFound, StorageAccessDenied, StorageError
+from core.schema import InputSchema, SchemaInvalid, schema_from_json
 from core.storage import ObjectStore, StorageURI
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -50,6 +51,7 @@ class Manifest(NamedTuple):
     estimator: Optional[str] = None
     sklearn_version: Optional[str] = None
     python_version: Optional[str] = None
+    input_schema: Optional[InputSchema] = None
 
 
 def manifest_uri(model_uri: StorageURI) -> StorageURI:
@@ -112,6 +114,14 @@ def parse_manifest(raw: bytes, display: str) -> Manifest:
             isinstance(c, (str, int, float, bool)) for c in classes
         ):
             raise invalid("'classes' must be a non-empty list of strings or numbers")
+    input_schema = None
+    if content.get("input_schema") is not None:
+        try:
+            input_schema = schema_from_json(content["input_schema"], source="manifest")
+        except SchemaInvalid as exc:
+            raise invalid(f"'input_schema': {exc}") from None
+        if feature_names is not None and input_schema.names != feature_names:
+            raise invalid("'input_schema' names other columns than 'feature_names'")
     sha256 = content.get("sha256")
     if sha256 is not None and (not isinstance(sha256, str) or not re.fullmatch(_SHA256, sha256.lower())):
         raise invalid("'sha256' must be 64 hexadecimal characters")
@@ -125,6 +135,7 @@ def parse_manifest(raw: bytes, display: str) -> Manifest:
         estimator=text("estimator"),
         sklearn_version=text("sklearn_version", 64),
         python_version=text("python_version", 64),
+        input_schema=input_schema,
     )
 
 
@@ -174,6 +185,26 @@ def reconcile_classes(manifest: Optional[Manifest], from_model: Optional[list[An
             f"has {_short(from_model)}; export the model again or remove the manifest"
         )
     return from_model if from_model is not None else (list(listed) if listed is not None else None)
+
+
+def reconcile_schema(manifest: Optional[Manifest], from_model: InputSchema, display: str) -> InputSchema:
+    """The manifest's input schema where it has one (it may say more than the fitted model: types
+    of a model fitted on arrays, categories), else the model's own. A manifest whose columns are
+    not the model's is refused, as for feature names."""
+    listed = manifest.input_schema if manifest is not None else None
+    if listed is None:
+        return from_model
+    if from_model.names is not None and from_model.source != "numeric" and listed.names != from_model.names:
+        raise ModelInvalid(
+            f"the manifest {manifest.display} describes the columns {_short(listed.names or ())}, but the model "
+            f"{display} takes {_short(from_model.names)}; export the model again or remove the manifest"
+        )
+    if from_model.names is not None and len(listed.names or ()) != len(from_model.names):
+        raise ModelInvalid(
+            f"the manifest {manifest.display} describes {len(listed.names or ())} columns, but the model "
+            f"{display} takes {len(from_model.names)}; export the model again or remove the manifest"
+        )
+    return listed
 
 
 def _short(values: Any) -> str:

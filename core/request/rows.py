@@ -1,4 +1,5 @@
-"""From a parsed JSON body to rows of floats in the model's feature order.
+"""From a parsed JSON body to rows in the model's column order, each value checked against its
+column's type (see core.schema).
 
 Every body form of the HTTP API is accepted here and nowhere else::
 
@@ -9,6 +10,7 @@ Every body form of the HTTP API is accepted here and nowhere else::
     {"dataframe_records": [{...}, ...]}                        MLflow's records orientation
     {"features": [5.1, 3.5, 1.4, 0.2]}                         one row as an array
     {"data": {"sepal_length": 5.1, ...}}                       one row as an object
+    {"instances": ["free money now", ...]}                     one text per row (a text model)
 
 Errors name the place in the body the way the client wrote it (``instances[2]``), what was there
 and what was expected.
@@ -17,38 +19,65 @@ and what was expected.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from core.errors import InvalidFeatures, InvalidShape, InvalidValue, PayloadTooLarge
+from core.request.cells import CellRefused, Checker, checkers_for, number_refusal
 from core.request.json_body import json_type
+from core.schema import NUMBER, TEXT, InputSchema
 
 BODY_KEYS = ("instances", "inputs", "dataframe_split", "dataframe_records", "features", "data")
 _MAX_FLOAT = 1.7976931348623157e308
 _MAX_LISTED = 12
 
 
-class FeatureSchema:
-    """The features a model takes: names in order (None when the model says nothing)."""
+class RowSchema:
+    """The request side of a model's InputSchema: its names and one checker per column, built
+    once per loaded model."""
 
-    __slots__ = ("names", "index")
+    __slots__ = ("schema", "names", "index", "checkers", "plain_numeric", "numbers_only", "text")
 
-    def __init__(self, names: Optional[Sequence[str]]) -> None:
-        self.names = tuple(names) if names is not None else None
-        self.index = {name: i for i, name in enumerate(self.names or ())}
+    def __init__(self, schema: InputSchema) -> None:
+        self.schema = schema
+        self.names = schema.names
+        self.index = schema.index
+        self.plain_numeric = schema.plain_numeric
+        self.text = schema.layout == TEXT
+        self.checkers: Optional[list[Checker]] = None if schema.plain_numeric else checkers_for(schema)
+        # every column a number, some nullable: the one-loop check first, the checkers only for a
+        # row that holds something else (a null, most often)
+        self.numbers_only = schema.columns is not None and all(c.type == NUMBER for c in schema.columns)
 
     @property
     def count(self) -> Optional[int]:
         return None if self.names is None else len(self.names)
 
     def expected(self) -> str:
-        if self.names is None:
-            return "rows of numbers"
-        listed = ", ".join(self.names[:_MAX_LISTED]) + (", ..." if len(self.names) > _MAX_LISTED else "")
-        return f"{len(self.names)} features: {listed}"
+        return self.schema.expected()
+
+    def checked(self, values: list, place: Callable[[int], str]) -> list:
+        """``values`` (in column order) as the model takes them; InvalidValue naming
+        ``place(j)`` for the first value its column refuses."""
+        if self.checkers is None:
+            j = first_non_number(values)
+            if j is not None:
+                raise InvalidValue(f"{place(j)} {number_refusal(values[j])}")
+            return values
+        if self.numbers_only and first_non_number(values) is None:
+            return values
+        out = []
+        j = 0
+        try:
+            for j, check in enumerate(self.checkers):
+                out.append(check(values[j]))
+        except CellRefused as refused:
+            raise InvalidValue(f"{place(j)} {refused.tail}") from None
+        return out
 
 
-def rows_from_payload(payload: dict[str, Any], schema: FeatureSchema, max_rows: int) -> list[list[float]]:
-    """Return the rows of ``payload`` as lists of numbers in the model's feature order."""
+def rows_from_payload(payload: dict[str, Any], schema: RowSchema, max_rows: int) -> list[list[Any]]:
+    """Return the rows of ``payload`` as lists of values in the model's column order, each value
+    as its column takes it (a missing number is NaN)."""
     present = [key for key in BODY_KEYS if key in payload]
     if len(present) != 1:
         if present:
@@ -70,11 +99,15 @@ def rows_from_payload(payload: dict[str, Any], schema: FeatureSchema, max_rows: 
         return _rows(value, key, schema, max_rows, objects_allowed=True, arrays_allowed=False)
     if key == "dataframe_split":
         return _dataframe_split(value, schema, max_rows)
-    if key == "features":
+    if key == "features" and not schema.text:
         if not isinstance(value, list):
             raise InvalidShape(f"'features' is a JSON {json_type(value)}; expected one row as an array of numbers")
         return [array_row(value, "features", schema, schema.count)]
+    if key == "features":  # a text model: one text
+        return [text_row(value, "features", schema)]
     # key == "data"
+    if schema.text and isinstance(value, str):
+        return [text_row(value, "data", schema)]
     if not isinstance(value, dict):
         raise InvalidShape(
             f"'data' is a JSON {json_type(value)}; expected one row as an object of feature names to numbers "
@@ -86,7 +119,7 @@ def rows_from_payload(payload: dict[str, Any], schema: FeatureSchema, max_rows: 
 def _rows(
     value: Any,
     key: str,
-    schema: FeatureSchema,
+    schema: RowSchema,
     max_rows: int,
     *,
     objects_allowed: bool,
@@ -110,17 +143,21 @@ def _rows(
                 f"{where} is a JSON {json_type(row)} but {key}[0] is a JSON {json_type(value[0])}; "
                 "expected every row in the same form"
             )
-        if arrays_allowed and type(row) is list:
+        if schema.text and type(row) is str:
+            rows.append(text_row(row, where, schema))
+        elif arrays_allowed and type(row) is list:
             rows.append(array_row(row, where, schema, width))
             width = len(row)  # a model without a known width still needs equal rows
         elif objects_allowed and type(row) is dict:
             rows.append(object_row(row, where, schema))
         else:
+            if schema.text:
+                wanted = "a string (this model takes one text per row)"
             raise InvalidShape(f"{where} is a JSON {json_type(row)}; expected a row as one of: {wanted}")
     return rows
 
 
-def _dataframe_split(value: Any, schema: FeatureSchema, max_rows: int) -> list[list[float]]:
+def _dataframe_split(value: Any, schema: RowSchema, max_rows: int) -> list[list[float]]:
     if not isinstance(value, dict) or "columns" not in value or "data" not in value:
         raise InvalidShape(
             "'dataframe_split' must be an object with 'columns' (feature names) and 'data' (rows as arrays), "
@@ -143,14 +180,19 @@ def _dataframe_split(value: Any, schema: FeatureSchema, max_rows: int) -> list[l
     if not data:
         raise InvalidShape("'dataframe_split.data' is empty; expected at least one row")
     _check_row_count(len(data), max_rows)
-    by_columns = FeatureSchema(columns)
     rows = []
+    width = len(columns)
     for i, row in enumerate(data):
         where = f"dataframe_split.data[{i}]"
         if type(row) is not list:
             raise InvalidShape(f"{where} is a JSON {json_type(row)}; expected a row as an array")
-        values = array_row(row, where, by_columns, len(columns))
-        rows.append(values if order is None else [values[j] for j in order])
+        if len(row) != width:
+            raise InvalidFeatures(f"{where} has {len(row)} values; expected {width}, one per column in 'columns'")
+        if order is None:
+            rows.append(array_row(row, where, schema, width))
+        else:
+            values = [row[j] for j in order]
+            rows.append(schema.checked(values, lambda j, where=where: f"{where}[{order[j]}] ('{columns[order[j]]}')"))
     return rows
 
 
@@ -162,35 +204,37 @@ def _check_row_count(count: int, max_rows: int) -> None:
         )
 
 
-def array_row(row: list, where: str, schema: FeatureSchema, width: Optional[int]) -> list[float]:
+def array_row(row: list, where: str, schema: RowSchema, width: Optional[int]) -> list[Any]:
     if width is not None and len(row) != width:
         expected = schema.expected() if schema.count == width else f"{width} values like the rows before it"
         raise InvalidFeatures(f"{where} has {len(row)} values; expected {expected}")
     if not row:
         raise InvalidFeatures(f"{where} is empty; expected {schema.expected()}")
-    j = first_non_number(row)
-    if j is not None:
-        name = schema.names[j] if schema.names is not None and j < len(schema.names) else None
-        raise InvalidValue(value_message(f"{where}[{j}]" + (f" ('{name}')" if name else ""), row[j]))
-    return row
+    names = schema.names
+    return schema.checked(
+        row, lambda j: f"{where}[{j}]" + (f" ('{names[j]}')" if names is not None and j < len(names) else "")
+    )
 
 
-def object_row(row: dict, where: str, schema: FeatureSchema) -> list[float]:
-    if schema.names is None:
+def object_row(row: dict, where: str, schema: RowSchema) -> list[Any]:
+    names = schema.names
+    if names is None:
         raise InvalidShape(
             f"{where} is an object, but this model has no feature names; expected rows as arrays of numbers"
         )
     try:
-        values = [row[name] for name in schema.names]
+        values = [row[name] for name in names]
     except KeyError:
         check_names(set(row), where, schema)
         raise  # unreachable: check_names raises whenever a name is missing
     if len(row) != len(values):
         check_names(set(row), where, schema)
-    j = first_non_number(values)
-    if j is not None:
-        raise InvalidValue(value_message(f"{where}.{schema.names[j]}", values[j]))
-    return values
+    return schema.checked(values, lambda j: f"{where}.{names[j]}")
+
+
+def text_row(value: Any, where: str, schema: RowSchema) -> list[Any]:
+    """One row of a text model: the text itself (or an array or object holding just it)."""
+    return schema.checked([value], lambda j: where)
 
 
 def first_non_number(values: list) -> Optional[int]:
@@ -207,7 +251,7 @@ def first_non_number(values: list) -> Optional[int]:
     return None
 
 
-def check_names(received: set, where: str, schema: FeatureSchema) -> None:
+def check_names(received: set, where: str, schema: RowSchema) -> None:
     expected = set(schema.names or ())
     missing = [name for name in schema.names or () if name not in received]
     unknown = sorted(str(name) for name in received - expected)
@@ -238,15 +282,4 @@ def _listed(names: list[str], candidates: Sequence[str] = ()) -> str:
 
 
 def value_message(where: str, value: Any) -> str:
-    if isinstance(value, float):
-        if value != value:
-            return f"{where} is NaN; expected a finite number"
-        return f"{where} is a number outside the 64-bit float range; expected a finite number"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{where} is a number too large for a 64-bit float; expected a finite number"
-    if isinstance(value, str):
-        shown = repr(value if len(value) <= 40 else value[:37] + "...")
-        return f"{where} is the string {shown}; expected a number"
-    if value is None:
-        return f"{where} is null; expected a number (missing values are not accepted)"
-    return f"{where} is a JSON {json_type(value)}; expected a number"
+    return f"{where} {number_refusal(value)}"

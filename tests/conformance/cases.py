@@ -86,7 +86,8 @@ CASES = [
     post("extra-feature", {"dataframe_records": [{**NAMED, "colour": 1}]}, 400),
     post("short-row", {"instances": [ROW[:3]]}, 400),
     post("string-value", {"features": [5.1, "3.5", 1.4, 0.2]}, 400),
-    post("null-value", {"instances": [[5.1, None, 1.4, 0.2]]}, 400),
+    # the forest takes missing values (scikit-learn's allow_nan tag); the linear regressor does not
+    post("null-value", {"instances": [[5.1, None, 1.4, 0.2]]}, 200),
     post("boolean-value", {"features": [5.1, 3.5, True, 0.2]}, 400),
     post("overflowing-number", b'{"features": [5.1, 3.5, 1.4, 1e999]}', 400),
     # --- limits, media type, routes, methods -------------------------------------------------
@@ -111,6 +112,7 @@ CASES = [
     post("regressor-arrays", {"instances": [[0.01 * i for i in range(10)], [-0.02 * i for i in range(10)]]}, config="regressor"),
     post("regressor-default-names", {"data": {f"f{i}": 0.01 for i in range(10)}}, config="regressor"),
     call("regressor-model", "GET", "/model", 200, config="regressor"),
+    post("regressor-null-refused", {"features": [0.01] * 9 + [None]}, 400, config="regressor"),
     # --- model unavailable -------------------------------------------------------------------
     post("model-missing", {"features": ROW}, 503, config="missing"),
     call("model-missing-info", "GET", "/model", 503, config="missing"),

@@ -23,6 +23,7 @@ from core.model.context import LoadContext
 from core.model.description import ModelDescription
 from core.model.formats.onnx_graph import graph_facts
 from core.model.manifest import reconcile_classes, reconcile_feature_names
+from core.schema import InputSchema
 
 logger = logging.getLogger("serverless_ml.model")
 
@@ -107,6 +108,7 @@ def load(context: LoadContext) -> ModelDescription:
         format="onnx",
         manifest=manifest,
         infer=infer,
+        schema=InputSchema.numeric(feature_names),
         **context.identity(deserialize_seconds, tuple(notes)),
     )
 

@@ -154,7 +154,6 @@ CALLS: list[Call] = [
         {"dataframe_split": {"columns": ["sepal_length"] * 4, "data": [ROW]}}, request_valid=False),
     # 400 invalid_value
     bad("string-value", "invalid_value", {"features": ["5.1", 3.5, 1.4, 0.2]}, request_valid=False),
-    bad("null-value", "invalid_value", {"data": {**OBJ, "sepal_width": None}}, request_valid=False),
     bad("boolean-value", "invalid_value", {"instances": [[True, 3.5, 1.4, 0.2]]}, request_valid=False),
     bad("beyond-float-range", "invalid_value", b'{"features": [1e400, 3.5, 1.4, 0.2]}'),
     # 400 prediction_rejected: finite in float64, infinite in the trees' float32

@@ -106,7 +106,6 @@ def test_wrong_features_is_400(service, body, fragments):
     "body, fragments",
     [
         ({"instances": [[5.1, 3.5, "1.4", 0.2]]}, ("instances[0][2] ('petal_length') is the string '1.4'", "expected a number")),
-        ({"instances": [[5.1, 3.5, None, 0.2]]}, ("instances[0][2] ('petal_length') is null", "missing values are not accepted")),
         ({"instances": [[5.1, True, 1.4, 0.2]]}, ("instances[0][1] ('sepal_width') is a JSON boolean",)),
         ({"instances": [[5.1, [3.5], 1.4, 0.2]]}, ("is a JSON array; expected a number",)),
         (b'{"instances": [[5.1, 3.5, 1e999, 0.2]]}', ("instances[0][2] ('petal_length') is a number outside the 64-bit float range",)),

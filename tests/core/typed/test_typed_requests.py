@@ -1,0 +1,143 @@
+"""Models fitted on DataFrames (strings, categories, missing values, texts) answer the request
+forms of the HTTP API through the service every adapter calls; a value their schema refuses is a
+400 naming the row, the column, what was expected and what came."""
+
+from __future__ import annotations
+
+import pytest
+
+from support import answer, make_service, post_json
+from typed_models import PASSENGER, TEXTS
+
+
+@pytest.fixture(scope="module")
+def services(typed_models):
+    return {name: make_service(path.as_uri()) for name, path in typed_models.items()}
+
+
+def ok(response) -> dict:
+    body = answer(response)
+    assert response.status == 200, body
+    return body
+
+
+def refused(response, code: str, *fragments: str) -> str:
+    body = answer(response)
+    assert response.status == 400, body
+    assert body["error"]["code"] == code, body
+    for fragment in fragments:
+        assert fragment in body["error"]["message"], body["error"]["message"]
+    return body["error"]["message"]
+
+
+def expected_labels(path, rows):
+    import joblib
+    import pandas as pd
+
+    return joblib.load(path).predict(pd.DataFrame(rows)).tolist()
+
+
+@pytest.mark.parametrize("name", ["mixed", "hgb"])
+def test_strings_and_categories_are_predicted_as_the_model_does(services, typed_models, name):
+    rows = [PASSENGER, {**PASSENGER, "sex": "female", "pclass": 1, "embarked": "C"}]
+    body = ok(post_json(services[name], {"instances": rows}))
+    assert body["predictions"] == expected_labels(typed_models[name], rows)
+    assert body["classes"] == [False, True]
+    assert len(body["probabilities"]) == 2
+
+
+@pytest.mark.parametrize("name", ["mixed", "hgb"])
+def test_every_body_form_gives_the_same_answer(services, name):
+    names = list(PASSENGER)
+    forms = [
+        {"instances": [PASSENGER]},
+        {"inputs": [PASSENGER]},
+        {"instances": [[PASSENGER[n] for n in names]]},
+        {"dataframe_split": {"columns": names[::-1], "data": [[PASSENGER[n] for n in names[::-1]]]}},
+        {"dataframe_records": [PASSENGER]},
+        {"features": [PASSENGER[n] for n in names]},
+        {"data": PASSENGER},
+    ]
+    answers = {str(ok(post_json(services[name], form))["probabilities"]) for form in forms}
+    assert len(answers) == 1
+
+
+@pytest.mark.parametrize("name", ["mixed", "hgb"])
+def test_null_is_a_missing_value_where_the_model_takes_one(services, typed_models, name):
+    row = {**PASSENGER, "age": None}
+    body = ok(post_json(services[name], {"instances": [row]}))
+    assert body["predictions"] == expected_labels(typed_models[name], [{**row, "age": float("nan")}])
+
+
+def test_null_is_refused_where_the_model_cannot_take_it(services):
+    refused(
+        post_json(services["logistic"], {"data": {"sepal_length": 5.1, "sepal_width": None, "petal_length": 1.4, "petal_width": 0.2}}),
+        "invalid_value", "data.sepal_width is null", "missing",
+    )
+    refused(
+        post_json(services["strict"], {"instances": [PASSENGER, {**PASSENGER, "age": None}]}),
+        "invalid_value", "instances[1].age is null", "cannot take a missing value in 'age'", "expected a number",
+    )
+
+
+def test_unknown_category_is_predicted_when_the_model_ignores_it(services):
+    ok(post_json(services["mixed"], {"instances": [{**PASSENGER, "embarked": "Z"}]}))
+    ok(post_json(services["hgb"], {"instances": [{**PASSENGER, "embarked": "Z"}]}))
+
+
+def test_unknown_category_is_refused_where_the_model_would_raise(services):
+    refused(
+        post_json(services["strict"], {"instances": [{**PASSENGER, "embarked": "Z"}]}),
+        "invalid_value", "instances[0].embarked is the string 'Z'", "not fitted on", "'C', 'Q', 'S'",
+    )
+
+
+@pytest.mark.parametrize(
+    "row, fragments",
+    [
+        ({**PASSENGER, "sex": 1}, ("instances[0].sex is the number 1", "expected a string")),
+        ({**PASSENGER, "age": "old"}, ("instances[0].age is the string 'old'", "expected a number")),
+        ({**PASSENGER, "embarked": ["S"]}, ("instances[0].embarked is a JSON array",)),
+    ],
+)
+def test_a_value_of_the_wrong_type_names_row_column_expected_and_received(services, row, fragments):
+    refused(post_json(services["mixed"], {"instances": [row]}), "invalid_value", *fragments)
+
+
+def test_text_model_takes_one_text_per_row(services, typed_models):
+    import joblib
+
+    texts = ["free money", "lunch on friday"]
+    expected = joblib.load(typed_models["text"]).predict(texts).tolist()
+    for form in (
+        {"instances": texts},
+        {"inputs": texts},
+        {"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}},
+        {"dataframe_records": [{"text": t} for t in texts]},
+    ):
+        assert ok(post_json(services["text"], form))["predictions"] == expected
+    assert ok(post_json(services["text"], {"data": {"text": TEXTS[0]}}))["predictions"] == ["spam"]
+
+
+def test_text_model_refuses_a_number(services):
+    refused(post_json(services["text"], {"instances": ["fine", 3]}), "invalid_shape", "instances[1]", "expected")
+    refused(post_json(services["text"], {"instances": [[3]]}), "invalid_value", "instances[0][0]", "expected a string")
+
+
+def test_model_route_shows_the_schema_and_where_it_came_from(services):
+    schema = answer(services["mixed"].handle(_get("/model")))["input_schema"]
+    assert schema["source"] == "model" and schema["layout"] == "frame"
+    by_name = {c["name"]: c for c in schema["columns"]}
+    assert by_name["age"] == {"name": "age", "type": "number", "nullable": True}
+    assert by_name["sex"]["type"] == "categorical" and by_name["sex"]["categories"] == ["female", "male"]
+    assert by_name["sex"]["unknown"] == "predicted"
+    strict = answer(services["strict"].handle(_get("/model")))["input_schema"]
+    assert {c["name"]: c["nullable"] for c in strict["columns"]}["age"] is False
+    text = answer(services["text"].handle(_get("/model")))["input_schema"]
+    assert text["layout"] == "text" and text["columns"] == [{"name": "text", "type": "string", "nullable": False}]
+
+
+def _get(path: str):
+    from core.http import HttpRequest
+
+    return HttpRequest("GET", path, {}, b"")
