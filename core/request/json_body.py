@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from core.errors import InvalidValue, MalformedJSON, PayloadTooLarge, UnsupportedMediaType
 
@@ -45,6 +45,15 @@ def decode_json_object(body: bytes, max_body_bytes: int) -> dict[str, Any]:
         )
     if not body.strip():
         raise MalformedJSON(f"the body is empty; expected a JSON object such as {EXAMPLE_BODY}")
+    fast = _fast_loads()
+    if fast is not None:
+        try:
+            payload = fast(body)
+        except ValueError:
+            pass  # the standard parser below decides, and words the error
+        else:
+            if type(payload) is dict:
+                return payload
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -75,6 +84,24 @@ def decode_json_object(body: bytes, max_body_bytes: int) -> dict[str, Any]:
             f"the body is a JSON {json_type(payload)}; expected a JSON object such as {EXAMPLE_BODY}"
         )
     return payload
+
+
+_ORJSON: list = []  # [loads or None], looked up on the first body
+
+
+def _fast_loads() -> Optional[Callable[[bytes], Any]]:
+    """orjson's loads when it is installed (10x the standard parser on a body of rows; imported
+    on the first body, ~1 ms), else None. What it refuses (NaN literals, numbers that overflow a
+    double, a BOM, lone surrogates) goes to the standard parser, so the accepted bodies and every
+    error message are the standard parser's; the one difference is that an integer beyond 64 bits
+    arrives as the float it is closest to, which is the value a model is given anyway."""
+    if not _ORJSON:
+        try:
+            from orjson import loads
+        except ImportError:
+            loads = None
+        _ORJSON.append(loads)
+    return _ORJSON[0]
 
 
 def json_type(value: Any) -> str:

@@ -141,3 +141,32 @@ def _get(path: str):
     from core.http import HttpRequest
 
     return HttpRequest("GET", path, {}, b"")
+
+
+@pytest.mark.parametrize(
+    "bad, fragment",
+    [
+        ([5.1, 3.5, True, 0.2], "instances[1][2] ('petal_length') is a JSON boolean"),
+        ([5.1, 3.5, "1.4", 0.2], "instances[1][2] ('petal_length') is the string '1.4'"),
+        ([5.1, 3.5, 1.4], "instances[1] has 3 values"),
+        ([5.1, 3.5, 1.4, 10**400], "instances[1][3] ('petal_width') is a number too large"),
+        ([5.1, 3.5, None, 0.2], "instances[1][2] ('petal_length') is null"),
+    ],
+)
+def test_rows_checked_in_bulk_name_the_same_value_as_one_by_one(services, bad, fragment):
+    # two or more rows of numbers are checked as one matrix; a bad one falls back to the row checks
+    good = [5.1, 3.5, 1.4, 0.2]
+    refused(post_json(services["logistic"], {"instances": [good, bad, good]}),
+            "invalid_features" if len(bad) != 4 else "invalid_value", fragment)
+
+
+def test_null_rows_in_bulk_are_missing_values_for_a_model_that_takes_them(demo_model_uri):
+    import joblib
+    from urllib.parse import urlparse
+
+    service = make_service(demo_model_uri)
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, None, 5.2, 2.3], [None, None, None, None]]
+    body = ok(post_json(service, {"instances": rows}))
+    forest = joblib.load(urlparse(demo_model_uri).path)
+    assert body["predictions"] == forest.predict([[v if v is not None else float("nan") for v in r] for r in rows]).tolist()
+    refused(post_json(service, b'{"instances": [[5.1, 3.5, 1.4, 0.2], [1e999, 1, 1, 1]]}'), "invalid_value", "outside the 64-bit float range")
