@@ -2,6 +2,11 @@
 
 Each scheme's backend lives in its own module and is imported only when a URI of that scheme is
 used, so a cloud SDK never loads at start unless the model lives in that cloud.
+
+A backend is a client and a function that maps its SDK's exceptions to core's storage errors: every
+call into the SDK runs inside :class:`core.storage.sdk_errors.mapped_errors` with that function,
+``open_read`` returns :func:`core.storage.sdk_errors.mapped_stream` over the SDK's download, and
+``BACKENDS`` in :mod:`core.storage.uri` names the module.
 """
 
 from __future__ import annotations

@@ -20,12 +20,13 @@ never an SDK message: those can carry request URLs with SAS tokens.
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 from typing import BinaryIO, Mapping, Optional
 
-from core.errors import ObjectNotFound, ServerlessMLError, StorageAccessDenied, StorageError, StorageTimeout
+from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
+from core.storage import DEFAULT_TIMEOUT_SECONDS
+from core.storage.sdk_errors import mapped_errors, mapped_stream
 from core.storage.uri import StorageURI
 
 
@@ -70,7 +71,8 @@ class AzureBlobObjectStore:
 
     scheme = "az"
 
-    def __init__(self, timeout_seconds: float, *, environ: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, *,
+                 environ: Optional[Mapping[str, str]] = None) -> None:
         _import_sdk()
         env = os.environ if environ is None else environ
         self.timeout_seconds = timeout_seconds
@@ -87,7 +89,7 @@ class AzureBlobObjectStore:
     # --- the ObjectStore interface --------------------------------------------------------------
 
     def read_bytes(self, uri: StorageURI) -> bytes:
-        with _mapped_errors(uri, "read", self.timeout_seconds):
+        with mapped_errors(self._storage_error, uri, "read"):
             return self._blob(uri).download_blob(max_concurrency=_READ_CONCURRENCY).readall()
 
     def open_read(self, uri: StorageURI) -> BinaryIO:
@@ -95,14 +97,14 @@ class AzureBlobObjectStore:
 
         The first chunk is fetched here, so a missing blob fails now, not at the first read.
         """
-        with _mapped_errors(uri, "read", self.timeout_seconds):
+        with mapped_errors(self._storage_error, uri, "read"):
             downloader = self._blob(uri).download_blob()
-        return io.BufferedReader(_BlobStream(downloader, uri, self.timeout_seconds))
+        return mapped_stream(downloader, self._storage_error, uri)
 
     def write_bytes(self, uri: StorageURI, data: bytes) -> None:
         """Write atomically: a block blob is replaced whole when the upload commits, so readers
         see the old blob or the new one, never a part."""
-        with _mapped_errors(uri, "written", self.timeout_seconds):
+        with mapped_errors(self._storage_error, uri, "written"):
             self._blob(uri).upload_blob(data, overwrite=True)
 
     def write_file(self, uri: StorageURI, path: str) -> None:
@@ -112,19 +114,23 @@ class AzureBlobObjectStore:
         ``timeout_seconds`` bounds each request, not the whole upload."""
         with open(path, "rb") as data:  # a missing local file is our OSError, not a storage error
             size = os.fstat(data.fileno()).st_size
-            with _mapped_errors(uri, "written", self.timeout_seconds):
+            with mapped_errors(self._storage_error, uri, "written"):
                 self._blob(uri).upload_blob(data, length=size, overwrite=True)
 
     def delete(self, uri: StorageURI) -> None:
         """Delete the blob (and its snapshots); one already gone is not an error, a missing
         container is."""
-        with _mapped_errors(uri, "deleted", self.timeout_seconds):
+        with mapped_errors(self._storage_error, uri, "deleted"):
             try:
                 self._blob(uri).delete_blob(delete_snapshots="include")
             except azure_errors.ResourceNotFoundError as exc:
                 raw_code = getattr(exc, "error_code", None)
                 if str(getattr(raw_code, "value", raw_code) or "") == "ContainerNotFound":
                     raise
+
+    def _storage_error(self, exc: Exception, uri: StorageURI, done: str) -> StorageError:
+        """This store's mapping function for the SDK's failures."""
+        return azure_error(exc, uri, done, self.timeout_seconds)
 
     # --- the client -----------------------------------------------------------------------------
 
@@ -183,55 +189,21 @@ class AzureBlobObjectStore:
         )
 
 
-class _BlobStream(io.RawIOBase):
-    """The SDK's downloader as a raw binary stream, with its errors mapped like every call."""
-
-    def __init__(self, downloader, uri: StorageURI, timeout_seconds: float) -> None:
-        super().__init__()
-        self._downloader = downloader
-        self._uri = uri
-        self._timeout_seconds = timeout_seconds
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        with _mapped_errors(self._uri, "read", self._timeout_seconds):
-            data = self._downloader.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
-class _mapped_errors:
-    """Turns any exception the SDK raises inside the block into a core storage error."""
-
-    def __init__(self, uri: StorageURI, verb: str, timeout_seconds: float) -> None:
-        self.uri = uri
-        self.verb = verb
-        self.timeout_seconds = timeout_seconds
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, traceback) -> bool:
-        if exc is None or isinstance(exc, ServerlessMLError) or not isinstance(exc, Exception):
-            return False
-        raise _storage_error(exc, self.uri, self.verb, self.timeout_seconds) from None
-
-
-def _storage_error(exc: Exception, uri: StorageURI, verb: str, timeout: float) -> StorageError:
-    _import_sdk()
+def azure_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: float) -> StorageError:
+    """The core error for any failure of a call into the SDK: "``uri`` cannot be ``done``: why",
+    never the SDK's own message. Every exception is taken as the SDK's (its transport and
+    credential layers raise many kinds), so this never answers None."""
     where = uri.display
     status = getattr(exc, "status_code", None)
     inner = getattr(exc, "inner_exception", None)
     if status is None and isinstance(inner, azure_errors.AzureError) and inner is not exc:
         # the downloader wraps a broken body read in a bare HttpResponseError
-        return _storage_error(inner, uri, verb, timeout)
+        return azure_error(inner, uri, done, timeout_seconds)
     raw_code = getattr(exc, "error_code", None)
     code = str(getattr(raw_code, "value", raw_code) or "")  # StorageErrorCode or the header's text
     if isinstance(exc, azure_errors.ResourceNotFoundError) or status == 404:
         if code == "ContainerNotFound":
-            return ObjectNotFound(f"{where} cannot be {verb}: there is no container '{uri.bucket}'", where)
+            return ObjectNotFound(f"{where} cannot be {done}: there is no container '{uri.bucket}'", where)
         return ObjectNotFound(f"{where} does not exist", where)
     if isinstance(exc, azure_errors.ClientAuthenticationError) or status in (401, 403):
         if status in (401, 403):
@@ -243,19 +215,19 @@ def _storage_error(exc: Exception, uri: StorageURI, verb: str, timeout: float) -
                 "DefaultAzureCredential got no token (give the app a managed identity with a Storage "
                 f"Blob Data role, sign in with `az login`, or set {CONNECTION_STRING_VARIABLE})"
             )
-        return StorageAccessDenied(f"{where} cannot be {verb}: access denied: {cause}", where)
+        return StorageAccessDenied(f"{where} cannot be {done}: access denied: {cause}", where)
     if isinstance(exc, (azure_errors.ServiceResponseTimeoutError, azure_errors.ServiceRequestTimeoutError)):
         return StorageTimeout(
-            f"{where} cannot be {verb}: the storage service did not answer within the "
-            f"{timeout:g} s allowed (STORAGE_TIMEOUT_SECONDS)",
+            f"{where} cannot be {done}: the storage service did not answer within the "
+            f"{timeout_seconds:g} s allowed (STORAGE_TIMEOUT_SECONDS)",
             where,
         )
     if isinstance(exc, azure_errors.ServiceRequestError):
-        return StorageError(f"{where} cannot be {verb}: the storage service cannot be reached", where)
+        return StorageError(f"{where} cannot be {done}: the storage service cannot be reached", where)
     if isinstance(exc, azure_errors.ServiceResponseError):
-        return StorageError(f"{where} cannot be {verb}: the connection to the storage service broke", where)
+        return StorageError(f"{where} cannot be {done}: the connection to the storage service broke", where)
     if isinstance(exc, azure_errors.ResourceModifiedError):
-        return StorageError(f"{where} cannot be {verb}: it changed while it was being {verb}", where)
+        return StorageError(f"{where} cannot be {done}: it changed while it was being {done}", where)
     if status is not None:
-        return StorageError(f"{where} cannot be {verb}: the storage service answered {status} {code}".rstrip(), where)
-    return StorageError(f"{where} cannot be {verb}: unexpected {type(exc).__name__} from the Azure SDK", where)
+        return StorageError(f"{where} cannot be {done}: the storage service answered {status} {code}".rstrip(), where)
+    return StorageError(f"{where} cannot be {done}: unexpected {type(exc).__name__} from the Azure SDK", where)

@@ -17,15 +17,14 @@ two minutes before it fails.)
 from __future__ import annotations
 
 import http
-import io
 import mimetypes
 import os
 import threading
-from contextlib import contextmanager
-from typing import BinaryIO, Iterator, Optional
+from typing import BinaryIO, Optional
 
 from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
 from core.storage import DEFAULT_TIMEOUT_SECONDS
+from core.storage.sdk_errors import mapped_errors, mapped_stream
 from core.storage.uri import StorageURI
 
 
@@ -85,26 +84,26 @@ class GCSObjectStore:
         self._client_lock = threading.Lock()
 
     def read_bytes(self, uri: StorageURI) -> bytes:
-        with self._storage_errors(uri, "read"):
+        with mapped_errors(self._storage_error, uri, "read"):
             return self._blob(uri).download_as_bytes(timeout=self.timeout_seconds, retry=self._retry)
 
     def open_read(self, uri: StorageURI) -> BinaryIO:
         """A stream over the object, fetched in ranges. A missing object fails here, not on the
         first read; the stream keeps to the generation that existed when it was opened."""
-        with self._storage_errors(uri, "read"):
+        with mapped_errors(self._storage_error, uri, "read"):
             blob = self._blob(uri)
             # learns the generation, so the ranges of one stream all come from one version
             blob.reload(timeout=self.timeout_seconds, retry=self._retry)
             reader = blob.open(
                 "rb", chunk_size=READ_CHUNK_BYTES, timeout=self.timeout_seconds, retry=self._retry
             )
-        return _ObjectStream(reader, self, uri)
+        return mapped_stream(reader, self._storage_error, uri)
 
     def write_bytes(self, uri: StorageURI, data: bytes) -> None:
         """One upload: GCS makes an object visible only once it is complete, so readers see
         the old object or the whole new one."""
         content_type = _content_type(uri.name)
-        with self._storage_errors(uri, "written"):
+        with mapped_errors(self._storage_error, uri, "written"):
             self._blob(uri).upload_from_string(
                 data, content_type=content_type, timeout=self.timeout_seconds, retry=self._retry
             )
@@ -116,7 +115,7 @@ class GCSObjectStore:
         one. ``timeout_seconds`` bounds each request (and its retries), not the whole upload."""
         with open(path, "rb") as data:  # a missing local file is our OSError, not a storage error
             size = os.fstat(data.fileno()).st_size
-            with self._storage_errors(uri, "written"):
+            with mapped_errors(self._storage_error, uri, "written"):
                 self._blob(uri, chunk_size=WRITE_CHUNK_BYTES).upload_from_file(
                     data, size=size, content_type=_content_type(uri.name),
                     timeout=self.timeout_seconds, retry=self._retry,
@@ -124,7 +123,7 @@ class GCSObjectStore:
 
     def delete(self, uri: StorageURI) -> None:
         """Delete the object; one already gone is not an error, a missing bucket is."""
-        with self._storage_errors(uri, "deleted"):
+        with mapped_errors(self._storage_error, uri, "deleted"):
             try:
                 self._blob(uri).delete(timeout=self.timeout_seconds, retry=self._retry)
             except api_exceptions.NotFound:
@@ -150,61 +149,56 @@ class GCSObjectStore:
                 client = self._client
         return client
 
-    @contextmanager
-    def _storage_errors(self, uri: StorageURI, verb: str) -> Iterator[None]:
-        """Turn any SDK failure inside the block into a core StorageError: "``uri`` cannot be
-        ``verb``: why"."""
-        try:
-            yield
-        except _SDK_ERRORS as exc:
-            raise self._storage_error(exc, uri, verb) from None
-
-    def _storage_error(self, exc: BaseException, uri: StorageURI, verb: str) -> StorageError:
+    def _storage_error(self, exc: Exception, uri: StorageURI, done: str) -> Optional[StorageError]:
+        """This store's mapping function: "``uri`` cannot be ``done``: why" for a failure of the
+        SDK, google-auth or the HTTP layer under them; None for anything else (a bug)."""
+        if not isinstance(exc, _SDK_ERRORS):
+            return None
         shown = uri.display
         if isinstance(exc, api_exceptions.NotFound):
-            if verb == "written":  # an upload finds nothing missing but the bucket
+            if done == "written":  # an upload finds nothing missing but the bucket
                 return ObjectNotFound(f"{shown} cannot be written: bucket '{uri.bucket}' does not exist", shown)
             return ObjectNotFound(f"{shown} does not exist: {self._what_is_missing(uri)}", shown)
         if isinstance(exc, api_exceptions.Unauthorized):
             return StorageAccessDenied(
-                f"{shown} cannot be {verb}: Cloud Storage refused the credentials (HTTP 401)", shown
+                f"{shown} cannot be {done}: Cloud Storage refused the credentials (HTTP 401)", shown
             )
         if isinstance(exc, api_exceptions.Forbidden):
             needed = (
                 "storage.objects.get (e.g. roles/storage.objectViewer)"
-                if verb == "read"
+                if done == "read"
                 else "storage.objects.create and storage.objects.delete (e.g. roles/storage.objectUser)"
             )
             return StorageAccessDenied(
-                f"{shown} cannot be {verb}: permission denied (HTTP 403); the service account needs "
+                f"{shown} cannot be {done}: permission denied (HTTP 403); the service account needs "
                 f"{needed} on bucket '{uri.bucket}'",
                 shown,
             )
         if isinstance(exc, auth_exceptions.DefaultCredentialsError):
             # its text can name a credentials file, so it is not repeated
             return StorageAccessDenied(
-                f"{shown} cannot be {verb}: no usable Google Cloud credentials were found; on Cloud "
+                f"{shown} cannot be {done}: no usable Google Cloud credentials were found; on Cloud "
                 "Functions the function's service account is used, elsewhere run `gcloud auth "
                 "application-default login` or set GOOGLE_APPLICATION_CREDENTIALS",
                 shown,
             )
         if isinstance(exc, auth_exceptions.RefreshError):
             return StorageAccessDenied(
-                f"{shown} cannot be {verb}: the Google Cloud credentials could not be refreshed", shown
+                f"{shown} cannot be {done}: the Google Cloud credentials could not be refreshed", shown
             )
         if isinstance(exc, api_exceptions.RetryError):
             return StorageTimeout(
-                f"{shown} cannot be {verb}: Cloud Storage did not answer within {self.timeout_seconds:g} s "
+                f"{shown} cannot be {done}: Cloud Storage did not answer within {self.timeout_seconds:g} s "
                 f"(STORAGE_TIMEOUT_SECONDS); last error: {_cause(exc.cause)}",
                 shown,
             )
         if _is_timeout(exc):
             return StorageTimeout(
-                f"{shown} cannot be {verb}: Cloud Storage did not answer within {self.timeout_seconds:g} s "
+                f"{shown} cannot be {done}: Cloud Storage did not answer within {self.timeout_seconds:g} s "
                 "(STORAGE_TIMEOUT_SECONDS)",
                 shown,
             )
-        return StorageError(f"{shown} cannot be {verb}: {_cause(exc)}", shown)
+        return StorageError(f"{shown} cannot be {done}: {_cause(exc)}", shown)
 
     def _what_is_missing(self, uri: StorageURI) -> str:
         """Which of bucket and object is missing: a download's 404 does not say."""
@@ -217,46 +211,6 @@ class GCSObjectStore:
         if not bucket_exists:
             return f"bucket '{uri.bucket}' does not exist"
         return f"no object '{uri.key}' in bucket '{uri.bucket}'"
-
-
-class _ObjectStream(io.BufferedIOBase):
-    """The SDK's BlobReader, with its failures turned into core StorageErrors."""
-
-    def __init__(self, reader: io.BufferedIOBase, store: GCSObjectStore, uri: StorageURI) -> None:
-        super().__init__()
-        self._reader = reader
-        self._store = store
-        self._uri = uri
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def read(self, size: Optional[int] = -1) -> bytes:
-        with self._store._storage_errors(self._uri, "read"):
-            return self._reader.read(-1 if size is None else size)
-
-    def read1(self, size: int = -1) -> bytes:
-        return self.read(size)
-
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        with self._store._storage_errors(self._uri, "read"):
-            return self._reader.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._reader.tell()
-
-    def close(self) -> None:
-        if not self.closed:
-            self._reader.close()
-        super().close()
 
 
 def _content_type(name: str) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import BinaryIO
+from typing import BinaryIO, Optional
 
 from core.errors import ObjectNotFound, StorageAccessDenied, StorageError
+from core.storage.sdk_errors import mapped_errors
 from core.storage.uri import StorageURI
 
 
@@ -21,16 +22,13 @@ class LocalObjectStore:
             return stream.read()
 
     def open_read(self, uri: StorageURI) -> BinaryIO:
-        try:
-            return open(uri.key, "rb")
-        except FileNotFoundError:
-            raise ObjectNotFound(f"{uri.display} does not exist", uri.display) from None
-        except IsADirectoryError:
-            raise ObjectNotFound(f"{uri.display} is a folder, not a file", uri.display) from None
-        except PermissionError:
-            raise StorageAccessDenied(f"{uri.display} cannot be read: permission denied", uri.display) from None
-        except OSError as exc:
-            raise StorageError(f"{uri.display} cannot be read: {exc.strerror}", uri.display) from None
+        with mapped_errors(_storage_error, uri, "read"):
+            try:
+                return open(uri.key, "rb")
+            except FileNotFoundError:
+                raise ObjectNotFound(f"{uri.display} does not exist", uri.display) from None
+            except IsADirectoryError:
+                raise ObjectNotFound(f"{uri.display} is a folder, not a file", uri.display) from None
 
     def write_bytes(self, uri: StorageURI, data: bytes) -> None:
         """Write atomically: a reader sees the old file or the whole new one, never a part."""
@@ -49,19 +47,18 @@ class LocalObjectStore:
 
     def delete(self, uri: StorageURI) -> None:
         """Remove the file; a file already gone is not an error, a missing folder is."""
-        try:
-            os.remove(uri.key)
-        except FileNotFoundError:
-            if not os.path.isdir(os.path.dirname(uri.key)):
-                raise ObjectNotFound(
-                    f"{uri.display} cannot be deleted: its folder does not exist", uri.display
+        with mapped_errors(_storage_error, uri, "deleted"):
+            try:
+                os.remove(uri.key)
+            except FileNotFoundError:
+                if not os.path.isdir(os.path.dirname(uri.key)):
+                    raise ObjectNotFound(
+                        f"{uri.display} cannot be deleted: its folder does not exist", uri.display
+                    ) from None
+            except IsADirectoryError:
+                raise StorageError(
+                    f"{uri.display} cannot be deleted: it is a folder, not a file", uri.display
                 ) from None
-        except IsADirectoryError:
-            raise StorageError(f"{uri.display} cannot be deleted: it is a folder, not a file", uri.display) from None
-        except PermissionError:
-            raise StorageAccessDenied(f"{uri.display} cannot be deleted: permission denied", uri.display) from None
-        except OSError as exc:
-            raise StorageError(f"{uri.display} cannot be deleted: {exc.strerror}", uri.display) from None
 
     def _write_atomically(self, uri: StorageURI, write) -> None:
         # imported here, not at the top: tempfile brings random, shutil bz2 and lzma (about 3 ms of
@@ -70,7 +67,7 @@ class LocalObjectStore:
 
         # the temporary file sits in the target folder: os.replace is atomic only within one filesystem
         folder = os.path.dirname(uri.key)
-        try:
+        with mapped_errors(_storage_error, uri, "written"):
             os.makedirs(folder, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + uri.name)
             try:
@@ -80,7 +77,12 @@ class LocalObjectStore:
             except BaseException:
                 os.unlink(tmp)
                 raise
-        except PermissionError:
-            raise StorageAccessDenied(f"{uri.display} cannot be written: permission denied", uri.display) from None
-        except OSError as exc:
-            raise StorageError(f"{uri.display} cannot be written: {exc.strerror}", uri.display) from None
+
+
+def _storage_error(exc: Exception, uri: StorageURI, done: str) -> Optional[StorageError]:
+    """This store's mapping function: the filesystem's failure in words, never the file's path."""
+    if isinstance(exc, PermissionError):
+        return StorageAccessDenied(f"{uri.display} cannot be {done}: permission denied", uri.display)
+    if isinstance(exc, OSError):
+        return StorageError(f"{uri.display} cannot be {done}: {exc.strerror}", uri.display)
+    return None

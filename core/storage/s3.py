@@ -25,22 +25,25 @@ never cut off, while a server that stops answering is given up on.
 
 Every failure becomes a :mod:`core.errors` storage error whose message names ``uri.display`` and
 the cause (the S3 error code, a timeout, no credentials), never a credential, a signature or the
-endpoint's address.
+endpoint's address: :mod:`core.storage.s3_errors` maps each client's failures.
 """
 
 from __future__ import annotations
 
-import http.client
-import io
 import os
 import threading
 import weakref
-from typing import BinaryIO
+from contextlib import closing
+from typing import TYPE_CHECKING, BinaryIO, Optional
 
-from core.errors import StorageAccessDenied, StorageError
-from core.storage import s3_direct
-from core.storage.s3_errors import answer_error, connection_failed, root_cause, timed_out, unreachable
+from core.errors import StorageError
+from core.storage import DEFAULT_TIMEOUT_SECONDS, s3_direct
+from core.storage.s3_errors import botocore_error, direct_read_error
+from core.storage.sdk_errors import ErrorMapper, mapped_errors, mapped_stream
 from core.storage.uri import StorageURI
+
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
 
 
 _sdk_loaded = False
@@ -52,28 +55,16 @@ def _import_sdk() -> None:
     store_for() imports this module only when a URI of its scheme is used; importing the SDK here
     as well keeps the house rule that nothing under core/ imports a cloud SDK at module level.
     """
-    global _sdk_loaded, botocore, Config, BotoCoreError, ClientError, ConnectTimeoutError
-    global CredentialRetrievalError, EndpointConnectionError, NoCredentialsError, ParamValidationError
-    global PartialCredentialsError, ReadTimeoutError
+    global _sdk_loaded, botocore, Config
     if _sdk_loaded:
         return
     import botocore.session
     from botocore.config import Config
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectTimeoutError,
-        CredentialRetrievalError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        ParamValidationError,
-        PartialCredentialsError,
-        ReadTimeoutError,
-    )
     _sdk_loaded = True
 
 
 MAX_PUT_BYTES = 5 * 2**30  # the largest object one PutObject may create
+STREAM_BUFFER_BYTES = 1024 * 1024  # open_read's buffer: one GET body read per MiB
 
 # Every store made in this process, so that a SnapStart restore can drop the connections and
 # cached credentials of all of them (see drop_all_clients).
@@ -99,7 +90,7 @@ class S3ObjectStore:
 
     scheme = "s3"
 
-    def __init__(self, timeout_seconds: float = 10.0) -> None:
+    def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         self.timeout_seconds = timeout_seconds
         self.attempts, self.per_attempt_seconds = retry_plan(timeout_seconds)
         self._config = None
@@ -110,24 +101,19 @@ class S3ObjectStore:
     # --- the ObjectStore interface ---------------------------------------------------------------
 
     def read_bytes(self, uri: StorageURI) -> bytes:
-        body = self._get(uri)
-        try:
+        body, to_storage_error = self._get(uri)
+        with closing(body), mapped_errors(to_storage_error, uri, "read"):
             return body.read()
-        except Exception as exc:
-            raise self._body_error(body, exc, uri) from None
-        finally:
-            body.close()
 
     def open_read(self, uri: StorageURI) -> BinaryIO:
         """A buffered binary stream over the object; read errors are storage errors too."""
-        return io.BufferedReader(_MappedBody(self._get(uri), self, uri), buffer_size=1024 * 1024)
+        body, to_storage_error = self._get(uri)
+        return mapped_stream(body, to_storage_error, uri, STREAM_BUFFER_BYTES)
 
     def write_bytes(self, uri: StorageURI, data: bytes) -> None:
         """One PutObject: S3 makes the object visible whole or not at all."""
-        try:
+        with mapped_errors(self._storage_error, uri, "written"):
             self.client().put_object(Bucket=uri.bucket, Key=uri.key, Body=data)
-        except Exception as exc:
-            raise self._mapped(exc, uri, "written") from None
 
     def write_file(self, uri: StorageURI, path: str) -> None:
         """One PutObject whose body is the open file: botocore reads it in blocks (for the
@@ -152,17 +138,13 @@ class S3ObjectStore:
                     "takes at most 5 GiB; expected a smaller output (split the input into several files)",
                     uri.display,
                 )
-            try:
+            with mapped_errors(self._storage_error, uri, "written"):
                 self.client().put_object(Bucket=uri.bucket, Key=uri.key, Body=body, ContentLength=size)
-            except Exception as exc:
-                raise self._mapped(exc, uri, "written") from None
 
     def delete(self, uri: StorageURI) -> None:
         """One DeleteObject. Deleting an object that does not exist succeeds, as in S3 itself."""
-        try:
+        with mapped_errors(self._storage_error, uri, "deleted"):
             self.client().delete_object(Bucket=uri.bucket, Key=uri.key)
-        except Exception as exc:
-            raise self._mapped(exc, uri, "deleted") from None
 
     # --- the client --------------------------------------------------------------------------------
 
@@ -205,116 +187,27 @@ class S3ObjectStore:
 
     # --- internals -----------------------------------------------------------------------------------
 
-    def _get(self, uri: StorageURI):
-        """The object's body: ``read(n)`` and ``close()``, errors mapped by ``self._body_error``."""
+    def _get(self, uri: StorageURI) -> tuple[s3_direct.ObjectResponse | StreamingBody, ErrorMapper]:
+        """The object's body, and the mapping function for failures while reading it (the body of
+        a direct GET fails with http.client's exceptions, botocore's with its own)."""
         target = s3_direct.direct_target(uri)
         if target is not None:
             try:
-                return _DirectBody(
-                    s3_direct.get_object(target, uri, self.timeout_seconds, self.attempts, self.per_attempt_seconds),
-                    uri,
-                    self.timeout_seconds,
+                response = s3_direct.get_object(
+                    target, uri, self.timeout_seconds, self.attempts, self.per_attempt_seconds
                 )
+                return response, self._direct_read_error
             except s3_direct.RedirectToBotocore:
                 pass  # the bucket is in another region: botocore follows the redirect
-        try:
-            return self.client().get_object(Bucket=uri.bucket, Key=uri.key)["Body"]
-        except Exception as exc:
-            raise self._mapped(exc, uri, "read") from None
+        with mapped_errors(self._storage_error, uri, "read"):
+            return self.client().get_object(Bucket=uri.bucket, Key=uri.key)["Body"], self._storage_error
 
-    def _mapped(self, exc: Exception, uri: StorageURI, done: str) -> StorageError:
-        return as_storage_error(exc, uri, done, self.timeout_seconds)
+    def _storage_error(self, exc: Exception, uri: StorageURI, done: str) -> Optional[StorageError]:
+        """This store's mapping function for botocore's failures."""
+        return botocore_error(exc, uri, done, self.timeout_seconds)
 
-    def _body_error(self, body, exc: Exception, uri: StorageURI) -> StorageError:
-        """The core error for a failure while reading an object's body, of either path."""
-        if isinstance(body, _DirectBody):
-            return body.error(exc)
-        return self._mapped(exc, uri, "read")
-
-
-class _DirectBody:
-    """An s3_direct answer's body; read failures become core errors without botocore."""
-
-    def __init__(self, response, uri: StorageURI, timeout_seconds: float) -> None:
-        self._response = response
-        self._uri = uri
-        self._timeout_seconds = timeout_seconds
-
-    def read(self, size: int = -1) -> bytes:
-        return self._response.read(size)
-
-    def close(self) -> None:
-        self._response.close()
-
-    def error(self, exc: Exception) -> StorageError:
-        if isinstance(exc, StorageError):
-            return exc
-        if isinstance(exc, TimeoutError):
-            return timed_out(self._uri, "read", self._timeout_seconds, "read")
-        if isinstance(exc, (OSError, http.client.HTTPException)):
-            return connection_failed(self._uri, "read", exc)
-        raise exc  # a bug, left to the caller's last guard
-
-
-def as_storage_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: float) -> StorageError:
-    """The core error for a botocore failure while ``uri`` was being ``done`` ("read", "written").
-
-    The message names the location and the cause (the S3 error code, a timeout, missing
-    credentials); anything else in botocore's own text (endpoint, signature details) is left out.
-    Exceptions that are not storage failures are raised again unchanged.
-    """
-    _import_sdk()
-    where = uri.display
-    if isinstance(exc, StorageError):
-        return exc
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {}) or {}
-        status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
-        return answer_error(str(error.get("Code") or ""), status, uri, done, timeout_seconds)
-    if isinstance(exc, (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError)):
-        return StorageAccessDenied(
-            f"{where} cannot be {done}: no usable AWS credentials were found ({type(exc).__name__}); "
-            "on Lambda they come from the function's role, elsewhere from AWS_ACCESS_KEY_ID/"
-            "AWS_SECRET_ACCESS_KEY or a profile",
-            where,
-        )
-    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
-        phase = "connect" if isinstance(exc, ConnectTimeoutError) else "read"
-        return timed_out(uri, done, timeout_seconds, phase)
-    if isinstance(exc, EndpointConnectionError):
-        return unreachable(uri, done, root_cause(exc.kwargs.get("error") or exc))
-    if isinstance(exc, ParamValidationError):
-        return StorageError(f"{where} is not a valid S3 location: check the bucket name and key", where)
-    if isinstance(exc, BotoCoreError):
-        return StorageError(f"{where} cannot be {done}: {type(exc).__name__}", where)
-    if isinstance(exc, OSError):  # a socket error during the body
-        return connection_failed(uri, done, exc)
-    raise exc  # not a storage failure: a bug, left to the caller's last guard
-
-
-class _MappedBody(io.RawIOBase):
-    """A StreamingBody as a raw stream whose read errors are core storage errors."""
-
-    def __init__(self, body, store: S3ObjectStore, uri: StorageURI) -> None:
-        self._body = body
-        self._store = store
-        self._uri = uri
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        try:
-            data = self._body.read(len(buffer))
-        except Exception as exc:
-            raise self._store._body_error(self._body, exc, self._uri) from None
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._body.close()
-        super().close()
+    def _direct_read_error(self, exc: Exception, uri: StorageURI, done: str) -> Optional[StorageError]:
+        return direct_read_error(exc, uri, done, self.timeout_seconds)
 
 
 def drop_all_clients() -> None:
@@ -323,4 +216,4 @@ def drop_all_clients() -> None:
         store.drop_client()
 
 
-__all__ = ["S3ObjectStore", "as_storage_error", "drop_all_clients", "retry_plan"]
+__all__ = ["S3ObjectStore", "drop_all_clients", "retry_plan"]

@@ -1,7 +1,11 @@
 """What S3 failures mean to a caller, for both clients of core/storage/s3.py (botocore and the
 direct GET of core/storage/s3_direct.py): one core error per cause, with a message that names the
 location and the cause (the S3 error code, a timeout, a refused connection) and never a
-credential, a signature or the endpoint's address."""
+credential, a signature or the endpoint's address.
+
+:func:`botocore_error` and :func:`direct_read_error` are the S3 store's mapping functions for
+:class:`core.storage.sdk_errors.mapped_errors`, one per client.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,54 @@ _DENIED = {
 _THROTTLED = {"SlowDown", "503", "Throttling", "ThrottlingException", "RequestLimitExceeded",
               "ServiceUnavailable", "TooManyRequests", "RequestThrottled"}
 _TIMED_OUT = {"RequestTimeout", "RequestTimeTooSkewed"}
+
+
+def botocore_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: float) -> Optional[StorageError]:
+    """The core error for a botocore failure while ``uri`` was being ``done`` ("read", "written");
+    None for an exception that is not a storage failure.
+
+    The message names the location and the cause (the S3 error code, a timeout, missing
+    credentials); anything else in botocore's own text (endpoint, signature details) is left out.
+    """
+    # imported here: only a botocore call raises these, so botocore is loaded already, and the
+    # direct GET (which shares this module) never loads it
+    from botocore import exceptions as botocore_errors
+
+    where = uri.display
+    if isinstance(exc, botocore_errors.ClientError):
+        error = exc.response.get("Error", {}) or {}
+        status = (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        return answer_error(str(error.get("Code") or ""), status, uri, done, timeout_seconds)
+    if isinstance(exc, (botocore_errors.NoCredentialsError, botocore_errors.PartialCredentialsError,
+                        botocore_errors.CredentialRetrievalError)):
+        return StorageAccessDenied(
+            f"{where} cannot be {done}: no usable AWS credentials were found ({type(exc).__name__}); "
+            "on Lambda they come from the function's role, elsewhere from AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY or a profile",
+            where,
+        )
+    if isinstance(exc, (botocore_errors.ConnectTimeoutError, botocore_errors.ReadTimeoutError)):
+        phase = "connect" if isinstance(exc, botocore_errors.ConnectTimeoutError) else "read"
+        return timed_out(uri, done, timeout_seconds, phase)
+    if isinstance(exc, botocore_errors.EndpointConnectionError):
+        return unreachable(uri, done, root_cause(exc.kwargs.get("error") or exc))
+    if isinstance(exc, botocore_errors.ParamValidationError):
+        return StorageError(f"{where} is not a valid S3 location: check the bucket name and key", where)
+    if isinstance(exc, botocore_errors.BotoCoreError):
+        return StorageError(f"{where} cannot be {done}: {type(exc).__name__}", where)
+    if isinstance(exc, OSError):  # a socket error during the body
+        return connection_failed(uri, done, exc)
+    return None
+
+
+def direct_read_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: float) -> Optional[StorageError]:
+    """The core error for a failure while reading the body of a direct GET (http.client, no
+    botocore); None for an exception that is not a storage failure."""
+    if isinstance(exc, TimeoutError):
+        return timed_out(uri, done, timeout_seconds, "read")
+    if isinstance(exc, (OSError, http.client.HTTPException)):
+        return connection_failed(uri, done, exc)
+    return None
 
 
 def answer_error(code: str, status: Optional[int], uri: StorageURI, done: str, timeout_seconds: float) -> StorageError:
@@ -106,4 +158,7 @@ def root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-__all__ = ["answer_error", "connection_failed", "root_cause", "timed_out", "unreachable"]
+__all__ = [
+    "answer_error", "botocore_error", "connection_failed", "direct_read_error", "root_cause", "timed_out",
+    "unreachable",
+]

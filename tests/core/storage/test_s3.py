@@ -12,7 +12,9 @@ import pytest
 
 from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
 from core.storage import parse_uri, store_for
-from core.storage.s3 import S3ObjectStore, as_storage_error, drop_all_clients, retry_plan
+from core.storage.s3 import S3ObjectStore, drop_all_clients, retry_plan
+from core.storage.s3_errors import botocore_error
+from core.storage.sdk_errors import mapped_errors
 from support import REPO, load_by_path
 
 moto_support = load_by_path("serverless_ml_moto_support", REPO / "tests" / "aws_lambda" / "moto_support.py")
@@ -268,15 +270,16 @@ def _client_error(code: str, status: int):
     ],
 )
 def test_s3_error_answers_map_to_core_errors(code, status, kind, fragment):
-    error = as_storage_error(_client_error(code, status), parse_uri("s3://b-b-b/k"), "read", 10)
+    error = botocore_error(_client_error(code, status), parse_uri("s3://b-b-b/k"), "read", 10)
     assert type(error) is kind
     assert fragment in error.message
     assert error.message.startswith("s3://b-b-b/k")
 
 
 def test_a_bug_is_not_disguised_as_a_storage_error():
-    with pytest.raises(ZeroDivisionError):
-        as_storage_error(ZeroDivisionError(), parse_uri("s3://b-b-b/k"), "read", 10)
+    store = S3ObjectStore(10)
+    with pytest.raises(ZeroDivisionError), mapped_errors(store._storage_error, parse_uri("s3://b-b-b/k"), "read"):
+        raise ZeroDivisionError()
 
 
 @pytest.mark.parametrize(
