@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.errors import ModelRuntimeMissing
-from core.schema import BOOLEAN, FRAME, INTEGER, NUMBER, TEXT, InputSchema
+from core.schema import BOOLEAN, CATEGORICAL, FRAME, INTEGER, NUMBER, STRING, TEXT, Column, InputSchema
 
 
 def needs_pandas(schema: InputSchema) -> bool:
@@ -59,8 +59,18 @@ def _frame(schema: InputSchema, rows: Any) -> Any:
             data[column.name] = np.asarray(values, dtype=np.float64 if has_missing else np.int64)
         elif column.type == BOOLEAN and not any(isinstance(v, float) for v in values):
             data[column.name] = np.asarray(values, dtype=bool)
+        elif _text_column(column) and all(isinstance(v, float) for v in values):
+            # only missing values: pandas would make the column float64, which an encoder fitted
+            # on strings refuses; an object column of NaN is what read_csv gives a text column
+            data[column.name] = np.array(values, dtype=object)
         else:
             # a Python list: pandas infers the dtype it gives the same values in a notebook
             # (object for strings on pandas 2, str on pandas 3), missing values as NaN
             data[column.name] = values
     return pd.DataFrame(data, columns=list(schema.names or ()))
+
+
+def _text_column(column: Column) -> bool:
+    if column.type == STRING:
+        return True
+    return column.type == CATEGORICAL and bool(column.categories) and isinstance(column.categories[0], str)

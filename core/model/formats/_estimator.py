@@ -9,7 +9,7 @@ import time
 import warnings
 from typing import Any, Callable
 
-from core.errors import ModelInvalid, ModelVersionMismatch
+from core.errors import ModelInvalid, ModelVersionMismatch, ServerlessMLError
 from core.model.context import LoadContext
 from core.model.description import ModelDescription, describe
 
@@ -72,7 +72,7 @@ def describe_estimator(
             version_drift=drift,
             **context.identity(deserialize_seconds, tuple(notes)),
         )
-    except ModelInvalid:
+    except ServerlessMLError:  # ModelInvalid, and ModelRuntimeMissing naming what to install
         raise
     except Exception as exc:  # an estimator of a shape this service does not understand
         logger.error("model description failed", exc_info=True, extra={"fields": {"model_uri": context.display}})

@@ -170,3 +170,24 @@ def test_null_rows_in_bulk_are_missing_values_for_a_model_that_takes_them(demo_m
     forest = joblib.load(urlparse(demo_model_uri).path)
     assert body["predictions"] == forest.predict([[v if v is not None else float("nan") for v in r] for r in rows]).tolist()
     refused(post_json(service, b'{"instances": [[5.1, 3.5, 1.4, 0.2], [1e999, 1, 1, 1]]}'), "invalid_value", "outside the 64-bit float range")
+
+
+def test_a_text_column_with_only_missing_values_is_still_text(services, typed_models):
+    row = {**PASSENGER, "sex": None, "embarked": None}
+    body = ok(post_json(services["mixed"], {"instances": [row]}))
+    import joblib
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({k: [np.nan if v is None else v] for k, v in row.items()}).astype({"sex": object, "embarked": object})
+    assert body["predictions"] == joblib.load(typed_models["mixed"]).predict(frame).tolist()
+
+
+def test_a_frame_model_where_pandas_is_missing_is_503_naming_the_extra(typed_models, monkeypatch):
+    import core.installed
+
+    real = core.installed.is_installed
+    monkeypatch.setattr(core.installed, "is_installed", lambda name: False if name == "pandas" else real(name))
+    body = answer(post_json(make_service(typed_models["mixed"].as_uri()), {"instances": [PASSENGER]}))
+    assert body["error"]["code"] == "model_unavailable", body
+    assert "pandas is not installed" in body["error"]["message"] and "serverless-ml[pandas]" in body["error"]["message"]
