@@ -85,9 +85,9 @@ def child(mode: str, data: str, model: str, out: str, chunk_rows: int) -> dict:
     if mode == "engine":
         watch_writer_process(writer_peaks)
         from core.batch import run_batch
-        from core.batch.locations import parse_output_prefix
         from core.model import ModelHolder
         from core.settings import Settings
+        from core.storage.locations import parse_output_prefix
 
         settings = Settings.from_env({"MODEL_URI": "file://" + model, "BATCH_CHUNK_ROWS": str(chunk_rows)})
         holder = ModelHolder(settings)

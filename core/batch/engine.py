@@ -17,7 +17,13 @@ from typing import Any, BinaryIO, Callable, Optional, Union
 
 from core.batch.formats import input_format
 from core.batch.lines import line_chunks
-from core.batch.locations import (
+from core.batch.outputs import OutputFiles
+from core.batch.readers import BatchInputError, RowFailure, reader_for
+from core.errors import ObjectNotFound, PredictionRejected
+from core.request.rows import RowSchema
+from core.settings import Settings
+from core.storage import StorageURI, parse_uri, store_for
+from core.storage.locations import (
     OUTPUT_SUFFIXES,
     check_output_prefix,
     folder_of,
@@ -25,12 +31,6 @@ from core.batch.locations import (
     output_locations,
     output_prefix_for,
 )
-from core.batch.outputs import OutputFiles
-from core.batch.readers import BatchInputError, RowFailure, reader_for
-from core.errors import ObjectNotFound, PredictionRejected
-from core.request.rows import RowSchema
-from core.settings import Settings
-from core.storage import StorageURI, parse_uri, store_for
 
 logger = logging.getLogger("serverless_ml.batch")
 

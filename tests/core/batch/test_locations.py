@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from core.batch.formats import InputFormat, input_format
-from core.batch.locations import check_output_prefix, folder_of, loop_guard, output_locations, output_prefix_for, parse_output_prefix
 from core.errors import SettingsError
 from core.storage import parse_uri
+from core.storage.locations import check_output_prefix, folder_of, loop_guard, output_locations, output_prefix_for, parse_output_prefix
 
 
 @pytest.mark.parametrize(

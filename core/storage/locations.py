@@ -14,6 +14,10 @@ names depend on nothing but the input's location: a repeated event rewrites the 
 Loop guard: an object under the output prefix, or named like an output, is never an input, so
 the outputs' own storage events stop here. An output prefix equal to the input's folder (or the
 root of its bucket) would put outputs among inputs, and is refused.
+
+These rules take and give locations only, so they live with the URIs, below both of their
+readers: the settings check ``BATCH_OUTPUT_URI`` against them at start, and the batch engine
+applies them to every run.
 """
 
 from __future__ import annotations
