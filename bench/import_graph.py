@@ -35,7 +35,7 @@ RESULTS = ROOT / "bench" / "results"
 LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (0, "base", ("core", "core.errors", "core.installed", "core.stack_headroom", "core.logs", "core.demo")),
     (1, "storage", ("core.storage",)),
-    (2, "settings", ("core.settings",)),
+    (2, "settings", ("core.settings", "core.model_formats")),  # and the model file table it checks
     (3, "model", ("core.model",)),
     (4, "request", ("core.request",)),
     (5, "prediction", ("core.prediction",)),

@@ -17,7 +17,7 @@ import re
 from typing import Mapping, NamedTuple, Optional
 
 from core.errors import SettingsError
-from core.model.formats import format_for_name, supported_extensions
+from core.model_formats import format_for_name, supported_extensions
 from core.storage import DEFAULT_TIMEOUT_SECONDS as DEFAULT_STORAGE_TIMEOUT_SECONDS
 from core.storage import missing_sdk
 from core.storage.uri import StorageURI, parse_uri
