@@ -61,6 +61,22 @@ def parse_output_prefix(text: str) -> StorageURI:
     return StorageURI(probe.scheme, probe.bucket, prefix + "/" if prefix else "")
 
 
+def outputs_for(
+    input_uri: StorageURI, configured_prefix: Optional[StorageURI], prefix_name: str = "BATCH_OUTPUT_URI"
+) -> OutputLocations | str:
+    """Where the outputs of ``input_uri`` go, or why it must not be taken as input (it is an output).
+
+    ``configured_prefix`` None means ``predictions/`` beside the input. Raises SettingsError, naming
+    the prefix as ``prefix_name``, for a prefix that is the input's own folder.
+    """
+    prefix = output_prefix_for(input_uri, configured_prefix)
+    if not input_uri.name.lower().endswith(OUTPUT_SUFFIXES):
+        # an output's own event is skipped even right under the prefix (the outputs of an input at
+        # the bucket's root); any other object in the prefix's own folder means a wrong prefix
+        check_output_prefix(prefix, folder_of(input_uri), prefix_name)
+    return loop_guard(input_uri, prefix) or output_locations(input_uri, prefix)
+
+
 def output_prefix_for(input_uri: StorageURI, configured: Optional[StorageURI]) -> StorageURI:
     if configured is not None:
         return configured
