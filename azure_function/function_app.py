@@ -57,7 +57,7 @@ except ModuleNotFoundError as exc:  # the most common cause of "0 functions foun
         "(pip install -e '.[azure]') in the environment that runs `func start`",
         name="core",
     ) from None
-from core.batch import run_for_created_object
+from core.batch.triggered import run_for_created_object
 from core.errors import SettingsError
 from core.http import HttpRequest
 from core.logs import LOGGER_NAME, JsonFormatter, log_context

@@ -87,7 +87,7 @@ def _demo_model(folder: Path) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from core.batch import run_batch
+    from core.batch.engine import run_batch
     from core.errors import ModelUnavailable, PredictionFailed, StorageError
     from core.logs import configure
     from core.model import ModelHolder

@@ -13,9 +13,9 @@ NumPy nor a cloud SDK; the first run pays for them.
 
 Where the outputs go, and which objects are never inputs, is core.storage.locations: the
 settings check the output prefix against the same rules at start.
+
+This file imports nothing, on purpose: the predictions writer is a child process that imports
+core.batch.output_writer, and so runs this file first; importing the engine here would load the
+settings, storage, request parsing, logging and gzip into a process that needs none of them.
+Import from the modules: ``core.batch.engine.run_batch``, ``core.batch.triggered.run_for_created_object``.
 """
-
-from core.batch.engine import BatchResult, run_batch
-from core.batch.triggered import run_for_created_object
-
-__all__ = ["BatchResult", "run_batch", "run_for_created_object"]
