@@ -1,7 +1,7 @@
 """The batch trigger: S3 object events (direct, via SQS, via EventBridge) -> core's run_batch.
 
 Only translation happens here: the event is read by :mod:`aws_lambda.storage_events`, each created
-object is handed to :func:`core.batch.run_batch` (which owns formats, the loop guard, outputs and
+object is handed to :func:`core.batch.engine.run_batch` (which owns formats, the loop guard, outputs and
 idempotency), and the outcome goes back in the shape the delivery needs:
 
 * **SQS**: ``{"batchItemFailures": [{"itemIdentifier": messageId}, ...], "results": [...]}``; only

@@ -57,12 +57,12 @@ except ModuleNotFoundError as exc:  # the most common cause of "0 functions foun
         "(pip install -e '.[azure]') in the environment that runs `func start`",
         name="core",
     ) from None
-from core.batch import run_for_created_object
-from core.batch.locations import check_output_prefix
+from core.batch.triggered import run_for_created_object
 from core.errors import SettingsError
 from core.http import HttpRequest
 from core.logs import LOGGER_NAME, JsonFormatter, log_context
 from core.storage import StorageURI
+from core.storage.locations import check_output_prefix
 
 AUTH_LEVEL_VARIABLE = "FUNCTION_AUTH_LEVEL"
 HOST_JSON = Path(__file__).with_name("host.json")

@@ -6,7 +6,7 @@
 Each run is its own process (peak RSS is per process); RSS is reported above what the process
 held after imports and model load, so the two sides differ only by their work on the file. The
 engine's writer process (core/batch/output_writer.py) is added whole: its own peak RSS (VmHWM).
-Engine: ``core.batch.run_batch`` on ``file://`` (read in chunks, predict, predictions file with
+Engine: ``core.batch.engine.run_batch`` on ``file://`` (read in chunks, predict, predictions file with
 line, prediction and probabilities). Baseline: pandas ``read_csv`` of the whole file,
 ``predict_proba`` + argmax, ``to_csv`` of the same columns. The baseline needs pandas, which is
 not a dependency: without it the engine is measured alone and the table says why.
@@ -84,10 +84,10 @@ def child(mode: str, data: str, model: str, out: str, chunk_rows: int) -> dict:
     writer_peaks: list[int] = []
     if mode == "engine":
         watch_writer_process(writer_peaks)
-        from core.batch import run_batch
-        from core.batch.locations import parse_output_prefix
+        from core.batch.engine import run_batch
         from core.model import ModelHolder
         from core.settings import Settings
+        from core.storage.locations import parse_output_prefix
 
         settings = Settings.from_env({"MODEL_URI": "file://" + model, "BATCH_CHUNK_ROWS": str(chunk_rows)})
         holder = ModelHolder(settings)

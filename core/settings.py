@@ -17,7 +17,7 @@ import re
 from typing import Mapping, NamedTuple, Optional
 
 from core.errors import SettingsError
-from core.model.formats import format_for_name, supported_extensions
+from core.model_formats import format_for_name, supported_extensions
 from core.storage import DEFAULT_TIMEOUT_SECONDS as DEFAULT_STORAGE_TIMEOUT_SECONDS
 from core.storage import missing_sdk
 from core.storage.uri import StorageURI, parse_uri
@@ -119,11 +119,11 @@ def _uri(name: str, value: str) -> StorageURI:
 
 
 def _optional_prefix(name: str, value: Optional[str]) -> Optional[StorageURI]:
-    """A folder-like location (s3://bucket/prefix/, file:///abs/folder); see core.batch.locations."""
+    """A folder-like location (s3://bucket/prefix/, file:///abs/folder); see core.storage.locations."""
     value = (value or "").strip()
     if not value:
         return None
-    from core.batch.locations import parse_output_prefix  # here: an HTTP-only function never loads it
+    from core.storage.locations import parse_output_prefix  # here: an HTTP-only function never loads it
 
     try:
         prefix = parse_output_prefix(value)
@@ -138,7 +138,7 @@ def _optional_prefix(name: str, value: Optional[str]) -> Optional[StorageURI]:
 def _check_outputs_apart_from_inputs(inputs: StorageURI, outputs: Optional[StorageURI]) -> None:
     """Refuse, at start, an output prefix (set, or the default predictions/ of the inputs' bucket)
     that is the watched input prefix: every output would be written among the inputs."""
-    from core.batch.locations import check_output_prefix, output_prefix_for
+    from core.storage.locations import check_output_prefix, output_prefix_for
 
     name = "BATCH_OUTPUT_URI" if outputs is not None else "the default output prefix"
     check_output_prefix(output_prefix_for(inputs, outputs), inputs, name)

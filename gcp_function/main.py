@@ -36,7 +36,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 import gcp_logging
-from core.batch import run_for_created_object
+from core.batch.triggered import run_for_created_object
 from core.http import HttpRequest, HttpResponse
 from core.logs import log_context
 from core.storage import StorageURI

@@ -87,12 +87,12 @@ def _demo_model(folder: Path) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from core.batch import run_batch
-    from core.batch.locations import parse_output_prefix
+    from core.batch.engine import run_batch
     from core.errors import ModelUnavailable, PredictionFailed, StorageError
     from core.logs import configure
     from core.model import ModelHolder
     from core.settings import Settings
+    from core.storage.locations import parse_output_prefix
 
     env = dict(os.environ)
     if args.model:

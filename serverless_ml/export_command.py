@@ -51,7 +51,7 @@ def _export(args: argparse.Namespace) -> str:
     from pathlib import Path
 
     from core.model import load_model
-    from core.model.formats import format_for_name, format_named, supported_extensions
+    from core.model_formats import format_for_name, format_named, supported_extensions
     from core.settings import _type_names
     from core.storage import parse_uri, store_for
 
@@ -99,7 +99,7 @@ def _export(args: argparse.Namespace) -> str:
 
 
 def _stem(name: str) -> str:
-    from core.model.formats import FORMATS
+    from core.model_formats import FORMATS
 
     lowered = name.lower()
     for fmt in FORMATS:

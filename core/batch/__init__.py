@@ -9,24 +9,13 @@ NumPy nor a cloud SDK; the first run pays for them.
     lines.py      a byte stream -> chunks of numbered text lines, bounded memory
     readers.py    numbered lines -> rows of floats in feature order + per-line failures
     outputs.py    the predictions and errors files: their format, temp files, publishing
-    locations.py  output keys from the input key, the loop guard, the output prefix check
     triggered.py  run_for_created_object(): what every storage trigger does with one object
+
+Where the outputs go, and which objects are never inputs, is core.storage.locations: the
+settings check the output prefix against the same rules at start.
+
+This file imports nothing, on purpose: the predictions writer is a child process that imports
+core.batch.output_writer, and so runs this file first; importing the engine here would load the
+settings, storage, request parsing, logging and gzip into a process that needs none of them.
+Import from the modules: ``core.batch.engine.run_batch``, ``core.batch.triggered.run_for_created_object``.
 """
-
-from typing import Any
-
-__all__ = ["BatchResult", "run_batch", "run_for_created_object"]
-
-
-def __getattr__(name: str) -> Any:
-    # the engine is imported on first use: core.settings imports core.batch.locations, and the
-    # engine imports the model loader, which imports core.settings
-    if name == "run_for_created_object":
-        from core.batch import triggered
-
-        return triggered.run_for_created_object
-    if name in __all__:
-        from core.batch import engine
-
-        return getattr(engine, name)
-    raise AttributeError(f"module 'core.batch' has no attribute {name!r}")

@@ -17,20 +17,13 @@ from typing import Any, BinaryIO, Callable, Optional, Union
 
 from core.batch.formats import input_format
 from core.batch.lines import line_chunks
-from core.batch.locations import (
-    OUTPUT_SUFFIXES,
-    check_output_prefix,
-    folder_of,
-    loop_guard,
-    output_locations,
-    output_prefix_for,
-)
 from core.batch.outputs import OutputFiles
 from core.batch.readers import BatchInputError, RowFailure, reader_for
 from core.errors import ObjectNotFound, PredictionRejected
 from core.request.rows import RowSchema
 from core.settings import Settings
 from core.storage import StorageURI, parse_uri, store_for
+from core.storage.locations import outputs_for
 
 logger = logging.getLogger("serverless_ml.batch")
 
@@ -70,23 +63,18 @@ def run_batch(
     be written (nothing is published then), PredictionFailed when the model breaks.
     """
     source = parse_uri(input_uri) if isinstance(input_uri, str) else input_uri
-    prefix = output_prefix_for(source, output_prefix or settings.batch_output_uri)
-    reason = loop_guard(source, prefix)
-    if reason is None or not source.name.lower().endswith(OUTPUT_SUFFIXES):
-        # an output's own event is skipped even right under the prefix (the outputs of an input at
-        # the bucket's root); any other object in the prefix's own folder means a wrong prefix
-        check_output_prefix(prefix, folder_of(source), "the output prefix" if output_prefix else "BATCH_OUTPUT_URI")
+    targets = outputs_for(
+        source, output_prefix or settings.batch_output_uri, "the output prefix" if output_prefix else "BATCH_OUTPUT_URI"
+    )
     found = input_format(source.name)
-    if reason is None and isinstance(found, str):
-        reason = found
-    if reason is not None:
+    if isinstance(targets, str) or isinstance(found, str):  # an output's own event, or not an input
+        reason = targets if isinstance(targets, str) else found
         logger.info("batch input skipped", extra={"fields": {"input": source.display, "reason": reason}})
         return BatchResult(source.display, skipped=reason)
 
     model = model_holder.get()
     started = time.perf_counter()
     reader = reader_for(found.kind, RowSchema(model.schema))
-    targets = output_locations(source, prefix)
     timeout = settings.storage_timeout_seconds
     logger.info("batch started", extra={"fields": {"input": source.display, "format": found.kind, "gzip": found.gzipped}})
 
@@ -120,7 +108,7 @@ def run_batch(
         finally:
             raw.close()
         outputs.finish()
-        store = store_for(prefix, timeout)
+        store = store_for(targets.predictions, timeout)
         errors_uri = None
         if outputs.has_errors:
             store.write_file(targets.errors, outputs.errors_path)  # first: see outputs.py

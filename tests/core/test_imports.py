@@ -32,6 +32,7 @@ def test_importing_core_loads_no_model_library_and_no_provider():
         # 'google' namespace at start-up) is not core's doing
         before = set(sys.modules)
         import core, core.settings, core.storage, core.model, core.request, core.prediction
+        import core.batch.engine, core.batch.triggered
         import core.http, core.http.local_server, core.runtime, core.logs, serverless_ml.cli
         print(json.dumps(sorted(m for m in {HEAVY_OR_PROVIDER!r} if m in sys.modules and m not in before)))
         """

@@ -18,11 +18,11 @@ import pytest
 import serverless_ml_terraform_support as tf
 
 from core.batch.formats import FORMATS, input_format
-from core.batch.locations import output_locations, parse_output_prefix
 from core.errors import SettingsError
-from core.model.formats import format_for_name
+from core.model_formats import format_for_name
 from core.settings import Settings
 from core.storage import StorageURI
+from core.storage.locations import output_locations, parse_output_prefix
 
 SUFFIXES = {f".{kind}{gz}" for kind in FORMATS for gz in ("", ".gz")}
 BUNDLES = {

@@ -7,7 +7,7 @@ from typing import Optional
 
 import pytest
 
-from core.batch import BatchResult, run_batch
+from core.batch.engine import BatchResult, run_batch
 from core.model import ModelHolder
 from core.settings import Settings
 

@@ -5,9 +5,17 @@ from __future__ import annotations
 import pytest
 
 from core.batch.formats import InputFormat, input_format
-from core.batch.locations import check_output_prefix, folder_of, loop_guard, output_locations, output_prefix_for, parse_output_prefix
 from core.errors import SettingsError
 from core.storage import parse_uri
+from core.storage.locations import (
+    check_output_prefix,
+    folder_of,
+    loop_guard,
+    output_locations,
+    output_prefix_for,
+    outputs_for,
+    parse_output_prefix,
+)
 
 
 @pytest.mark.parametrize(
@@ -96,3 +104,21 @@ def test_an_output_prefix_elsewhere_is_accepted():
     source = parse_uri("s3://bucket/incoming/data.csv")
     check_output_prefix(parse_output_prefix("s3://bucket/predictions/"), folder_of(source))
     check_output_prefix(parse_output_prefix("s3://other/incoming/"), folder_of(source))
+
+
+def test_a_run_asks_once_for_its_outputs_or_why_it_is_skipped():
+    source = parse_uri("s3://bucket/incoming/data.csv")
+    assert outputs_for(source, None) == output_locations(source, output_prefix_for(source, None))
+    assert outputs_for(parse_uri("s3://bucket/predictions/incoming/data.csv"), None) == (
+        "s3://bucket/predictions/incoming/data.csv is under the output prefix s3://bucket/predictions/; "
+        "outputs are never inputs"
+    )
+    # the outputs of an input at the bucket's root sit right under the prefix: skipped, not refused
+    output = parse_uri("s3://bucket/predictions/data.csv.predictions.jsonl")
+    assert "is named like a batch output" in outputs_for(output, None)
+
+
+def test_a_run_whose_prefix_is_its_input_folder_is_refused_naming_the_prefix():
+    with pytest.raises(SettingsError) as caught:
+        outputs_for(parse_uri("s3://bucket/incoming/data.csv"), parse_output_prefix("s3://bucket/incoming/"), "the output prefix")
+    assert caught.value.message.startswith("the output prefix s3://bucket/incoming/ is the folder the inputs are in")

@@ -10,7 +10,7 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from core.batch import run_batch
+from core.batch.engine import run_batch
 from core.model import ModelHolder
 from core.settings import Settings
 

@@ -14,6 +14,10 @@ names depend on nothing but the input's location: a repeated event rewrites the 
 Loop guard: an object under the output prefix, or named like an output, is never an input, so
 the outputs' own storage events stop here. An output prefix equal to the input's folder (or the
 root of its bucket) would put outputs among inputs, and is refused.
+
+These rules take and give locations only, so they live with the URIs, below both of their
+readers: the settings check ``BATCH_OUTPUT_URI`` against them at start, and the batch engine
+applies them to every run.
 """
 
 from __future__ import annotations
@@ -55,6 +59,22 @@ def parse_output_prefix(text: str) -> StorageURI:
     probe = parse_uri(f"{scheme}://{bucket}/x")  # the scheme and bucket checks of every URI
     prefix = prefix.strip("/")
     return StorageURI(probe.scheme, probe.bucket, prefix + "/" if prefix else "")
+
+
+def outputs_for(
+    input_uri: StorageURI, configured_prefix: Optional[StorageURI], prefix_name: str = "BATCH_OUTPUT_URI"
+) -> OutputLocations | str:
+    """Where the outputs of ``input_uri`` go, or why it must not be taken as input (it is an output).
+
+    ``configured_prefix`` None means ``predictions/`` beside the input. Raises SettingsError, naming
+    the prefix as ``prefix_name``, for a prefix that is the input's own folder.
+    """
+    prefix = output_prefix_for(input_uri, configured_prefix)
+    if not input_uri.name.lower().endswith(OUTPUT_SUFFIXES):
+        # an output's own event is skipped even right under the prefix (the outputs of an input at
+        # the bucket's root); any other object in the prefix's own folder means a wrong prefix
+        check_output_prefix(prefix, folder_of(input_uri), prefix_name)
+    return loop_guard(input_uri, prefix) or output_locations(input_uri, prefix)
 
 
 def output_prefix_for(input_uri: StorageURI, configured: Optional[StorageURI]) -> StorageURI:
