@@ -126,12 +126,16 @@ def _categorical(column: Column) -> Checker:
     def check(value: Any) -> Any:
         if value is None:
             return _missing(column)
+        if not known:  # categories unknown (a manifest that lists none): any string or number
+            if type(value) is str or _finite(value):
+                return value
+            raise CellRefused(f"is {received(value)}; expected {column.describe()}")
         if strings:
             if type(value) is not str:
                 raise CellRefused(f"is {received(value)}; expected {column.describe()}")
         elif not _finite(value):
             raise CellRefused(f"is {received(value)}; expected {column.describe()}")
-        if value in known or column.unknown_predicted or not known:
+        if value in known or column.unknown_predicted:
             return value
         raise CellRefused(f"is {received(value)}, a category the model was not fitted on; expected {column.describe()}")
 
