@@ -8,6 +8,7 @@ import json
 import pytest
 
 from support import start_endpoint, stop_endpoint
+from typed_models import PASSENGER
 
 REQUESTS = [
     ("POST", "/predict", json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}).encode(), {"Content-Type": "application/json"}),
@@ -19,9 +20,9 @@ REQUESTS = [
 ]
 
 
-def observe(endpoint) -> list:
+def observe(endpoint, requests=REQUESTS) -> list:
     observed = []
-    for method, path, body, headers in REQUESTS:
+    for method, path, body, headers in requests:
         status, answer_headers, raw = endpoint.request(method, path, body, headers)
         answer = json.loads(raw)
         answer.pop("request_id", None)
@@ -57,6 +58,50 @@ def test_each_provider_answers_like_core(tmp_path, demo_model_uri, core_answers,
         ("request", "/predict", 400), ("request", "/predict", 415), ("request", "/model", 200),
         ("request", "unmatched", 404), ("request", "/predict", 405),
     ]
+
+
+# the mixed pipeline of tests/typed_models.py: strings, categories, a missing value, a refusal
+TYPED_REQUESTS = [
+    ("POST", "/predict", json.dumps({"instances": [PASSENGER, {**PASSENGER, "sex": "female", "pclass": 1}]}).encode(),
+     {"Content-Type": "application/json"}),
+    ("POST", "/predict", json.dumps({"data": {**PASSENGER, "age": None, "embarked": "X"}}).encode(),
+     {"Content-Type": "application/json"}),
+    ("POST", "/predict", json.dumps({"data": {**PASSENGER, "sex": 1}}).encode(), {"Content-Type": "application/json"}),
+    ("GET", "/model", None, {}),
+    ("GET", "/openapi.json", None, {}),
+]
+
+
+@pytest.fixture(scope="module")
+def core_typed_answers(tmp_path_factory, typed_models):
+    endpoint = start_endpoint(tmp_path_factory.mktemp("serve-typed"), {"MODEL_URI": typed_models["mixed"].as_uri()})
+    try:
+        return observe(endpoint, TYPED_REQUESTS)
+    finally:
+        stop_endpoint(endpoint)
+
+
+def test_the_local_endpoint_answers_a_typed_request(core_typed_answers, typed_models):
+    import joblib
+    import pandas as pd
+
+    (predicted, imputed, refused, model, document) = core_typed_answers
+    assert [a[0] for a in core_typed_answers] == [200, 200, 400, 200, 200]
+    rows = [PASSENGER, {**PASSENGER, "sex": "female", "pclass": 1}]
+    assert predicted[3]["predictions"] == joblib.load(typed_models["mixed"]).predict(pd.DataFrame(rows)).tolist()
+    assert refused[3]["error"]["message"].startswith("data.sex is the number 1")
+    assert model[3]["input_schema"]["layout"] == "frame"
+    assert document[3]["components"]["schemas"]["RowObject"]["required"] == list(PASSENGER)
+
+
+@pytest.mark.parametrize("provider", ["aws", "azure", "gcp"])
+def test_each_provider_answers_a_typed_request_like_core(tmp_path, typed_models, core_typed_answers, provider):
+    endpoint = start_endpoint(tmp_path, {"MODEL_URI": typed_models["mixed"].as_uri()}, ("--provider", provider))
+    try:
+        answers = observe(endpoint, TYPED_REQUESTS)
+    finally:
+        stop_endpoint(endpoint)
+    assert answers == core_typed_answers
 
 
 def test_a_missing_extra_is_named_with_the_install_command(tmp_path, demo_model_uri):

@@ -6,7 +6,7 @@
     POST /predict        predictions for the rows in the body
     GET  /health         liveness, and whether the model is loaded
     GET  /model          what is loaded: version, digest, feature names, classes
-    GET  /openapi.json   the OpenAPI 3.1 document of this API
+    GET  /openapi.json   the OpenAPI 3.1 document of this API, typed for the loaded model
     OPTIONS <route>      CORS preflight
 
 Errors are JSON: ``{"error": {"code": ..., "message": ...}, "request_id": ...}``.
@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional
 from core.errors import MethodNotAllowed, RouteNotFound, ServerlessMLError
 from core.http.cors import CorsPolicy
 from core.http.messages import HttpRequest, HttpResponse
+from core.http.openapi import OpenApiDocuments
 from core.logs import log_context
 from core.model import ModelHolder
 from core.prediction import predict
@@ -66,7 +67,7 @@ class PredictionService:
         self.model = model if model is not None else ModelHolder(settings)
         self.cors = CorsPolicy(settings.cors_allow_origins)
         self._schema: tuple[Any, Optional[RowSchema]] = (None, None)  # (model, its schema)
-        self._openapi: Optional[bytes] = None
+        self._openapi = OpenApiDocuments()
         self._routes: dict[str, dict[str, Callable[[HttpRequest, dict], Any]]] = {
             "/predict": {"POST": self._predict},
             "/health": {"GET": self._health},
@@ -190,10 +191,14 @@ class PredictionService:
         return _json_response(200, self.model.get().public_view())
 
     def _openapi_document(self, request: HttpRequest, context: dict) -> HttpResponse:
-        if self._openapi is None:
-            with open(OPENAPI_PATH, "rb") as document:
-                self._openapi = document.read()
-        return HttpResponse(200, dict(_JSON_HEADERS), self._openapi)
+        # the loaded model's rows; a model that cannot load still leaves the API to describe
+        try:
+            model = self.model.get()
+        except ServerlessMLError:
+            body = self._openapi.generic(OPENAPI_PATH)
+        else:
+            body = self._openapi.for_model(model, OPENAPI_PATH)
+        return HttpResponse(200, dict(_JSON_HEADERS), body)
 
     def _schema_for(self, model) -> RowSchema:
         cached_model, schema = self._schema

@@ -52,7 +52,16 @@ CONFIGS = {
     "classifier": {"MAX_ROWS": "5", "CORS_ALLOW_ORIGINS": ORIGIN, "MODEL_VERSION": "iris-1"},
     "regressor": {"MODEL_VERSION": "diabetes-1"},
     "missing": {"MODEL_VERSION": "missing-1"},
+    # the models of tests/typed_models.py, fitted on DataFrames (pandas on every provider)
+    "mixed": {"MODEL_VERSION": "passengers-mixed-1"},
+    "strict": {"MODEL_VERSION": "passengers-strict-1"},
+    "text": {"MODEL_VERSION": "spam-text-1"},
 }
+
+# a passenger of the typed models (tests/typed_models.py PASSENGER), as an object and as an array
+PASSENGER = {"age": 22.0, "fare": 7.25, "pclass": 3, "sex": "male", "embarked": "S"}
+PASSENGER2 = {"age": 38.0, "fare": 71.28, "pclass": 1, "sex": "female", "embarked": "C"}
+COLUMNS = list(PASSENGER)
 
 CASES = [
     # --- every body form ---------------------------------------------------------------------
@@ -117,6 +126,44 @@ CASES = [
     post("model-missing", {"features": ROW}, 503, config="missing"),
     call("model-missing-info", "GET", "/model", 503, config="missing"),
     call("model-missing-health", "GET", "/health", 200, config="missing"),
+    call("model-missing-openapi", "GET", "/openapi.json", 200, config="missing"),  # the generic document
+    # --- typed columns: a DataFrame pipeline with categories that imputes (mixed) -----------
+    post("typed-objects", {"instances": [PASSENGER, PASSENGER2]}, config="mixed"),
+    post("typed-arrays", {"instances": [[PASSENGER[c] for c in COLUMNS]]}, config="mixed"),
+    post("typed-split-shuffled", {"dataframe_split": {"columns": COLUMNS[::-1],
+                                                      "data": [[PASSENGER2[c] for c in COLUMNS[::-1]]]}}, config="mixed"),
+    post("typed-records", {"dataframe_records": [PASSENGER2]}, config="mixed"),
+    post("typed-features", {"features": [PASSENGER[c] for c in COLUMNS]}, config="mixed"),
+    post("typed-data", {"data": PASSENGER2}, config="mixed"),
+    post("typed-unknown-category-predicted", {"data": {**PASSENGER, "embarked": "X"}}, config="mixed"),
+    post("typed-null-number-imputed", {"data": {**PASSENGER, "age": None}}, config="mixed"),
+    post("typed-null-category", {"instances": [PASSENGER, {**PASSENGER2, "sex": None}]}, config="mixed"),
+    post("typed-number-as-string", {"data": {**PASSENGER, "fare": "7.25"}}, 400, config="mixed"),
+    post("typed-category-as-number", {"data": {**PASSENGER, "sex": 1}}, 400, config="mixed"),
+    post("typed-boolean-in-number", {"features": [22.0, True, 3, "male", "S"]}, 400, config="mixed"),
+    post("typed-missing-column", {"data": {c: PASSENGER[c] for c in COLUMNS if c != "sex"}}, 400, config="mixed"),
+    post("typed-text-rows-refused", {"instances": ["free money now"]}, 400, config="mixed"),
+    call("typed-model", "GET", "/model", 200, config="mixed"),
+    call("typed-openapi", "GET", "/openapi.json", 200, config="mixed"),
+    # --- the same pipeline with handle_unknown="error" and no imputer (strict) --------------
+    post("strict-known-categories", {"instances": [PASSENGER, PASSENGER2]}, config="strict"),
+    post("strict-unknown-category-refused", {"data": {**PASSENGER, "embarked": "X"}}, 400, config="strict"),
+    post("strict-null-number-refused", {"data": {**PASSENGER, "age": None}}, 400, config="strict"),
+    post("strict-null-category-refused", {"instances": [PASSENGER, {**PASSENGER2, "sex": None}]}, 400, config="strict"),
+    call("strict-model", "GET", "/model", 200, config="strict"),
+    # --- one text per row (a TfidfVectorizer pipeline) ----------------------------------------
+    post("text-instances", {"instances": ["free money now", "see you at lunch"]}, config="text"),
+    post("text-inputs", {"inputs": ["win cash prizes today"]}, config="text"),
+    post("text-one-column-arrays", {"instances": [["meeting moved to friday"]]}, config="text"),
+    post("text-records", {"dataframe_records": [{"text": "free money now"}]}, config="text"),
+    post("text-split", {"dataframe_split": {"columns": ["text"], "data": [["see you at lunch"]]}}, config="text"),
+    post("text-features", {"features": "free money now"}, config="text"),
+    post("text-data", {"data": "free money now"}, config="text"),
+    post("text-number-refused", {"instances": ["free money now", 5]}, 400, config="text"),
+    post("text-null-refused", {"instances": [None]}, 400, config="text"),
+    post("text-numeric-rows-refused", {"instances": [ROW]}, 400, config="text"),
+    call("text-model", "GET", "/model", 200, config="text"),
+    call("text-openapi", "GET", "/openapi.json", 200, config="text"),
 ]
 
 # Headers whose values must match across providers when core sends them; providers add their

@@ -32,7 +32,7 @@ PROVIDERS = IN_PROCESS_PROVIDERS + SERVED_PROVIDERS
 
 
 @pytest.fixture(scope="session")
-def config_environments(demo_model_path, tmp_path_factory) -> dict[str, dict[str, str]]:
+def config_environments(demo_model_path, typed_models, tmp_path_factory) -> dict[str, dict[str, str]]:
     folder = tmp_path_factory.mktemp("conformance-models")
     X, y = load_diabetes(return_X_y=True)
     regressor = folder / "regressor.joblib"
@@ -41,6 +41,7 @@ def config_environments(demo_model_path, tmp_path_factory) -> dict[str, dict[str
         "classifier": demo_model_path.as_uri(),
         "regressor": regressor.as_uri(),
         "missing": (folder / "absent" / "model.joblib").as_uri(),
+        **{name: typed_models[name].as_uri() for name in ("mixed", "strict", "text")},
     }
     return {name: {**env, "MODEL_URI": uris[name]} for name, env in CONFIGS.items()}
 
@@ -122,3 +123,32 @@ def test_provider_answers_like_the_reference(observations, provider, case):
             )
         )
         pytest.fail(f"case {case.name!r} ({case.method} {case.path}) differs on {provider}:\n{diff}")
+
+
+@pytest.mark.parametrize("case_name, fragments", [
+    ("typed-number-as-string", ("data.fare", "the string '7.25'", "a number")),
+    ("typed-category-as-number", ("data.sex", "the number 1")),
+    ("strict-unknown-category-refused", ("data.embarked", "'X'", "not fitted on")),
+    ("strict-null-number-refused", ("data.age", "missing value")),
+    ("strict-null-category-refused", ("instances[1].sex", "missing value")),
+    ("text-number-refused", ("instances[1]", "every row in the same form")),
+    ("text-null-refused", ("instances[0]", "null")),
+])
+def test_typed_refusals_name_the_place_and_what_was_expected(observations, case_name, fragments):
+    message = observations("core")[case_name]["body"]["error"]["message"]
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_typed_answers_are_the_models_own(observations, typed_models):
+    import pandas as pd
+
+    from conformance.cases import PASSENGER, PASSENGER2
+
+    mixed = joblib.load(typed_models["mixed"])
+    observed = observations("core")["typed-objects"]["body"]
+    assert observed["predictions"] == mixed.predict(pd.DataFrame([PASSENGER, PASSENGER2])).tolist()
+    assert observations("core")["typed-unknown-category-predicted"]["status"] == 200
+    text = joblib.load(typed_models["text"])
+    assert observations("core")["text-instances"]["body"]["predictions"] == text.predict(
+        ["free money now", "see you at lunch"]).tolist()
