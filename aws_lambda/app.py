@@ -15,8 +15,8 @@ import time
 from typing import Any, Mapping, Optional
 
 from core import logs, runtime
-from core.errors import RequestError, ServerlessMLError, SettingsError
-from core.http import HttpResponse, PredictionService
+from core.errors import ServerlessMLError, SettingsError
+from core.http import PredictionService
 from core.http.service import take_cold_start
 
 from aws_lambda.events import HttpEvent, describe_event, http_event, is_storage_notification
@@ -84,14 +84,7 @@ class LambdaApp:
     # --- the three kinds of invocation -------------------------------------------------------
 
     def _http(self, view: HttpEvent, request_id: str, cold_start: bool, started: float) -> dict[str, Any]:
-        try:
-            request = view.to_request(request_id, cold_start=cold_start)
-        except RequestError as exc:  # the event's own encoding is broken (base64)
-            response: HttpResponse = self.service.reject(
-                view.to_request(request_id, body=b"", cold_start=cold_start), exc
-            )
-        else:
-            response = self.service.handle(request)
+        response = self.service.handle(view.to_request(request_id, cold_start=cold_start))
         answer = lambda_response(view, response)
         self.metrics.emit(
             latency_ms=(time.perf_counter() - started) * 1000,

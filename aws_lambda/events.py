@@ -155,18 +155,23 @@ class HttpEvent:
         value = self.request_context.get("requestId")
         return value if isinstance(value, str) and value else None
 
-    def to_request(
-        self, request_id: Optional[str] = None, *, body: Optional[bytes] = None, cold_start: Optional[bool] = None
-    ) -> HttpRequest:
-        """The core request; ``body`` overrides the event's (used when it could not be decoded)."""
+    def to_request(self, request_id: Optional[str] = None, *, cold_start: Optional[bool] = None) -> HttpRequest:
+        """The core request. A body the event itself encodes wrongly (base64 that is not, a body
+        that is not a string) gives an empty body and the error, which the service answers (400)."""
+        error: Optional[RequestError] = None
+        try:
+            body = self.body
+        except RequestError as exc:
+            body, error = b"", exc
         return HttpRequest(
             method=self.method or "GET",
             path=self.path,
             headers=self.headers,
-            body=self.body if body is None else body,
+            body=body,
             query=self.query,
             request_id=request_id,
             cold_start=cold_start,
+            error=error,
         )
 
 
