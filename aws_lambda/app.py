@@ -21,7 +21,6 @@ from core.http.service import take_cold_start
 
 from aws_lambda.events import HttpEvent, describe_event, http_event, is_storage_notification
 from aws_lambda.metrics import EmfMetrics, namespace_from_env
-from aws_lambda.responses import lambda_response
 from aws_lambda.warmup import warmup_source
 
 logger = logging.getLogger("serverless_ml.aws_lambda")
@@ -78,14 +77,14 @@ class LambdaApp:
                     f"an internal error occurred; it was logged with request id {request_id}"
                 )
                 if view is not None:
-                    return lambda_response(view, self.service.error_response(error, request_id))
+                    return view.reply(self.service.error_response(error, request_id))
                 return {"error": {"code": error.code, "message": error.message}, "request_id": request_id}
 
     # --- the three kinds of invocation -------------------------------------------------------
 
     def _http(self, view: HttpEvent, request_id: str, cold_start: bool, started: float) -> dict[str, Any]:
         response = self.service.handle(view.to_request(request_id, cold_start=cold_start))
-        answer = lambda_response(view, response)
+        answer = view.reply(response)
         self.metrics.emit(
             latency_ms=(time.perf_counter() - started) * 1000,
             rows=response.rows,

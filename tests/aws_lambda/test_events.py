@@ -8,6 +8,7 @@ import json
 import pytest
 
 from aws_lambda.events import (
+    HTTP_SOURCES,
     AlbEvent,
     ApiGatewayRestEvent,
     FunctionUrlEvent,
@@ -107,6 +108,23 @@ def test_storage_notifications_are_recognised_for_the_batch_handler(name, storag
     assert is_storage_notification(shared(name)) is storage
 
 
+@pytest.mark.parametrize(
+    "name, source",
+    [
+        ("apiGatewayProxyEvent.json", ApiGatewayRestEvent), ("go-apigw-request.json", ApiGatewayRestEvent),
+        ("apiGatewayProxyV2Event.json", HttpApiEvent), ("lambdaFunctionUrlEvent.json", FunctionUrlEvent),
+        ("albEvent.json", AlbEvent),
+    ],
+)
+def test_each_sample_is_recognised_by_its_own_source_and_no_source_asked_before_it(name, source):
+    event = shared(name)
+    recognising = [candidate for candidate in HTTP_SOURCES if candidate.recognises(event)]
+    assert recognising[0] is source
+    # a Function URL event is also payload 2.0, an ALB event also looks like payload 1.0: the order settles it
+    also = {FunctionUrlEvent: [HttpApiEvent], AlbEvent: [ApiGatewayRestEvent]}
+    assert recognising == [source, *also.get(source, [])]
+
+
 # --- the route core sees -----------------------------------------------------------------------------
 
 
@@ -191,6 +209,18 @@ def test_a_body_marked_base64_that_is_not_is_a_request_error():
     event["body"] = "{not base64!"
     with pytest.raises(RequestError, match="isBase64Encoded but is not valid base64"):
         http_event(event).body
+
+
+def test_a_body_marked_base64_that_is_not_becomes_a_request_carrying_its_error():
+    event = make_event("http-api", "POST", "/predict", body=b"{}", headers={"X-Request-Id": "client-1"})
+    event["isBase64Encoded"] = True
+    event["body"] = "{not base64!"
+    request = http_event(event).to_request("id")
+    assert isinstance(request.error, RequestError)
+    assert "isBase64Encoded but is not valid base64" in request.error.message
+    assert (request.method, request.path, request.body, request.header("x-request-id")) == (
+        "POST", "/predict", b"", "client-1"
+    )
 
 
 def test_a_lone_surrogate_in_the_body_still_gives_bytes():
