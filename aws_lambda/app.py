@@ -77,7 +77,7 @@ class LambdaApp:
     # --- the three kinds of invocation -------------------------------------------------------
 
     def _http(self, view: HttpEvent, invocation: Invocation) -> dict[str, Any]:
-        response = self.service.handle(view.to_request(invocation.request_id, cold_start=invocation.cold_start))
+        response = self.service.handle(view.to_core_request(invocation.request_id, cold_start=invocation.cold_start))
         answer = view.reply(response)
         self.metrics.emit(
             latency_ms=(time.perf_counter() - invocation.started) * 1000,

@@ -183,7 +183,7 @@ class HttpEvent:
         value = self.request_context.get("requestId")
         return value if isinstance(value, str) and value else None
 
-    def to_request(self, request_id: Optional[str] = None, *, cold_start: Optional[bool] = None) -> HttpRequest:
+    def to_core_request(self, request_id: Optional[str] = None, *, cold_start: Optional[bool] = None) -> HttpRequest:
         """The core request. A body the event itself encodes wrongly (base64 that is not, a body
         that is not a string) gives an empty body and the error, which the service answers (400)."""
         error: Optional[RequestError] = None

@@ -53,14 +53,16 @@ FINALIZED = "google.cloud.storage.object.v1.finalized"
 @functions_framework.http
 def predict(request: flask.Request) -> flask.Response:
     """Answer one HTTP request with core's service; every log line of it carries its trace."""
-    core_request = _core_request(request)
+    core_request = to_core_request(request)
     trace = gcp_logging.TraceContext.from_headers(core_request.headers)
     with log_context(**gcp_logging.invocation_fields(trace, core_request.request_id, _project)):
         answer = _service.handle(core_request)
     return _flask_response(answer)
 
 
-def _core_request(request: flask.Request) -> HttpRequest:
+def to_core_request(request: flask.Request) -> HttpRequest:
+    """functions-framework's Flask request as core's, the way every adapter's ``to_core_request``
+    does it: lower-case headers, the path as sent, the platform's id for the call."""
     headers = {name.lower(): value for name, value in request.headers.items()}
     return HttpRequest(
         method=request.method,

@@ -74,7 +74,7 @@ def test_rest_sample_with_a_named_stage_and_a_proxy_resource():
     assert (view.method, view.path) == ("POST", "/hello/world")
     assert view.headers["content-type"] == "application/json"
     assert view.body == b'{\r\n\t"a": 1\r\n}'
-    request = view.to_request("lambda-id")
+    request = view.to_core_request("lambda-id")
     assert (request.path, request.request_id, request.query) == ("/hello/world", "lambda-id", {"name": "me"})
 
 
@@ -215,7 +215,7 @@ def test_a_body_marked_base64_that_is_not_becomes_a_request_carrying_its_error()
     event = make_event("http-api", "POST", "/predict", body=b"{}", headers={"X-Request-Id": "client-1"})
     event["isBase64Encoded"] = True
     event["body"] = "{not base64!"
-    request = http_event(event).to_request("id")
+    request = http_event(event).to_core_request("id")
     assert isinstance(request.error, RequestError)
     assert "isBase64Encoded but is not valid base64" in request.error.message
     assert (request.method, request.path, request.body, request.header("x-request-id")) == (
@@ -250,7 +250,7 @@ def test_multi_value_headers_win_over_single_and_names_are_lower_case():
     ],
 )
 def test_sparse_http_events_read_as_empty(event):
-    request = http_event(event).to_request("id")
+    request = http_event(event).to_core_request("id")
     assert request.method == "GET"
     assert request.path.startswith("/")
     assert request.body == b""
