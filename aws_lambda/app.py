@@ -19,7 +19,7 @@ from core.errors import ServerlessMLError, SettingsError
 from core.http import PredictionService
 from core.http.service import take_cold_start
 
-from aws_lambda.events import HttpEvent, describe_event, http_event, is_storage_notification
+from aws_lambda.events import HttpEvent, describe_event, http_event
 from aws_lambda.metrics import EmfMetrics, namespace_from_env
 from aws_lambda.warmup import warmup_source
 
@@ -115,6 +115,8 @@ class LambdaApp:
         return answer
 
     def _unsupported(self, event: Any, invocation: Invocation) -> dict[str, Any]:
+        from aws_lambda.storage_events import is_storage_notification  # not on a request's path
+
         what = describe_event(event)
         if is_storage_notification(event):
             code = "batch_event_not_handled_here"

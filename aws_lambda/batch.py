@@ -89,10 +89,9 @@ def _one(app: LambdaApp, piece: Any, via: str) -> dict[str, Any]:
         return _unrecognised(piece, via)
     notice: ObjectNotice = piece
     shown = notice.uri.display
-    if not notice.created:
+    if notice.skip_reason is not None:
         return _record(
-            "skipped", via, notice.message_id, input=shown, event_name=notice.event_name,
-            reason=f"'{notice.event_name[:60]}' is not an object-created event",
+            "skipped", via, notice.message_id, input=shown, event_name=notice.event_name, reason=notice.skip_reason
         )
     from core.batch.triggered import settle_created_object  # the engine on first use, not at init
 

@@ -396,21 +396,6 @@ def describe_event(event: Any) -> str:
     return "a JSON object with " + (f"keys {', '.join(repr(k[:40]) for k in keys)}" if keys else "no keys")
 
 
-def is_storage_notification(event: Any) -> bool:
-    """An object-storage event meant for the batch handler: S3 (direct, via SQS or EventBridge)."""
-    if not isinstance(event, Mapping):
-        return False
-    records = event.get("Records")
-    if isinstance(records, list) and records:
-        source = _text(_mapping(records[0]).get("eventSource"))
-        if source == "aws:s3":
-            return True
-        if source == "aws:sqs":
-            return '"aws:s3"' in _text(_mapping(records[0]).get("body")).replace(" ", "")
-        return False
-    return event.get("source") == "aws.s3" and "detail" in event
-
-
 # --- helpers --------------------------------------------------------------------------------------
 
 

@@ -15,8 +15,8 @@ from aws_lambda.events import (
     HttpApiEvent,
     describe_event,
     http_event,
-    is_storage_notification,
 )
+from aws_lambda.storage_events import is_storage_notification
 from core.errors import RequestError
 from serverless_ml_lambda_support import SHARED_EVENTS, make_event
 
