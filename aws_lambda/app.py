@@ -12,21 +12,20 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Mapping, Optional
+from typing import Any, ContextManager, Mapping, Optional
 
 from core import logs, runtime
-from core.errors import RequestError, ServerlessMLError, SettingsError
-from core.http import HttpResponse, PredictionService
+from core.errors import ServerlessMLError, SettingsError
+from core.http import PredictionService
 from core.http.service import take_cold_start
 
-from aws_lambda.events import HttpEvent, describe_event, http_event, is_storage_notification
+from aws_lambda.events import HttpEvent, describe_event, http_event
 from aws_lambda.metrics import EmfMetrics, namespace_from_env
-from aws_lambda.responses import lambda_response
 from aws_lambda.warmup import warmup_source
 
 logger = logging.getLogger("serverless_ml.aws_lambda")
 
-__all__ = ["LambdaApp"]
+__all__ = ["Invocation", "LambdaApp"]
 
 
 class LambdaApp:
@@ -55,51 +54,38 @@ class LambdaApp:
     # --- the handler -------------------------------------------------------------------------
 
     def predict(self, event: Any, context: Any) -> dict[str, Any]:
-        started = time.perf_counter()
-        cold_start = take_cold_start()  # core's own flag: a warm-up first makes the next request warm
-        request_id = _aws_request_id(context)
-        fields: dict[str, Any] = {"function_request_id": request_id, "cold_start": cold_start}
-        trace_id = os.environ.get("_X_AMZN_TRACE_ID")
-        if trace_id:
-            fields["xray_trace_id"] = trace_id
-        with logs.log_context(**fields):
+        invocation = Invocation(context)
+        with invocation.log_context():
             view: Optional[HttpEvent] = None
             try:
                 warmup = warmup_source(event, context)
                 if warmup is not None:
-                    return self.warm_up(warmup, cold_start, request_id)
+                    return self.warm_up(warmup, invocation)
                 view = http_event(event)
                 if view is not None:
-                    return self._http(view, request_id, cold_start, started)
-                return self._unsupported(event, request_id, cold_start)
+                    return self._http(view, invocation)
+                return self._unsupported(event, invocation)
             except Exception:  # the last guard: a bug here must still give a structured answer
                 logger.exception("unhandled error in the Lambda adapter")
                 error = ServerlessMLError(
-                    f"an internal error occurred; it was logged with request id {request_id}"
+                    f"an internal error occurred; it was logged with request id {invocation.request_id}"
                 )
                 if view is not None:
-                    return lambda_response(view, self.service.error_response(error, request_id))
-                return {"error": {"code": error.code, "message": error.message}, "request_id": request_id}
+                    return view.reply(self.service.error_response(error, invocation.request_id))
+                return {"error": {"code": error.code, "message": error.message}, "request_id": invocation.request_id}
 
     # --- the three kinds of invocation -------------------------------------------------------
 
-    def _http(self, view: HttpEvent, request_id: str, cold_start: bool, started: float) -> dict[str, Any]:
-        try:
-            request = view.to_request(request_id, cold_start=cold_start)
-        except RequestError as exc:  # the event's own encoding is broken (base64)
-            response: HttpResponse = self.service.reject(
-                view.to_request(request_id, body=b"", cold_start=cold_start), exc
-            )
-        else:
-            response = self.service.handle(request)
-        answer = lambda_response(view, response)
+    def _http(self, view: HttpEvent, invocation: Invocation) -> dict[str, Any]:
+        response = self.service.handle(view.to_core_request(invocation.request_id, cold_start=invocation.cold_start))
+        answer = view.reply(response)
         self.metrics.emit(
-            latency_ms=(time.perf_counter() - started) * 1000,
+            latency_ms=(time.perf_counter() - invocation.started) * 1000,
             rows=response.rows,
-            cold_start=cold_start,
+            cold_start=invocation.cold_start,
             model_load_ms=self.unreported_load_ms(),
             properties={
-                "function_request_id": request_id,
+                "function_request_id": invocation.request_id,
                 "source": view.source,
                 "route": response.route,
                 "status": response.status,
@@ -107,7 +93,7 @@ class LambdaApp:
         )
         return answer
 
-    def warm_up(self, source: str, cold_start: bool, request_id: str) -> dict[str, Any]:
+    def warm_up(self, source: str, invocation: Invocation) -> dict[str, Any]:
         was_loaded = self.service.model.loaded is not None
         ok = self.service.preload()
         model = self.service.model.loaded
@@ -122,13 +108,15 @@ class LambdaApp:
             extra={"fields": {"warmup_source": source, "model": answer["model"], "loaded_now": ok and not was_loaded}},
         )
         self.metrics.emit(
-            cold_start=cold_start,
+            cold_start=invocation.cold_start,
             model_load_ms=self.unreported_load_ms(),
-            properties={"function_request_id": request_id, "source": "warmup"},
+            properties={"function_request_id": invocation.request_id, "source": "warmup"},
         )
         return answer
 
-    def _unsupported(self, event: Any, request_id: str, cold_start: bool) -> dict[str, Any]:
+    def _unsupported(self, event: Any, invocation: Invocation) -> dict[str, Any]:
+        from aws_lambda.storage_events import is_storage_notification  # not on a request's path
+
         what = describe_event(event)
         if is_storage_notification(event):
             code = "batch_event_not_handled_here"
@@ -145,11 +133,11 @@ class LambdaApp:
             )
         logger.error("unsupported event", extra={"fields": {"error_code": code, "reason": message}})
         self.metrics.emit(
-            cold_start=cold_start,
+            cold_start=invocation.cold_start,
             model_load_ms=self.unreported_load_ms(),
-            properties={"function_request_id": request_id, "source": "unsupported"},
+            properties={"function_request_id": invocation.request_id, "source": "unsupported"},
         )
-        return {"error": {"code": code, "message": message}, "request_id": request_id}
+        return {"error": {"code": code, "message": message}, "request_id": invocation.request_id}
 
     # --- SnapStart -----------------------------------------------------------------------------
 
@@ -171,6 +159,24 @@ class LambdaApp:
         return (model.read_seconds + model.deserialize_seconds) * 1000
 
 
-def _aws_request_id(context: Any) -> str:
-    value = getattr(context, "aws_request_id", None)
-    return value if isinstance(value, str) and value else os.urandom(16).hex()
+class Invocation:
+    """What every Lambda entry point (``predict``, ``batch``) knows of its invocation from the
+    start: when it started, whether it is the instance's first, and Lambda's request id, which
+    with the X-Ray trace id is on every log line it writes."""
+
+    __slots__ = ("started", "cold_start", "request_id")
+
+    def __init__(self, context: Any) -> None:
+        self.started = time.perf_counter()
+        # core's own flag, taken here rather than by the service: a warm-up first makes the next
+        # request warm, and a batch invocation counts as well
+        self.cold_start = take_cold_start()
+        value = getattr(context, "aws_request_id", None)
+        self.request_id = value if isinstance(value, str) and value else os.urandom(16).hex()
+
+    def log_context(self) -> ContextManager[None]:
+        fields: dict[str, Any] = {"function_request_id": self.request_id, "cold_start": self.cold_start}
+        trace_id = os.environ.get("_X_AMZN_TRACE_ID")
+        if trace_id:
+            fields["xray_trace_id"] = trace_id
+        return logs.log_context(**fields)

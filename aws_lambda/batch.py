@@ -26,19 +26,13 @@ Every piece of the event gets one result and one log line::
 from __future__ import annotations
 
 import logging
-import os
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
-from core import logs
-from core.http.service import take_cold_start
-
+from aws_lambda.app import Invocation, LambdaApp
 from aws_lambda.events import describe_event
 from aws_lambda.storage_events import VIA_SQS, ObjectNotice, Unrecognised, storage_delivery
 from aws_lambda.warmup import warmup_source
-
-if TYPE_CHECKING:
-    from aws_lambda.app import LambdaApp
 
 logger = logging.getLogger("serverless_ml.aws_lambda.batch")
 
@@ -50,18 +44,12 @@ class BatchFailed(Exception):
     retries it. The message names each failed input and why; nothing else (no data, no secret)."""
 
 
-def handle(app: "LambdaApp", event: Any, context: Any) -> dict[str, Any]:
-    started = time.perf_counter()
-    cold_start = take_cold_start()
-    request_id = _aws_request_id(context)
-    fields: dict[str, Any] = {"function_request_id": request_id, "cold_start": cold_start}
-    trace_id = os.environ.get("_X_AMZN_TRACE_ID")
-    if trace_id:
-        fields["xray_trace_id"] = trace_id
-    with logs.log_context(**fields):
+def handle(app: LambdaApp, event: Any, context: Any) -> dict[str, Any]:
+    invocation = Invocation(context)
+    with invocation.log_context():
         warmup = warmup_source(event, context)
         if warmup is not None:
-            return app.warm_up(warmup, cold_start, request_id)
+            return app.warm_up(warmup, invocation)
         delivery = storage_delivery(event)
         if delivery is None:
             results = [_unrecognised(Unrecognised(
@@ -79,12 +67,12 @@ def handle(app: "LambdaApp", event: Any, context: Any) -> dict[str, Any]:
             failing_ids = dict.fromkeys(r["message_id"] for r in failed if r.get("message_id"))
             answer = {"batchItemFailures": [{"itemIdentifier": m} for m in failing_ids], **answer}
         app.metrics.emit(
-            latency_ms=(time.perf_counter() - started) * 1000,
+            latency_ms=(time.perf_counter() - invocation.started) * 1000,
             rows=sum(r.get("rows_predicted", 0) for r in results),
-            cold_start=cold_start,
+            cold_start=invocation.cold_start,
             model_load_ms=app.unreported_load_ms(),
             counts={"RowsFailed": sum(r.get("rows_failed", 0) for r in results), "InputsFailed": sum(r["status"] == "failed" for r in results)},
-            properties={"function_request_id": request_id, "source": f"batch-{via}", "inputs": len(results)},
+            properties={"function_request_id": invocation.request_id, "source": f"batch-{via}", "inputs": len(results)},
         )
         if failed and via != VIA_SQS:
             raise BatchFailed(
@@ -94,17 +82,16 @@ def handle(app: "LambdaApp", event: Any, context: Any) -> dict[str, Any]:
         return answer
 
 
-def _one(app: "LambdaApp", piece: Any, via: str) -> dict[str, Any]:
+def _one(app: LambdaApp, piece: Any, via: str) -> dict[str, Any]:
     if isinstance(piece, Unrecognised):
         if piece.test_event:
             return _record("skipped", via, piece.message_id, reason=piece.reason)
         return _unrecognised(piece, via)
     notice: ObjectNotice = piece
     shown = notice.uri.display
-    if not notice.created:
+    if notice.skip_reason is not None:
         return _record(
-            "skipped", via, notice.message_id, input=shown, event_name=notice.event_name,
-            reason=f"'{notice.event_name[:60]}' is not an object-created event",
+            "skipped", via, notice.message_id, input=shown, event_name=notice.event_name, reason=notice.skip_reason
         )
     from core.batch.triggered import settle_created_object  # the engine on first use, not at init
 
@@ -156,7 +143,3 @@ def _naming_input(result: dict[str, Any]) -> str:
     shown = result.get("input", "")
     return message if message.startswith(shown) else f"{shown}: {message}"
 
-
-def _aws_request_id(context: Any) -> str:
-    value = getattr(context, "aws_request_id", None)
-    return value if isinstance(value, str) and value else os.urandom(16).hex()

@@ -31,6 +31,28 @@ or a custom-domain base path adds in front is not part of it:
   clouds' servers hand it over); neither has stages. An ALB listener rule that
   forwards ``/ml/*`` hands over ``/ml/predict``: forward the routes themselves instead.
 
+Recognising a source
+--------------------
+Each source is one class that recognises its events (:meth:`HttpEvent.recognises`), reads them
+and shapes the reply (:meth:`HttpEvent.reply`), as Mangum's handlers do. :func:`http_event` asks
+the classes of :data:`HTTP_SOURCES` in order, the more specific first (a Function URL event is
+also a payload 2.0 event, an ALB event also has REST's fields); a new source is one more class in
+that tuple.
+
+The reply
+---------
+API Gateway REST (payload 1.0)::
+
+    {"statusCode": 200, "headers": {"content-type": "application/json", ...},
+     "body": "{\\"predictions\\": [...]}", "isBase64Encoded": false}
+
+HTTP API (payload 2.0) and Function URLs take the same four keys. An ALB target also needs
+``statusDescription`` (``"200 OK"``), and when the target group has multi-value headers turned on
+(the request then came with ``multiValueHeaders``) the ALB reads only ``multiValueHeaders`` from
+the answer, so the headers go there instead. Bodies are JSON text; a body that is not UTF-8 goes
+out base64-encoded with ``isBase64Encoded: true``, which every source decodes before it reaches
+the client.
+
 Headers and query strings
 -------------------------
 Header names are lower-cased. A header sent several times (``multiValueHeaders``) is joined with
@@ -45,14 +67,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from http import HTTPStatus
 from typing import Any, Mapping, Optional
 from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from core.errors import RequestError
-from core.http import HttpRequest
+from core.http import HttpRequest, HttpResponse
 
 __all__ = [
-    "AlbEvent", "ApiGatewayRestEvent", "FunctionUrlEvent", "HttpApiEvent", "HttpEvent",
+    "HTTP_SOURCES", "AlbEvent", "ApiGatewayRestEvent", "FunctionUrlEvent", "HttpApiEvent", "HttpEvent",
     "describe_event", "http_event",
 ]
 
@@ -68,13 +91,18 @@ def _text(value: Any) -> str:
 
 
 class HttpEvent:
-    """What every HTTP event source answers; subclasses read their own shape."""
+    """What every HTTP event source answers; subclasses recognise and read their own shape."""
 
     #: short name of the source, used in logs and metrics
     source = "http"
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         self._raw = raw
+
+    @classmethod
+    def recognises(cls, event: Mapping[str, Any]) -> bool:
+        """Whether ``event`` comes from this source (asked in the order of :data:`HTTP_SOURCES`)."""
+        raise NotImplementedError
 
     @property
     def raw(self) -> Mapping[str, Any]:
@@ -155,25 +183,48 @@ class HttpEvent:
         value = self.request_context.get("requestId")
         return value if isinstance(value, str) and value else None
 
-    def to_request(
-        self, request_id: Optional[str] = None, *, body: Optional[bytes] = None, cold_start: Optional[bool] = None
-    ) -> HttpRequest:
-        """The core request; ``body`` overrides the event's (used when it could not be decoded)."""
+    def to_core_request(self, request_id: Optional[str] = None, *, cold_start: Optional[bool] = None) -> HttpRequest:
+        """The core request. A body the event itself encodes wrongly (base64 that is not, a body
+        that is not a string) gives an empty body and the error, which the service answers (400)."""
+        error: Optional[RequestError] = None
+        try:
+            body = self.body
+        except RequestError as exc:
+            body, error = b"", exc
         return HttpRequest(
             method=self.method or "GET",
             path=self.path,
             headers=self.headers,
-            body=self.body if body is None else body,
+            body=body,
             query=self.query,
             request_id=request_id,
             cold_start=cold_start,
+            error=error,
         )
+
+    def reply(self, response: HttpResponse) -> dict[str, Any]:
+        """The dict the function returns for this event, carrying ``response``."""
+        body, is_base64 = _body_text(response.body)
+        return {"statusCode": response.status, **self._reply_headers(response), "body": body,
+                "isBase64Encoded": is_base64}
+
+    def _reply_headers(self, response: HttpResponse) -> dict[str, Any]:
+        return {"headers": dict(response.headers)}
 
 
 class ApiGatewayRestEvent(HttpEvent):
-    """API Gateway REST API proxy integration, and HTTP API with payload format 1.0."""
+    """API Gateway REST API proxy integration, and HTTP API with payload format 1.0 (the event in
+    the module docstring): ``httpMethod`` and a ``requestContext``, without payload 2.0's fields."""
 
     source = "api-gateway-rest"
+
+    @classmethod
+    def recognises(cls, event: Mapping[str, Any]) -> bool:
+        return (
+            isinstance(event.get("httpMethod"), str)
+            and bool(_mapping(event.get("requestContext")))
+            and not _is_payload_v2(event)  # a 2.0 event without a usable method is no REST event either
+        )
 
     @property
     def path(self) -> str:
@@ -184,9 +235,21 @@ class ApiGatewayRestEvent(HttpEvent):
 
 
 class HttpApiEvent(HttpEvent):
-    """API Gateway HTTP API, payload format 2.0."""
+    """API Gateway HTTP API, payload format 2.0 (tests/events/aws/apiGatewayProxyV2Event.json)::
+
+        {"version": "2.0", "routeKey": "$default", "rawPath": "/my/path",
+         "rawQueryString": "parameter1=value1&parameter1=value2&parameter2=value",
+         "cookies": ["cookie1", "cookie2"], "headers": {"Header1": "value1"},
+         "requestContext": {"domainName": "id.execute-api.us-east-1.amazonaws.com",
+                            "http": {"method": "POST", "path": "/my/path"}, "stage": "$default"},
+         "body": "{\\"message\\": \\"hello world\\"}", "isBase64Encoded": false}
+    """
 
     source = "http-api"
+
+    @classmethod
+    def recognises(cls, event: Mapping[str, Any]) -> bool:
+        return _is_payload_v2(event) and isinstance(_mapping(event["requestContext"]["http"]).get("method"), str)
 
     @property
     def http(self) -> Mapping[str, Any]:
@@ -231,9 +294,21 @@ class HttpApiEvent(HttpEvent):
 
 
 class FunctionUrlEvent(HttpApiEvent):
-    """A Lambda Function URL: the payload 2.0 shape, from a ``*.lambda-url.<region>.on.aws`` host."""
+    """A Lambda Function URL: the payload 2.0 shape, from a ``*.lambda-url.<region>.on.aws`` host
+    (tests/events/aws/lambdaFunctionUrlEvent.json)::
+
+        {"version": "2.0", "routeKey": "$default", "rawPath": "/", "rawQueryString": "",
+         "headers": {"host": "<url-id>.lambda-url.us-east-1.on.aws", ...},
+         "requestContext": {"domainName": "<url-id>.lambda-url.us-east-1.on.aws",
+                            "http": {"method": "GET", "path": "/"}, ...},
+         "isBase64Encoded": false}
+    """
 
     source = "function-url"
+
+    @classmethod
+    def recognises(cls, event: Mapping[str, Any]) -> bool:
+        return super().recognises(event) and ".lambda-url." in _text(event["requestContext"].get("domainName"))
 
     @property
     def path(self) -> str:
@@ -241,9 +316,20 @@ class FunctionUrlEvent(HttpApiEvent):
 
 
 class AlbEvent(HttpEvent):
-    """An Application Load Balancer target group event (single- or multi-value headers)."""
+    """An Application Load Balancer target group event, single- or multi-value headers
+    (tests/events/aws/albEvent.json)::
+
+        {"requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:...:targetgroup/..."}},
+         "httpMethod": "GET", "path": "/lambda", "queryStringParameters": {"query": "1234ABCD"},
+         "headers": {"host": "lambda-alb-123578498.us-east-2.elb.amazonaws.com", ...},
+         "body": "Test", "isBase64Encoded": false}
+    """
 
     source = "alb"
+
+    @classmethod
+    def recognises(cls, event: Mapping[str, Any]) -> bool:
+        return "elb" in _mapping(event.get("requestContext")) and isinstance(event.get("httpMethod"), str)
 
     @property
     def path(self) -> str:
@@ -262,22 +348,27 @@ class AlbEvent(HttpEvent):
     def target_group_arn(self) -> str:
         return _text(_mapping(self.request_context.get("elb")).get("targetGroupArn"))
 
+    def _reply_headers(self, response: HttpResponse) -> dict[str, Any]:
+        shaped: dict[str, Any] = {"statusDescription": _status_description(response.status)}
+        if self.has_multi_value_headers:  # the ALB then reads only multiValueHeaders from the answer
+            shaped["multiValueHeaders"] = {name: [value] for name, value in response.headers.items()}
+        else:
+            shaped["headers"] = dict(response.headers)
+        return shaped
+
+
+#: The HTTP sources, in the order they are asked: the more specific first, since a Function URL
+#: event is also a payload 2.0 event and an ALB event has the payload 1.0 fields REST looks for.
+HTTP_SOURCES: tuple[type[HttpEvent], ...] = (AlbEvent, FunctionUrlEvent, HttpApiEvent, ApiGatewayRestEvent)
+
 
 def http_event(event: Any) -> Optional[HttpEvent]:
     """The HTTP view of ``event``, or None when it is not an HTTP event of a known source."""
     if not isinstance(event, Mapping):
         return None
-    context = _mapping(event.get("requestContext"))
-    if "elb" in context and isinstance(event.get("httpMethod"), str):
-        return AlbEvent(event)
-    if isinstance(context.get("http"), Mapping) and _text(event.get("version")).startswith("2"):
-        if not isinstance(_mapping(context["http"]).get("method"), str):
-            return None
-        if ".lambda-url." in _text(context.get("domainName")):
-            return FunctionUrlEvent(event)
-        return HttpApiEvent(event)
-    if isinstance(event.get("httpMethod"), str) and context:
-        return ApiGatewayRestEvent(event)
+    for source in HTTP_SOURCES:
+        if source.recognises(event):
+            return source(event)
     return None
 
 
@@ -305,22 +396,14 @@ def describe_event(event: Any) -> str:
     return "a JSON object with " + (f"keys {', '.join(repr(k[:40]) for k in keys)}" if keys else "no keys")
 
 
-def is_storage_notification(event: Any) -> bool:
-    """An object-storage event meant for the batch handler: S3 (direct, via SQS or EventBridge)."""
-    if not isinstance(event, Mapping):
-        return False
-    records = event.get("Records")
-    if isinstance(records, list) and records:
-        source = _text(_mapping(records[0]).get("eventSource"))
-        if source == "aws:s3":
-            return True
-        if source == "aws:sqs":
-            return '"aws:s3"' in _text(_mapping(records[0]).get("body")).replace(" ", "")
-        return False
-    return event.get("source") == "aws.s3" and "detail" in event
-
-
 # --- helpers --------------------------------------------------------------------------------------
+
+
+def _is_payload_v2(event: Mapping[str, Any]) -> bool:
+    """HTTP API payload 2.0 (and Function URLs): ``version`` 2.x and ``requestContext.http``."""
+    return isinstance(_mapping(event.get("requestContext")).get("http"), Mapping) and _text(
+        event.get("version")
+    ).startswith("2")
 
 
 def _single_headers(headers: Any) -> dict[str, str]:
@@ -372,6 +455,20 @@ def _strip_stage(path: str, stage: str) -> str:
         if path.startswith(prefix + "/"):
             return path[len(prefix):]
     return path
+
+
+def _body_text(body: bytes) -> tuple[str, bool]:
+    try:
+        return body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode("ascii"), True
+
+
+def _status_description(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
 
 
 def _json_kind(value: Any) -> str:

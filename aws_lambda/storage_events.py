@@ -11,6 +11,11 @@ object was created) and :class:`Unrecognised` pieces, each carrying the SQS mess
     EventBridge   {"source": "aws.s3", "detail-type": "Object Created",
                    "detail": {"bucket": {"name": "b"}, "object": {"key": "my+data%2Bv2.csv"}}}
 
+The pattern is the same in the three adapters (``BlobCreatedEvent`` in azure_function,
+``StorageObjectEvent`` in gcp_function): a read-only view says whether the event announces a
+created object (``created``), which one (``uri``), and if it is not to be predicted, why
+(``skip_reason``); what is created goes to core's batch engine.
+
 Keys arrive URL-encoded the way HTML forms are (a space is ``+`` or ``%20``, a ``+`` is ``%2B``)
 and are decoded with ``unquote_plus``. Nothing here raises on a missing or oddly typed field: a
 record without a bucket or key is an :class:`Unrecognised` piece saying so.
@@ -25,7 +30,7 @@ from urllib.parse import unquote_plus
 
 from core.storage.uri import StorageURI
 
-__all__ = ["Delivery", "ObjectNotice", "Unrecognised", "storage_delivery"]
+__all__ = ["Delivery", "ObjectNotice", "Unrecognised", "is_storage_notification", "storage_delivery"]
 
 VIA_S3, VIA_SQS, VIA_EVENTBRIDGE = "s3", "sqs", "eventbridge"
 
@@ -44,6 +49,11 @@ class ObjectNotice:
     def uri(self) -> StorageURI:
         # built, not parsed: a key may hold '?' or '#', which a URL parser would cut off
         return StorageURI("s3", self.bucket, self.key)
+
+    @property
+    def skip_reason(self) -> Optional[str]:
+        """Why the object is not to be predicted (a delete, a restore), or None when it was created."""
+        return None if self.created else f"'{self.event_name[:60]}' is not an object-created event"
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,23 @@ def storage_delivery(event: Any) -> Optional[Delivery]:
     if event.get("Event") == "s3:TestEvent":
         return Delivery(VIA_S3, (_test_event(None),))
     return None
+
+
+def is_storage_notification(event: Any) -> bool:
+    """Whether ``event`` is an S3 object event (direct, via SQS or EventBridge), for the predict
+    handler's answer to one sent to it by mistake. Cheaper than :func:`storage_delivery`: an SQS
+    body is looked at, not parsed."""
+    if not isinstance(event, Mapping):
+        return False
+    records = event.get("Records")
+    if isinstance(records, list) and records:
+        source = _text(_mapping(records[0]).get("eventSource"))
+        if source == "aws:s3":
+            return True
+        if source == "aws:sqs":
+            return '"aws:s3"' in _text(_mapping(records[0]).get("body")).replace(" ", "")
+        return False
+    return event.get("source") == "aws.s3" and "detail" in event
 
 
 # --- the three shapes ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ providers; with a prefix such as ``api`` they move under ``/api`` and still answ
     openapi   GET, HEAD, OPTIONS   /openapi.json
     unmatched any method           /{*path}   every other path or method
 
-Batch (core's engine on one blob; see :func:`run_batch_for`)::
+Batch (core's engine on one blob; see :class:`BlobCreatedEvent` and :func:`run_batch_for`)::
 
     batch_blob        blob trigger, Event Grid source, on ``BATCH_INPUT_CONTAINER/{name}``
     batch_event_grid  Event Grid trigger: ``Microsoft.Storage.BlobCreated`` events of any container
@@ -171,34 +171,84 @@ def answer(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
     return func.HttpResponse(response.body, status_code=response.status, headers=response.headers)
 
 
-def run_batch_for(uri: StorageURI, context: func.Context) -> None:
-    """Core's batch engine on ``uri``, with the invocation's id on every log line.
+class BlobCreatedEvent:
+    """A read-only view of the Event Grid event a storage account sends for a blob, as the worker
+    hands it over (``func.EventGridEvent``; tests/events/azure/StorageBlobCreatedEvent.json)::
 
-    Objects named like outputs, objects under the output prefix and names that are not inputs are
-    skipped with a log line, and so is a blob deleted before it could be read. A failure that a
-    retry may cure (storage, model) is logged and raised, so the host retries (blob trigger: up to
-    5 tries, then the poison queue; Event Grid: the subscription's retry policy). A
-    BATCH_OUTPUT_URI that is the input's folder is logged and not raised: a retry fails the same way.
+        {"topic": "/subscriptions/.../providers/Microsoft.Storage/storageAccounts/myaccount",
+         "subject": "/blobServices/default/containers/testcontainer/blobs/file1.txt",
+         "eventType": "Microsoft.Storage.BlobCreated", "id": "602a88ef-0001-00e6-1233-1646070610ea",
+         "data": {"api": "PutBlockList", "url": "https://myaccount.blob.core.windows.net/testcontainer/file1.txt", ...}}
+
+    The same questions as the other adapters' storage views: is it a created object
+    (:attr:`created`), which one (:attr:`uri`, None when the event names none), and if it is not
+    to be predicted, why (:attr:`skip_reason`). The blob's name is read from the subject, which,
+    unlike ``data.url``, is not URL-encoded.
+    """
+
+    def __init__(self, event: func.EventGridEvent) -> None:
+        self._event = event
+
+    @property
+    def created(self) -> bool:
+        return self._event.event_type == BLOB_CREATED
+
+    @property
+    def uri(self) -> Optional[StorageURI]:
+        found = _BLOB_SUBJECT.match(self._event.subject or "")
+        return StorageURI("az", found["container"], found["name"]) if found else None
+
+    @property
+    def skip_reason(self) -> Optional[str]:
+        if not self.created:
+            return f"event type {self._event.event_type!r} is not {BLOB_CREATED}"
+        if self.uri is None:
+            return "the event's subject does not name a blob (/blobServices/default/containers/<c>/blobs/<name>)"
+        return None
+
+
+class TriggeredBlob:
+    """The blob a blob trigger hands over (``func.InputStream``), read as a storage view like
+    :class:`BlobCreatedEvent`. Its ``name`` is ``<container>/<blob>``; the blob alone is accepted
+    too. The trigger fires only for created blobs."""
+
+    created = True
+
+    def __init__(self, container: str, blob: func.InputStream) -> None:
+        self._container = container
+        self._name = blob.name
+
+    @property
+    def uri(self) -> Optional[StorageURI]:
+        if not self._name:
+            return None
+        head, _, rest = self._name.partition("/")
+        return StorageURI("az", self._container, rest if head == self._container and rest else self._name)
+
+    @property
+    def skip_reason(self) -> Optional[str]:
+        return None if self.uri is not None else "the blob trigger gave no blob name"
+
+
+def run_batch_for(event: BlobCreatedEvent | TriggeredBlob, context: func.Context) -> None:
+    """Core's batch engine on the blob ``event`` names, with the invocation's id on every log line.
+
+    An event that names no created blob is skipped with a log line, and so are objects named like
+    outputs, objects under the output prefix, names that are not inputs and a blob deleted before
+    it could be read. A failure that a retry may cure (storage, model) is logged and raised, so
+    the host retries (blob trigger: up to 5 tries, then the poison queue; Event Grid: the
+    subscription's retry policy). A BATCH_OUTPUT_URI that is the input's folder is logged and not
+    raised: a retry fails the same way.
     """
     with log_context(invocation_id=context.invocation_id, function_name=context.function_name):
-        run_for_created_object(uri, service.model, service.settings)
-
-
-def blob_in_container(container: str, blob_name: Optional[str]) -> Optional[StorageURI]:
-    """The blob a blob trigger names: its ``name`` is ``<container>/<blob>`` (the blob alone is
-    accepted too)."""
-    if not blob_name:
-        return None
-    head, _, rest = blob_name.partition("/")
-    name = rest if head == container and rest else blob_name
-    return StorageURI("az", container, name)
-
-
-def blob_of_event(event: func.EventGridEvent) -> Optional[StorageURI]:
-    """The blob a storage event's subject names, ``/blobServices/default/containers/<c>/blobs/<name>``
-    (the name as is: unlike ``data.url``, the subject is not URL-encoded)."""
-    found = _BLOB_SUBJECT.match(event.subject or "")
-    return StorageURI("az", found["container"], found["name"]) if found else None
+        if event.skip_reason is not None:
+            # another event type is what a broad subscription lets through; a created blob that
+            # is not named is not
+            level = logging.WARNING if event.created else logging.INFO
+            logging.getLogger("serverless_ml.batch").log(level, "event skipped", extra={"fields": {
+                "reason": event.skip_reason}})
+            return
+        run_for_created_object(event.uri, service.model, service.settings)
 
 
 # --- init ------------------------------------------------------------------------------------
@@ -256,27 +306,12 @@ def unmatched(req: func.HttpRequest, context: func.Context) -> func.HttpResponse
 def batch_blob(blob: func.InputStream, context: func.Context) -> None:
     """A blob created in BATCH_INPUT_CONTAINER. The host hands over the blob's content too; the
     engine does not use it and reads the blob as a stream through core's store instead."""
-    uri = blob_in_container(BATCH_INPUT_CONTAINER, blob.name)
-    if uri is None:
-        logging.getLogger("serverless_ml.batch").warning(
-            "event skipped", extra={"fields": {"reason": "the blob trigger gave no blob name"}})
-        return
-    run_batch_for(uri, context)
+    run_batch_for(TriggeredBlob(BATCH_INPUT_CONTAINER, blob), context)
 
 
 @app.event_grid_trigger(arg_name="event")
 def batch_event_grid(event: func.EventGridEvent, context: func.Context) -> None:
     """A ``Microsoft.Storage.BlobCreated`` event, in any container the subscription lets through;
     other event types (BlobDeleted, ...) are skipped with a log line."""
-    batch_logger = logging.getLogger("serverless_ml.batch")
     with log_context(event_id=event.id, event_type=event.event_type):
-        if event.event_type != BLOB_CREATED:
-            batch_logger.info("event skipped", extra={"fields": {
-                "reason": f"event type {event.event_type!r} is not {BLOB_CREATED}"}})
-            return
-        uri = blob_of_event(event)
-        if uri is None:
-            batch_logger.warning("event skipped", extra={"fields": {
-                "reason": "the event's subject does not name a blob (/blobServices/default/containers/<c>/blobs/<name>)"}})
-            return
-        run_batch_for(uri, context)
+        run_batch_for(BlobCreatedEvent(event), context)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 import flask
@@ -53,14 +52,16 @@ FINALIZED = "google.cloud.storage.object.v1.finalized"
 @functions_framework.http
 def predict(request: flask.Request) -> flask.Response:
     """Answer one HTTP request with core's service; every log line of it carries its trace."""
-    core_request = _core_request(request)
+    core_request = to_core_request(request)
     trace = gcp_logging.TraceContext.from_headers(core_request.headers)
     with log_context(**gcp_logging.invocation_fields(trace, core_request.request_id, _project)):
         answer = _service.handle(core_request)
     return _flask_response(answer)
 
 
-def _core_request(request: flask.Request) -> HttpRequest:
+def to_core_request(request: flask.Request) -> HttpRequest:
+    """functions-framework's Flask request as core's, the way every adapter's ``to_core_request``
+    does it: lower-case headers, the path as sent, the platform's id for the call."""
     headers = {name.lower(): value for name, value in request.headers.items()}
     return HttpRequest(
         method=request.method,
@@ -85,36 +86,75 @@ def _flask_response(answer: HttpResponse) -> flask.Response:
 # --- batch ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class StorageObjectEvent:
-    """The parts of a Cloud Storage event's ``data`` that batch reads (a StorageObjectData)::
+    """A read-only view of the CloudEvent Eventarc delivers for a Cloud Storage object, as
+    functions-framework hands it over (its ``data`` is a StorageObjectData)::
 
-        {"bucket": "my-bucket", "name": "incoming/day 1.csv", "generation": "1587627537231057",
-         "size": "352", "contentType": "text/csv", ...}
+        {"specversion": "1.0", "id": "1234567890", "type": "google.cloud.storage.object.v1.finalized",
+         "source": "//storage.googleapis.com/projects/_/buckets/my-bucket",
+         "subject": "objects/incoming/day 1.csv",
+         "data": {"bucket": "my-bucket", "name": "incoming/day 1.csv", "generation": "1587627537231057",
+                  "size": "352", "contentType": "text/csv", ...}}
 
-    ``name`` is the object's name as is (not URL-encoded). ``generation`` and ``size`` arrive as
-    strings (Eventarc's JSON form of int64) or as numbers; both become ints here.
+    The same questions as the other adapters' storage views: is it a created object
+    (:attr:`created`), which one (:attr:`uri`, None when the event names none), and if it is not
+    to be predicted, why (:attr:`skip_reason`). ``name`` is the object's name as is (not
+    URL-encoded). ``generation`` and ``size`` arrive as strings (Eventarc's JSON form of int64) or
+    as numbers; both read as ints. Nothing here raises on a missing or oddly typed field.
     """
 
-    bucket: str
-    name: str
-    generation: Optional[int] = None
-    size: Optional[int] = None
-
-    @classmethod
-    def from_data(cls, data: Any) -> "StorageObjectEvent":
-        """Raises ValueError saying what is missing when ``data`` is not a storage object."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"the event's data is {type(data).__name__}, not a Cloud Storage object")
-        bucket, name = data.get("bucket"), data.get("name")
-        if not (isinstance(bucket, str) and bucket and isinstance(name, str) and name):
-            raise ValueError("the event's data has no 'bucket' and 'name' of a Cloud Storage object")
-        return cls(bucket, name, _int_or_none(data.get("generation")), _int_or_none(data.get("size")))
+    def __init__(self, cloud_event: CloudEvent) -> None:
+        self._event = cloud_event
 
     @property
-    def uri(self) -> StorageURI:
+    def id(self) -> str:
+        return self._event["id"]
+
+    @property
+    def event_type(self) -> str:
+        return self._event["type"]
+
+    @property
+    def created(self) -> bool:
+        return self.event_type == FINALIZED
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        data = self._event.data
+        return data if isinstance(data, Mapping) else {}
+
+    @property
+    def bucket(self) -> str:
+        return _text(self.data.get("bucket"))
+
+    @property
+    def name(self) -> str:
+        return _text(self.data.get("name"))
+
+    @property
+    def generation(self) -> Optional[int]:
+        return _int_or_none(self.data.get("generation"))
+
+    @property
+    def size(self) -> Optional[int]:
+        return _int_or_none(self.data.get("size"))
+
+    @property
+    def uri(self) -> Optional[StorageURI]:
+        if not (self.bucket and self.name):
+            return None
         # built, not parsed: an object name may hold '?', '#' or '%', which a URI would misread
         return StorageURI("gs", self.bucket, self.name)
+
+    @property
+    def skip_reason(self) -> Optional[str]:
+        if not self.created:
+            return f"event type {self.event_type!r} is not {FINALIZED}"
+        if not isinstance(self._event.data, Mapping):
+            return f"the event's data is {type(self._event.data).__name__}, not a Cloud Storage object"
+        if self.uri is None:
+            return "the event's data has no 'bucket' and 'name' of a Cloud Storage object"
+        return None
 
 
 @functions_framework.cloud_event
@@ -130,15 +170,13 @@ def batch(cloud_event: CloudEvent) -> None:
     headers = {name.lower(): value for name, value in flask.request.headers.items()} if flask.has_request_context() else {}
     trace = gcp_logging.TraceContext.from_headers(headers)
     fields = gcp_logging.invocation_fields(trace, headers.get("function-execution-id"), _project)
-    with log_context(**fields, event_id=cloud_event["id"], event_type=cloud_event["type"]):
-        if cloud_event["type"] != FINALIZED:
-            _batch_logger.info("event skipped", extra={"fields": {
-                "reason": f"event type {cloud_event['type']!r} is not {FINALIZED}"}})
-            return
-        try:
-            event = StorageObjectEvent.from_data(cloud_event.data)
-        except ValueError as exc:
-            _batch_logger.warning("event skipped", extra={"fields": {"reason": str(exc)}})
+    event = StorageObjectEvent(cloud_event)
+    with log_context(**fields, event_id=event.id, event_type=event.event_type):
+        if event.skip_reason is not None:
+            # another event type is what a broad trigger lets through; a finalized event that
+            # names no object is not
+            level = logging.WARNING if event.created else logging.INFO
+            _batch_logger.log(level, "event skipped", extra={"fields": {"reason": event.skip_reason}})
             return
         # the engine's lines ("batch started", "batch finished", "batch input skipped") say which version
         with log_context(generation=event.generation, size=event.size):
@@ -153,3 +191,7 @@ def _int_or_none(value: Any) -> Optional[int]:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     return None
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""

@@ -36,7 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body(headers)
         except RequestError as exc:
             self.close_connection = True  # the unread rest of the body must not become a request
-            self._send(self.service.reject(request, exc))
+            self._send(self.service.handle(request.with_error(exc)))
             return
         self._send(self.respond(request.with_body(body)))
 
@@ -113,7 +113,8 @@ def make_server(
     """A ready-to-serve HTTP server bound to ``host:port`` (port 0 picks a free one).
 
     Requests go to ``respond`` (default: ``service.handle``); a provider emulation passes its
-    adapter instead. A body refused before it is read is answered by ``service.reject``.
+    adapter instead. A body refused before it is read is answered by ``service.handle``, as a request
+    that carries its error.
     """
     handler = type("Handler", (_Handler,), {"service": service, "respond": staticmethod(respond or service.handle)})
     server = ThreadingHTTPServer((host, port), handler)

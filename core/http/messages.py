@@ -6,7 +6,10 @@ Plain classes with ``__slots__`` rather than dataclasses: a dataclass builds its
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
+
+if TYPE_CHECKING:
+    from core.errors import ServerlessMLError
 
 
 class HttpRequest:
@@ -14,10 +17,12 @@ class HttpRequest:
 
     ``headers`` keys are lower-case; ``path`` is the route inside the app (adapters strip any
     stage or ``/api`` prefix); ``request_id`` is the provider's id when it has one;
-    ``cold_start`` is set by an adapter that tracks it itself (see ``take_cold_start``).
+    ``cold_start`` is set by an adapter that tracks it itself (see ``take_cold_start``);
+    ``error`` is set when a front end could not read the request whole (a body over the limit or
+    not decodable): the service answers with it, with the same headers, CORS and log line.
     """
 
-    __slots__ = ("method", "path", "headers", "body", "query", "request_id", "cold_start")
+    __slots__ = ("method", "path", "headers", "body", "query", "request_id", "cold_start", "error")
 
     method: str
     path: str
@@ -26,6 +31,7 @@ class HttpRequest:
     query: Mapping[str, str]
     request_id: Optional[str]
     cold_start: Optional[bool]
+    error: Optional[ServerlessMLError]
 
     def __init__(
         self,
@@ -36,6 +42,7 @@ class HttpRequest:
         query: Optional[Mapping[str, str]] = None,
         request_id: Optional[str] = None,
         cold_start: Optional[bool] = None,
+        error: Optional[ServerlessMLError] = None,
     ) -> None:
         # adapters hand over whatever casing their provider uses; core looks up lower-case names
         fields = {
@@ -46,6 +53,7 @@ class HttpRequest:
             "query": dict(query) if query else {},
             "request_id": request_id,
             "cold_start": cold_start,
+            "error": error,
         }
         for name, value in fields.items():
             object.__setattr__(self, name, value)
@@ -55,7 +63,15 @@ class HttpRequest:
 
     def with_body(self, body: bytes) -> HttpRequest:
         """The same request carrying ``body`` (a server reads the body after the headers)."""
-        return HttpRequest(self.method, self.path, self.headers, body, self.query, self.request_id, self.cold_start)
+        return HttpRequest(
+            self.method, self.path, self.headers, body, self.query, self.request_id, self.cold_start, self.error
+        )
+
+    def with_error(self, error: ServerlessMLError) -> HttpRequest:
+        """The same request, to be answered with ``error`` (its body could not be read)."""
+        return HttpRequest(
+            self.method, self.path, self.headers, self.body, self.query, self.request_id, self.cold_start, error
+        )
 
     def header(self, name: str) -> Optional[str]:
         """The header's value, by lower-case name."""
@@ -73,7 +89,8 @@ class HttpRequest:
         return (
             f"HttpRequest(method={self.method!r}, path={self.path!r}, headers={self.headers!r}, "
             f"body=<{len(self.body)} bytes>, query={self.query!r}, request_id={self.request_id!r}, "
-            f"cold_start={self.cold_start!r})"
+            f"cold_start={self.cold_start!r}"
+            f"{'' if self.error is None else f', error={self.error.code!r}'})"
         )
 
 

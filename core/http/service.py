@@ -78,15 +78,8 @@ class PredictionService:
     # --- entry point ---------------------------------------------------------------------------
 
     def handle(self, request: HttpRequest) -> HttpResponse:
-        """Answer one request. Never raises."""
-        return self._answer(request, None)
-
-    def reject(self, request: HttpRequest, error: ServerlessMLError) -> HttpResponse:
-        """Answer a request that a front end refused before it had the whole body (an announced
-        body over the limit, a broken length): same headers, CORS and log line as ``handle``."""
-        return self._answer(request, error)
-
-    def _answer(self, request: HttpRequest, rejection: Optional[ServerlessMLError]) -> HttpResponse:
+        """Answer one request. Never raises. A request that carries an ``error`` (a front end could
+        not read its body) is answered with that error, like any other request."""
         started = time.perf_counter()
         first = take_cold_start()
         cold_start = first if request.cold_start is None else request.cold_start
@@ -94,8 +87,8 @@ class PredictionService:
         context: dict[str, Any] = {"rows": None, "request_id": request_id}
         route = request.path.rstrip("/") or "/"
         try:
-            if rejection is not None:
-                raise rejection
+            if request.error is not None:
+                raise request.error
             with log_context(cold_start=cold_start):  # so a model load logged here carries it too
                 response = self._dispatch(request, route, context)
         except ServerlessMLError as exc:

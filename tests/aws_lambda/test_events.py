@@ -8,14 +8,15 @@ import json
 import pytest
 
 from aws_lambda.events import (
+    HTTP_SOURCES,
     AlbEvent,
     ApiGatewayRestEvent,
     FunctionUrlEvent,
     HttpApiEvent,
     describe_event,
     http_event,
-    is_storage_notification,
 )
+from aws_lambda.storage_events import is_storage_notification
 from core.errors import RequestError
 from serverless_ml_lambda_support import SHARED_EVENTS, make_event
 
@@ -73,7 +74,7 @@ def test_rest_sample_with_a_named_stage_and_a_proxy_resource():
     assert (view.method, view.path) == ("POST", "/hello/world")
     assert view.headers["content-type"] == "application/json"
     assert view.body == b'{\r\n\t"a": 1\r\n}'
-    request = view.to_request("lambda-id")
+    request = view.to_core_request("lambda-id")
     assert (request.path, request.request_id, request.query) == ("/hello/world", "lambda-id", {"name": "me"})
 
 
@@ -105,6 +106,23 @@ def test_non_http_samples_are_not_http_and_are_described_by_kind(name, described
 )
 def test_storage_notifications_are_recognised_for_the_batch_handler(name, storage):
     assert is_storage_notification(shared(name)) is storage
+
+
+@pytest.mark.parametrize(
+    "name, source",
+    [
+        ("apiGatewayProxyEvent.json", ApiGatewayRestEvent), ("go-apigw-request.json", ApiGatewayRestEvent),
+        ("apiGatewayProxyV2Event.json", HttpApiEvent), ("lambdaFunctionUrlEvent.json", FunctionUrlEvent),
+        ("albEvent.json", AlbEvent),
+    ],
+)
+def test_each_sample_is_recognised_by_its_own_source_and_no_source_asked_before_it(name, source):
+    event = shared(name)
+    recognising = [candidate for candidate in HTTP_SOURCES if candidate.recognises(event)]
+    assert recognising[0] is source
+    # a Function URL event is also payload 2.0, an ALB event also looks like payload 1.0: the order settles it
+    also = {FunctionUrlEvent: [HttpApiEvent], AlbEvent: [ApiGatewayRestEvent]}
+    assert recognising == [source, *also.get(source, [])]
 
 
 # --- the route core sees -----------------------------------------------------------------------------
@@ -193,6 +211,18 @@ def test_a_body_marked_base64_that_is_not_is_a_request_error():
         http_event(event).body
 
 
+def test_a_body_marked_base64_that_is_not_becomes_a_request_carrying_its_error():
+    event = make_event("http-api", "POST", "/predict", body=b"{}", headers={"X-Request-Id": "client-1"})
+    event["isBase64Encoded"] = True
+    event["body"] = "{not base64!"
+    request = http_event(event).to_core_request("id")
+    assert isinstance(request.error, RequestError)
+    assert "isBase64Encoded but is not valid base64" in request.error.message
+    assert (request.method, request.path, request.body, request.header("x-request-id")) == (
+        "POST", "/predict", b"", "client-1"
+    )
+
+
 def test_a_lone_surrogate_in_the_body_still_gives_bytes():
     event = make_event("http-api", "POST", "/predict", body=b"{}")
     event["body"] = '{"x": "\ud800"}'
@@ -220,7 +250,7 @@ def test_multi_value_headers_win_over_single_and_names_are_lower_case():
     ],
 )
 def test_sparse_http_events_read_as_empty(event):
-    request = http_event(event).to_request("id")
+    request = http_event(event).to_core_request("id")
     assert request.method == "GET"
     assert request.path.startswith("/")
     assert request.body == b""

@@ -266,12 +266,11 @@ def test_a_non_json_body_is_400_not_500(harness):
 
 
 def test_an_answer_that_is_not_utf8_goes_out_base64():
-    from aws_lambda.responses import lambda_response
     from aws_lambda.events import http_event
     from core.http import HttpResponse
 
     view = http_event(make_event("http-api", "GET", "/x"))
-    answer = lambda_response(view, HttpResponse(200, {"content-type": "application/octet-stream"}, b"\xff\x00"))
+    answer = view.reply(HttpResponse(200, {"content-type": "application/octet-stream"}, b"\xff\x00"))
     assert answer["isBase64Encoded"] is True
     assert base64.b64decode(answer["body"]) == b"\xff\x00"
 
