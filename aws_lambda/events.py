@@ -73,6 +73,7 @@ from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from core.errors import RequestError
 from core.http import HttpRequest, HttpResponse
+from core.request.json_body import json_type
 
 __all__ = [
     "HTTP_SOURCES", "AlbEvent", "ApiGatewayRestEvent", "FunctionUrlEvent", "HttpApiEvent", "HttpEvent",
@@ -375,7 +376,7 @@ def http_event(event: Any) -> Optional[HttpEvent]:
 def describe_event(event: Any) -> str:
     """A short description of a non-HTTP event, for an error message: its kind, never its data."""
     if not isinstance(event, Mapping):
-        return f"a JSON {_json_kind(event)}"
+        return f"a JSON {json_type(event)}"
     records = event.get("Records")
     if isinstance(records, list) and records:
         first = _mapping(records[0])
@@ -469,17 +470,3 @@ def _status_description(status: int) -> str:
         return f"{status} {HTTPStatus(status).phrase}"
     except ValueError:
         return str(status)
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if value is None:
-        return "null"
-    return type(value).__name__

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Union
 from urllib.parse import unquote_plus
 
+from core.request.json_body import json_type
 from core.storage.uri import StorageURI
 
 __all__ = ["Delivery", "ObjectNotice", "Unrecognised", "is_storage_notification", "storage_delivery"]
@@ -177,7 +178,7 @@ def _body(parsed: Any, message_id: Optional[str], depth: int) -> list[Piece]:
                 return _body(json.loads(message), message_id, depth=1)
             except ValueError:
                 pass
-    return [Unrecognised(f"an SQS message whose body is {_json_kind(parsed)}, not an S3 notification", message_id)]
+    return [Unrecognised(f"an SQS message whose body is {_body_kind(parsed)}, not an S3 notification", message_id)]
 
 
 def _test_event(message_id: Optional[str]) -> Unrecognised:
@@ -195,16 +196,9 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _json_kind(value: Any) -> str:
+def _body_kind(value: Any) -> str:
+    """``a JSON object with keys 'a', 'b'``: the keys tell which service sent it."""
     if isinstance(value, Mapping):
         keys = sorted(str(k)[:40] for k in value)[:6]
         return "a JSON object with " + (f"keys {', '.join(repr(k) for k in keys)}" if keys else "no keys")
-    if isinstance(value, list):
-        return "a JSON list"
-    if isinstance(value, str):
-        return "a JSON string"
-    if isinstance(value, bool):
-        return "a JSON boolean"
-    if isinstance(value, (int, float)):
-        return "a JSON number"
-    return "JSON null"
+    return f"a JSON {json_type(value)}"
