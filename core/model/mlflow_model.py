@@ -166,7 +166,7 @@ def _load_yaml(raw: bytes, display: str, invalid) -> Any:
     except ImportError:
         raise ModelRuntimeMissing(
             f"the model at {display} is an MLflow model, whose MLmodel file is YAML, and PyYAML is not installed "
-            "here; install it with pip install 'serverless-ml[mlflow]' (serverless-ml package --extra mlflow)"
+            "here; install it with pip install 'serverless-ml[mlflow]' (or pip install PyYAML)"
         ) from None
     # libyaml's loader where the wheel has it (5x faster); both build plain dicts, lists and scalars
     loader = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
@@ -269,16 +269,16 @@ def _check_loadable(spec: MLflowModel, model_uri: StorageURI, display: str) -> N
             "as mlflow.sklearn.save_model writes it"
         )
     if spec.serialization_format == "cloudpickle":
-        from core.installed import is_installed
-
         # a cloudpickle file refers to cloudpickle's helpers for what it pickled by value; joblib,
-        # which reads it, imports cloudpickle too (joblib >= 1.5 depends on it)
-        if not is_installed("cloudpickle"):
+        # which reads it, imports cloudpickle anyway (joblib >= 1.5 depends on it): no extra cost
+        try:
+            import cloudpickle  # noqa: F401
+        except ImportError:
             raise ModelRuntimeMissing(
                 f"the MLflow model at {display} was saved with serialization_format 'cloudpickle', and cloudpickle "
                 "is not installed here; install it with pip install cloudpickle (joblib depends on it: a bundle "
                 "built without dependencies lacks it)"
-            )
+            ) from None
 
 
 def _with_mlflow(described, spec: MLflowModel, display: str, mlmodel_seconds: float):
