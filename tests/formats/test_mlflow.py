@@ -129,6 +129,17 @@ def test_model_route_shows_the_mlflow_model_and_its_signature(saved, mixed_servi
     assert by_name["age"] == {"name": "age", "type": "number", "nullable": True}
     assert by_name["sex"]["type"] == "categorical" and by_name["sex"]["categories"] == ["female", "male"]
     assert info["feature_names"] == list(PASSENGER) and info["feature_names_source"] == "model"
+    _matches_the_documented_model_info(info)
+
+
+def _matches_the_documented_model_info(info: dict) -> None:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    doc = json.loads((REPO / "core" / "http" / "openapi.json").read_text())
+    registry = Registry().with_resource("urn:openapi", DRAFT202012.create_resource(doc))
+    Draft202012Validator({"$ref": "urn:openapi#/components/schemas/ModelInfo"}, registry=registry).validate(info)
 
 
 def test_the_signature_types_the_columns(mixed_service):
@@ -206,6 +217,7 @@ def test_a_model_fitted_on_arrays_takes_the_signature_s_names(saved):
     assert info["feature_names"] == ["age", "fare", "pclass"] and info["feature_names_source"] == "mlflow"
     schema = info["input_schema"]
     assert schema["layout"] == "array" and [c["type"] for c in schema["columns"]] == ["number", "number", "integer"]
+    _matches_the_documented_model_info(info)
 
 
 def test_a_tensor_signature_gives_the_width(saved):
@@ -214,6 +226,7 @@ def test_a_tensor_signature_gives_the_width(saved):
     error(post_json(service, {"features": [22.0, 7.25]}), 400, "invalid_features")
     info = model_info(service)
     assert info["input_schema"]["source"] == "mlflow" and info["feature_names_source"] == "generated"
+    _matches_the_documented_model_info(info)
 
 
 def test_served_by_serverless_ml_serve(saved, tmp_path):
