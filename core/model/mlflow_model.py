@@ -38,7 +38,6 @@ a signature whose columns are not the ones the model was fitted on is refused.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 import time
@@ -47,8 +46,6 @@ from typing import Any, NamedTuple, Optional
 from core.errors import ModelInvalid, ModelRuntimeMissing, ModelUnavailable, ObjectNotFound, StorageError
 from core.schema import ANY, ARRAY, BOOLEAN, CATEGORICAL, FRAME, INTEGER, NUMBER, STRING, TEXT, Column, InputSchema
 from core.storage import ObjectStore, StorageURI
-
-logger = logging.getLogger("serverless_ml.model")
 
 MLMODEL = "MLmodel"
 MAX_MLMODEL_BYTES = 1024 * 1024
@@ -201,11 +198,16 @@ def _is_relative_file(path: str) -> bool:
 
 
 def _text(value: Any) -> Optional[str]:
-    return None if value is None else str(value)
+    # scalars only: YAML aliases can make a small file hold a huge nested list, never turned to text
+    import datetime
+
+    if isinstance(value, (str, int, float, datetime.date)):
+        return str(value)[:256]
+    return None
 
 
 def _texts(value: Any) -> Optional[list[str]]:
-    return [str(v) for v in value] if isinstance(value, list) else None
+    return [v[:256] for v in value if isinstance(v, str)][:100] if isinstance(value, list) else None
 
 
 # --- loading ------------------------------------------------------------------------------------

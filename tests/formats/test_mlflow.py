@@ -50,6 +50,9 @@ on_arrays = LogisticRegression(max_iter=500).fit(X, y)
 mlflow.sklearn.save_model(on_arrays, out / "named-by-signature", serialization_format="pickle",
                           signature=infer_signature(frame[["age", "fare", "pclass"]].fillna(30.0), y))
 mlflow.sklearn.save_model(on_arrays, out / "tensor", serialization_format="pickle", signature=infer_signature(X, y))
+text = typed_models.text()
+mlflow.sklearn.save_model(text, out / "text", serialization_format="pickle",
+                          signature=infer_signature(typed_models.TEXTS, text.predict(typed_models.TEXTS)))
 
 class Echo(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input):
@@ -227,6 +230,13 @@ def test_a_tensor_signature_gives_the_width(saved):
     info = model_info(service)
     assert info["input_schema"]["source"] == "mlflow" and info["feature_names_source"] == "generated"
     _matches_the_documented_model_info(info)
+
+
+def test_a_text_model_keeps_one_text_per_row(saved):
+    service = make_service((saved / "text").as_uri() + "/")
+    assert ok(post_json(service, {"instances": ["free money now", "see you at lunch"]}))["predictions"] == ["spam", "ham"]
+    schema = model_info(service)["input_schema"]
+    assert schema == {"layout": "text", "source": "mlflow", "columns": [{"name": "text", "type": "string", "nullable": False}]}
 
 
 def test_served_by_serverless_ml_serve(saved, tmp_path):
