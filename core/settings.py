@@ -160,13 +160,27 @@ def _model_format(raw: str, uri: StorageURI) -> str:
 
 
 def _mlflow_mlmodel(raw: str) -> Optional[str]:
-    """Where the MLmodel file is, when MODEL_URI names an MLflow model directory; else None. A model
-    file (a known extension) returns at once: its start imports and stats nothing more."""
-    if format_for_name(raw.rsplit("/", 1)[-1]) is not None:
-        return None
-    from core.model.mlflow_model import mlmodel_location
+    """Where the MLmodel file is when MODEL_URI names an MLflow model directory, else None: a URI
+    ending with '/', one whose last segment is MLmodel, or a local folder holding an MLmodel (a stat,
+    local only). A model file (a known extension) returns at once.
 
-    return mlmodel_location(raw)
+    >>> _mlflow_mlmodel("s3://bucket/models/titanic/")
+    's3://bucket/models/titanic/MLmodel'
+    """
+    last = raw.rsplit("/", 1)[-1]
+    if format_for_name(last) is not None:
+        return None
+    if raw.endswith("/"):
+        return raw + "MLmodel"
+    if last == "MLmodel":
+        return raw
+    if raw[:5].lower() == "file:":
+        from urllib.parse import unquote, urlsplit
+
+        folder = unquote(urlsplit(raw).path)
+        if folder.startswith("/") and os.path.isfile(os.path.join(folder, "MLmodel")):
+            return raw + "/MLmodel"
+    return None
 
 
 def _type_names(name: str, value: Optional[str]) -> tuple[str, ...]:

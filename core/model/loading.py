@@ -133,10 +133,10 @@ def load_model(
         # an MLflow model: its MLmodel names the file, which comes back here (core/model/mlflow_model.py)
         from core.model.mlflow_model import load_mlflow_model
 
-        return load_mlflow_model(
-            uri, store, expected_sha256, version, skops_trusted_types=skops_trusted_types,
+        return load_mlflow_model(uri, store, lambda model_file: load_model(
+            model_file, store, expected_sha256, version, skops_trusted_types=skops_trusted_types,
             strict_version=strict_version, onnx_threads=onnx_threads,
-        )
+        ))
     fmt = format_for_name(uri.name)
     if fmt is None:  # the settings refuse this at start; kept for direct callers
         raise ModelInvalid(

@@ -9,10 +9,11 @@ Which ``MODEL_URI`` is an MLflow model (decided from the text alone, so no stora
 * a local ``file://`` path without a model file's extension whose folder holds an ``MLmodel``
   (``file:///models/titanic``; a stat at start, local only).
 
-The settings turn each into the location of the ``MLmodel`` file, which is read first (YAML, with
-PyYAML's safe loader: ``pip install 'serverless-ml[mlflow]'``). Its ``sklearn`` flavour names the
-model file and its ``serialization_format``, and that file is then loaded by the format loaders
-every other model goes through (``core.model.loading.load_model``), with all their rules:
+The settings (``core.settings._mlflow_mlmodel``) turn each into the location of the ``MLmodel``
+file, which is read first (YAML, with PyYAML's safe loader:
+``pip install 'serverless-ml[mlflow]'``). Its ``sklearn`` flavour names the model file and its ``serialization_format``, and
+that file is then loaded by the format loaders every other model goes through
+(``core.model.loading.load_model``), with all their rules:
 
 ==================  ==========  ===================================================================
 serialization       file        loaded as
@@ -38,10 +39,9 @@ a signature whose columns are not the ones the model was fitted on is refused.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from core.errors import ModelInvalid, ModelRuntimeMissing, ModelUnavailable, ObjectNotFound, StorageError
 from core.schema import ANY, ARRAY, BOOLEAN, CATEGORICAL, FRAME, INTEGER, NUMBER, STRING, TEXT, Column, InputSchema
@@ -57,38 +57,6 @@ _COLUMN_TYPES = {
     "double": NUMBER, "float": NUMBER, "long": INTEGER, "integer": INTEGER, "boolean": BOOLEAN,
     "string": STRING, "binary": STRING, "datetime": STRING, "any": ANY,
 }
-
-
-# --- where: from MODEL_URI to the MLmodel file ----------------------------------------------------
-
-
-def mlmodel_location(text: str) -> Optional[str]:
-    """The URI of the ``MLmodel`` file when ``text`` names an MLflow model directory, else None.
-
-    >>> mlmodel_location("s3://bucket/models/titanic/")
-    's3://bucket/models/titanic/MLmodel'
-    >>> mlmodel_location("gs://bucket/models/titanic/MLmodel")
-    'gs://bucket/models/titanic/MLmodel'
-    >>> mlmodel_location("s3://bucket/models/titanic") is None
-    True
-    """
-    if text.endswith("/"):
-        return text + MLMODEL
-    if text.rsplit("/", 1)[-1] == MLMODEL:
-        return text
-    if text[:5].lower() == "file:":
-        from urllib.parse import unquote, urlsplit
-
-        folder = unquote(urlsplit(text).path)
-        if folder.startswith("/") and os.path.isfile(os.path.join(folder, MLMODEL)):
-            return text + "/" + MLMODEL
-    return None
-
-
-def is_mlmodel(uri: StorageURI) -> bool:
-    """Whether ``uri`` is an MLmodel file (what the settings make of an MLflow model's location),
-    or a folder of object storage (a key ending with '/')."""
-    return uri.key.endswith("/") or uri.key.rsplit("/", 1)[-1] == MLMODEL
 
 
 # --- what MLmodel says ----------------------------------------------------------------------------
@@ -213,14 +181,10 @@ def _texts(value: Any) -> Optional[list[str]]:
 # --- loading ------------------------------------------------------------------------------------
 
 
-def load_mlflow_model(
-    uri: StorageURI, store: ObjectStore, expected_sha256: Optional[str] = None, version: Optional[str] = None, **options: Any
-):
+def load_mlflow_model(uri: StorageURI, store: ObjectStore, load_file: Callable[[StorageURI], Any]):
     """Read MLmodel at ``uri`` (or in the folder ``uri`` ends with), load the sklearn flavour's file
-    with ``core.model.loading.load_model`` (``options`` as it takes them), and describe it with the
-    signature as its input schema."""
-    from core.model.loading import load_model  # the loader imports this module on use: no cycle
-
+    with ``load_file`` (``core.model.loading.load_model`` with the settings: digest, trusted types),
+    and describe it as an MLflow model with its signature as the input schema."""
     folder_key = uri.key if uri.key.endswith("/") else uri.key[: len(uri.key) - len(MLMODEL)]
     mlmodel = StorageURI(uri.scheme, uri.bucket, folder_key + MLMODEL)
     display = folder_display(uri.scheme, uri.bucket, folder_key)
@@ -241,7 +205,7 @@ def load_mlflow_model(
 
     model_uri = StorageURI(uri.scheme, uri.bucket, folder_key + spec.model_file)
     _check_loadable(spec, model_uri, display)
-    described = load_model(model_uri, store, expected_sha256, version, **options)
+    described = load_file(model_uri)
     return _with_mlflow(described, spec, display, mlmodel_seconds)
 
 
@@ -260,7 +224,7 @@ def _import_yaml_quietly() -> None:
 
 
 def _check_loadable(spec: MLflowModel, model_uri: StorageURI, display: str) -> None:
-    from core.model.formats import format_for_name
+    from core.model_formats import format_for_name
 
     expected = _LOADED_AS[spec.serialization_format]
     fmt = format_for_name(model_uri.name)
