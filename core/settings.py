@@ -55,7 +55,7 @@ class Settings(NamedTuple):
     log_level: str = "INFO"
     preload_model: bool = False
     storage_timeout_seconds: float = DEFAULT_STORAGE_TIMEOUT_SECONDS
-    model_format: str = "joblib"  # from MODEL_URI's extension: joblib, skops or onnx
+    model_format: str = "joblib"  # from MODEL_URI's extension: joblib, skops or onnx; or mlflow
     skops_trusted_types: tuple[str, ...] = ()
     strict_model_version: bool = False
     onnx_threads: int = DEFAULT_ONNX_THREADS
@@ -72,14 +72,15 @@ class Settings(NamedTuple):
                 "MODEL_URI is not set; expected the model's location, e.g. "
                 "file:///abs/path/model.joblib, s3://bucket/key, gs://bucket/key or az://container/blob"
             )
-        model_uri = _uri("MODEL_URI", raw_model_uri)
+        mlmodel = _mlflow_mlmodel(raw_model_uri)  # an MLflow model directory: read through its MLmodel
+        model_uri = _uri("MODEL_URI", mlmodel or raw_model_uri)
         batch_output_uri = _optional_prefix("BATCH_OUTPUT_URI", env.get("BATCH_OUTPUT_URI"))
         batch_input_uri = _optional_prefix("BATCH_INPUT_URI", env.get("BATCH_INPUT_URI"))
         if batch_input_uri is not None:
             _check_outputs_apart_from_inputs(batch_input_uri, batch_output_uri)
         return cls(
             model_uri=model_uri,
-            model_format=_model_format(raw_model_uri, model_uri),
+            model_format="mlflow" if mlmodel else _model_format(raw_model_uri, model_uri),
             skops_trusted_types=_type_names("SKOPS_TRUSTED_TYPES", env.get("SKOPS_TRUSTED_TYPES")),
             strict_model_version=_bool("STRICT_MODEL_VERSION", env.get("STRICT_MODEL_VERSION"), False),
             onnx_threads=_int("ONNX_THREADS", env.get("ONNX_THREADS"), DEFAULT_ONNX_THREADS, 0, 256),
@@ -149,9 +150,37 @@ def _model_format(raw: str, uri: StorageURI) -> str:
     if fmt is None:
         raise SettingsError(
             f"MODEL_URI={_show(raw)} names a file whose extension this service cannot load; the format "
-            f"follows the extension, expected one of {supported_extensions()}"
+            f"follows the extension, expected one of {supported_extensions()}; or an MLflow model directory, "
+            "ending with '/' (e.g. s3://bucket/models/titanic/ or file:///models/titanic/)"
         )
     return fmt.name
+
+
+# --- MLflow model directories (core/model/mlflow_model.py) ---------------------------------------
+
+
+def _mlflow_mlmodel(raw: str) -> Optional[str]:
+    """Where the MLmodel file is when MODEL_URI names an MLflow model directory, else None: a URI
+    ending with '/', one whose last segment is MLmodel, or a local folder holding an MLmodel (a stat,
+    local only). A model file (a known extension) returns at once.
+
+    >>> _mlflow_mlmodel("s3://bucket/models/titanic/")
+    's3://bucket/models/titanic/MLmodel'
+    """
+    last = raw.rsplit("/", 1)[-1]
+    if format_for_name(last) is not None:
+        return None
+    if raw.endswith("/"):
+        return raw + "MLmodel"
+    if last == "MLmodel":
+        return raw
+    if raw[:5].lower() == "file:":
+        from urllib.parse import unquote, urlsplit
+
+        folder = unquote(urlsplit(raw).path)
+        if folder.startswith("/") and os.path.isfile(os.path.join(folder, "MLmodel")):
+            return raw + "/MLmodel"
+    return None
 
 
 def _type_names(name: str, value: Optional[str]) -> tuple[str, ...]:

@@ -45,7 +45,7 @@ class ModelDescription(NamedTuple):
     deserialize_seconds: float
     warnings: tuple[str, ...] = ()
     format: str = "joblib"
-    feature_names_source: str = "generated"  # model, manifest or generated (f0, f1, ...)
+    feature_names_source: str = "generated"  # model, manifest, mlflow (a signature) or generated (f0, f1, ...)
     manifest: Optional[Manifest] = None
     # {"saved_with": {"scikit-learn": "1.5.2"}, "running": {"scikit-learn": "1.9.1"}, "estimators": [...]}
     version_drift: Optional[dict[str, Any]] = None
@@ -54,6 +54,8 @@ class ModelDescription(NamedTuple):
     infer: Optional[Callable[[Any], tuple[Any, Any]]] = None
     # the columns, their types and the layout rows are given to the model in (core.schema)
     schema: InputSchema = InputSchema(None)
+    # an MLflow model's identity (run_id, model_uuid, serialization_format, ...): core/model/mlflow_model.py
+    mlflow: Optional[dict[str, Any]] = None
 
     @property
     def n_features(self) -> Optional[int]:
@@ -79,6 +81,7 @@ class ModelDescription(NamedTuple):
             "manifest": self.manifest.content if self.manifest is not None else None,
             "version_drift": self.version_drift,
             "input_schema": self.schema.as_json(),
+            "mlflow": self.mlflow,
         }
 
 

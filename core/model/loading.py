@@ -129,6 +129,14 @@ def load_model(
     onnx_threads: int = 1,
 ) -> ModelDescription:
     """Read, verify and deserialise one model file; raise a ModelUnavailable subclass on failure."""
+    if uri.key.endswith("/") or uri.name == "MLmodel":
+        # an MLflow model: its MLmodel names the file, which comes back here (core/model/mlflow_model.py)
+        from core.model.mlflow_model import load_mlflow_model
+
+        return load_mlflow_model(uri, store, lambda model_file: load_model(
+            model_file, store, expected_sha256, version, skops_trusted_types=skops_trusted_types,
+            strict_version=strict_version, onnx_threads=onnx_threads,
+        ))
     fmt = format_for_name(uri.name)
     if fmt is None:  # the settings refuse this at start; kept for direct callers
         raise ModelInvalid(

@@ -51,7 +51,8 @@ def test_values_are_read():
         ({}, ("MODEL_URI is not set", "file:///abs/path/model.joblib")),
         ({"MODEL_URI": "model.joblib"}, ("MODEL_URI='model.joblib'", "no scheme", "file://")),
         ({"MODEL_URI": "file://model.joblib"}, ("MODEL_URI=", "absolute path")),
-        ({"MODEL_URI": "file:///srv/models/"}, ("absolute path to a file",)),
+        # (file:///srv/models/ names an MLflow model directory: tests/formats/test_mlflow.py)
+        ({"MODEL_URI": "s3://bucket/models/titanic"}, ("MODEL_URI=", "an MLflow model directory, ending with '/'")),
         ({"MODEL_URI": "ftp://host/model.joblib"}, ("scheme 'ftp'", "expected one of file://, s3://, gs://, az://")),
         ({"MODEL_URI": URI, "STORAGE_TIMEOUT_SECONDS": "0"}, ("STORAGE_TIMEOUT_SECONDS='0'", "from 0.1 to 300.0")),
         ({"MODEL_URI": URI, "MODEL_SHA256": "abc"}, ("MODEL_SHA256='abc'", "64 hexadecimal characters")),
