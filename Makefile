@@ -18,7 +18,7 @@ $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,aws,azure,gcp,onnx,skops]'
+	$(BIN)/python -m pip install --quiet -e '.[test,aws,azure,gcp,onnx,skops,pandas,mlflow]'
 	touch $@
 
 # checkov pins its own boto3, packaging and more, so it lives in a venv of its own; the tests find
