@@ -156,12 +156,18 @@ class Workdir:
         return run_terraform(list(args), self.path, self.env(**extra_env), timeout=timeout)
 
 
+MODULES = ("bundle",)  # infra/modules/<name>, which every configuration calls as ../modules/<name>
+
+
 def copy_config(cloud: str, destination: Path) -> Path:
-    """A copy of infra/<cloud>/*.tf: Terraform may write its lock file there, not into the repo."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for source in sorted((INFRA / cloud).glob("*.tf")):
-        shutil.copy2(source, destination / source.name)
-    return destination
+    """A copy of infra/<cloud>/*.tf under ``destination``/<cloud>, with the modules it calls beside
+    it as in infra/; Terraform may write its lock file there, not into the repo. Returns the
+    configuration's folder (``cloud`` may also be ``modules/<name>``, a module on its own)."""
+    for folder in (cloud, *(f"modules/{name}" for name in MODULES)):
+        (destination / folder).mkdir(parents=True, exist_ok=True)
+        for source in sorted((INFRA / folder).glob("*.tf")):
+            shutil.copy2(source, destination / folder / source.name)
+    return destination / cloud
 
 
 def checkov_executable() -> Optional[str]:
