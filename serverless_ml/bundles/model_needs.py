@@ -3,7 +3,7 @@ package --model PATH``): pandas when its input schema's layout is ``frame``.
 
     needs = model_needs(Path("titanic.joblib"))
     needs.extras   # ("pandas",)
-    needs.reason   # "its input schema (from the fitted model) has the layout 'frame': ..."
+    needs.reason   # "the model takes its rows as a DataFrame (layout 'frame', from the fitted joblib model)"
 
 The schema is found as the function finds it at run time (core's own loader, first match wins):
 the manifest beside the model (``<model>.manifest.json``, its ``input_schema``) without
@@ -47,7 +47,7 @@ def model_needs(path: Path) -> ModelNeeds:
     schema = _manifest_schema(path)
     origin = "its manifest's input_schema"
     if schema is None:
-        schema, origin = _fitted_schema(path), f"the fitted model ({fmt.name})"
+        schema, origin = _fitted_schema(path), f"the fitted {fmt.name} model"
     from core.model.inputs import needs_pandas
 
     if needs_pandas(schema):
