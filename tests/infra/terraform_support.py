@@ -20,7 +20,7 @@ import os
 import platform
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -212,6 +212,7 @@ class HclConfig:
     outputs: dict[str, dict]
     locals: dict[str, Any]
     texts: dict[str, str]  # file name -> source
+    modules: dict[str, dict] = field(default_factory=dict)  # module calls by name: their arguments
 
     def resource(self, kind: str, name: str) -> dict:
         assert kind in self.resources and name in self.resources[kind], (
@@ -238,6 +239,8 @@ def parse_config(folder: Path) -> HclConfig:
             config.outputs.update(entry)
         for entry in parsed.get("locals", []):
             config.locals.update(entry)
+        for entry in parsed.get("module", []):
+            config.modules.update(entry)
     return config
 
 
