@@ -3,6 +3,8 @@
     serverless-ml package --provider aws                  # build/aws/serverless-ml-aws.zip
     serverless-ml package --provider gcp --extra onnx     # build/gcp/serverless-ml-gcp.zip
     serverless-ml package --provider aws --onnx-only      # .onnx models only: no scikit-learn, SciPy, joblib
+    serverless-ml package --provider aws --extra pandas   # a model that takes its rows as a DataFrame
+    serverless-ml package --provider aws --model titanic.joblib   # pandas if that model needs it
     serverless-ml package --provider azure --out /tmp/app.zip   # /tmp/app/ and /tmp/app.zip
 
 Prints the bundle's size against the provider's limits. Exit status: 0 built; 2 not built (a bad
@@ -18,11 +20,12 @@ import sys
 from pathlib import Path
 
 PROVIDER_NAMES = ("aws", "azure", "gcp")
-EXTRAS = ("onnx", "skops")
+EXTRAS = ("onnx", "skops", "pandas")
 LIMIT_VARIABLE = "SERVERLESS_ML_BUNDLE_LIMIT_MB"
-# aws_lambda/'s pinned requirements, by --onnx-only: serverless.yml installs the same file
-# (serverless_ml/bundles/lambda_requirements.js picks requirements-onnx.txt for an .onnx model key)
-LAMBDA_REQUIREMENTS = {False: "requirements.txt", True: "requirements-onnx.txt"}
+# aws_lambda/'s pinned requirements, by what the bundle serves: serverless.yml installs the same
+# file (serverless_ml/bundles/lambda_requirements.js: requirements-onnx.txt for an .onnx model key,
+# requirements-pandas.txt with modelNeedsPandas=true)
+LAMBDA_REQUIREMENTS = {"onnx-only": "requirements-onnx.txt", "pandas": "requirements-pandas.txt", "": "requirements.txt"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the zip to write (default: build/<provider>/serverless-ml-<provider>.zip in the source tree); "
              "Azure's app folder is written beside it, with the same name without .zip")
     parser.add_argument("--extra", action="append", choices=EXTRAS, default=[],
-                        help="a model format to support as well (onnx: onnxruntime; skops); repeatable")
+                        help="a model format to support as well (onnx: onnxruntime; skops), or pandas for a model "
+                             "that takes its rows as a DataFrame (GET /model: input_schema.layout 'frame'); repeatable")
+    parser.add_argument("--model", type=Path,
+                        help="the model file the bundle will serve: pandas is added when it takes its rows as a "
+                             "DataFrame (read from its manifest's input_schema, else from the model loaded here "
+                             "as core loads it: a pickle runs code, so give only your own model)")
     parser.add_argument("--onnx-only", action="store_true",
                         help="serve .onnx models only: onnxruntime and NumPy, without scikit-learn, SciPy or joblib "
                              "(a smaller bundle and a faster cold start); export the model first with "
@@ -56,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--constraint", type=Path,
                         help="a pip constraints file for the installed dependencies, e.g. scikit-learn==1.7.2 "
                              "(AWS, Python 3.12: aws_lambda/requirements.txt unless given; with --onnx-only "
-                             "aws_lambda/requirements-onnx.txt, the files serverless.yml deploys)")
+                             "aws_lambda/requirements-onnx.txt, with pandas aws_lambda/requirements-pandas.txt: "
+                             "the files serverless.yml deploys)")
     parser.add_argument(
         "--limit-mb",
         help=f"fail above this many MB unzipped instead of the provider's limit, e.g. to leave room for layers "
@@ -84,15 +93,39 @@ def run(args: argparse.Namespace) -> int:
     if args.onnx_only and "skops" in args.extra:
         return _fail("--extra skops needs scikit-learn, which --onnx-only leaves out; expected one of them: "
                      "export the model with `serverless-ml export MODEL --to onnx` for --onnx-only")
+    if args.onnx_only and "pandas" in args.extra:
+        return _fail("--extra pandas is for a scikit-learn model that takes a DataFrame, which --onnx-only leaves out; "
+                     "an .onnx model is served from typed tensors without pandas: drop one of them")
+    extras, model_notes = list(dict.fromkeys(args.extra)), []
+    if args.model is not None:
+        from serverless_ml.bundles.model_needs import model_needs
+
+        try:
+            needs = model_needs(args.model)
+        except BundleError as exc:
+            return _fail(exc.message)
+        if args.onnx_only and needs.format != "onnx":
+            return _fail(f"--model {args.model} is a {needs.format} file, and --onnx-only serves .onnx models only; "
+                         "export it with `serverless-ml export MODEL --to onnx`, or build without --onnx-only")
+        added = [extra for extra in needs.extras if extra not in extras]
+        extras += added
+        if added:
+            model_notes.append(f"{', '.join(added)} added for --model {args.model}: {needs.reason}")
+        elif "pandas" in extras and "pandas" not in needs.extras:
+            model_notes.append(f"--extra pandas is not needed by --model {args.model} ({needs.reason}); "
+                               "with pandas installed, scikit-learn imports it at every cold start")
+        else:
+            model_notes.append(f"--model {args.model}: {needs.reason}")
     source = (args.source or default_source_tree()).resolve()
     output = (args.out if args.out is not None else source / provider.default_output).absolute()
     constraints = args.constraint
-    pinned = source / "aws_lambda" / LAMBDA_REQUIREMENTS[args.onnx_only]
+    pinned = source / "aws_lambda" / LAMBDA_REQUIREMENTS[
+        "onnx-only" if args.onnx_only else "pandas" if "pandas" in extras else ""]
     if constraints is None and provider.name == "aws" and args.python_version == "3.12" and pinned.is_file():
         # the versions serverless.yml deploys (pinned for python3.12): both AWS paths ship the same
         constraints = pinned
     options = BundleOptions(
-        provider=provider, output=output, source=source, extras=tuple(dict.fromkeys(args.extra)),
+        provider=provider, output=output, source=source, extras=tuple(extras),
         onnx_only=args.onnx_only,
         install_dependencies=(not args.no_deps) if provider.name == "aws" else args.vendor_deps,
         python_version=args.python_version, architecture=args.arch, include_boto3=args.include_boto3,
@@ -102,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         result = build(options)
     except BundleError as exc:
         return _fail(exc.message)
+    result.notes[:0] = model_notes
     _print_report(result)
     return 0
 

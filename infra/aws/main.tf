@@ -1,6 +1,14 @@
 data "aws_partition" "current" {}
 data "aws_caller_identity" "current" {}
 
+# The bundle checked against the model's needs (pandas) before anything is deployed from it.
+module "bundle" {
+  source             = "../modules/bundle"
+  bundle_path        = local.bundle_path
+  provider_name      = "aws"
+  model_needs_pandas = var.model_needs_pandas
+}
+
 locals {
   bundle_path = coalesce(var.bundle_path, "${path.module}/../../build/aws/serverless-ml-aws.zip")
 
@@ -49,7 +57,7 @@ resource "aws_lambda_function" "predict" {
   role             = aws_iam_role.predict.arn
   s3_bucket        = aws_s3_object.bundle.bucket
   s3_key           = aws_s3_object.bundle.key
-  source_code_hash = filebase64sha256(local.bundle_path)
+  source_code_hash = filebase64sha256(module.bundle.path)
   handler          = "aws_lambda.handler.predict"
   runtime          = var.runtime
   architectures    = [var.architecture]
@@ -83,7 +91,7 @@ resource "aws_lambda_function" "batch" {
   role             = aws_iam_role.batch.arn
   s3_bucket        = aws_s3_object.bundle.bucket
   s3_key           = aws_s3_object.bundle.key
-  source_code_hash = filebase64sha256(local.bundle_path)
+  source_code_hash = filebase64sha256(module.bundle.path)
   handler          = "aws_lambda.handler.batch"
   runtime          = var.runtime
   architectures    = [var.architecture]

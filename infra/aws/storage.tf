@@ -23,9 +23,9 @@ resource "aws_s3_bucket" "artifacts" {
 
 resource "aws_s3_object" "bundle" {
   bucket      = aws_s3_bucket.artifacts.id
-  key         = "lambda/serverless-ml-aws-${filemd5(local.bundle_path)}.zip"
-  source      = local.bundle_path
-  source_hash = filemd5(local.bundle_path)
+  key         = "lambda/serverless-ml-aws-${filemd5(module.bundle.path)}.zip"
+  source      = module.bundle.path
+  source_hash = filemd5(module.bundle.path)
 
   depends_on = [aws_s3_bucket_versioning.this, aws_s3_bucket_server_side_encryption_configuration.this]
 }

@@ -1,5 +1,13 @@
 data "azurerm_client_config" "current" {}
 
+# The bundle checked against the model's needs (pandas) before anything is deployed from it.
+module "bundle" {
+  source             = "../modules/bundle"
+  bundle_path        = local.bundle_path
+  provider_name      = "azure"
+  model_needs_pandas = var.model_needs_pandas
+}
+
 locals {
   bundle_path = coalesce(var.bundle_path, "${path.module}/../../build/azure/serverless-ml-azure.zip")
 
@@ -209,7 +217,7 @@ resource "azurerm_linux_function_app" "this" {
   https_only                               = true
   builtin_logging_enabled                  = false
   ftp_publish_basic_authentication_enabled = false
-  zip_deploy_file                          = local.bundle_path
+  zip_deploy_file                          = module.bundle.path
   app_settings                             = local.app_settings
   tags                                     = var.tags
 

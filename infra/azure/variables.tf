@@ -102,6 +102,12 @@ variable "skops_trusted_types" {
   }
 }
 
+variable "model_needs_pandas" {
+  description = "true for a model that takes its rows as a DataFrame (fitted on a pandas DataFrame with steps that select columns by name or read strings; GET /model shows input_schema.layout \"frame\"): the plan refuses a bundle built without pandas (`serverless-ml package --provider azure --extra pandas`, or --model MODEL_FILE), which would answer 503 to every request."
+  type        = bool
+  default     = false
+}
+
 variable "strict_model_version" {
   description = "STRICT_MODEL_VERSION: true refuses (503, naming both versions) a .joblib or .skops model saved with another scikit-learn version; false serves it and reports version_drift in GET /model and the logs."
   type        = bool

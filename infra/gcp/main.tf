@@ -1,5 +1,13 @@
 data "google_project" "this" {}
 
+# The bundle checked against the model's needs (pandas) before anything is deployed from it.
+module "bundle" {
+  source             = "../modules/bundle"
+  bundle_path        = local.bundle_path
+  provider_name      = "gcp"
+  model_needs_pandas = var.model_needs_pandas
+}
+
 data "google_storage_project_service_account" "this" {
   depends_on = [google_project_service.this]
 }
@@ -124,9 +132,9 @@ resource "google_storage_bucket" "outputs" {
 
 resource "google_storage_bucket_object" "bundle" {
   # the content's hash in the name: a new zip makes Terraform rebuild and redeploy the functions
-  name   = "serverless-ml-gcp-${filemd5(local.bundle_path)}.zip"
+  name   = "serverless-ml-gcp-${filemd5(module.bundle.path)}.zip"
   bucket = google_storage_bucket.source.name
-  source = local.bundle_path
+  source = module.bundle.path
 }
 
 # --- identities -------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
@@ -17,7 +18,7 @@ from serverless_ml.bundles.providers import (
 )
 
 # what a deployed model needs at the same version it was trained with (checked against this machine)
-MODEL_LIBRARIES = ("scikit-learn", "numpy", "onnxruntime", "skops")
+MODEL_LIBRARIES = ("scikit-learn", "numpy", "onnxruntime", "skops", "pandas")
 # in Lambda's Python runtimes already; left out unless asked for (see BundleOptions.include_boto3)
 LAMBDA_RUNTIME_PACKAGES = ("boto3",)
 # what BundleOptions.onnx_only leaves out of the declared requirements (SciPy, threadpoolctl and
@@ -28,6 +29,7 @@ SCIKIT_LEARN_STACK = ("scikit-learn", "scipy", "joblib", "threadpoolctl", "narwh
 # Azure's Linux workers run on x86-64 with the glibc of Debian 11 (2.31)
 AZURE_PLATFORM = dependencies.TargetPlatform(tuple(manylinux_platforms("x86_64", 31)), "3.11")
 WWWROOT = "/home/site/wwwroot"
+BUNDLE_DESCRIPTION_SUFFIX = ".bundle.json"
 LAMBDA_TASK_ROOT = "/var/task"
 
 
@@ -48,6 +50,13 @@ class BundleOptions:
     @property
     def folder(self) -> Optional[Path]:
         return self.output.with_suffix("") if self.provider is AZURE else None
+
+    @property
+    def description_path(self) -> Path:
+        """What the bundle carries, beside the zip (``serverless-ml-aws.zip`` ->
+        ``serverless-ml-aws.bundle.json``): Terraform reads it to refuse a bundle without pandas for
+        a model that needs it (infra/modules/bundle), since it cannot look inside a zip."""
+        return self.output.with_name(self.output.stem + BUNDLE_DESCRIPTION_SUFFIX)
 
     @property
     def model_extras(self) -> tuple[str, ...]:
@@ -132,6 +141,7 @@ def build(options: BundleOptions) -> BundleResult:
             staging.rename(folder)
             staging = folder
         result.size = write_zip(staging, options.output)
+        _write_description(options, result)
         zipped_limit = provider.zipped_limit
         if provider.zipped_limit_is_hard and zipped_limit and result.size.zipped_bytes > zipped_limit:
             options.output.unlink()
@@ -186,6 +196,33 @@ def _install_dependencies(options: BundleOptions, staging: Path, result: BundleR
             result.notes.append(
                 f"{name} {version} in the bundle (the newest with wheels for {platform.describe()}), {here[name]} here: "
                 f"a model pickled here may not load there; train it with {name}=={version} or pin with --constraint")
+
+
+def _write_description(options: BundleOptions, result: BundleResult) -> None:
+    """The bundle's description, e.g.
+    ``{"bundle": "serverless-ml-aws.zip", "sha256": "<the zip's>", "provider": "aws", "extras": ["pandas"], ...}``.
+    The zip's digest ties it to this very zip: a zip replaced since is not described by it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(options.output, "rb") as archive:
+        for block in iter(lambda: archive.read(1024 * 1024), b""):
+            digest.update(block)
+    description = {
+        "bundle": options.output.name,
+        "sha256": digest.hexdigest(),
+        "provider": options.provider.name,
+        "python_version": options.python_version,
+        "architecture": options.architecture if options.provider is AWS else None,
+        "extras": list(options.model_extras),
+        "onnx_only": options.onnx_only,
+        "dependencies_installed": options.install_dependencies,
+        "dependencies": dict(sorted(result.dependencies.items())),
+    }
+    path = options.description_path
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)
 
 
 def _site_packages(options: BundleOptions, staging: Path) -> Path:

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -48,14 +49,40 @@ def pip_install_command(requirements: Sequence[str], target: Path, platform: Tar
     return command + list(requirements)
 
 
+def constraint_lines(path: Path) -> list[str]:
+    """The pins of a requirements file with its ``-r other.txt`` lines replaced by that file's
+    pins, as serverless-python-requirements reads it (aws_lambda/requirements-pandas.txt includes
+    requirements.txt). Given to pip as they are, the lines of an included file would be
+    requirements, not constraints: pip would install all of them."""
+    lines: list[str] = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        include = re.match(r"^(?:-r|--requirement)(?:\s+|=)(\S+)$", line)
+        if include:
+            nested = (path.parent / include.group(1))
+            if not nested.is_file():
+                raise DependencyInstallFailed(f"{path} includes {include.group(1)}, which is not a file beside it")
+            lines += constraint_lines(nested)
+        else:
+            lines.append(line)
+    return lines
+
+
 def install(requirements: Sequence[str], target: Path, platform: TargetPlatform,
             constraints: Optional[Path] = None) -> None:
     """Install ``requirements`` into ``target`` for ``platform``; raise with pip's own explanation."""
-    command = pip_install_command(requirements, target, platform, constraints)
-    try:
-        done = subprocess.run(command, capture_output=True, text=True)
-    except OSError as exc:
-        raise DependencyInstallFailed(f"could not run pip ({exc}); expected pip in {sys.executable}'s environment") from None
+    with tempfile.TemporaryDirectory(prefix="serverless-ml-constraints-") as folder:
+        flat = None
+        if constraints is not None:
+            flat = Path(folder) / "constraints.txt"
+            flat.write_text("".join(f"{line}\n" for line in constraint_lines(constraints)), encoding="utf-8")
+        command = pip_install_command(requirements, target, platform, flat)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True)
+        except OSError as exc:
+            raise DependencyInstallFailed(f"could not run pip ({exc}); expected pip in {sys.executable}'s environment") from None
     if done.returncode != 0:
         explanation = "\n".join(line for line in done.stderr.splitlines() if line.startswith("ERROR"))
         raise DependencyInstallFailed(

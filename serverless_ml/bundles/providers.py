@@ -79,6 +79,9 @@ PROVIDERS = {provider.name: provider for provider in (AWS, AZURE, GCP)}
 
 # Model formats beyond joblib/pickle that a bundle can carry (pyproject.toml extras of the same name).
 MODEL_FORMAT_EXTRAS = ("onnx", "skops")
+# The DataFrame library a model whose input schema has the layout "frame" needs (pyproject.toml's
+# extra of the same name); core imports it for such a model only.
+DATAFRAME_EXTRA = "pandas"
 
 # Lambda's managed runtimes: Python 3.11 and earlier run on Amazon Linux 2 (glibc 2.26), 3.12 and
 # later on Amazon Linux 2023 (glibc 2.34). A wheel for a newer glibc would install and then fail

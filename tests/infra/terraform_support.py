@@ -20,7 +20,7 @@ import os
 import platform
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -156,12 +156,18 @@ class Workdir:
         return run_terraform(list(args), self.path, self.env(**extra_env), timeout=timeout)
 
 
+MODULES = ("bundle",)  # infra/modules/<name>, which every configuration calls as ../modules/<name>
+
+
 def copy_config(cloud: str, destination: Path) -> Path:
-    """A copy of infra/<cloud>/*.tf: Terraform may write its lock file there, not into the repo."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for source in sorted((INFRA / cloud).glob("*.tf")):
-        shutil.copy2(source, destination / source.name)
-    return destination
+    """A copy of infra/<cloud>/*.tf under ``destination``/<cloud>, with the modules it calls beside
+    it as in infra/; Terraform may write its lock file there, not into the repo. Returns the
+    configuration's folder (``cloud`` may also be ``modules/<name>``, a module on its own)."""
+    for folder in (cloud, *(f"modules/{name}" for name in MODULES)):
+        (destination / folder).mkdir(parents=True, exist_ok=True)
+        for source in sorted((INFRA / folder).glob("*.tf")):
+            shutil.copy2(source, destination / folder / source.name)
+    return destination / cloud
 
 
 def checkov_executable() -> Optional[str]:
@@ -206,6 +212,7 @@ class HclConfig:
     outputs: dict[str, dict]
     locals: dict[str, Any]
     texts: dict[str, str]  # file name -> source
+    modules: dict[str, dict] = field(default_factory=dict)  # module calls by name: their arguments
 
     def resource(self, kind: str, name: str) -> dict:
         assert kind in self.resources and name in self.resources[kind], (
@@ -232,6 +239,8 @@ def parse_config(folder: Path) -> HclConfig:
             config.outputs.update(entry)
         for entry in parsed.get("locals", []):
             config.locals.update(entry)
+        for entry in parsed.get("module", []):
+            config.modules.update(entry)
     return config
 
 

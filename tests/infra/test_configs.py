@@ -195,7 +195,7 @@ def test_azure_uses_the_linux_function_app_on_python(azure):
     stack = tf.block(tf.block(app, "site_config"), "application_stack")
     assert stack["python_version"] == "${var.python_version}"
     assert set(azure.variables["python_version"]["validation"][0]["condition"].split('"')[1::2]) <= {"3.11", "3.12"}
-    assert app["zip_deploy_file"] == "${local.bundle_path}"
+    assert app["zip_deploy_file"] == "${module.bundle.path}"  # the bundle checked for pandas
     assert app["https_only"] is True
     assert tf.block(app, "identity")["type"] == "SystemAssigned"
 
@@ -349,3 +349,22 @@ def test_gcp_buckets_are_private(gcp):
 @pytest.mark.parametrize("suffix", sorted(SUFFIXES))
 def test_suffixes_are_what_core_reads(suffix):
     assert not isinstance(input_format("day" + suffix), str)
+
+
+# --- pandas: the bundle checked against the model's needs -------------------------------------
+
+def test_the_deployed_bundle_is_the_one_checked_for_pandas(any_config):
+    """Every configuration passes its bundle through infra/modules/bundle (test_bundle_module.py
+    plans it) and deploys the path the module hands back, so a refused bundle stops the plan."""
+    cloud, config = any_config
+    call = config.modules.get("bundle")
+    assert call is not None, f"infra/{cloud} does not call ../modules/bundle"
+    assert (call["source"], call["bundle_path"], call["provider_name"], call["model_needs_pandas"]) == (
+        "../modules/bundle", "${local.bundle_path}", cloud, "${var.model_needs_pandas}")
+    source = "".join(config.texts.values())
+    # the unchecked path goes only into the module; what is uploaded or hashed is the module's
+    assert source.count("local.bundle_path") == 1, f"infra/{cloud} deploys local.bundle_path unchecked"
+    assert "module.bundle.path" in source
+    variable = config.variables["model_needs_pandas"]
+    assert (variable["type"], variable["default"]) == ("bool", False), variable
+    assert f"serverless-ml package --provider {cloud} --extra pandas" in variable["description"]

@@ -358,3 +358,23 @@ def test_overlapping_input_and_output_prefixes_are_refused(stack):
     result = workdir.run("plan", "-input=false", "-refresh=false", *var_args({**variables, "input_prefix": "predictions/incoming/"}))
     assert result.returncode != 0
     assert "overlap: the outputs would trigger the batch function" in " ".join(result.stderr.split()), result.stderr
+
+
+def test_a_model_that_needs_pandas_gets_a_bundle_with_it_or_no_plan(stack, tmp_path):
+    """model_needs_pandas = true: the tiny bundle, which nothing describes, is refused at plan
+    (infra/modules/bundle, planned on its own in test_bundle_module.py); the same zip described
+    as `serverless-ml package --extra pandas` describes it is accepted."""
+    workdir, variables, _, _ = stack
+    needs = {**variables, "model_needs_pandas": "true"}
+    refused = workdir.run("plan", "-input=false", "-refresh=false", *var_args(needs))
+    assert refused.returncode != 0
+    said = " ".join(refused.stderr.split())
+    assert f"model_needs_pandas = true (the model takes its rows as a DataFrame), but nothing says that {variables['bundle_path']} carries pandas" in said, said
+    assert "Build the bundle with `serverless-ml package --provider aws --extra pandas`" in said
+
+    described = tiny_bundle(tmp_path / "serverless-ml-aws.zip")
+    (tmp_path / "serverless-ml-aws.bundle.json").write_text(json.dumps({
+        "bundle": described.name, "sha256": hashlib.sha256(described.read_bytes()).hexdigest(), "provider": "aws",
+        "extras": ["pandas"]}))
+    accepted = workdir.run("plan", "-input=false", "-refresh=false", *var_args({**needs, "bundle_path": str(described)}))
+    assert accepted.returncode == 0, accepted.stderr

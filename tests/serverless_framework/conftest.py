@@ -172,6 +172,13 @@ def packaged_onnx(tmp_path_factory) -> Packaged:
     return package_service(tmp_path_factory.mktemp("sls-package-onnx"), (*PARAMS, f"--param=modelKey={ONNX_MODEL_KEY}"))
 
 
+@pytest.fixture(scope="session")
+def packaged_pandas(tmp_path_factory) -> Packaged:
+    """A deployment of a model that takes a DataFrame: `--param=modelNeedsPandas=true` makes the
+    package install aws_lambda/requirements-pandas.txt (requirements.txt and pandas)."""
+    return package_service(tmp_path_factory.mktemp("sls-package-pandas"), (*PARAMS, "--param=modelNeedsPandas=true"))
+
+
 def invoke_unzipped(packaged: Packaged, task: Path, model_uri: str, body: dict, watched: tuple[str, ...] = (),
                     env: Optional[dict[str, str]] = None) -> dict:
     """The predict function's handler, as the template names it, run by Python 3.12 from the
