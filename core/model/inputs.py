@@ -30,7 +30,8 @@ def check_frame_library(schema: InputSchema, display: str) -> None:
         raise ModelRuntimeMissing(
             f"the model at {display} takes its rows as a DataFrame (columns selected by name or not "
             "numbers), and pandas is not installed here; install it with pip install 'serverless-ml[pandas]' "
-            "(serverless-ml package --extra pandas)"
+            "(serverless-ml package --extra pandas; sls: --param=\"modelNeedsPandas=true\"; Terraform: "
+            "model_needs_pandas = true)"
         )
 
 

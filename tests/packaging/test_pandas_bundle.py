@@ -148,10 +148,6 @@ def test_the_mixed_pipeline_is_served_from_the_bundle_with_pandas(
     assert Path(outcome["pandas"]).is_relative_to(pandas_task)  # the bundle's own pandas
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core/model/formats/_estimator.py describe_estimator re-raises only ModelInvalid: the "
-    "ModelRuntimeMissing of check_frame_library becomes model_invalid 'could not be inspected "
-    "(ModelRuntimeMissing)', which names nothing to install; `except ModelUnavailable: raise` fixes it"))
 def test_without_pandas_the_mixed_pipeline_answers_503_naming_what_to_install(
         default_task, python312, typed_models, in_bundle, predict_event):
     outcome = serve_mixed(default_task, python312, typed_models["mixed"], in_bundle, predict_event)
@@ -163,14 +159,7 @@ def test_without_pandas_the_mixed_pipeline_answers_503_naming_what_to_install(
     assert error["code"] == "model_unavailable", error
     assert "takes its rows as a DataFrame" in error["message"] and "pandas is not installed here" in error["message"]
     assert "serverless-ml package --extra pandas" in error["message"], error
-
-
-def test_without_pandas_the_mixed_pipeline_answers_503_and_no_500(
-        default_task, python312, typed_models, in_bundle, predict_event):
-    """What the default bundle answers today (see the xfail above for the message it should give)."""
-    outcome = serve_mixed(default_task, python312, typed_models["mixed"], in_bundle, predict_event)
-    assert outcome["answer"]["statusCode"] == 503, outcome["answer"]
-    assert "Traceback" not in outcome["answer"]["body"] and outcome["pandas"] is None
+    assert "modelNeedsPandas" in error["message"] and "model_needs_pandas" in error["message"], error
 
 
 # --- how the command knows: --extra pandas, --model PATH ----------------------------------------

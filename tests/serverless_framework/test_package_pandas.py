@@ -97,14 +97,14 @@ def test_the_unzipped_package_serves_the_mixed_pipeline(packaged_pandas, typed_m
 
 @SLS_PACKAGE_TIMEOUT
 def test_the_default_package_answers_the_mixed_pipeline_503(packaged, typed_models, tmp_path, sls_helpers):
-    """Never a 500. (The message should name pandas and modelNeedsPandas: see the xfail in
-    tests/packaging/test_pandas_bundle.py for core's part of it.)"""
+    """Never a 500: a 503 naming pandas and the param that adds it."""
     _skip_without_python312(packaged)
     outcome = sls_helpers.invoke_unzipped(packaged, tmp_path / "task", typed_models["mixed"].as_uri(),
                                           {"instances": PASSENGERS}, watched=("pandas",))
     answer = outcome["answer"]
     assert answer["statusCode"] == 503, answer
     assert "Traceback" not in answer["body"]
+    assert "pandas is not installed" in answer["body"] and "modelNeedsPandas=true" in answer["body"]
     assert outcome["imported"] == []
 
 
