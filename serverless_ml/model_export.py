@@ -32,6 +32,7 @@ def write_model(
     version: Optional[str] = None,
     source: Optional[dict[str, Any]] = None,
     sample: Optional[list[list[Any]]] = None,
+    sample_labels: Optional[list[Any]] = None,
 ) -> Written:
     """Serialise ``model`` (core's ModelDescription of a scikit-learn model) to ``out`` as ``fmt``
     (joblib, skops or onnx), then its manifest next to it; nothing is written if it is refused."""
@@ -40,7 +41,7 @@ def write_model(
     extra: dict[str, Any] = {}
     check = None
     if fmt == "onnx":
-        converted = to_onnx(model, schema, sample)
+        converted = to_onnx(model, schema, sample, sample_labels)
         data, schema, check = converted.data, converted.schema, converted.check
         extra = {"onnx_opset": converted.opset, "zipmap": False}
     elif fmt == "skops":

@@ -52,9 +52,11 @@ class Converted(NamedTuple):
     check: dict
 
 
-def to_onnx(model: Any, schema: InputSchema, sample: Optional[list[list[Any]]] = None) -> Converted:
+def to_onnx(model: Any, schema: InputSchema, sample: Optional[list[list[Any]]] = None,
+            labels: Optional[Sequence[Any]] = None) -> Converted:
     """Convert ``model`` (core's ModelDescription of a scikit-learn model) and check it on
-    ``sample`` (rows in column order, as a client sends them; None: rows made from the schema).
+    ``sample`` (rows in column order, as a client sends them; None: rows made from the schema),
+    whose rows messages name by ``labels`` (a DataFrame's index) or by position.
 
     >>> converted = to_onnx(load_model(uri, store), schema)  # doctest: +SKIP
     >>> converted.check
@@ -81,7 +83,7 @@ def to_onnx(model: Any, schema: InputSchema, sample: Optional[list[list[Any]]] =
         opset = next((o.version for o in onx.opset_import if o.domain in ("", "ai.onnx")), None)
     data = onx.SerializeToString()
     rows = sample if sample is not None else sample_rows(estimator, schema, model.n_features)
-    served_schema, check = check_onnx(model, schema, data, rows, sampled=sample is not None)
+    served_schema, check = check_onnx(model, schema, data, rows, sampled=sample is not None, labels=labels)
     return Converted(data, opset, served_schema, check)
 
 
@@ -220,7 +222,8 @@ def _vocabulary(estimator: Any) -> list[str]:
 # --- the check -------------------------------------------------------------------------------------
 
 
-def check_onnx(model: Any, schema: InputSchema, data: bytes, rows: Sequence[list[Any]], *, sampled: bool) -> tuple[InputSchema, dict]:
+def check_onnx(model: Any, schema: InputSchema, data: bytes, rows: Sequence[list[Any]], *, sampled: bool,
+               labels: Optional[Sequence[Any]] = None) -> tuple[InputSchema, dict]:
     """Run both models on ``rows``; return the schema to serve the graph with and the report, or
     raise ExportRefused naming the rows that disagree."""
     from core.request.rows import RowSchema
@@ -274,7 +277,8 @@ def check_onnx(model: Any, schema: InputSchema, data: bytes, rows: Sequence[list
     expected, got = _answers(model, chosen), _answers(onnx_model, chosen)
     bad = disagreeing(*expected, *got, model.classes is not None)
     if bad:
-        raise ExportRefused(disagreement_message([kept[k] for k in bad], [k for k in bad], expected, got, sampled))
+        named = [labels[kept[k]] if labels is not None else kept[k] for k in bad]
+        raise ExportRefused(disagreement_message(named, bad, expected, got, sampled))
     report: dict[str, Any] = {"sample_rows" if sampled else "generated_rows": len(kept), "same_labels" if model.classes is not None else "same_values": len(kept)}
     if expected[1] is not None:
         import numpy as np
