@@ -40,7 +40,7 @@ from core.model.context import LoadContext
 from core.model.description import ModelDescription
 from core.model.formats.onnx_graph import graph_facts
 from core.model.manifest import reconcile_classes, reconcile_feature_names, reconcile_schema
-from core.schema import ANY, ARRAY, BOOLEAN, FRAME, INTEGER, NUMBER, STRING, TEXT, Column, InputSchema
+from core.schema import ANY, ARRAY, BOOLEAN, CATEGORICAL, FRAME, INTEGER, NUMBER, STRING, TEXT, Column, InputSchema
 
 logger = logging.getLogger("serverless_ml.model")
 
@@ -198,7 +198,14 @@ def _schema(context: LoadContext, graph: _GraphInputs, feature_names: Optional[t
             layout = ARRAY if all(c.type == NUMBER for c in columns) else FRAME
         from_graph = InputSchema(columns, layout=layout, source="model")
     schema = reconcile_schema(context.manifest, from_graph, context.display)
-    if not graph.per_column or schema is from_graph:
+    if not graph.per_column:
+        if schema.columns is not None and any(c.type in (STRING, CATEGORICAL) and not _numeric_categories(c) for c in schema.columns):
+            raise ModelInvalid(
+                f"the manifest {context.manifest.display} describes string columns, but the model at "
+                f"{context.display} takes one {graph.types[0]} matrix; export the model again or remove the manifest"
+            )
+        return schema
+    if schema is from_graph:
         return schema
     fed = dict(zip(graph.names, graph.types))  # reconcile_schema made the names the graph's
     columns = []
@@ -209,6 +216,10 @@ def _schema(context: LoadContext, graph: _GraphInputs, feature_names: Optional[t
             column, changed = column._replace(nullable=False), True
         columns.append(column)
     return InputSchema(columns, layout=schema.layout, source=schema.source) if changed else schema
+
+
+def _numeric_categories(column: Column) -> bool:
+    return column.type == CATEGORICAL and bool(column.categories) and not isinstance(column.categories[0], str)
 
 
 def _feed(graph: _GraphInputs, schema: InputSchema, np: Any) -> Feed:
