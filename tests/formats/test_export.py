@@ -39,6 +39,9 @@ def test_export_to_skops_says_which_types_to_trust(formats_dir, tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["serve_with"] == {"SKOPS_TRUSTED_TYPES": "sklearn.tree._tree.Tree"}
     assert (tmp_path / "iris.skops").is_file() and (tmp_path / "iris.skops.manifest.json").is_file()
+    # the forest takes NaN (its allow_nan tag), and so does its skops file, unlike its ONNX graph
+    manifest = json.loads((tmp_path / "iris.skops.manifest.json").read_text())
+    assert manifest["input_schema"]["columns"] == [{"name": name, "type": "number", "nullable": True} for name in FEATURES]
 
 
 def test_export_errors_say_what_was_expected(formats_dir, tmp_path):
