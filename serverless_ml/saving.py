@@ -55,7 +55,7 @@ def save_model(model: Any, path: Union[str, Path], *, sample: Any = None, model_
 
     Raises ExportRefused (a ValueError) saying why when the model cannot be written as asked.
     """
-    from core.model.formats import format_for_name
+    from core.model_formats import format_for_name
 
     out = Path(path).expanduser().resolve()
     fmt = format_for_name(out.name)
