@@ -32,7 +32,9 @@ def predict_arrays(model: ModelDescription, rows: Any) -> tuple[Any, Any]:
     one row each per input row: for the batch engine, which formats whole columns at once."""
     import numpy as np  # already loaded with the model; kept out of core's import
 
-    features = model_input(model.schema, rows)
+    # ONNX (model.infer) builds its feeds from the checked rows itself, one typed tensor per column
+    # with NumPy alone: never a DataFrame, so never pandas
+    features = rows if model.infer is not None else model_input(model.schema, rows)
     estimator = model.estimator
     try:
         if model.infer is not None:  # ONNX: labels and probabilities from one run of the graph

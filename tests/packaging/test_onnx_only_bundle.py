@@ -60,8 +60,24 @@ def models(exported_demo_model) -> Path:
     return exported_demo_model("onnx")[0].parent
 
 
-def serve_in_lambda_bundle(folder: Path, python: str, model: Path, in_bundle, predict_event) -> dict:
-    event = json.dumps(predict_event({"instances": ROWS}))
+@pytest.fixture(scope="module")
+def typed_onnx(typed_models, tmp_path_factory) -> Path:
+    """The mixed DataFrame pipeline and the text pipeline of tests/typed_models.py, exported to ONNX
+    by `serverless-ml export` (one typed input per column; the text graph with the C locale)."""
+    import shutil
+
+    from formats.format_support import export
+
+    folder = tmp_path_factory.mktemp("typed-onnx-bundle")
+    for name in ("mixed", "text"):
+        shutil.copy(typed_models[name], folder / f"{name}.joblib")
+        done = export(folder / f"{name}.joblib", "onnx")
+        assert done.returncode == 0, done.stderr
+    return folder
+
+
+def serve_in_lambda_bundle(folder: Path, python: str, model: Path, in_bundle, predict_event, rows=ROWS) -> dict:
+    event = json.dumps(predict_event({"instances": rows}))
     code = f"EVENT = {event!r}\nSTACK = {SCIKIT_LEARN_MODULES!r}\n" + textwrap.dedent(HANDLE)
     return in_bundle(folder, code, {"MODEL_URI": model.as_uri()}, python=python)
 
@@ -110,6 +126,33 @@ def test_the_handler_serves_an_onnx_model_from_the_bundle_alone(
     np.testing.assert_allclose(body["probabilities"], expected, rtol=0, atol=1e-5)
     assert outcome["imported"] == []
     assert all(Path(home).is_relative_to(onnx_only_task) for home in outcome["homes"].values()), outcome["homes"]
+
+
+TYPED_ROWS = {
+    "mixed": [{"age": 22.0, "fare": 7.25, "pclass": 3, "sex": "male", "embarked": "S"},
+              {"age": None, "fare": 80.0, "pclass": 1, "sex": "female", "embarked": "X"}],
+    "text": ["free money now", "see you at lunch"],
+}
+
+
+@pytest.mark.parametrize("name", ["mixed", "text"])
+def test_the_handler_serves_typed_onnx_models_from_the_bundle_alone(
+        onnx_only_task, python312, typed_onnx, in_bundle, predict_event, name):
+    """Strings, missing values and texts, with onnxruntime and NumPy alone, in an environment with
+    no locale settings (the bundle runs with PATH only), as scikit-learn answers them."""
+    import joblib
+    import pandas as pd
+
+    rows = TYPED_ROWS[name]
+    outcome = serve_in_lambda_bundle(onnx_only_task, python312, typed_onnx / f"{name}.onnx", in_bundle, predict_event, rows)
+    assert outcome["answer"]["statusCode"] == 200, outcome["answer"]
+    body = json.loads(outcome["answer"]["body"])
+    model = joblib.load(typed_onnx / f"{name}.joblib")
+    X = rows if name == "text" else pd.DataFrame(rows).astype({"sex": object, "embarked": object})
+    assert body["predictions"] == model.predict(X).tolist()
+    assert body["classes"] == model.classes_.tolist()
+    np.testing.assert_allclose(body["probabilities"], model.predict_proba(X), rtol=0, atol=1e-5)
+    assert outcome["imported"] == []
 
 
 @pytest.mark.parametrize("model, missing", [("model.joblib", "scikit-learn and joblib"),
