@@ -173,7 +173,7 @@ def test_outputs_other_events_and_other_names_are_skipped(batch_app, azurite_wit
         f"az://{CONTAINER}/predictions/manual/stray.csv is under the output prefix az://{CONTAINER}/predictions/; "
         "outputs are never inputs",
         "event type 'Microsoft.Storage.BlobDeleted' is not Microsoft.Storage.BlobCreated",
-        "'file1.txt' is not a batch input; expected a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz",
+        "'file1.txt' is not a batch input; expected a name ending in .csv, .jsonl, .json, .csv.gz, .jsonl.gz or .json.gz",
     ]
 
 

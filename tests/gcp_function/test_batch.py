@@ -202,7 +202,7 @@ def test_objects_under_the_output_prefix_and_other_events_are_skipped(batch_func
         "outputs are never inputs",
         f"event type 'google.cloud.storage.object.v1.deleted' is not {FINALIZED}",
         f"event type 'google.cloud.pubsub.topic.v1.messagePublished' is not {FINALIZED}",
-        "'MyFile' is not a batch input; expected a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz",
+        "'MyFile' is not a batch input; expected a name ending in .csv, .jsonl, .json, .csv.gz, .jsonl.gz or .json.gz",
     ]
 
 
