@@ -92,11 +92,12 @@ class _Text:
             try:
                 value, end = _DECODER.raw_decode(self.buffer, self.pos)
             except json.JSONDecodeError as exc:
+                offset = exc.pos - self.pos  # more() moves the buffer, not the row
                 if len(self.buffer) - self.pos > MAX_LINE_BYTES:
                     raise self.error(f"{what} is longer than {MAX_LINE_BYTES // 1024} KiB") from None
                 if self.more():
                     continue
-                raise self.error(f"{what} is not valid JSON ({exc.msg})", exc.pos) from None
+                raise self.error(f"{what} is not valid JSON ({exc.msg})", self.pos + offset) from None
             if end == len(self.buffer) and self.more():
                 continue  # a number at the end of the buffer may go on in the next block
             self.pos = end
