@@ -28,6 +28,8 @@ def input_format(name: str) -> Union[InputFormat, str]:
     gzipped = lowered.endswith(".gz")
     stem = lowered[: -len(".gz")] if gzipped else lowered
     kind = next((k for k in FORMATS if stem.endswith("." + k)), None)
+    if kind == "json" and stem.endswith(".manifest.json"):  # written beside a model by serverless-ml export
+        return f"'{_short(name)}' is a model's manifest, not a batch input"
     if kind is None:
         return f"'{_short(name)}' is not a batch input; expected a name ending in {ACCEPTED}"
     return InputFormat(kind, gzipped)

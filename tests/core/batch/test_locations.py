@@ -32,6 +32,10 @@ def test_other_names_are_not_inputs_and_say_what_is(name):
     assert reason == f"'{name}' is not a batch input; expected a name ending in .csv, .jsonl, .json, .csv.gz, .jsonl.gz or .json.gz"
 
 
+def test_a_models_manifest_is_not_a_json_input():
+    assert input_format("models/iris.joblib.manifest.json") == "'models/iris.joblib.manifest.json' is a model's manifest, not a batch input"
+
+
 def test_bucket_outputs_keep_the_whole_input_key_under_the_default_prefix():
     source = parse_uri("s3://bucket/incoming/2026/data.csv")
     targets = output_locations(source, output_prefix_for(source, None))

@@ -289,3 +289,38 @@ def test_a_header_of_the_wrong_width_is_refused_even_by_position(batch, unnamed_
         "the header (line 1) has 3 columns; expected 4: this model was fitted without feature names, "
         "so the header's columns are taken in order, one per feature"
     )
+
+
+# --- integers and booleans, as a manifest types them ------------------------------------------------------
+
+
+@pytest.fixture
+def counted_model_uri(tmp_path) -> str:
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    frame = pd.DataFrame({"visits": [1, 5, 2, 8, 3, 9] * 5, "member": [True, False, True, False, True, True] * 5})
+    y = frame["visits"] > 4
+    model = Pipeline([
+        ("prepare", ColumnTransformer([("n", SimpleImputer(), ["visits"]), ("b", "passthrough", ["member"])])),
+        ("classify", LogisticRegression()),
+    ]).fit(frame, y)
+    path = tmp_path / "counted.joblib"
+    joblib.dump(model, path)
+    (tmp_path / "counted.joblib.manifest.json").write_text(json.dumps({"input_schema": {"layout": "frame", "columns": [
+        {"name": "visits", "type": "integer", "nullable": True}, {"name": "member", "type": "boolean"},
+    ]}}))
+    return path.as_uri()
+
+
+def test_integer_and_boolean_columns_are_read_and_refused_as_over_http(batch, counted_model_uri):
+    content = "visits,member\n1,true\n9,false\n,yes\n2.5,true\n3,maybe\n7.0,0\n"
+    result = batch.run(batch.write("counts.csv", content), model_uri=counted_model_uri)
+    assert [p["line"] for p in read_jsonl(result.predictions_uri)] == [2, 3, 4, 7]
+    assert read_jsonl(result.errors_uri) == [
+        {"line": 5, "code": "invalid_value", "message": "line 5, column 'visits' is the number 2.5; expected an integer"},
+        {"line": 6, "code": "invalid_value", "message": "line 6, column 'member' is the string 'maybe'; expected true or false"},
+    ]
