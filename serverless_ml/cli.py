@@ -2,7 +2,7 @@
 
     serverless-ml serve [--host 127.0.0.1] [--port 8080] [--provider aws|azure|gcp]
     serverless-ml demo-model [--dir .serverless-ml/demo]  train the demo model, print its MODEL_URI
-    serverless-ml batch INPUT [OUTPUT] [--model URI]      predict a .csv/.jsonl(.gz) file or object
+    serverless-ml batch INPUT [OUTPUT] [--model URI]      predict a .csv/.jsonl/.json(.gz) file or object
     serverless-ml export MODEL --to onnx|skops            convert a model, write it with its manifest
     serverless-ml package --provider aws|azure|gcp        build the deployable bundle of one provider
 
@@ -42,7 +42,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     demo.add_argument("--dir", type=Path, default=DEFAULT_DEMO_DIR)
 
     batch = commands.add_parser(
-        "batch", help="predict every row of a .csv or .jsonl file (optionally .gz), as a storage trigger would",
+        "batch", help="predict every row of a .csv, .jsonl or .json file (optionally .gz), as a storage trigger would",
         description="Exit status: 0 every row predicted; 1 outputs written but some lines failed "
         "(see the errors file); 2 nothing written (bad argument or setting, input skipped, model or storage unavailable).",
     )
@@ -133,7 +133,17 @@ def _batch(args: argparse.Namespace) -> int:
     if result.skipped:
         print(f"serverless-ml: skipped: {result.skipped}", file=sys.stderr)
         return 2
-    if result.rows_failed or result.input_error:
+    if result.input_error and not result.rows_read:
+        # nothing was read as a row (a refused header, a file that is not the format its name says)
+        print(f"serverless-ml: the file was refused: {result.input_error}; see {result.errors_uri}", file=sys.stderr)
+        return 1
+    if result.input_error:
+        print(
+            f"serverless-ml: {result.rows_failed} line(s) failed, and reading stopped early: {result.input_error}; "
+            f"see {result.errors_uri}", file=sys.stderr,
+        )
+        return 1
+    if result.rows_failed:
         print(f"serverless-ml: {result.rows_failed} line(s) failed; see {result.errors_uri}", file=sys.stderr)
         return 1
     return 0

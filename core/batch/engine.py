@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO, Callable, Optional, Union
 
 from core.batch.formats import input_format
-from core.batch.lines import line_chunks
 from core.batch.outputs import OutputFiles
 from core.batch.readers import BatchInputError, RowFailure, reader_for
 from core.errors import ObjectNotFound, PredictionRejected
@@ -74,7 +73,7 @@ def run_batch(
 
     model = model_holder.get()
     started = time.perf_counter()
-    reader = reader_for(found.kind, RowSchema(model.schema))
+    reader = reader_for(found.kind, RowSchema(model.schema), by_position=model.feature_names_source == "generated")
     timeout = settings.storage_timeout_seconds
     logger.info("batch started", extra={"fields": {"input": source.display, "format": found.kind, "gzip": found.gzipped}})
 
@@ -86,9 +85,8 @@ def run_batch(
             stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if found.gzipped else raw  # type: ignore[assignment]
             last_line = 0
             try:
-                for chunk in line_chunks(stream, settings.batch_chunk_rows):
-                    last_line = max(chunk.numbers[-1:] + chunk.too_long[-1:])
-                    parsed = reader.parse(chunk)
+                for parsed in reader.chunks(stream, settings.batch_chunk_rows):
+                    last_line = max(last_line, parsed.last_line)
                     rejected = _predict(model, parsed.numbers, parsed.rows, outputs) if parsed.numbers else []
                     outputs.write_failures(sorted(parsed.failures + rejected, key=lambda f: f.line))
                     read += len(parsed.numbers) + len(parsed.failures)

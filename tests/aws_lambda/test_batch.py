@@ -337,3 +337,45 @@ def test_the_handler_module_entry_point_in_a_fresh_interpreter(moto, s3, bucket,
     (record,) = [line for line in logs if line["message"] == "batch record"]
     assert (record["function_request_id"], record["input"]) == ("entry-1", f"s3://{bucket}/{KEY}")
     assert jsonl(read(s3, bucket, OUTPUT))[0]["prediction"] == "setosa"
+
+
+# --- typed models ------------------------------------------------------------------------------------------
+
+PEOPLE = (
+    "age,fare,pclass,sex,embarked\n"
+    '22,7.25,3,male,S\n'
+    ',71.28,1,female,"C"\n'  # a missing age: the model imputes it
+    'x,8.05,3,male,S\n'  # refused with the HTTP API's words
+    '35,53.1,1,"fe\nmale","S, Q"\n'  # quoted line end and comma: unknown categories, ignored by the model
+)
+
+
+@pytest.mark.parametrize("name, body", [
+    ("incoming/people.csv", PEOPLE),
+    ("incoming/people.json", json.dumps({"instances": [
+        {"age": 22, "fare": 7.25, "pclass": 3, "sex": "male", "embarked": "S"},
+        {"age": None, "fare": 71.28, "pclass": 1, "sex": "female", "embarked": "C"},
+        {"age": "x", "fare": 8.05, "pclass": 3, "sex": "male", "embarked": "S"},
+        {"age": 35, "fare": 53.1, "pclass": 1, "sex": "fe\nmale", "embarked": "S, Q"},
+    ]})),
+])
+def test_a_mixed_pipeline_is_predicted_from_s3(make_app, s3, bucket, typed_models, name, body):
+    from aws_lambda.batch import handle
+
+    model_key = f"models/{uuid.uuid4().hex[:8]}/mixed.joblib"
+    s3.put_object(Bucket=bucket, Key=model_key, Body=typed_models["mixed"].read_bytes())
+    harness = make_app(f"s3://{bucket}/{model_key}")
+    s3.put_object(Bucket=bucket, Key=name, Body=body.encode())
+
+    answer = handle(harness.app, direct_event(bucket, name), LambdaContext(aws_request_id="typed-1"))
+
+    (result,) = answer["results"]
+    assert (result["status"], result["rows_predicted"], result["rows_failed"]) == ("predicted", 3, 1)
+    csv_input = name.endswith(".csv")
+    lines = jsonl(read(s3, bucket, f"predictions/{name}.predictions.jsonl"))
+    assert [r["line"] for r in lines] == ([2, 3, 5] if csv_input else [1, 2, 4])
+    assert [r["prediction"] for r in lines] == [False, True, True]
+    (error,) = jsonl(read(s3, bucket, f"predictions/{name}.errors.jsonl"))
+    where = "line 4, column 'age'" if csv_input else "instances[2].age"
+    assert error == {"line": 4 if csv_input else 3, "code": "invalid_value",
+                     "message": f"{where} is the string 'x'; expected a number"}

@@ -173,7 +173,7 @@ def test_outputs_other_events_and_other_names_are_skipped(batch_app, azurite_wit
         f"az://{CONTAINER}/predictions/manual/stray.csv is under the output prefix az://{CONTAINER}/predictions/; "
         "outputs are never inputs",
         "event type 'Microsoft.Storage.BlobDeleted' is not Microsoft.Storage.BlobCreated",
-        "'file1.txt' is not a batch input; expected a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz",
+        "'file1.txt' is not a batch input; expected a name ending in .csv, .jsonl, .json, .csv.gz, .jsonl.gz or .json.gz",
     ]
 
 
@@ -208,3 +208,24 @@ def test_the_blob_trigger_watches_the_configured_container(batch_app, monkeypatc
         "connection": "DataStorage", "source": "EventGrid",
     }
     assert app.host.triggers["batch_event_grid"][0] == {"direction": "IN", "type": "eventGridTrigger", "name": "event"}
+
+
+def test_a_mixed_pipeline_is_predicted_from_a_blob(batch_app, azurite_with_model, typed_models):
+    azurite_with_model.put("models", "mixed.joblib", typed_models["mixed"].read_bytes())
+    app = batch_app(MODEL_URI="az://models/mixed.joblib")
+    name = "incoming/people.json"
+    data = json.dumps([
+        {"age": 22, "fare": 7.25, "pclass": 3, "sex": "male", "embarked": "S"},
+        {"age": None, "fare": 71.28, "pclass": 1, "sex": "female", "embarked": "C"},
+        {"age": "x", "fare": 8.05, "pclass": 3, "sex": "male", "embarked": "S"},
+    ], indent=2).encode()
+    azurite_with_model.put(CONTAINER, name, data)
+
+    app.host.trigger("batch_blob", blob_event(azurite_with_model, CONTAINER, name, data))
+
+    outputs = stored(azurite_with_model)
+    predictions = lines(outputs["predictions/incoming/people.json.predictions.jsonl"])
+    assert [(row["line"], row["prediction"]) for row in predictions] == [(1, False), (2, True)]
+    assert lines(outputs["predictions/incoming/people.json.errors.jsonl"]) == [{
+        "line": 3, "code": "invalid_value", "message": "row 3.age is the string 'x'; expected a number",
+    }]

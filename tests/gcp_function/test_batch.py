@@ -202,7 +202,7 @@ def test_objects_under_the_output_prefix_and_other_events_are_skipped(batch_func
         "outputs are never inputs",
         f"event type 'google.cloud.storage.object.v1.deleted' is not {FINALIZED}",
         f"event type 'google.cloud.pubsub.topic.v1.messagePublished' is not {FINALIZED}",
-        "'MyFile' is not a batch input; expected a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz",
+        "'MyFile' is not a batch input; expected a name ending in .csv, .jsonl, .json, .csv.gz, .jsonl.gz or .json.gz",
     ]
 
 
@@ -244,3 +244,22 @@ def test_an_output_prefix_that_is_the_input_folder_is_refused_once_not_retried(s
         f"BATCH_OUTPUT_URI=gs://{data_bucket}/incoming/ is the folder the inputs are in; outputs would be "
         f"written among the inputs; expected another prefix, e.g. gs://{data_bucket}/predictions/",
     )]
+
+
+def test_a_mixed_pipeline_is_predicted_from_cloud_storage(start_batch, gcs_emulator, data_bucket, typed_models):
+    gcs_emulator.upload(data_bucket, "models/mixed.joblib", typed_models["mixed"].read_bytes())
+    function = start_batch(MODEL_URI=f"gs://{data_bucket}/models/mixed.joblib")
+    name = "incoming/people.csv"
+    gcs_emulator.upload(data_bucket, name, (
+        "age,fare,pclass,sex,embarked\n22,7.25,3,male,S\n,71.28,1,female,C\nx,8.05,3,male,S\n"
+        '35,53.1,1,"fe\nmale","S, Q"\n'
+    ).encode())
+
+    assert post(function, binary_event(data_bucket, name)) == 200
+
+    stored = objects(gcs_emulator)
+    predictions = lines(stored["predictions/incoming/people.csv.predictions.jsonl"])
+    assert [(row["line"], row["prediction"]) for row in predictions] == [(2, False), (3, True), (5, True)]
+    assert lines(stored["predictions/incoming/people.csv.errors.jsonl"]) == [{
+        "line": 4, "code": "invalid_value", "message": "line 4, column 'age' is the string 'x'; expected a number",
+    }]

@@ -57,3 +57,16 @@ def test_a_missing_input_exits_2_saying_so(tmp_path, demo_model_uri):
     done = batch_command(tmp_path, "absent.csv", "--model", demo_model_uri)
     assert done.returncode == 2
     assert "serverless-ml: file://.../absent.csv does not exist" in done.stderr
+
+
+def test_a_refused_header_says_the_file_was_refused_and_why(tmp_path, demo_model_uri):
+    (tmp_path / "typo.csv").write_text("sepal_length,sepal_width,petal_length,petal_widht\n5.1,3.5,1.4,0.2\n")
+    done = batch_command(tmp_path, "typo.csv", "--model", demo_model_uri)
+    assert done.returncode == 1
+    errors = (tmp_path / "predictions" / "typo.csv.errors.jsonl").as_uri()
+    assert (
+        "serverless-ml: the file was refused: the header (line 1): missing feature 'petal_width'; unknown feature "
+        "'petal_widht' (did you mean 'petal_width'?); expected 4 features: sepal_length, sepal_width, petal_length, "
+        f"petal_width; see {errors}"
+    ) in done.stderr
+    assert "line(s) failed" not in done.stderr

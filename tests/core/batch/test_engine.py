@@ -62,17 +62,28 @@ def test_gzip_inputs_give_the_same_predictions(batch, name):
 
 
 def test_bad_csv_rows_are_reported_and_the_good_rows_still_predicted(batch):
+    # the demo forest takes missing values (its allow_nan tag), so the empty cell of line 6 is one
     text = csv_text(SETOSA, ["x", 3.5, 1.4, 0.2], [5.1, "nan", 1.4, 0.2], [5.1, 3.5, 1.4], ["", 1, 2, 3], VIRGINICA)
     result = batch.run(batch.write("bad.csv", text))
-    assert (result.rows_read, result.rows_predicted, result.rows_failed) == (6, 2, 4)
-    assert read_jsonl(result.predictions_uri) == [{"line": 2, **SETOSA_LINE}, {"line": 7, **VIRGINICA_LINE}]
+    assert (result.rows_read, result.rows_predicted, result.rows_failed) == (6, 3, 3)
+    predicted = read_jsonl(result.predictions_uri)
+    assert [p["line"] for p in predicted] == [2, 6, 7]
+    assert [predicted[0], predicted[2]] == [{"line": 2, **SETOSA_LINE}, {"line": 7, **VIRGINICA_LINE}]
     assert read_jsonl(result.errors_uri) == [
         {"line": 3, "code": "invalid_value", "message": "line 3, column 'sepal_length' is the string 'x'; expected a number"},
         {"line": 4, "code": "invalid_value", "message": "line 4, column 'sepal_width' is NaN; expected a finite number"},
         {"line": 5, "code": "invalid_features", "message": "line 5 has 3 values; expected 4, one per header column"},
-        {"line": 6, "code": "invalid_value",
-         "message": "line 6, column 'sepal_length' is empty; expected a number (missing values are not accepted)"},
     ]
+
+
+def test_an_empty_cell_is_refused_where_the_model_takes_no_missing_value(batch, typed_models):
+    text = HEADER + "\n5.1,3.5,1.4,0.2\n,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n"
+    result = batch.run(batch.write("gap.csv", text), model_uri=typed_models["logistic"].as_uri())
+    assert [p["line"] for p in read_jsonl(result.predictions_uri)] == [2, 4]
+    assert read_jsonl(result.errors_uri) == [{
+        "line": 3, "code": "invalid_value",
+        "message": "line 3, column 'sepal_length' is empty; expected a number (missing values are not accepted)",
+    }]
 
 
 def test_bad_jsonl_lines_are_reported_with_the_http_apis_words(batch):
@@ -151,7 +162,7 @@ def test_an_input_under_a_configured_output_prefix_is_skipped(batch):
 
 def test_an_unknown_extension_is_skipped_with_its_reason(batch):
     result = batch.run(batch.write("data.parquet", b"PAR1"))
-    assert result.skipped == "'data.parquet' is not a batch input; expected a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz"
+    assert result.skipped == "'data.parquet' is not a batch input; expected a name ending in .csv, .jsonl, .json, .csv.gz, .jsonl.gz or .json.gz"
     assert not (batch.folder / "predictions").exists()
 
 

@@ -26,16 +26,22 @@ from core.storage.locations import (
         ("rows.jsonl", InputFormat("jsonl", False)),
         ("rows.jsonl.gz", InputFormat("jsonl", True)),
         ("day 1+2.csv.gz", InputFormat("csv", True)),
+        ("rows.json", InputFormat("json", False)),
+        ("ROWS.JSON.GZ", InputFormat("json", True)),
     ],
 )
 def test_inputs_are_known_by_their_name(name, expected):
     assert input_format(name) == expected
 
 
-@pytest.mark.parametrize("name", ["data.parquet", "data.json", "data.gz", "csv", "data.csv.zip"])
+@pytest.mark.parametrize("name", ["data.parquet", "data.ndjson", "data.gz", "csv", "data.csv.zip"])
 def test_other_names_are_not_inputs_and_say_what_is(name):
     reason = input_format(name)
-    assert reason == f"'{name}' is not a batch input; expected a name ending in .csv, .jsonl, .csv.gz or .jsonl.gz"
+    assert reason == f"'{name}' is not a batch input; expected a name ending in .csv, .jsonl, .json, .csv.gz, .jsonl.gz or .json.gz"
+
+
+def test_a_models_manifest_is_not_a_json_input():
+    assert input_format("models/iris.joblib.manifest.json") == "'models/iris.joblib.manifest.json' is a model's manifest, not a batch input"
 
 
 def test_bucket_outputs_keep_the_whole_input_key_under_the_default_prefix():

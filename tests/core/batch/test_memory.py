@@ -61,3 +61,23 @@ def test_peak_memory_stays_flat_as_the_file_grows(tmp_path, model_uri):
     # four times the rows, about the same peak; and far less than the input and output it went through
     assert large_peak < 1.25 * small_peak, (small_peak, large_peak)
     assert large_peak < large_size / 4, (large_peak, large_size)
+
+
+def write_json(path, rows: int) -> None:
+    with open(path, "w") as out:  # one JSON document, one row per line as json.dumps(indent=...) would not
+        out.write('{"instances": [\n')
+        for i in range(rows):
+            out.write(("," if i else "") + f'{{"sepal_length": {4 + i % 40 / 10}, "sepal_width": {2 + i % 25 / 10}, '
+                      f'"petal_length": {1 + i % 60 / 10}, "petal_width": {i % 25 / 10}}}\n')
+        out.write("]}\n")
+
+
+def test_a_json_document_is_read_a_row_at_a_time_not_whole(tmp_path, model_uri):
+    small, large = tmp_path / "small.json", tmp_path / "large.json"
+    rows = 10 * CHUNK_ROWS
+    write_json(small, rows)
+    write_json(large, 4 * rows)
+    small_peak = peak_bytes(small, model_uri)
+    large_peak = peak_bytes(large, model_uri)
+    assert large_peak < 1.25 * small_peak, (small_peak, large_peak)
+    assert large_peak < large.stat().st_size / 2, (large_peak, large.stat().st_size)
