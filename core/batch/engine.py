@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, Callable, Optional, Union
 
 from core.batch.formats import input_format
 from core.batch.outputs import OutputFiles
-from core.batch.readers import BatchInputError, RowFailure, reader_for
+from core.batch.readers import BatchInputError, CsvReader, JsonlReader, RowFailure
 from core.errors import ObjectNotFound, PredictionRejected
 from core.request.rows import RowSchema
 from core.settings import Settings
@@ -169,3 +169,15 @@ class _Counting:
 
     def close(self) -> None:
         self._stream.close()
+
+
+def reader_for(kind: str, schema: RowSchema, *, by_position: bool = False) -> Any:
+    """The reader of one input format; ``by_position``: the model's feature names are generated
+    (f0, f1, ...), so a CSV header is matched to them by position."""
+    if kind == "csv":
+        return CsvReader(schema, by_position=by_position)
+    if kind == "json":
+        from core.batch.json_document import JsonDocumentReader  # only for .json inputs
+
+        return JsonDocumentReader(schema)
+    return JsonlReader(schema)

@@ -529,15 +529,3 @@ def _to_float(text: str) -> Any:
 
 def _is_number(text: str) -> bool:
     return isinstance(_to_float(text), float)
-
-
-def reader_for(kind: str, schema: RowSchema, *, by_position: bool = False):
-    """The reader of one input format; ``by_position``: the model's feature names are generated
-    (f0, f1, ...), so a CSV header is matched to them by position."""
-    if kind == "csv":
-        return CsvReader(schema, by_position=by_position)
-    if kind == "json":
-        from core.batch.json_document import JsonDocumentReader
-
-        return JsonDocumentReader(schema)
-    return JsonlReader(schema)
