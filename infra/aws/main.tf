@@ -23,7 +23,7 @@ locals {
   # The suffixes core's batch readers take (core/batch/formats.py), in lower and upper case since
   # S3's filters are case-sensitive and core is not; one notification rule per suffix, all under
   # the input prefix, so objects under the output prefix never invoke the function.
-  batch_suffixes = flatten([for suffix in [".csv", ".jsonl", ".csv.gz", ".jsonl.gz"] : [suffix, upper(suffix)]])
+  batch_suffixes = flatten([for suffix in [".csv", ".jsonl", ".json", ".csv.gz", ".jsonl.gz", ".json.gz"] : [suffix, upper(suffix)]])
 
   settings = {
     MODEL_URI               = var.model_uri

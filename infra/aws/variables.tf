@@ -248,7 +248,7 @@ variable "data_bucket_name" {
 }
 
 variable "input_prefix" {
-  description = "Objects created under this prefix (ending .csv, .jsonl, .csv.gz or .jsonl.gz) are predicted."
+  description = "Objects created under this prefix (ending .csv, .jsonl, .json, .csv.gz, .jsonl.gz or .json.gz) are predicted."
   type        = string
   default     = "incoming/"
 

@@ -22,7 +22,7 @@ locals {
   output_uri       = "az://${var.output_container}/${var.output_prefix}"
 
   # The suffixes core's batch readers take.
-  batch_suffixes = [".csv", ".jsonl", ".csv.gz", ".jsonl.gz"]
+  batch_suffixes = [".csv", ".jsonl", ".json", ".csv.gz", ".jsonl.gz", ".json.gz"]
 
   settings = {
     MODEL_URI               = "az://${local.models_container}/${local.model_blob}"

@@ -9,7 +9,7 @@ output "predict_url" {
 }
 
 output "batch_input_uri" {
-  description = "Upload .csv/.jsonl(.gz) objects here to have them predicted."
+  description = "Upload .csv/.jsonl/.json(.gz) objects here to have them predicted."
   value       = local.input_uri
 }
 

@@ -51,7 +51,7 @@ def test_the_batch_trigger_covers_the_input_prefix_and_never_the_outputs(package
         assert configuration["Function"] == {"Fn::GetAtt": ["BatchLambdaFunction", "Arn"]}
         rules = {r["Name"]: r["Value"] for r in configuration["Filter"]["S3Key"]["Rules"]}
         filters.append((rules["prefix"], rules["suffix"]))
-    assert sorted(filters) == sorted(("incoming/", s) for s in (".csv", ".jsonl", ".csv.gz", ".jsonl.gz"))
+    assert sorted(filters) == sorted(("incoming/", s) for s in (".csv", ".jsonl", ".json", ".csv.gz", ".jsonl.gz", ".json.gz"))
     environment = packaged.template()["Resources"]["BatchLambdaFunction"]["Properties"]["Environment"]["Variables"]
     output_prefix = environment["BATCH_OUTPUT_URI"].split("/", 3)[3]
     assert output_prefix == "predictions/"
