@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test bench clean
+.PHONY: run lint test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,11 +38,17 @@ node_modules/.installed: package.json package-lock.json
 run: $(VENV)/.run-installed
 	$(BIN)/serverless-ml serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.test-installed node_modules/.installed $(CHECKOV_VENV)/.installed
+# ruff (pyflakes, import order, pyupgrade, bugbear, complexity) on everything; mypy on core/ and the
+# adapters, the storage backends checked against core.storage.ObjectStore (config in pyproject.toml)
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint $(VENV)/.test-installed node_modules/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .serverless-ml .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .serverless-ml .pytest_cache .hypothesis .ruff_cache .mypy_cache

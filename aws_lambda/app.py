@@ -12,16 +12,19 @@ import logging
 import os
 import threading
 import time
-from typing import Any, ContextManager, Mapping, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from aws_lambda.events import HttpEvent, describe_event, http_event
+from aws_lambda.metrics import EmfMetrics, namespace_from_env
+from aws_lambda.warmup import warmup_source
 from core import logs, runtime
 from core.errors import ServerlessMLError, SettingsError
 from core.http import PredictionService
 from core.http.service import take_cold_start
 
-from aws_lambda.events import HttpEvent, describe_event, http_event
-from aws_lambda.metrics import EmfMetrics, namespace_from_env
-from aws_lambda.warmup import warmup_source
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
 
 logger = logging.getLogger("serverless_ml.aws_lambda")
 
@@ -38,7 +41,7 @@ class LambdaApp:
         self._reported_model: Any = None
 
     @classmethod
-    def from_environment(cls, environ: Optional[Mapping[str, str]] = None) -> "LambdaApp":
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> LambdaApp:
         """Build from the environment (the init phase). A wrong setting is logged as one JSON line
         naming the variable (core's settings by core, the adapter's own here), then raised, so the
         init fails instead of every request later."""
@@ -56,7 +59,7 @@ class LambdaApp:
     def predict(self, event: Any, context: Any) -> dict[str, Any]:
         invocation = Invocation(context)
         with invocation.log_context():
-            view: Optional[HttpEvent] = None
+            view: HttpEvent | None = None
             try:
                 warmup = warmup_source(event, context)
                 if warmup is not None:
@@ -147,7 +150,7 @@ class LambdaApp:
 
     # --- state ---------------------------------------------------------------------------------
 
-    def unreported_load_ms(self) -> Optional[float]:
+    def unreported_load_ms(self) -> float | None:
         """The load time of a model loaded since the last metrics line, once."""
         model = self.service.model.loaded
         if model is None or model is self._reported_model:
@@ -174,7 +177,7 @@ class Invocation:
         value = getattr(context, "aws_request_id", None)
         self.request_id = value if isinstance(value, str) and value else os.urandom(16).hex()
 
-    def log_context(self) -> ContextManager[None]:
+    def log_context(self) -> AbstractContextManager[None]:
         fields: dict[str, Any] = {"function_request_id": self.request_id, "cold_start": self.cold_start}
         trace_id = os.environ.get("_X_AMZN_TRACE_ID")
         if trace_id:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Optional
+from typing import Any
 
 from aws_lambda.app import Invocation, LambdaApp
 from aws_lambda.events import describe_event
@@ -109,9 +109,11 @@ def _one(app: LambdaApp, piece: Any, via: str) -> dict[str, Any]:
         return _record("skipped", via, notice.message_id, **common, reason=settled.reason)
     if settled.status == "failed":
         error = settled.error
+        assert error is not None, "a failed settlement carries its error"
         return _record("failed", via, notice.message_id, **common, retry=settled.retry,
                        error={"code": error.code, "message": error.message})
     result = settled.result
+    assert result is not None, "a predicted settlement carries its result"
     return _record(
         "predicted", via, notice.message_id, **common,
         rows_predicted=result.rows_predicted, rows_failed=result.rows_failed,
@@ -123,7 +125,7 @@ def _unrecognised(piece: Unrecognised, via: str) -> dict[str, Any]:
     return _record("unrecognised", via, piece.message_id, reason=piece.reason)
 
 
-def _record(status: str, via: str, message_id: Optional[str], **details: Any) -> dict[str, Any]:
+def _record(status: str, via: str, message_id: str | None, **details: Any) -> dict[str, Any]:
     """One result, logged as one line (INFO; WARNING when unrecognised; ERROR when failed)."""
     result: dict[str, Any] = {"status": status}
     if message_id:

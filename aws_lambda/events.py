@@ -67,8 +67,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any, Mapping, Optional
+from typing import Any
 from urllib.parse import parse_qsl, unquote, unquote_plus
 
 from core.errors import RequestError
@@ -179,15 +180,15 @@ class HttpEvent:
         return _text(self.request_context.get("stage"))
 
     @property
-    def source_request_id(self) -> Optional[str]:
+    def source_request_id(self) -> str | None:
         """The front end's own request id (API Gateway's ``requestContext.requestId``), if any."""
         value = self.request_context.get("requestId")
         return value if isinstance(value, str) and value else None
 
-    def to_core_request(self, request_id: Optional[str] = None, *, cold_start: Optional[bool] = None) -> HttpRequest:
+    def to_core_request(self, request_id: str | None = None, *, cold_start: bool | None = None) -> HttpRequest:
         """The core request. A body the event itself encodes wrongly (base64 that is not, a body
         that is not a string) gives an empty body and the error, which the service answers (400)."""
-        error: Optional[RequestError] = None
+        error: RequestError | None = None
         try:
             body = self.body
         except RequestError as exc:
@@ -363,7 +364,7 @@ class AlbEvent(HttpEvent):
 HTTP_SOURCES: tuple[type[HttpEvent], ...] = (AlbEvent, FunctionUrlEvent, HttpApiEvent, ApiGatewayRestEvent)
 
 
-def http_event(event: Any) -> Optional[HttpEvent]:
+def http_event(event: Any) -> HttpEvent | None:
     """The HTTP view of ``event``, or None when it is not an HTTP event of a known source."""
     if not isinstance(event, Mapping):
         return None
@@ -430,7 +431,7 @@ def _joined_headers(multi: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def _fill_template(template: str, parameters: Mapping[str, Any]) -> Optional[str]:
+def _fill_template(template: str, parameters: Mapping[str, Any]) -> str | None:
     """``/{proxy+}`` with ``{"proxy": "a/b"}`` -> ``/a/b``; None when not a template that fills."""
     if not template.startswith("/"):
         return None

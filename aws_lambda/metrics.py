@@ -28,7 +28,8 @@ import re
 import sys
 import threading
 import time
-from typing import Any, Mapping, Optional, TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 from core.errors import SettingsError
 
@@ -54,7 +55,7 @@ def namespace_from_env(environ: Mapping[str, str]) -> str:
 class EmfMetrics:
     """Writes one EMF line per invocation. Thread-safe (one write per line)."""
 
-    def __init__(self, namespace: str, service: str, stream: Optional[TextIO] = None) -> None:
+    def __init__(self, namespace: str, service: str, stream: TextIO | None = None) -> None:
         self.namespace = namespace
         self.service = service
         self._stream = stream
@@ -63,13 +64,13 @@ class EmfMetrics:
     def emit(
         self,
         *,
-        latency_ms: Optional[float] = None,
-        rows: Optional[int] = None,
+        latency_ms: float | None = None,
+        rows: int | None = None,
         cold_start: bool = False,
-        model_load_ms: Optional[float] = None,
-        counts: Optional[Mapping[str, int]] = None,
-        properties: Optional[Mapping[str, Any]] = None,
-    ) -> Optional[str]:
+        model_load_ms: float | None = None,
+        counts: Mapping[str, int] | None = None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> str | None:
         """Write the line (if there is any metric to write) and return it. ``counts``: further
         metrics of unit Count by name (the batch handler's ``RowsFailed``, ``InputsFailed``)."""
         values: list[tuple[str, str, float]] = []

@@ -24,8 +24,9 @@ record without a bucket or key is an :class:`Unrecognised` piece saying so.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Union
+from typing import Any
 from urllib.parse import unquote_plus
 
 from core.request.json_body import json_type
@@ -44,7 +45,7 @@ class ObjectNotice:
     key: str  # decoded
     event_name: str  # "ObjectCreated:Put", "ObjectRemoved:Delete", "Object Created", ...
     created: bool
-    message_id: Optional[str] = None
+    message_id: str | None = None
 
     @property
     def uri(self) -> StorageURI:
@@ -52,7 +53,7 @@ class ObjectNotice:
         return StorageURI("s3", self.bucket, self.key)
 
     @property
-    def skip_reason(self) -> Optional[str]:
+    def skip_reason(self) -> str | None:
         """Why the object is not to be predicted (a delete, a restore), or None when it was created."""
         return None if self.created else f"'{self.event_name[:60]}' is not an object-created event"
 
@@ -62,11 +63,11 @@ class Unrecognised:
     """A piece of the event that is not an S3 object event; ``reason`` describes it, never its data."""
 
     reason: str
-    message_id: Optional[str] = None
+    message_id: str | None = None
     test_event: bool = False  # S3's s3:TestEvent, sent once when a notification is configured
 
 
-Piece = Union[ObjectNotice, Unrecognised]
+Piece = ObjectNotice | Unrecognised
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Delivery:
     pieces: tuple[Piece, ...]
 
 
-def storage_delivery(event: Any) -> Optional[Delivery]:
+def storage_delivery(event: Any) -> Delivery | None:
     """The delivery in ``event``, or None when it is neither an S3 event nor an SQS batch."""
     if not isinstance(event, Mapping):
         return None
@@ -116,7 +117,7 @@ def is_storage_notification(event: Any) -> bool:
 # --- the three shapes ------------------------------------------------------------------------------
 
 
-def _s3_records(records: list, message_id: Optional[str]) -> list[Piece]:
+def _s3_records(records: list, message_id: str | None) -> list[Piece]:
     pieces: list[Piece] = []
     for raw in records:
         record = _mapping(raw)
@@ -139,7 +140,7 @@ def _is_s3_eventbridge(event: Mapping[str, Any]) -> bool:
     return event.get("source") == "aws.s3" and isinstance(event.get("detail"), Mapping)
 
 
-def _eventbridge(event: Mapping[str, Any], message_id: Optional[str]) -> Piece:
+def _eventbridge(event: Mapping[str, Any], message_id: str | None) -> Piece:
     detail = _mapping(event.get("detail"))
     bucket = _text(_mapping(detail.get("bucket")).get("name"))
     key = _text(_mapping(detail.get("object")).get("key"))
@@ -163,7 +164,7 @@ def _sqs_message(message: Mapping[str, Any]) -> list[Piece]:
     return _body(parsed, message_id, depth=0)
 
 
-def _body(parsed: Any, message_id: Optional[str], depth: int) -> list[Piece]:
+def _body(parsed: Any, message_id: str | None, depth: int) -> list[Piece]:
     if isinstance(parsed, Mapping):
         records = parsed.get("Records")
         if isinstance(records, list) and records:
@@ -181,7 +182,7 @@ def _body(parsed: Any, message_id: Optional[str], depth: int) -> list[Piece]:
     return [Unrecognised(f"an SQS message whose body is {_body_kind(parsed)}, not an S3 notification", message_id)]
 
 
-def _test_event(message_id: Optional[str]) -> Unrecognised:
+def _test_event(message_id: str | None) -> Unrecognised:
     return Unrecognised("S3's s3:TestEvent (sent once when a notification is configured)", message_id, True)
 
 

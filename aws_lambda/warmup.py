@@ -21,14 +21,15 @@ HTTP path, so it does not show up as a request in the logs or in the request met
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["WARMUP_PLUGIN_SOURCE", "warmup_source"]
 
 WARMUP_PLUGIN_SOURCE = "serverless-plugin-warmup"
 
 
-def warmup_source(event: Any, context: Any = None) -> Optional[str]:
+def warmup_source(event: Any, context: Any = None) -> str | None:
     """``"serverless-plugin-warmup"`` or ``"scheduled-event"`` for a warm-up, else None."""
     if isinstance(event, Mapping):
         if event.get("source") == WARMUP_PLUGIN_SOURCE:

@@ -41,7 +41,6 @@ import logging
 import os
 import re
 from pathlib import Path
-from typing import Optional
 from urllib.parse import unquote, urlsplit
 
 import azure.functions as func
@@ -194,12 +193,12 @@ class BlobCreatedEvent:
         return self._event.event_type == BLOB_CREATED
 
     @property
-    def uri(self) -> Optional[StorageURI]:
+    def uri(self) -> StorageURI | None:
         found = _BLOB_SUBJECT.match(self._event.subject or "")
         return StorageURI("az", found["container"], found["name"]) if found else None
 
     @property
-    def skip_reason(self) -> Optional[str]:
+    def skip_reason(self) -> str | None:
         if not self.created:
             return f"event type {self._event.event_type!r} is not {BLOB_CREATED}"
         if self.uri is None:
@@ -219,14 +218,14 @@ class TriggeredBlob:
         self._name = blob.name
 
     @property
-    def uri(self) -> Optional[StorageURI]:
+    def uri(self) -> StorageURI | None:
         if not self._name:
             return None
         head, _, rest = self._name.partition("/")
         return StorageURI("az", self._container, rest if head == self._container and rest else self._name)
 
     @property
-    def skip_reason(self) -> Optional[str]:
+    def skip_reason(self) -> str | None:
         return None if self.uri is not None else "the blob trigger gave no blob name"
 
 
@@ -248,6 +247,7 @@ def run_batch_for(event: BlobCreatedEvent | TriggeredBlob, context: func.Context
             logging.getLogger("serverless_ml.batch").log(level, "event skipped", extra={"fields": {
                 "reason": event.skip_reason}})
             return
+        assert event.uri is not None, "an event without a skip reason names its object"
         run_for_created_object(event.uri, service.model, service.settings)
 
 

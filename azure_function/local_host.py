@@ -24,9 +24,9 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
@@ -72,11 +72,11 @@ class InvocationContext(func.Context):
 class HttpFunction:
     name: str
     route: str
-    methods: Optional[frozenset[str]]  # None: every method
+    methods: frozenset[str] | None  # None: every method
     auth_level: str
     call: object
 
-    def matches(self, route_path: str, method: str) -> Optional[dict[str, str]]:
+    def matches(self, route_path: str, method: str) -> dict[str, str] | None:
         """The route parameters if this function takes ``method route_path``, else None."""
         if self.methods is not None and method not in self.methods:
             return None
@@ -150,8 +150,8 @@ class FunctionsHost:
         raise LookupError(f"no function takes {method} {path}: the host answers 404 itself")
 
     def invoke(
-        self, method: str, path: str, *, headers: Optional[Mapping[str, str]] = None,
-        body: bytes = b"", url: Optional[str] = None,
+        self, method: str, path: str, *, headers: Mapping[str, str] | None = None,
+        body: bytes = b"", url: str | None = None,
     ) -> Invocation:
         """One request, as the host and worker hand it to the function. ``path`` is the route
         inside the app (``/predict?x=1``); ``url`` overrides the whole URL."""

@@ -185,11 +185,11 @@ def measure(path: str, s3_uri: str, url: str, row: list[float], rounds: int, cwd
             file=sys.stderr)
 
     def ratios(a: list[float], b: list[float]) -> list[float]:
-        return [x / y for x, y in zip(a, b)]
+        return [x / y for x, y in zip(a, b, strict=True)]
 
     ratio_s3, ratio_file = ratios(times["lambda-s3"], times["floor"]), ratios(times["lambda-file"], times["floor"])
     exit_s3, exit_file = ratios(exits["lambda-s3"], exits["floor"]), ratios(exits["lambda-file"], exits["floor"])
-    extra_s3 = [(s - f) * 1e3 for s, f in zip(times["lambda-s3"], times["lambda-file"])]
+    extra_s3 = [(s - f) * 1e3 for s, f in zip(times["lambda-s3"], times["lambda-file"], strict=True)]
     ratio_s3_headroom = ratios(times["lambda-s3"], times["floor-headroom"])
     return {
         "size_bytes": os.path.getsize(path),

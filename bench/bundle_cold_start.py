@@ -121,7 +121,7 @@ def measure(python: str, bundles: dict, joblib_path: str, onnx_path: str, row: l
               file=sys.stderr)
 
     def ratio(times: dict, kind: str, base: str = "floor") -> list[float]:
-        return [a / b for a, b in zip(times[kind], times[base])]
+        return [a / b for a, b in zip(times[kind], times[base], strict=True)]
 
     return {
         "median_answer_ms": {k: round(statistics.median(v) * 1e3, 1) for k, v in answers.items()},

@@ -90,7 +90,7 @@ def measure(path: str, row: list[float], pairs: int, cwd: str) -> dict:
         print(f"  pair {i + 1}/{pairs}: core {times['core'][-1] * 1e3:.1f} ms, "
               f"floor {times['floor'][-1] * 1e3:.1f} ms", file=sys.stderr)
 
-    ratios = [c / f for c, f in zip(times["core"], times["floor"])]
+    ratios = [c / f for c, f in zip(times["core"], times["floor"], strict=True)]
     median_ratio = statistics.median(ratios)
     return {
         "size_bytes": os.path.getsize(path),

@@ -166,8 +166,8 @@ def cold(joblib_path: str, onnx_path: str, row, rounds: int, cwd: str) -> dict:
             answers[kind].append(answered)
             times[kind].append(exited)
         print(f"  round {i + 1}/{rounds}: " + ", ".join(f"{k} {times[k][-1] * 1e3:.1f} ms" for k in kinds), file=sys.stderr)
-    ratio = {k: [t / f for t, f in zip(times[k], times["floor"])] for k in ("onnx", "bare-ort")}
-    answer_ratio = {k: [t / f for t, f in zip(answers[k], answers["floor"])] for k in ("onnx", "bare-ort")}
+    ratio = {k: [t / f for t, f in zip(times[k], times["floor"], strict=True)] for k in ("onnx", "bare-ort")}
+    answer_ratio = {k: [t / f for t, f in zip(answers[k], answers["floor"], strict=True)] for k in ("onnx", "bare-ort")}
     return {
         "median_ms": {k: round(statistics.median(v) * 1e3, 2) for k, v in times.items()},
         "ratios": {k: [round(r, 4) for r in v] for k, v in ratio.items()},
@@ -182,9 +182,8 @@ def warm(joblib_path: str, onnx_path: str, row, reps: int, warmup: int = 20) -> 
     import numpy as np
     import onnxruntime as ort
 
-    from core.http import HttpRequest
+    from core.http import HttpRequest, PredictionService
     from core.logs import configure
-    from core.http import PredictionService
     from core.settings import Settings
 
     configure("WARNING")

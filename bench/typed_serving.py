@@ -60,7 +60,7 @@ def cold(path: str, pairs: int, cwd: str) -> dict:
     for i in range(pairs):
         for kind in ("core", "floor") if i % 2 == 0 else ("floor", "core"):
             times[kind].append(run_child(codes[kind], env, cwd)[0])
-    ratios = [c / f for c, f in zip(times["core"], times["floor"])]
+    ratios = [c / f for c, f in zip(times["core"], times["floor"], strict=True)]
     return {
         "median_core_ms": round(statistics.median(times["core"]) * 1e3, 2),
         "median_floor_ms": round(statistics.median(times["floor"]) * 1e3, 2),

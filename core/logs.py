@@ -15,21 +15,23 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterator, Optional
+from typing import Any
 
 LOGGER_NAME = "serverless_ml"
 
 # Fields every line logged during one invocation carries (the provider's invocation id, say);
-# adapters set them with log_context(), the formatter merges them.
-_context: ContextVar[dict[str, Any]] = ContextVar("serverless_ml_log_context", default={})
+# adapters set them with log_context(), the formatter merges them. No default: get({}) hands each
+# reader a fresh empty dict, so none can change a shared one.
+_context: ContextVar[dict[str, Any]] = ContextVar("serverless_ml_log_context")
 
 
 @contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
     """Add ``fields`` to every log line written inside the ``with`` block (this thread or task)."""
-    token = _context.set({**_context.get(), **fields})
+    token = _context.set({**_context.get({}), **fields})
     try:
         yield
     finally:
@@ -38,7 +40,7 @@ def log_context(**fields: Any) -> Iterator[None]:
 
 def context_fields() -> dict[str, Any]:
     """The fields of the current log context, for handlers other than JsonFormatter."""
-    return _context.get()
+    return _context.get({})
 
 
 class JsonFormatter(logging.Formatter):
@@ -55,7 +57,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        bound = _context.get()
+        bound = _context.get({})
         if bound:
             line.update(bound)
         fields = getattr(record, "fields", None)
@@ -68,7 +70,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(
-    level: str = "INFO", stream: Optional[Any] = None, formatter: Optional[logging.Formatter] = None
+    level: str = "INFO", stream: Any | None = None, formatter: logging.Formatter | None = None
 ) -> logging.Logger:
     """Give the package logger one JSON handler (idempotent) and return the logger.
 

@@ -19,7 +19,7 @@ model of that format is loaded.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from core.installed import is_installed
 
@@ -29,7 +29,7 @@ class ModelFormat(NamedTuple):
     suffixes: tuple[str, ...]
     module: str  # core.model.formats.<module>: defines load(data, context) -> ModelDescription
     library: str  # what loads it, for messages
-    extra: Optional[str] = None  # the pip extra that installs the library
+    extra: str | None = None  # the pip extra that installs the library
 
 
 _COMPRESSED = (".gz", ".bz2", ".xz", ".lzma", ".z")  # what joblib.dump compresses by file name
@@ -42,7 +42,7 @@ FORMATS = (
 _BY_NAME = {f.name: f for f in FORMATS}
 
 
-def format_for_name(file_name: str) -> Optional[ModelFormat]:
+def format_for_name(file_name: str) -> ModelFormat | None:
     """The format of a model file by its name (case-insensitive), or None if not supported.
 
     >>> format_for_name("iris.joblib.gz").name, format_for_name("model.ONNX").name

@@ -7,18 +7,17 @@ fails the init with a message naming the variable.
 from __future__ import annotations
 
 import threading
-from typing import Optional
 
 from core.errors import SettingsError
 from core.http.service import PredictionService
 from core.logs import configure
 from core.settings import Settings
 
-_service: Optional[PredictionService] = None
+_service: PredictionService | None = None
 _lock = threading.Lock()
 
 
-def service(default_model_uri: Optional[str] = None) -> PredictionService:
+def service(default_model_uri: str | None = None) -> PredictionService:
     """The one PredictionService of this process, built from the environment on first call."""
     global _service
     if _service is None:

@@ -30,7 +30,8 @@ DataFrame with these columns, for models that select columns by name or read str
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 NUMBER, INTEGER, BOOLEAN, STRING, CATEGORICAL, ANY = "number", "integer", "boolean", "string", "categorical", "any"
 COLUMN_TYPES = (NUMBER, INTEGER, BOOLEAN, STRING, CATEGORICAL, ANY)
@@ -51,7 +52,7 @@ class Column(NamedTuple):
     name: str
     type: str = NUMBER
     nullable: bool = False
-    categories: Optional[tuple[Any, ...]] = None
+    categories: tuple[Any, ...] | None = None
     unknown_predicted: bool = True  # categorical: a value outside ``categories`` is predicted
 
     def describe(self) -> str:
@@ -82,7 +83,7 @@ class InputSchema:
     __slots__ = ("columns", "names", "index", "layout", "source", "plain_numeric")
 
     def __init__(
-        self, columns: Optional[Sequence[Column]], *, layout: str = ARRAY, source: str = "numeric"
+        self, columns: Sequence[Column] | None, *, layout: str = ARRAY, source: str = "numeric"
     ) -> None:
         self.columns = tuple(columns) if columns is not None else None
         self.names = tuple(c.name for c in self.columns) if self.columns is not None else None
@@ -95,13 +96,13 @@ class InputSchema:
         )
 
     @classmethod
-    def numeric(cls, names: Optional[Sequence[str]], *, nullable: bool = False, source: str = "numeric") -> InputSchema:
+    def numeric(cls, names: Sequence[str] | None, *, nullable: bool = False, source: str = "numeric") -> InputSchema:
         """All columns numbers: a model fitted on a numeric matrix."""
         columns = None if names is None else [Column(str(n), NUMBER, nullable) for n in names]
         return cls(columns, source=source)
 
     @property
-    def count(self) -> Optional[int]:
+    def count(self) -> int | None:
         return None if self.names is None else len(self.names)
 
     def expected(self) -> str:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Mapping, NamedTuple, Optional
+from collections.abc import Mapping
+from typing import NamedTuple
 
 from core.errors import SettingsError
 from core.model_formats import format_for_name, supported_extensions
@@ -44,10 +45,10 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 class Settings(NamedTuple):
     model_uri: StorageURI
-    model_sha256: Optional[str] = None
-    model_version: Optional[str] = None
-    batch_output_uri: Optional[StorageURI] = None  # a prefix: its key ends with "/" (or is empty)
-    batch_input_uri: Optional[StorageURI] = None  # the prefix the deployment's trigger watches, if told
+    model_sha256: str | None = None
+    model_version: str | None = None
+    batch_output_uri: StorageURI | None = None  # a prefix: its key ends with "/" (or is empty)
+    batch_input_uri: StorageURI | None = None  # the prefix the deployment's trigger watches, if told
     batch_chunk_rows: int = DEFAULT_BATCH_CHUNK_ROWS
     max_rows: int = DEFAULT_MAX_ROWS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
@@ -62,8 +63,8 @@ class Settings(NamedTuple):
 
     @classmethod
     def from_env(
-        cls, environ: Optional[Mapping[str, str]] = None, *, default_model_uri: Optional[str] = None
-    ) -> "Settings":
+        cls, environ: Mapping[str, str] | None = None, *, default_model_uri: str | None = None
+    ) -> Settings:
         """Read and validate every setting; raise SettingsError on the first wrong one."""
         env = os.environ if environ is None else environ
         raw_model_uri = env.get("MODEL_URI", "").strip() or default_model_uri
@@ -119,7 +120,7 @@ def _uri(name: str, value: str) -> StorageURI:
     return uri
 
 
-def _optional_prefix(name: str, value: Optional[str]) -> Optional[StorageURI]:
+def _optional_prefix(name: str, value: str | None) -> StorageURI | None:
     """A folder-like location (s3://bucket/prefix/, file:///abs/folder); see core.storage.locations."""
     value = (value or "").strip()
     if not value:
@@ -136,7 +137,7 @@ def _optional_prefix(name: str, value: Optional[str]) -> Optional[StorageURI]:
     return prefix
 
 
-def _check_outputs_apart_from_inputs(inputs: StorageURI, outputs: Optional[StorageURI]) -> None:
+def _check_outputs_apart_from_inputs(inputs: StorageURI, outputs: StorageURI | None) -> None:
     """Refuse, at start, an output prefix (set, or the default predictions/ of the inputs' bucket)
     that is the watched input prefix: every output would be written among the inputs."""
     from core.storage.locations import check_output_prefix, output_prefix_for
@@ -159,7 +160,7 @@ def _model_format(raw: str, uri: StorageURI) -> str:
 # --- MLflow model directories (core/model/mlflow_model.py) ---------------------------------------
 
 
-def _mlflow_mlmodel(raw: str) -> Optional[str]:
+def _mlflow_mlmodel(raw: str) -> str | None:
     """Where the MLmodel file is when MODEL_URI names an MLflow model directory, else None: a URI
     ending with '/', one whose last segment is MLmodel, or a local folder holding an MLmodel (a stat,
     local only). A model file (a known extension) returns at once.
@@ -183,7 +184,7 @@ def _mlflow_mlmodel(raw: str) -> Optional[str]:
     return None
 
 
-def _type_names(name: str, value: Optional[str]) -> tuple[str, ...]:
+def _type_names(name: str, value: str | None) -> tuple[str, ...]:
     """Fully-qualified type names, comma-separated. There is no value meaning "trust everything"."""
     names = tuple(dict.fromkeys(part.strip() for part in (value or "").split(",") if part.strip()))
     for type_name in names:
@@ -196,7 +197,7 @@ def _type_names(name: str, value: Optional[str]) -> tuple[str, ...]:
     return names
 
 
-def _sha256(value: Optional[str]) -> Optional[str]:
+def _sha256(value: str | None) -> str | None:
     value = (value or "").strip().lower()
     if not value:
         return None
@@ -208,7 +209,7 @@ def _sha256(value: Optional[str]) -> Optional[str]:
     return value
 
 
-def _model_version(value: Optional[str]) -> Optional[str]:
+def _model_version(value: str | None) -> str | None:
     value = (value or "").strip()
     if not value:
         return None
@@ -219,7 +220,7 @@ def _model_version(value: Optional[str]) -> Optional[str]:
     return value
 
 
-def _int(name: str, value: Optional[str], default: int, low: int, high: int) -> int:
+def _int(name: str, value: str | None, default: int, low: int, high: int) -> int:
     value = (value or "").strip().replace("_", "")
     if not value:
         return default
@@ -232,7 +233,7 @@ def _int(name: str, value: Optional[str], default: int, low: int, high: int) -> 
     return number
 
 
-def _float(name: str, value: Optional[str], default: float, low: float, high: float) -> float:
+def _float(name: str, value: str | None, default: float, low: float, high: float) -> float:
     value = (value or "").strip()
     if not value:
         return default
@@ -245,7 +246,7 @@ def _float(name: str, value: Optional[str], default: float, low: float, high: fl
     return number
 
 
-def _bool(name: str, value: Optional[str], default: bool) -> bool:
+def _bool(name: str, value: str | None, default: bool) -> bool:
     if value is None:
         return default
     folded = value.strip().lower()
@@ -256,7 +257,7 @@ def _bool(name: str, value: Optional[str], default: bool) -> bool:
     raise SettingsError(f"{name}={_show(value)} is not allowed; expected true or false")
 
 
-def _choice(name: str, value: Optional[str], default: str, allowed: tuple[str, ...]) -> str:
+def _choice(name: str, value: str | None, default: str, allowed: tuple[str, ...]) -> str:
     value = (value or "").strip().upper()
     if not value:
         return default
@@ -265,7 +266,7 @@ def _choice(name: str, value: Optional[str], default: str, allowed: tuple[str, .
     return value
 
 
-def _origins(value: Optional[str]) -> tuple[str, ...]:
+def _origins(value: str | None) -> tuple[str, ...]:
     origins = tuple(part.strip().rstrip("/") for part in (value or "").split(",") if part.strip())
     for origin in origins:
         if origin != "*" and not re.fullmatch(_ORIGIN, origin):

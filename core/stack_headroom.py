@@ -19,7 +19,8 @@ when the call returns. On Pythons without the problem the only cost is one 1 MiB
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 T = TypeVar("T")
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from core.logs import JsonFormatter, configure
 
@@ -42,11 +43,11 @@ class TraceContext:
     """The trace a request belongs to, from its ``traceparent`` or ``X-Cloud-Trace-Context``."""
 
     trace_id: str
-    span_id: Optional[str] = None  # 16 hex digits, as Cloud Logging wants it
-    sampled: Optional[bool] = None
+    span_id: str | None = None  # 16 hex digits, as Cloud Logging wants it
+    sampled: bool | None = None
 
     @classmethod
-    def from_headers(cls, headers: Mapping[str, str]) -> Optional["TraceContext"]:
+    def from_headers(cls, headers: Mapping[str, str]) -> TraceContext | None:
         """The W3C ``traceparent`` first (as google-cloud-logging does), else Google's own header;
         None when neither is present or well formed (a trace header never fails a request)."""
         match = _TRACEPARENT.fullmatch(headers.get("traceparent", "").strip())
@@ -62,7 +63,7 @@ class TraceContext:
 
 
 def invocation_fields(
-    trace: Optional[TraceContext], execution_id: Optional[str], project: Optional[str]
+    trace: TraceContext | None, execution_id: str | None, project: str | None
 ) -> dict[str, Any]:
     """The Cloud Logging fields every line of one invocation carries (for ``core.logs.log_context``)."""
     fields: dict[str, Any] = {}

@@ -28,18 +28,19 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import flask
 import functions_framework
+import gcp_logging
 from cloudevents.http import CloudEvent
 
-import gcp_logging
 from core.batch.triggered import run_for_created_object
 from core.http import HttpRequest, HttpResponse
 from core.logs import log_context
-from core.storage import StorageURI
 from core.runtime import service
+from core.storage import StorageURI
 
 gcp_logging.install()  # before service(): its first lines are already Cloud Logging lines
 _service = service()
@@ -132,22 +133,22 @@ class StorageObjectEvent:
         return _text(self.data.get("name"))
 
     @property
-    def generation(self) -> Optional[int]:
+    def generation(self) -> int | None:
         return _int_or_none(self.data.get("generation"))
 
     @property
-    def size(self) -> Optional[int]:
+    def size(self) -> int | None:
         return _int_or_none(self.data.get("size"))
 
     @property
-    def uri(self) -> Optional[StorageURI]:
+    def uri(self) -> StorageURI | None:
         if not (self.bucket and self.name):
             return None
         # built, not parsed: an object name may hold '?', '#' or '%', which a URI would misread
         return StorageURI("gs", self.bucket, self.name)
 
     @property
-    def skip_reason(self) -> Optional[str]:
+    def skip_reason(self) -> str | None:
         if not self.created:
             return f"event type {self.event_type!r} is not {FINALIZED}"
         if not isinstance(self._event.data, Mapping):
@@ -179,11 +180,12 @@ def batch(cloud_event: CloudEvent) -> None:
             _batch_logger.log(level, "event skipped", extra={"fields": {"reason": event.skip_reason}})
             return
         # the engine's lines ("batch started", "batch finished", "batch input skipped") say which version
+        assert event.uri is not None, "an event without a skip reason names its object"
         with log_context(generation=event.generation, size=event.size):
             run_for_created_object(event.uri, _service.model, _service.settings)
 
 
-def _int_or_none(value: Any) -> Optional[int]:
+def _int_or_none(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

@@ -17,15 +17,15 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from core.errors import SettingsError
 
 DEFAULT_DEMO_DIR = Path(".serverless-ml") / "demo"
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="serverless-ml", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -160,7 +160,7 @@ def _as_uri(text: str) -> str:
 class _PlainProgress:
     """Progress as a line on stderr at most once a second, where tqdm is not installed."""
 
-    def __init__(self, total: Optional[int]) -> None:
+    def __init__(self, total: int | None) -> None:
         import time
 
         self._clock = time.monotonic
@@ -179,7 +179,7 @@ class _PlainProgress:
 
 
 class _TqdmProgress:
-    def __init__(self, tqdm, total: Optional[int]) -> None:
+    def __init__(self, tqdm, total: int | None) -> None:
         self._bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="batch", file=sys.stderr)
         self._done = 0
 
@@ -192,7 +192,7 @@ class _TqdmProgress:
         self._bar.close()
 
 
-def _progress_bar(total: Optional[int]):
+def _progress_bar(total: int | None):
     """A progress bar over the input's bytes on a terminal (tqdm when installed); else None."""
     if not sys.stderr.isatty():
         return None

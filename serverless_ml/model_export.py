@@ -10,7 +10,7 @@ ONNX graph knows its categories and which columns take a missing value.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 from core.schema import InputSchema
 from serverless_ml.onnx_export import ExportRefused, to_onnx
@@ -29,10 +29,10 @@ def write_model(
     fmt: str,
     *,
     schema: InputSchema,
-    version: Optional[str] = None,
-    source: Optional[dict[str, Any]] = None,
-    sample: Optional[list[list[Any]]] = None,
-    sample_labels: Optional[list[Any]] = None,
+    version: str | None = None,
+    source: dict[str, Any] | None = None,
+    sample: list[list[Any]] | None = None,
+    sample_labels: list[Any] | None = None,
 ) -> Written:
     """Serialise ``model`` (core's ModelDescription of a scikit-learn model) to ``out`` as ``fmt``
     (joblib, skops or onnx), then its manifest next to it; nothing is written if it is refused."""
@@ -63,8 +63,8 @@ def write_model(
     return Written(out, manifest_path, manifest, report)
 
 
-def manifest_for(model: Any, file_name: str, fmt: str, data: bytes, version: Optional[str], *,
-                 schema: InputSchema, source: Optional[dict[str, Any]], extra: dict) -> dict[str, Any]:
+def manifest_for(model: Any, file_name: str, fmt: str, data: bytes, version: str | None, *,
+                 schema: InputSchema, source: dict[str, Any] | None, extra: dict) -> dict[str, Any]:
     import hashlib
     import platform
     import sys

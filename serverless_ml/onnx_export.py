@@ -24,7 +24,8 @@ the ONNX model's schema refuses a missing value there instead of answering it wr
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from core.schema import ANY, ARRAY, BOOLEAN, CATEGORICAL, INTEGER, NUMBER, STRING, TEXT, Column, InputSchema
 
@@ -47,13 +48,13 @@ class ExportRefused(ValueError):
 
 class Converted(NamedTuple):
     data: bytes
-    opset: Optional[int]
+    opset: int | None
     schema: InputSchema  # what the graph is served with (a column it answers NaN wrongly for is not nullable)
     check: dict
 
 
-def to_onnx(model: Any, schema: InputSchema, sample: Optional[list[list[Any]]] = None,
-            labels: Optional[Sequence[Any]] = None) -> Converted:
+def to_onnx(model: Any, schema: InputSchema, sample: list[list[Any]] | None = None,
+            labels: Sequence[Any] | None = None) -> Converted:
     """Convert ``model`` (core's ModelDescription of a scikit-learn model) and check it on
     ``sample`` (rows in column order, as a client sends them; None: rows made from the schema),
     whose rows messages name by ``labels`` (a DataFrame's index) or by position.
@@ -72,7 +73,7 @@ def to_onnx(model: Any, schema: InputSchema, sample: Optional[list[list[Any]]] =
     options = _options(estimator, model)
     try:
         onx = skl2onnx_to_onnx(estimator, initial_types=inputs, options=options, target_opset=ONNX_OPSET)
-        opset: Optional[int] = ONNX_OPSET[""]
+        opset: int | None = ONNX_OPSET[""]
     except Exception:
         # some converters (HistGradientBoosting) need a newer ai.onnx.ml opset: skl2onnx's default,
         # which the installed onnxruntime is then checked against below
@@ -87,7 +88,7 @@ def to_onnx(model: Any, schema: InputSchema, sample: Optional[list[list[Any]]] =
     return Converted(data, opset, served_schema, check)
 
 
-def initial_types(schema: InputSchema, n_features: Optional[int]) -> list[tuple[str, Any]]:
+def initial_types(schema: InputSchema, n_features: int | None) -> list[tuple[str, Any]]:
     """The graph's inputs for ``schema`` (see the module docstring)."""
     from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
 
@@ -112,7 +113,7 @@ def tensor_kind(column: Column) -> str:
     return "int64" if exact and not column.nullable else "float"
 
 
-def _options(estimator: Any, model: Any) -> Optional[dict]:
+def _options(estimator: Any, model: Any) -> dict | None:
     options: dict = {}
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     if model.classes is not None and model.has_probabilities:
@@ -168,7 +169,7 @@ def unconvertible_message(estimator: Any, estimator_type: str, exc: Exception) -
 # --- the sample ------------------------------------------------------------------------------------
 
 
-def sample_rows(estimator: Any, schema: InputSchema, n_features: Optional[int], count: int = SAMPLE_ROWS) -> list[list[Any]]:
+def sample_rows(estimator: Any, schema: InputSchema, n_features: int | None, count: int = SAMPLE_ROWS) -> list[list[Any]]:
     """Rows made from the schema, when no sample of the training data is given: random numbers,
     every known category in turn (and an unknown one where the model predicts it), texts from
     the vectoriser's vocabulary in mixed case."""
@@ -223,7 +224,7 @@ def _vocabulary(estimator: Any) -> list[str]:
 
 
 def check_onnx(model: Any, schema: InputSchema, data: bytes, rows: Sequence[list[Any]], *, sampled: bool,
-               labels: Optional[Sequence[Any]] = None) -> tuple[InputSchema, dict]:
+               labels: Sequence[Any] | None = None) -> tuple[InputSchema, dict]:
     """Run both models on ``rows``; return the schema to serve the graph with and the report, or
     raise ExportRefused naming the rows that disagree."""
     from core.request.rows import RowSchema
@@ -304,7 +305,7 @@ def disagreeing(labels: Any, probabilities: Any, onnx_labels: Any, onnx_probabil
     if onnx_labels.ndim == 2 and onnx_labels.shape[1] == 1 and labels.ndim == 1:
         onnx_labels = onnx_labels[:, 0]
     if classifier or labels.dtype.kind not in "fc":
-        same = np.array([a == b for a, b in zip(labels.tolist(), onnx_labels.tolist())], dtype=bool)
+        same = np.array([a == b for a, b in zip(labels.tolist(), onnx_labels.tolist(), strict=True)], dtype=bool)
         if labels.ndim > 1:
             same = same.reshape(len(labels), -1).all(axis=1)
     else:
@@ -362,7 +363,7 @@ def _load_onnx(data: bytes, model: Any, schema: InputSchema) -> Any:
     return onnx_format.load(context)
 
 
-def _schema_json(schema: InputSchema) -> Optional[dict]:
+def _schema_json(schema: InputSchema) -> dict | None:
     if schema.columns is None:
         return None
     return {k: v for k, v in schema.as_json().items() if k != "source"}
@@ -374,7 +375,7 @@ def _float32_numbers(row: list[Any], schema: InputSchema) -> list[Any]:
     import numpy as np
 
     kinds = [c.type for c in schema.columns] if schema.columns is not None else [NUMBER] * len(row)
-    return [float(np.float32(v)) if kind == NUMBER and type(v) is float else v for v, kind in zip(row, kinds)]
+    return [float(np.float32(v)) if kind == NUMBER and type(v) is float else v for v, kind in zip(row, kinds, strict=True)]
 
 
 def _is_missing(value: Any) -> bool:

@@ -18,8 +18,8 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlencode
 
 from core.http import HttpRequest, HttpResponse

@@ -33,8 +33,9 @@ or the sample has one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any
 
 from core.schema import ANY, BOOLEAN, CATEGORICAL, INTEGER, NUMBER, TEXT, Column, InputSchema
 from serverless_ml.model_export import Written, write_model
@@ -44,7 +45,7 @@ SavedModel = Written
 MAX_CHECKED_ROWS = 1000
 
 
-def save_model(model: Any, path: Union[str, Path], *, sample: Any = None, model_version: Optional[str] = None) -> SavedModel:
+def save_model(model: Any, path: str | Path, *, sample: Any = None, model_version: str | None = None) -> SavedModel:
     """Write the fitted scikit-learn ``model`` to ``path`` and its manifest to
     ``<path>.manifest.json``; return where they went, the manifest and (ONNX) the check's report.
 
@@ -127,7 +128,7 @@ def sample_rows(schema: InputSchema, sample: Any) -> tuple[list[list[Any]], list
         series = frame[name]
         plain = series.astype(object).where(series.notna(), None)
         columns.append([v.item() if hasattr(v, "item") else v for v in plain.tolist()])
-    return [list(row) for row in zip(*columns)], list(frame.index)
+    return [list(row) for row in zip(*columns, strict=True)], list(frame.index)
 
 
 def _describe(model: Any) -> Any:

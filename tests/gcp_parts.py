@@ -8,7 +8,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
@@ -26,13 +25,13 @@ SDK_RETRY = DEFAULT_RETRY.with_timeout(10)  # the test's own client fails in sec
 class GcsEmulator:
     port: int
     log_dir: Path
-    process: Optional[subprocess.Popen] = None
+    process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "GcsEmulator":
+    def start(self) -> GcsEmulator:
         """Start (or restart, on the same port, empty) the in-memory emulator."""
         log_path = self.log_dir / f"gcs-emulator-{self.port}.log"
         self.process = subprocess.Popen(
@@ -60,7 +59,7 @@ class GcsEmulator:
 
 
 def function_command(
-    source: Path = FUNCTION_SOURCE, port: int = 0, target: str = "predict", signature_type: Optional[str] = None
+    source: Path = FUNCTION_SOURCE, port: int = 0, target: str = "predict", signature_type: str | None = None
 ) -> list[str]:
     command = [str(BIN / "functions-framework"), "--target", target, "--source", str(source),
                "--host", "127.0.0.1", "--port", str(port)]
@@ -73,7 +72,7 @@ class FunctionServer(LocalEndpoint):
     """A running function. Requests go out with exactly the headers given (urllib would add a
     form Content-Type to every body)."""
 
-    def request(self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[dict] = None):
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
         host, port = self.url.removeprefix("http://").split(":")
         connection = http.client.HTTPConnection(host, int(port), timeout=60)
         try:
@@ -86,7 +85,7 @@ class FunctionServer(LocalEndpoint):
 
 def start_function(
     workdir: Path, env: dict[str, str], source: Path = FUNCTION_SOURCE,
-    target: str = "predict", signature_type: Optional[str] = None,
+    target: str = "predict", signature_type: str | None = None,
 ) -> FunctionServer:
     """``functions-framework --target <target> --source <source>`` on a free port, once it answers
     (``/health`` for the HTTP function; any HTTP answer for an event function)."""

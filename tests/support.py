@@ -16,7 +16,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Optional
 
 from core.http import HttpRequest, HttpResponse, PredictionService
 from core.settings import Settings
@@ -93,7 +92,7 @@ class LocalEndpoint:
     process: subprocess.Popen
     log_path: Path
 
-    def request(self, method: str, path: str, body: Optional[bytes] = None, headers: Optional[dict] = None):
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
         """(status, headers, body bytes) of one HTTP request; HTTP errors are answers too."""
         req = urllib.request.Request(self.url + path, data=body, method=method, headers=headers or {})
         try:

@@ -12,8 +12,9 @@ import gzip
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, BinaryIO, Callable, Optional, Union
+from typing import Any, BinaryIO, cast
 
 from core.batch.formats import input_format
 from core.batch.outputs import OutputFiles
@@ -36,22 +37,22 @@ class BatchResult:
     rows_read: int = 0
     rows_predicted: int = 0
     rows_failed: int = 0
-    predictions_uri: Optional[str] = None
-    errors_uri: Optional[str] = None
-    skipped: Optional[str] = None  # why the object was not taken as input
-    input_error: Optional[str] = None  # why reading stopped before the end (also in the errors file)
+    predictions_uri: str | None = None
+    errors_uri: str | None = None
+    skipped: str | None = None  # why the object was not taken as input
+    input_error: str | None = None  # why reading stopped before the end (also in the errors file)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def run_batch(
-    input_uri: Union[str, StorageURI],
+    input_uri: str | StorageURI,
     model_holder: Any,
     settings: Settings,
     *,
-    output_prefix: Optional[StorageURI] = None,
-    progress: Optional[Progress] = None,
+    output_prefix: StorageURI | None = None,
+    progress: Progress | None = None,
     store_for: Callable[..., Any] = store_for,
 ) -> BatchResult:
     """Predict every row of ``input_uri``; write the outputs under ``output_prefix`` (default:
@@ -67,7 +68,7 @@ def run_batch(
     )
     found = input_format(source.name)
     if isinstance(targets, str) or isinstance(found, str):  # an output's own event, or not an input
-        reason = targets if isinstance(targets, str) else found
+        reason = targets if isinstance(targets, str) else cast(str, found)
         logger.info("batch input skipped", extra={"fields": {"input": source.display, "reason": reason}})
         return BatchResult(source.display, skipped=reason)
 
@@ -82,7 +83,11 @@ def run_batch(
     with OutputFiles() as outputs:
         raw = _Counting(store_for(source, timeout).open_read(source))
         try:
-            stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if found.gzipped else raw  # type: ignore[assignment]
+            # _Counting has the read and close the readers use, not all of BinaryIO; gzip reads forward
+            # only, though typeshed's protocol for its file object also asks for seek
+            stream: BinaryIO = (
+                gzip.GzipFile(fileobj=raw, mode="rb") if found.gzipped else raw  # type: ignore[call-overload,assignment]
+            )
             last_line = 0
             try:
                 for parsed in reader.chunks(stream, settings.batch_chunk_rows):

@@ -10,7 +10,6 @@ each optionally gzipped (``.gz``). ``rows.jsonl`` is JSONL, not JSON: the longer
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 FORMATS = ("csv", "jsonl", "json")
 ACCEPTED = ".csv, .jsonl, .json, .csv.gz, .jsonl.gz or .json.gz"
@@ -22,7 +21,7 @@ class InputFormat:
     gzipped: bool
 
 
-def input_format(name: str) -> Union[InputFormat, str]:
+def input_format(name: str) -> InputFormat | str:
     """The format of an object called ``name``, or a sentence saying why it is not an input."""
     lowered = name.lower()  # DATA.CSV from a Windows export is still a CSV
     gzipped = lowered.endswith(".gz")

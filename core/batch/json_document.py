@@ -26,7 +26,8 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from typing import Any, BinaryIO, Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
 
 from core.batch.lines import BLOCK_BYTES, MAX_LINE_BYTES
 from core.batch.readers import BatchInputError, JsonRows, ParsedChunk, RowFailure
@@ -75,7 +76,7 @@ class _Text:
     def peek(self) -> str:
         """The next character that is not white space ("" at the end), not consumed."""
         while True:
-            self.pos = _SPACE.match(self.buffer, self.pos).end()
+            self.pos = _SPACE.match(self.buffer, self.pos).end()  # type: ignore[union-attr]  # the pattern matches the empty string too
             if self.pos < len(self.buffer) or not self.more():
                 return self.buffer[self.pos : self.pos + 1]
 
@@ -103,10 +104,10 @@ class _Text:
             self.pos = end
             return value
 
-    def line(self, pos: Optional[int] = None) -> int:
+    def line(self, pos: int | None = None) -> int:
         return self.lines_before + self.buffer.count("\n", 0, self.pos if pos is None else pos) + 1
 
-    def error(self, message: str, pos: Optional[int] = None) -> "_Broken":
+    def error(self, message: str, pos: int | None = None) -> _Broken:
         return _Broken(f"{message} at line {self.line(pos)} of the file")
 
 
@@ -194,7 +195,7 @@ class JsonDocumentReader:
     def _object(self, text: _Text) -> Iterator[tuple[int, str, Any]]:
         text.take("{", "to open the document")
         found: list[str] = []
-        rows_key: Optional[str] = None
+        rows_key: str | None = None
         if text.peek() != "}":
             while True:
                 key = text.value("a key")
@@ -248,8 +249,8 @@ class JsonDocumentReader:
     def _split(self, text: _Text) -> Iterator[tuple[int, str, Any]]:
         """MLflow's split orientation; 'columns' must come before 'data' (rows are not held)."""
         text.take("{", "to open 'dataframe_split'")
-        columns: Optional[list[str]] = None
-        order: Optional[list[int]] = None
+        columns: list[str] | None = None
+        order: list[int] | None = None
         while True:
             key = text.value("a key of 'dataframe_split'")
             text.take(":", f"after the key {key!r}")
@@ -275,7 +276,7 @@ class JsonDocumentReader:
                 text.pos -= 1
                 raise text.error(f"expected ',' or '}}' in 'dataframe_split', found {_shown(after)}")
 
-    def _split_order(self, columns: Any) -> Optional[list[int]]:
+    def _split_order(self, columns: Any) -> list[int] | None:
         if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
             raise BatchInputError("'dataframe_split.columns' must be an array of feature names (strings)", 1)
         if len(set(columns)) != len(columns):

@@ -19,16 +19,17 @@ and for a regressor (or a classifier without ``predict_proba``)::
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, Iterator, Optional, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
-COMPACT = {"separators": (",", ":"), "ensure_ascii": False}
+COMPACT: dict[str, Any] = {"separators": (",", ":"), "ensure_ascii": False}
 FLOAT_PREDICTION = '{"line":%d,"prediction":%r}\n'
 
 
 class LineFormat:
     """Line templates for one model: its classes fixed once, used for every chunk."""
 
-    def __init__(self, classes: Optional[Sequence[Any]]) -> None:
+    def __init__(self, classes: Sequence[Any] | None) -> None:
         self.classes = list(classes) if classes is not None else None
         self.label_json: list[str] = []
         self.template = FLOAT_PREDICTION
@@ -42,7 +43,7 @@ class LineFormat:
         return {"label_json": self.label_json, "template": self.template}
 
     @classmethod
-    def from_wire(cls, data: dict[str, Any]) -> "LineFormat":
+    def from_wire(cls, data: dict[str, Any]) -> LineFormat:
         made = cls(None)
         made.label_json, made.template = list(data["label_json"]), data["template"]
         return made
@@ -54,21 +55,21 @@ class LineFormat:
 
         Every float must be finite (the caller checks the chunk once, see has_non_finite)."""
         labels = map(self.label_json.__getitem__, label_indexes)
-        return map(self.template.__mod__, zip(numbers, labels, *columns))
+        return map(self.template.__mod__, zip(numbers, labels, *columns, strict=True))
 
     def float_lines(self, numbers: Iterable[int], predictions: Iterable[float]) -> Iterator[str]:
         """Lines of a model predicting finite floats (a regressor)."""
-        return map(FLOAT_PREDICTION.__mod__, zip(numbers, predictions))
+        return map(FLOAT_PREDICTION.__mod__, zip(numbers, predictions, strict=True))
 
     def generic_lines(
-        self, numbers: Iterable[int], predictions: Iterable[Any], probabilities: Optional[Iterable[Sequence[Any]]]
+        self, numbers: Iterable[int], predictions: Iterable[Any], probabilities: Iterable[Sequence[Any]] | None
     ) -> Iterator[str]:
         """Lines through json.dumps, from JSON values (core.prediction.json_values: any label,
         null for a non-finite number)."""
         if probabilities is None:
-            for n, p in zip(numbers, predictions):
+            for n, p in zip(numbers, predictions, strict=True):
                 yield json.dumps({"line": n, "prediction": p}, **COMPACT) + "\n"
             return
         names = [str(c) for c in self.classes or []]
-        for n, p, row in zip(numbers, predictions, probabilities):
-            yield json.dumps({"line": n, "prediction": p, "probabilities": dict(zip(names, row))}, **COMPACT) + "\n"
+        for n, p, row in zip(numbers, predictions, probabilities, strict=True):
+            yield json.dumps({"line": n, "prediction": p, "probabilities": dict(zip(names, row, strict=True))}, **COMPACT) + "\n"

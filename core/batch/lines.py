@@ -21,8 +21,9 @@ is reported at its first line and skipped until its quote closes, never held. Bl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator, Optional
+from typing import BinaryIO
 
 BLOCK_BYTES = 1 << 18  # 256 KiB: a few thousand lines; reads stay large enough to be cheap
 MAX_LINE_BYTES = 1 << 20
@@ -77,10 +78,7 @@ def line_chunks(stream: BinaryIO, chunk_lines: int, *, quoted: bool = False) -> 
             first = False
         pieces = text.split("\n")
         pieces.pop()  # the empty string after the last "\n"
-        if records is not None and (records.open or '"' in text):
-            records.add(number + 1, pieces)
-        else:
-            _add(pending, number + 1, pieces)
+        _add_lines(pending, records, number + 1, pieces, text)
         number += len(pieces)
         if len(carry) > MAX_LINE_BYTES:
             number += 1
@@ -94,10 +92,7 @@ def line_chunks(stream: BinaryIO, chunk_lines: int, *, quoted: bool = False) -> 
     if carry and not skipping_long_line:  # a last line without a final newline
         last = carry.decode("utf-8", "replace")
         last = last.removeprefix(_BOM) if first else last
-        if records is not None and (records.open or '"' in last):
-            records.add(number + 1, [last])
-        else:
-            _add(pending, number + 1, [last])
+        _add_lines(pending, records, number + 1, [last], last)
     if records is not None:
         records.finish()  # a quote still open at the end of the file: the row as it stands
     while len(pending):
@@ -105,7 +100,16 @@ def line_chunks(stream: BinaryIO, chunk_lines: int, *, quoted: bool = False) -> 
         yield chunk
 
 
-def _too_long(chunk: LineChunk, records: Optional["_Records"], number: int) -> None:
+def _add_lines(pending: LineChunk, records: _Records | None, number: int, pieces: list[str], text: str) -> None:
+    """Add ``pieces`` (``text`` split at its line ends), numbered from ``number``: through the CSV
+    record joiner where a quote may carry a field over a line end, else straight to the chunk."""
+    if records is not None and (records.open or '"' in text):
+        records.add(number, pieces)
+    else:
+        _add(pending, number, pieces)
+
+
+def _too_long(chunk: LineChunk, records: _Records | None, number: int) -> None:
     if records is not None and records.open:
         records.abandon()  # the row it belongs to is the one that is too long
     else:

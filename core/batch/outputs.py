@@ -24,7 +24,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from core.batch.line_format import COMPACT, LineFormat
 from core.batch.output_writer import OutputWriterProcess
@@ -38,7 +39,7 @@ class OutputFiles:
     chunk to a writer process when this machine has two or more CPUs; True or False force it.
     """
 
-    def __init__(self, writer_process: Optional[bool] = None) -> None:
+    def __init__(self, writer_process: bool | None = None) -> None:
         # the platform's temp dir: /tmp on Lambda and Cloud Functions, %TEMP% on Azure
         self.folder = tempfile.TemporaryDirectory(prefix="serverless-ml-batch-")
         self.predictions_path = os.path.join(self.folder.name, "predictions.jsonl")
@@ -49,12 +50,12 @@ class OutputFiles:
         self._process_from = (2 if writer_process is None else 1) if use_process else None
         self._sink: Any = None  # opened with the first chunk, when the line format is known
         self._chunks = 0
-        self._errors: Optional[Any] = None  # opened on the first failure only
-        self._format: Optional[LineFormat] = None
+        self._errors: Any | None = None  # opened on the first failure only
+        self._format: LineFormat | None = None
         self._class_index: dict[Any, int] = {}
 
     def write_predictions(
-        self, numbers: Sequence[int], predictions: Any, probabilities: Any, classes: Optional[Sequence[Any]]
+        self, numbers: Sequence[int], predictions: Any, probabilities: Any, classes: Sequence[Any] | None
     ) -> None:
         """Append the lines of one predicted chunk: arrays as core.prediction.predict_arrays
         returns them, and the model's classes (JSON values) when it has probabilities."""
@@ -83,13 +84,13 @@ class OutputFiles:
         rows = json_values(probabilities) if probabilities is not None else None
         sink.text("".join(line_format.generic_lines(numbers, json_values(predictions), rows)))
 
-    def _line_format(self, classes: Optional[Sequence[Any]]) -> LineFormat:
+    def _line_format(self, classes: Sequence[Any] | None) -> LineFormat:
         if self._format is None:
             self._format = LineFormat(classes)
             self._class_index = {c: i for i, c in enumerate(self._format.classes or [])}
         return self._format
 
-    def _class_indexes(self, predictions: Any) -> Optional[list[int]]:
+    def _class_indexes(self, predictions: Any) -> list[int] | None:
         """The class index of each prediction, or None when one is not a plain class label."""
         from core.prediction import json_values
 
@@ -130,7 +131,7 @@ class OutputFiles:
             self._errors.close()
         self.folder.cleanup()
 
-    def __enter__(self) -> "OutputFiles":
+    def __enter__(self) -> OutputFiles:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:

@@ -28,8 +28,9 @@ import csv
 import gc
 import json
 import logging
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable, Iterator, Optional, Sequence
+from typing import Any, BinaryIO
 
 from core.batch.lines import MAX_LINE_BYTES, LineChunk, line_chunks
 from core.errors import InvalidFeatures, InvalidShape, InvalidValue, MalformedJSON, PayloadTooLarge, RequestError
@@ -82,7 +83,7 @@ def _last_line(chunk: LineChunk) -> int:
     return max(chunk.numbers[-1:] + chunk.too_long[-1:], default=0)
 
 
-def _matrix(rows: list, width: Optional[int]):
+def _matrix(rows: list, width: int | None):
     import numpy as np
 
     if not rows:
@@ -101,9 +102,10 @@ class CsvReader:
     def __init__(self, schema: RowSchema, *, by_position: bool = False) -> None:
         self.schema = schema
         self.by_position = by_position
-        self.columns: Optional[list[str]] = None
-        self.order: Optional[list[int]] = None  # file column of each feature; None: same order
-        self._typed: Optional[_TypedColumns] = None
+        self.header_read = False
+        self.columns: list[str] = []  # the header's names, once read
+        self.order: list[int] | None = None  # file column of each feature; None: same order
+        self._typed: _TypedColumns | None = None
 
     def chunks(self, stream: BinaryIO, chunk_rows: int) -> Iterator[ParsedChunk]:
         for chunk in line_chunks(stream, chunk_rows, quoted=True):
@@ -113,10 +115,12 @@ class CsvReader:
         failures = _too_long(chunk)
         numbers, lines = chunk.numbers, chunk.lines
         last = _last_line(chunk)
-        if self.columns is None:
+        if not self.header_read:
             if failures and (not numbers or failures[0].line < numbers[0]):
-                line = failures[0].line
-                raise BatchInputError(f"the header (line {line}) is longer than {MAX_LINE_BYTES // 1024} KiB", line)
+                header_line = failures[0].line
+                raise BatchInputError(
+                    f"the header (line {header_line}) is longer than {MAX_LINE_BYTES // 1024} KiB", header_line
+                )
             if not numbers:
                 return ParsedChunk([], _matrix([], None), failures, last)
             self._read_header(numbers[0], lines[0])
@@ -133,7 +137,7 @@ class CsvReader:
             failures.sort(key=lambda f: f.line)
             return ParsedChunk(good_numbers, rows, failures, last)
         good_numbers, good_rows = [], []
-        for number, line in zip(numbers, lines):
+        for number, line in zip(numbers, lines, strict=True):
             row = self._one_line(number, line, failures)
             if row is not None:
                 good_numbers.append(number)
@@ -171,7 +175,7 @@ class CsvReader:
                     extra={"fields": {"header": columns[:12], "features": list(names[:12]), "reason": (
                         "the model was fitted without feature names; column i of the file is feature i")}},
                 )
-                self.columns = columns
+                self.columns, self.header_read = columns, True
                 self.order = None
                 return
             try:
@@ -180,7 +184,7 @@ class CsvReader:
                 raise BatchInputError(exc.message, number) from None
             order = [columns.index(name) for name in names]
             self.order = None if order == list(range(len(columns))) else order
-        self.columns = columns
+        self.columns, self.header_read = columns, True
 
     def _fast(self, lines: list[str]):
         """The whole chunk through loadtxt, or None when any line needs a closer look."""
@@ -194,7 +198,7 @@ class CsvReader:
             return None
         return rows if self.order is None else rows[:, self.order]
 
-    def _one_line(self, number: int, line: str, failures: list[RowFailure]) -> Optional[list[float]]:
+    def _one_line(self, number: int, line: str, failures: list[RowFailure]) -> list[float] | None:
         fields = self._fields(number, line, failures)
         if fields is None:
             return None
@@ -212,7 +216,7 @@ class CsvReader:
         failures.append(RowFailure(number, InvalidValue.code, message))
         return None
 
-    def _fields(self, number: int, line: str, failures: list[RowFailure]) -> Optional[list[str]]:
+    def _fields(self, number: int, line: str, failures: list[RowFailure]) -> list[str] | None:
         """One record's fields, or None after adding why it cannot be a row."""
         try:
             fields = next(csv.reader([line]))
@@ -245,15 +249,15 @@ class CsvReader:
             except csv.Error:  # one bad record: read them one by one to name it
                 records = None
             if records is None or any(len(r) != width for r in records):
-                kept = [(n, self._fields(n, line, failures)) for n, line in zip(numbers, lines)]
+                kept = [(n, self._fields(n, line, failures)) for n, line in zip(numbers, lines, strict=True)]
                 numbers = [n for n, fields in kept if fields is not None]
                 records = [fields for _, fields in kept if fields is not None]
             if not records:
                 return [], self._empty()
-            return typed.rows(numbers, list(zip(*records)), records, failures)
+            return typed.rows(numbers, list(zip(*records, strict=True)), records, failures)
 
 
-def _plain_columns(lines: list[str], width: int) -> Optional[list[Sequence[str]]]:
+def _plain_columns(lines: list[str], width: int) -> list[Sequence[str]] | None:
     """The columns of a chunk without quotes, cut with str.split over the whole chunk (several
     times faster than the csv module, and no list per row); None when the chunk needs the csv
     module (a quote, a stray carriage return, a row of another width)."""
@@ -288,7 +292,7 @@ class _TypedColumns:
     """One converter per model column, built once per file: texts of a whole column -> values
     as the model takes them, and the rows that need the per-value check."""
 
-    def __init__(self, schema: RowSchema, header: list[str], order: Optional[list[int]]) -> None:
+    def __init__(self, schema: RowSchema, header: list[str], order: list[int] | None) -> None:
         self.schema = schema
         self.columns: Sequence[Column] = schema.schema.columns or ()
         self.header = header
@@ -299,7 +303,7 @@ class _TypedColumns:
         self.matrix = schema.schema.layout == ARRAY  # numbers only: a float matrix
 
     def rows(
-        self, numbers: list[int], texts: list[Sequence[str]], records: Optional[list[list[str]]],
+        self, numbers: list[int], texts: list[Sequence[str]], records: list[list[str]] | None,
         failures: list[RowFailure],
     ) -> tuple[list[int], Any]:
         """``texts``: the chunk's columns in file order; ``records``: its rows, when already cut."""
@@ -311,9 +315,9 @@ class _TypedColumns:
             values.append(column_values)
             flagged.update(column_flagged)
         if self.matrix:
-            rows: Any = np.column_stack(values) if values else np.empty((len(records), 0))
+            rows: Any = np.column_stack(values) if values else np.empty((len(records if records is not None else numbers), 0))
         else:
-            rows = list(zip(*[v.tolist() if hasattr(v, "tolist") else v for v in values]))
+            rows = list(zip(*[v.tolist() if hasattr(v, "tolist") else v for v in values], strict=True))
         if not flagged:
             return list(numbers), rows
         refused = []
@@ -332,10 +336,10 @@ class _TypedColumns:
             return [numbers[i] for i in keep], rows[keep]
         return [numbers[i] for i in keep], [rows[i] for i in keep]
 
-    def _checked(self, number: int, fields: list[str], failures: list[RowFailure]) -> Optional[list[Any]]:
+    def _checked(self, number: int, fields: list[str], failures: list[RowFailure]) -> list[Any] | None:
         """One row through the HTTP API's per-value checks; None after adding why it is refused."""
         out = []
-        for j, (read, check) in enumerate(zip(self.readers, self.checkers)):
+        for j, (read, check) in enumerate(zip(self.readers, self.checkers, strict=True)):
             text = fields[self.file_index[j]]
             try:
                 out.append(check(read(text)))
@@ -363,7 +367,7 @@ def _converter_for(column: Column) -> Converter:
         return _strings(column.nullable or column.type == ANY, None)
     if column.type == CATEGORICAL and (not column.categories or isinstance(column.categories[0], str)):
         refused_unknown = bool(column.categories) and not column.unknown_predicted
-        return _strings(column.nullable, frozenset(column.categories) if refused_unknown else None)
+        return _strings(column.nullable, frozenset(column.categories or ()) if refused_unknown else None)
     return _flag_all  # booleans, number categories: rare; every row through the per-value checks
 
 
@@ -427,7 +431,7 @@ def _integers(nullable: bool) -> Converter:
     return convert
 
 
-def _strings(nullable: bool, known: Optional[frozenset]) -> Converter:
+def _strings(nullable: bool, known: frozenset | None) -> Converter:
     """Strings and string categories: the texts as they are; an empty (or blank) cell is missing.
     ``known``: the categories, where a value outside them is refused."""
 
@@ -497,7 +501,7 @@ class JsonlReader:
     def parse(self, chunk: LineChunk) -> ParsedChunk:
         failures = _too_long(chunk)
         good_numbers, good_rows = [], []
-        for number, line in zip(chunk.numbers, chunk.lines):
+        for number, line in zip(chunk.numbers, chunk.lines, strict=True):
             where = f"line {number}"
             try:
                 row = json.loads(line)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from core.batch.engine import BatchResult, run_batch
 from core.errors import ObjectNotFound, ServerlessMLError, SettingsError
@@ -33,9 +33,9 @@ class Settled:
     """How one created object ended."""
 
     status: str  # "predicted", "skipped" or "failed"
-    result: Optional[BatchResult] = None  # predicted (and skipped by the engine)
-    reason: Optional[str] = None  # skipped: why
-    error: Optional[ServerlessMLError] = None  # failed: what
+    result: BatchResult | None = None  # predicted (and skipped by the engine)
+    reason: str | None = None  # skipped: why
+    error: ServerlessMLError | None = None  # failed: what
     retry: bool = False  # failed: whether the platform should deliver the event again
 
 

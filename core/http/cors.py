@@ -23,7 +23,7 @@ class CorsPolicy:
     def decorate(self, request: HttpRequest, response: HttpResponse) -> None:
         """Add the CORS headers an allowed origin needs to read this answer."""
         origin = request.headers.get("origin")
-        if not self.allows(origin):
+        if origin is None or not self.allows(origin):
             return
         response.headers["access-control-allow-origin"] = "*" if self.any_origin else origin
         response.headers["access-control-expose-headers"] = "x-request-id"

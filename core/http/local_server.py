@@ -7,13 +7,14 @@ so what a user sees here is what the functions answer.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from core.errors import PayloadTooLarge, RequestError
 from core.http.messages import HttpRequest, HttpResponse
 from core.http.service import PredictionService
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every answer carries Content-Length
@@ -108,7 +109,7 @@ def make_server(
     service: PredictionService,
     host: str = "127.0.0.1",
     port: int = 8080,
-    respond: Optional[Callable[[HttpRequest], HttpResponse]] = None,
+    respond: Callable[[HttpRequest], HttpResponse] | None = None,
 ) -> ThreadingHTTPServer:
     """A ready-to-serve HTTP server bound to ``host:port`` (port 0 picks a free one).
 

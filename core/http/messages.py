@@ -6,7 +6,8 @@ Plain classes with ``__slots__`` rather than dataclasses: a dataclass builds its
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from core.errors import ServerlessMLError
@@ -29,20 +30,20 @@ class HttpRequest:
     headers: Mapping[str, str]
     body: bytes
     query: Mapping[str, str]
-    request_id: Optional[str]
-    cold_start: Optional[bool]
-    error: Optional[ServerlessMLError]
+    request_id: str | None
+    cold_start: bool | None
+    error: ServerlessMLError | None
 
     def __init__(
         self,
         method: str,
         path: str,
-        headers: Optional[Mapping[str, str]] = None,
+        headers: Mapping[str, str] | None = None,
         body: bytes = b"",
-        query: Optional[Mapping[str, str]] = None,
-        request_id: Optional[str] = None,
-        cold_start: Optional[bool] = None,
-        error: Optional[ServerlessMLError] = None,
+        query: Mapping[str, str] | None = None,
+        request_id: str | None = None,
+        cold_start: bool | None = None,
+        error: ServerlessMLError | None = None,
     ) -> None:
         # adapters hand over whatever casing their provider uses; core looks up lower-case names
         fields = {
@@ -73,7 +74,7 @@ class HttpRequest:
             self.method, self.path, self.headers, self.body, self.query, self.request_id, self.cold_start, error
         )
 
-    def header(self, name: str) -> Optional[str]:
+    def header(self, name: str) -> str | None:
         """The header's value, by lower-case name."""
         return self.headers.get(name)
 
@@ -104,8 +105,8 @@ class HttpResponse:
         status: int,
         headers: dict[str, str],
         body: bytes,
-        rows: Optional[int] = None,  # rows predicted (POST /predict answered 200)
-        route: Optional[str] = None,  # the route matched, or "unmatched"
+        rows: int | None = None,  # rows predicted (POST /predict answered 200)
+        route: str | None = None,  # the route matched, or "unmatched"
     ) -> None:
         self.status = status
         self.headers = headers

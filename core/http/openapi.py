@@ -29,7 +29,7 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 from core.schema import ANY, BOOLEAN, CATEGORICAL, INTEGER, NUMBER, STRING, TEXT, Column, InputSchema
 
@@ -51,17 +51,17 @@ class OpenApiDocuments:
     bytes twice, never a mixed document."""
 
     def __init__(self) -> None:
-        self._generic: Optional[bytes] = None
-        self._typed: tuple[Any, Optional[bytes]] = (None, None)  # (model, its document)
+        self._generic: bytes | None = None
+        self._typed: tuple[Any, bytes | None] = (None, None)  # (model, its document)
         self._lock = threading.Lock()
 
-    def generic(self, path: Union[str, Path]) -> bytes:
+    def generic(self, path: str | Path) -> bytes:
         """The file as it is: the document of any model (served when the model cannot load)."""
         if self._generic is None:
             self._generic = Path(path).read_bytes()
         return self._generic
 
-    def for_model(self, model: Any, path: Union[str, Path]) -> bytes:
+    def for_model(self, model: Any, path: str | Path) -> bytes:
         """The document of ``model`` (a ModelDescription): built on its first request, then kept."""
         cached_model, document = self._typed
         if cached_model is model and document is not None:
@@ -82,7 +82,7 @@ class OpenApiDocuments:
             return base
 
 
-def typed_document(base: dict, schema: InputSchema, *, model_version: Optional[str] = None) -> dict:
+def typed_document(base: dict, schema: InputSchema, *, model_version: str | None = None) -> dict:
     """``base`` (the parsed file, modified in place and returned) narrowed to ``schema``'s rows."""
     schemas = base["components"]["schemas"]
     text = schema.layout == TEXT
@@ -214,9 +214,9 @@ def _row_object(schema: InputSchema, values: list[dict]) -> dict:
         f"{_summary(schema)}.",
         "type": "object",
         "required": list(schema.names),
-        "properties": dict(zip(schema.names, values)),
+        "properties": dict(zip(schema.names, values, strict=True)),
         "additionalProperties": False,
-        "examples": [dict(zip(schema.names, example_rows(schema)[0]))],
+        "examples": [dict(zip(schema.names, example_rows(schema)[0], strict=True))],
     }
 
 
@@ -266,7 +266,7 @@ def _example(column: Column, which: int) -> Any:
 def _replace_examples(base: dict, schema: InputSchema) -> None:
     first, second = example_rows(schema)
     names = list(schema.names) if schema.names is not None else None
-    objects = [dict(zip(names, row)) for row in (first, second)] if names is not None else None
+    objects = [dict(zip(names, row, strict=True)) for row in (first, second)] if names is not None else None
     text = schema.layout == TEXT
     rows = [row[0] for row in (first, second)] if text else [first, second]
     split = {"columns": names or [f"f{j}" for j in range(len(first))], "data": [first, second]}

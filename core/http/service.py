@@ -20,7 +20,8 @@ import os
 import re
 import threading
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from core.errors import MethodNotAllowed, RouteNotFound, ServerlessMLError
 from core.http.cors import CorsPolicy
@@ -56,17 +57,17 @@ def take_cold_start() -> bool:
 
 
 # the Allow header of a route, from the methods it serves: HEAD comes with GET, OPTIONS with all
-_ALLOWED = {("POST",): ("POST", "OPTIONS"), ("GET",): ("GET", "HEAD", "OPTIONS")}
+_ALLOWED: dict[tuple[str, ...], tuple[str, ...]] = {("POST",): ("POST", "OPTIONS"), ("GET",): ("GET", "HEAD", "OPTIONS")}
 
 
 class PredictionService:
     """Answers the HTTP API for one model. Thread-safe; one instance per process."""
 
-    def __init__(self, settings: Settings, model: Optional[ModelHolder] = None) -> None:
+    def __init__(self, settings: Settings, model: ModelHolder | None = None) -> None:
         self.settings = settings
         self.model = model if model is not None else ModelHolder(settings)
         self.cors = CorsPolicy(settings.cors_allow_origins)
-        self._schema: tuple[Any, Optional[RowSchema]] = (None, None)  # (model, its schema)
+        self._schema: tuple[Any, RowSchema | None] = (None, None)  # (model, its schema)
         self._openapi = OpenApiDocuments()
         self._routes: dict[str, dict[str, Callable[[HttpRequest, dict], Any]]] = {
             "/predict": {"POST": self._predict},
@@ -122,7 +123,7 @@ class PredictionService:
         )
         return response
 
-    def error_response(self, exc: ServerlessMLError, request_id: Optional[str] = None) -> HttpResponse:
+    def error_response(self, exc: ServerlessMLError, request_id: str | None = None) -> HttpResponse:
         """The one place an exception becomes an answer."""
         request_id = request_id or os.urandom(16).hex()
         response = _json_response(
@@ -234,10 +235,11 @@ def encode_json(body: dict) -> bytes:
     (core.prediction.json_values turned non-finite floats into null), so both write the same."""
     if not _ORJSON_DUMPS:
         try:
-            from orjson import dumps
+            import orjson
         except ImportError:
-            dumps = None
-        _ORJSON_DUMPS.append(dumps)
+            _ORJSON_DUMPS.append(None)
+        else:
+            _ORJSON_DUMPS.append(orjson.dumps)
     dumps = _ORJSON_DUMPS[0]
     if dumps is not None:
         try:

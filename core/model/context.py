@@ -4,7 +4,7 @@ that govern loading it."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 from core.model.manifest import Manifest
 from core.storage import StorageURI
@@ -14,8 +14,8 @@ class LoadContext(NamedTuple):
     uri: StorageURI
     data: bytes  # digest already checked against MODEL_SHA256 and the manifest
     sha256: str
-    manifest: Optional[Manifest]
-    version: Optional[str]  # MODEL_VERSION, if set
+    manifest: Manifest | None
+    version: str | None  # MODEL_VERSION, if set
     read_seconds: float
     skops_trusted_types: tuple[str, ...] = ()
     strict_version: bool = False

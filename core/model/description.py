@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from core.model.manifest import Manifest, reconcile_classes, reconcile_feature_names, reconcile_schema
 from core.model.inputs import check_frame_library
+from core.model.manifest import Manifest, reconcile_classes, reconcile_feature_names, reconcile_schema
 from core.model.schema_inference import infer_schema
 from core.schema import InputSchema
 
@@ -35,9 +36,9 @@ class ModelDescription(NamedTuple):
     sha256: str
     size_bytes: int
     estimator_type: str
-    feature_names: Optional[tuple[str, ...]]
+    feature_names: tuple[str, ...] | None
     feature_names_from_model: bool
-    classes: Optional[list[Any]]
+    classes: list[Any] | None
     has_probabilities: bool
     predict_from_probabilities: bool
     loaded_at: str
@@ -46,19 +47,19 @@ class ModelDescription(NamedTuple):
     warnings: tuple[str, ...] = ()
     format: str = "joblib"
     feature_names_source: str = "generated"  # model, manifest, mlflow (a signature) or generated (f0, f1, ...)
-    manifest: Optional[Manifest] = None
+    manifest: Manifest | None = None
     # {"saved_with": {"scikit-learn": "1.5.2"}, "running": {"scikit-learn": "1.9.1"}, "estimators": [...]}
-    version_drift: Optional[dict[str, Any]] = None
+    version_drift: dict[str, Any] | None = None
     # Formats whose runtime answers labels and probabilities in one call (ONNX) set this:
     # infer(features) -> (predictions, probabilities or None); prediction.py then calls only it.
-    infer: Optional[Callable[[Any], tuple[Any, Any]]] = None
+    infer: Callable[[Any], tuple[Any, Any]] | None = None
     # the columns, their types and the layout rows are given to the model in (core.schema)
     schema: InputSchema = InputSchema(None)
     # an MLflow model's identity (run_id, model_uuid, serialization_format, ...): core/model/mlflow_model.py
-    mlflow: Optional[dict[str, Any]] = None
+    mlflow: dict[str, Any] | None = None
 
     @property
-    def n_features(self) -> Optional[int]:
+    def n_features(self) -> int | None:
         return None if self.feature_names is None else len(self.feature_names)
 
     def public_view(self) -> dict[str, Any]:
@@ -86,7 +87,7 @@ class ModelDescription(NamedTuple):
 
 
 def describe(
-    estimator: Any, *, manifest: Optional[Manifest] = None, display: str = "the model", **identity: Any
+    estimator: Any, *, manifest: Manifest | None = None, display: str = "the model", **identity: Any
 ) -> ModelDescription:
     """Build the description of a freshly deserialised scikit-learn estimator (joblib, skops)."""
     names_in = getattr(estimator, "feature_names_in_", None)
@@ -103,7 +104,8 @@ def describe(
     if classes is not None and getattr(classes, "ndim", 0) != 1:
         # multi-output classifiers have a list of class arrays and a list of probability arrays;
         # they are served with predictions only (one list of outputs per row)
-        classes_json, has_probabilities = [_plain(c) for c in classes], False
+        classes_json: list[Any] | None = [_plain(c) for c in classes]
+        has_probabilities = False
     else:
         classes_json = _plain(classes) if classes is not None else None
         has_probabilities = hasattr(estimator, "predict_proba")

@@ -7,7 +7,7 @@ costs meet, a small model (a linear model, most ONNX graphs of one) takes the bu
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 BUILTIN_BELOW_BYTES = 512 * 1024
 
@@ -23,7 +23,7 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _builtin_sha256() -> Optional[Callable]:
+def _builtin_sha256() -> Callable | None:
     # _sha2 from Python 3.12, _sha256 before; an interpreter built without them has only OpenSSL's
     try:
         from _sha2 import sha256

@@ -50,7 +50,7 @@ def _frame(schema: InputSchema, rows: Any) -> Any:
     import numpy as np
     import pandas as pd
 
-    data = {}
+    data: dict[str, Any] = {}
     for j, column in enumerate(schema.columns or ()):
         values = [row[j] for row in rows]
         if column.type == NUMBER:
@@ -74,4 +74,4 @@ def _frame(schema: InputSchema, rows: Any) -> Any:
 def _text_column(column: Column) -> bool:
     if column.type == STRING:
         return True
-    return column.type == CATEGORICAL and bool(column.categories) and isinstance(column.categories[0], str)
+    return column.type == CATEGORICAL and bool(column.categories and isinstance(column.categories[0], str))

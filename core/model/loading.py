@@ -16,7 +16,7 @@ import importlib
 import logging
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from core.errors import (
     ModelDigestMismatch,
@@ -48,13 +48,13 @@ class ModelHolder:
         self._settings = settings
         self._store_for = store_for
         self._lock = threading.Lock()
-        self._model: Optional[ModelDescription] = None
-        self.last_error: Optional[ServerlessMLError] = None
+        self._model: ModelDescription | None = None
+        self.last_error: ServerlessMLError | None = None
         self.load_attempts = 0
         self._failed_loads = 0
 
     @property
-    def loaded(self) -> Optional[ModelDescription]:
+    def loaded(self) -> ModelDescription | None:
         return self._model
 
     def get(self) -> ModelDescription:
@@ -121,8 +121,8 @@ class ModelHolder:
 def load_model(
     uri: StorageURI,
     store: ObjectStore,
-    expected_sha256: Optional[str] = None,
-    version: Optional[str] = None,
+    expected_sha256: str | None = None,
+    version: str | None = None,
     *,
     skops_trusted_types: tuple[str, ...] = (),
     strict_version: bool = False,
@@ -199,8 +199,8 @@ class _ManifestRead:
 
     def __init__(self, store: ObjectStore, uri: StorageURI) -> None:
         self._store, self._uri = store, uri
-        self._outcome: tuple[Optional[Manifest], Optional[ServerlessMLError]] = (None, None)
-        self._thread: Optional[threading.Thread] = None
+        self._outcome: tuple[Manifest | None, ServerlessMLError | None] = (None, None)
+        self._thread: threading.Thread | None = None
         if uri.scheme != "file":
             self._thread = threading.Thread(target=self._read, name="model-manifest", daemon=True)
             self._thread.start()
@@ -214,7 +214,7 @@ class _ManifestRead:
             logger.error("manifest read failed", exc_info=True)
             self._outcome = (None, ModelUnavailable("the model's manifest could not be read; the error was logged"))
 
-    def result(self) -> Optional[Manifest]:
+    def result(self) -> Manifest | None:
         if self._thread is None:
             self._read()
         else:

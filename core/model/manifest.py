@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from core.errors import ModelInvalid, ModelUnavailable, ObjectNotFound, StorageAccessDenied, StorageError
 from core.schema import InputSchema, SchemaInvalid, schema_from_json
 from core.storage import ObjectStore, StorageURI
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_VERSION = 1
@@ -44,14 +47,14 @@ class Manifest(NamedTuple):
 
     content: dict[str, Any]
     display: str
-    feature_names: Optional[tuple[str, ...]] = None
-    classes: Optional[list[Any]] = None
-    sha256: Optional[str] = None
-    model_version: Optional[str] = None
-    estimator: Optional[str] = None
-    sklearn_version: Optional[str] = None
-    python_version: Optional[str] = None
-    input_schema: Optional[InputSchema] = None
+    feature_names: tuple[str, ...] | None = None
+    classes: list[Any] | None = None
+    sha256: str | None = None
+    model_version: str | None = None
+    estimator: str | None = None
+    sklearn_version: str | None = None
+    python_version: str | None = None
+    input_schema: InputSchema | None = None
 
 
 def manifest_uri(model_uri: StorageURI) -> StorageURI:
@@ -59,7 +62,7 @@ def manifest_uri(model_uri: StorageURI) -> StorageURI:
     return StorageURI(model_uri.scheme, model_uri.bucket, model_uri.key + MANIFEST_SUFFIX)
 
 
-def read_manifest(store: ObjectStore, model_uri: StorageURI) -> Optional[Manifest]:
+def read_manifest(store: ObjectStore, model_uri: StorageURI) -> Manifest | None:
     """The model's manifest, or None when there is none.
 
     Access denied counts as absent: a function allowed to read only the model object (an IAM policy
@@ -91,7 +94,7 @@ def parse_manifest(raw: bytes, display: str) -> Manifest:
     if not isinstance(content, dict):
         raise invalid(f"expected a JSON object, found {type(content).__name__}")
 
-    def text(field: str, limit: int = 256) -> Optional[str]:
+    def text(field: str, limit: int = 256) -> str | None:
         value = content.get(field)
         if value is None:
             return None
@@ -99,21 +102,8 @@ def parse_manifest(raw: bytes, display: str) -> Manifest:
             raise invalid(f"'{field}' must be a non-empty string of at most {limit} printable characters")
         return value
 
-    feature_names = content.get("feature_names")
-    if feature_names is not None:
-        if not isinstance(feature_names, list) or not feature_names or not all(
-            isinstance(n, str) and n for n in feature_names
-        ):
-            raise invalid("'feature_names' must be a non-empty list of non-empty strings")
-        if len(set(feature_names)) != len(feature_names):
-            raise invalid("'feature_names' has duplicates")
-        feature_names = tuple(feature_names)
-    classes = content.get("classes")
-    if classes is not None:
-        if not isinstance(classes, list) or not classes or not all(
-            isinstance(c, (str, int, float, bool)) for c in classes
-        ):
-            raise invalid("'classes' must be a non-empty list of strings or numbers")
+    feature_names = _feature_names(content.get("feature_names"), invalid)
+    classes = _classes(content.get("classes"), invalid)
     input_schema = None
     if content.get("input_schema") is not None:
         try:
@@ -139,6 +129,26 @@ def parse_manifest(raw: bytes, display: str) -> Manifest:
     )
 
 
+def _feature_names(value: Any, invalid: Callable[[str], ModelInvalid]) -> tuple[str, ...] | None:
+    """A manifest's 'feature_names' (None when absent), or ``invalid``'s error saying what is wrong."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(n, str) and n for n in value):
+        raise invalid("'feature_names' must be a non-empty list of non-empty strings")
+    if len(set(value)) != len(value):
+        raise invalid("'feature_names' has duplicates")
+    return tuple(value)
+
+
+def _classes(value: Any, invalid: Callable[[str], ModelInvalid]) -> list[Any] | None:
+    """A manifest's 'classes' (None when absent), or ``invalid``'s error saying what is wrong."""
+    if value is not None and (
+        not isinstance(value, list) or not value or not all(isinstance(c, (str, int, float, bool)) for c in value)
+    ):
+        raise invalid("'classes' must be a non-empty list of strings or numbers")
+    return value
+
+
 def check_digest(manifest: Manifest, model_display: str, digest: str) -> None:
     """Refuse a manifest written for another file."""
     if manifest.sha256 is not None and manifest.sha256 != digest:
@@ -149,25 +159,26 @@ def check_digest(manifest: Manifest, model_display: str, digest: str) -> None:
 
 
 def reconcile_feature_names(
-    manifest: Optional[Manifest], from_model: Optional[tuple[str, ...]], n_features: Optional[int], display: str
-) -> tuple[Optional[tuple[str, ...]], str]:
+    manifest: Manifest | None, from_model: tuple[str, ...] | None, n_features: int | None, display: str
+) -> tuple[tuple[str, ...] | None, str]:
     """The feature names to serve and where they come from: 'model', 'manifest' or 'generated'.
 
     Names the model carries win, and a manifest that contradicts them is refused; a manifest's
     names must match the model's number of inputs.
     """
     listed = manifest.feature_names if manifest is not None else None
+    shown = manifest.display if manifest is not None else ""  # named only where listed, so a manifest
     if from_model is not None:
         if listed is not None and tuple(listed) != tuple(from_model):
             raise ModelInvalid(
-                f"the manifest {manifest.display} lists feature names {_short(listed)}, but the model "
+                f"the manifest {shown} lists feature names {_short(listed)}, but the model "
                 f"{display} was fitted on {_short(from_model)}; export the model again or remove the manifest"
             )
         return tuple(from_model), "model"
     if listed is not None:
         if n_features is not None and len(listed) != n_features:
             raise ModelInvalid(
-                f"the manifest {manifest.display} lists {len(listed)} feature names, but the model "
+                f"the manifest {shown} lists {len(listed)} feature names, but the model "
                 f"{display} takes {n_features} features; export the model again or remove the manifest"
             )
         return tuple(listed), "manifest"
@@ -177,31 +188,33 @@ def reconcile_feature_names(
     return None, "generated"
 
 
-def reconcile_classes(manifest: Optional[Manifest], from_model: Optional[list[Any]], display: str) -> Optional[list[Any]]:
+def reconcile_classes(manifest: Manifest | None, from_model: list[Any] | None, display: str) -> list[Any] | None:
     listed = manifest.classes if manifest is not None else None
+    shown = manifest.display if manifest is not None else ""
     if from_model is not None and listed is not None and list(listed) != list(from_model):
         raise ModelInvalid(
-            f"the manifest {manifest.display} lists classes {_short(listed)}, but the model {display} "
+            f"the manifest {shown} lists classes {_short(listed)}, but the model {display} "
             f"has {_short(from_model)}; export the model again or remove the manifest"
         )
     return from_model if from_model is not None else (list(listed) if listed is not None else None)
 
 
-def reconcile_schema(manifest: Optional[Manifest], from_model: InputSchema, display: str) -> InputSchema:
+def reconcile_schema(manifest: Manifest | None, from_model: InputSchema, display: str) -> InputSchema:
     """The manifest's input schema where it has one (it may say more than the fitted model: types
     of a model fitted on arrays, categories), else the model's own. A manifest whose columns are
     not the model's is refused, as for feature names."""
     listed = manifest.input_schema if manifest is not None else None
+    shown = manifest.display if manifest is not None else ""
     if listed is None:
         return from_model
     if from_model.names is not None and from_model.source != "numeric" and listed.names != from_model.names:
         raise ModelInvalid(
-            f"the manifest {manifest.display} describes the columns {_short(listed.names or ())}, but the model "
+            f"the manifest {shown} describes the columns {_short(listed.names or ())}, but the model "
             f"{display} takes {_short(from_model.names)}; export the model again or remove the manifest"
         )
     if from_model.names is not None and len(listed.names or ()) != len(from_model.names):
         raise ModelInvalid(
-            f"the manifest {manifest.display} describes {len(listed.names or ())} columns, but the model "
+            f"the manifest {shown} describes {len(listed.names or ())} columns, but the model "
             f"{display} takes {len(from_model.names)}; export the model again or remove the manifest"
         )
     return listed

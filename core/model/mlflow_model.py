@@ -41,7 +41,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any, Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from core.errors import ModelInvalid, ModelRuntimeMissing, ModelUnavailable, ObjectNotFound, StorageError
 from core.schema import ANY, ARRAY, BOOLEAN, CATEGORICAL, FRAME, INTEGER, NUMBER, STRING, TEXT, Column, InputSchema
@@ -67,9 +68,9 @@ class MLflowModel(NamedTuple):
 
     model_file: str  # relative to the model's folder, e.g. model.pkl
     serialization_format: str  # pickle, cloudpickle or skops
-    signature_inputs: Optional[list]  # the parsed JSON of signature.inputs
+    signature_inputs: list | None  # the parsed JSON of signature.inputs
     info: dict[str, Any]  # shown by GET /model under "mlflow"
-    python_version: Optional[str] = None
+    python_version: str | None = None
 
 
 def parse_mlmodel(raw: bytes, display: str) -> MLflowModel:
@@ -107,7 +108,8 @@ def parse_mlmodel(raw: bytes, display: str) -> MLflowModel:
     if serialization not in _LOADED_AS:
         raise invalid(f"says serialization_format {serialization!r}; expected one of {', '.join(_LOADED_AS)}")
     inputs = _signature_inputs(content.get("signature"), invalid)
-    pyfunc = flavors.get("python_function") if isinstance(flavors.get("python_function"), dict) else {}
+    pyfunc = flavors.get("python_function")
+    pyfunc = pyfunc if isinstance(pyfunc, dict) else {}
     info = {
         "run_id": _text(content.get("run_id")),
         "model_uuid": _text(content.get("model_uuid")),
@@ -143,7 +145,7 @@ def _load_yaml(raw: bytes, display: str, invalid) -> Any:
         raise invalid(f"is not valid YAML{line}") from None
 
 
-def _signature_inputs(signature: Any, invalid) -> Optional[list]:
+def _signature_inputs(signature: Any, invalid) -> list | None:
     if signature is None:
         return None
     if not isinstance(signature, dict):
@@ -165,7 +167,7 @@ def _is_relative_file(path: str) -> bool:
     return bool(path) and not path.startswith("/") and all(p not in ("", ".", "..") for p in parts)
 
 
-def _text(value: Any) -> Optional[str]:
+def _text(value: Any) -> str | None:
     # scalars only: YAML aliases can make a small file hold a huge nested list, never turned to text
     import datetime
 
@@ -174,7 +176,7 @@ def _text(value: Any) -> Optional[str]:
     return None
 
 
-def _texts(value: Any) -> Optional[list[str]]:
+def _texts(value: Any) -> list[str] | None:
     return [v[:256] for v in value if isinstance(v, str)][:100] if isinstance(value, list) else None
 
 
@@ -278,7 +280,7 @@ def _with_mlflow(described, spec: MLflowModel, display: str, mlmodel_seconds: fl
 # --- the signature as the input schema -------------------------------------------------------------
 
 
-def signature_schema(inputs: list, described, display: str) -> tuple[Optional[tuple[str, ...]], str, InputSchema]:
+def signature_schema(inputs: list, described, display: str) -> tuple[tuple[str, ...] | None, str, InputSchema]:
     """(feature names, where they come from, input schema) for a signature's inputs and the model
     they describe. Column specs name the columns (or give them by position); a tensor spec gives
     the width and the type of every column."""
@@ -293,7 +295,7 @@ def signature_schema(inputs: list, described, display: str) -> tuple[Optional[tu
         name, kind, optional = columns[0]
         if len(columns) != 1 or kind != STRING:
             raise _disagree(display, _listed(columns), "one text column (its first step is a text vectoriser)")
-        column = model_schema.columns[0]
+        column = (model_schema.columns or ())[0]  # a text model has its one column
         text = Column(name or column.name, STRING, column.nullable or optional)
         return described.feature_names, described.feature_names_source, InputSchema([text], layout=TEXT, source="mlflow")
 
@@ -311,13 +313,13 @@ def signature_schema(inputs: list, described, display: str) -> tuple[Optional[tu
     from_model = model_schema.columns if model_schema.columns is not None and len(model_schema.columns) == len(names) else None
     merged = [
         _merged_column(name, kind, optional, from_model[j] if from_model is not None else None)
-        for j, (name, (_, kind, optional)) in enumerate(zip(names, columns))
+        for j, (name, (_, kind, optional)) in enumerate(zip(names, columns, strict=True))
     ]
     needs_frame = model_schema.layout == FRAME or any(c.type in (STRING, CATEGORICAL, ANY) for c in merged)
     return names, source, InputSchema(merged, layout=FRAME if needs_frame else ARRAY, source="mlflow")
 
 
-def _merged_column(name: str, kind: str, optional: bool, fitted: Optional[Column]) -> Column:
+def _merged_column(name: str, kind: str, optional: bool, fitted: Column | None) -> Column:
     """One column: the signature's name and type, and what the fitted model knows more of.
 
     The fitted model's categories (and whether an unknown one is predicted) are kept: a signature
@@ -336,7 +338,7 @@ def _merged_column(name: str, kind: str, optional: bool, fitted: Optional[Column
     return Column(name, kind, fitted.nullable or optional)
 
 
-def _tensor_schema(inputs: list, described, display: str) -> tuple[Optional[tuple[str, ...]], str, InputSchema]:
+def _tensor_schema(inputs: list, described, display: str) -> tuple[tuple[str, ...] | None, str, InputSchema]:
     if len(inputs) != 1:
         raise _disagree(display, f"{len(inputs)} tensors", "one matrix (a scikit-learn model takes one input)")
     spec = inputs[0].get("tensor-spec") if isinstance(inputs[0].get("tensor-spec"), dict) else {}
@@ -362,7 +364,7 @@ def _tensor_schema(inputs: list, described, display: str) -> tuple[Optional[tupl
     return names, source, InputSchema(columns, layout=FRAME if needs_frame else ARRAY, source="mlflow")
 
 
-def _column_spec(spec: dict, i: int, display: str) -> tuple[Optional[str], str, bool]:
+def _column_spec(spec: dict, i: int, display: str) -> tuple[str | None, str, bool]:
     """(name or None, core type, optional) of one MLflow column spec."""
     name, kind = spec.get("name"), spec.get("type")
     if name is not None and (not isinstance(name, str) or not name):

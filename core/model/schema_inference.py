@@ -22,7 +22,8 @@ numbers alone keeps the 2-D array (and pandas out of the process).
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from core.schema import ANY, ARRAY, CATEGORICAL, FRAME, NUMBER, STRING, TEXT, Column, InputSchema
 
@@ -32,7 +33,7 @@ _IMPUTERS = {"SimpleImputer", "KNNImputer", "IterativeImputer"}
 TEXT_COLUMN = "text"
 
 
-def infer_schema(estimator: Any, feature_names: Optional[Sequence[str]]) -> InputSchema:
+def infer_schema(estimator: Any, feature_names: Sequence[str] | None) -> InputSchema:
     """The schema of a fitted estimator; all-numeric (source ``numeric``) when it says nothing more."""
     first = _first_step(estimator)
     if type(first).__name__ in _VECTORISERS:
@@ -53,9 +54,9 @@ def _column_transformer_schema(transformer: Any, names: Sequence[str], final_all
     by_name: dict[str, Column] = {}
     selects_by_name = False
     for _, step, selected in getattr(transformer, "transformers_", ()):
-        columns = _selected_names(selected, names)
+        selected_names = _selected_names(selected, names)
         selects_by_name = selects_by_name or _by_name(selected)
-        for position, name in enumerate(columns):
+        for position, name in enumerate(selected_names):
             by_name[name] = _column_for(name, step, position, final_allows_nan, single=isinstance(selected, str))
     columns = [by_name.get(name, Column(name, ANY, True)) for name in names]
     needs_frame = selects_by_name or any(c.type != NUMBER for c in columns)
@@ -105,7 +106,8 @@ def _hgb_categories(model: Any) -> dict[int, tuple[Any, ...]]:
         if type(step).__name__ != "OrdinalEncoder":
             continue
         positions = [j for j, flag in enumerate(selected) if flag] if _is_mask(selected) else list(selected)
-        for j, cats in zip(positions, step.categories_):
+        # a private attribute of scikit-learn's: a shape we do not expect must not stop inference
+        for j, cats in zip(positions, step.categories_, strict=False):
             found[j] = tuple(_plain(c) for c in cats if not (isinstance(c, float) and c != c) and c is not None)
     return found
 
@@ -117,7 +119,7 @@ def _selected_names(selected: Any, names: Sequence[str]) -> list[str]:
         return []
     items = list(selected)
     if _is_mask(selected):
-        return [name for name, flag in zip(names, items) if flag]
+        return [name for name, flag in zip(names, items, strict=False) if flag]
     return [names[i] if not isinstance(i, str) else i for i in items]
 
 

@@ -11,7 +11,8 @@ one loop, as before typed columns existed.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from core.request.json_body import json_type
 from core.schema import ANY, BOOLEAN, CATEGORICAL, INTEGER, NUMBER, STRING, Column, InputSchema
@@ -121,7 +122,7 @@ def _string(column: Column) -> Checker:
 
 def _categorical(column: Column) -> Checker:
     known = frozenset(column.categories or ())
-    strings = bool(column.categories) and isinstance(column.categories[0], str)
+    strings = bool(column.categories and isinstance(column.categories[0], str))
 
     def check(value: Any) -> Any:
         if value is None:
@@ -158,7 +159,7 @@ _BUILDERS = {
 }
 
 
-def checkers_for(schema: InputSchema) -> Optional[list[Checker]]:
+def checkers_for(schema: InputSchema) -> list[Checker] | None:
     """One checker per column, in order; None when the schema has no columns (width unknown)."""
     if schema.columns is None:
         return None
@@ -202,7 +203,7 @@ _FROM_TEXT: dict[str, Callable[[str], Any]] = {
 }
 
 
-def text_readers_for(schema: InputSchema) -> Optional[list[Callable[[str], Any]]]:
+def text_readers_for(schema: InputSchema) -> list[Callable[[str], Any]] | None:
     """One function per column turning a CSV field into the JSON value it stands for; an empty
     field becomes None (a missing value), which the column's checker then takes or refuses."""
     if schema.columns is None:

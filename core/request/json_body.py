@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from core.errors import InvalidValue, MalformedJSON, PayloadTooLarge, UnsupportedMediaType
 
@@ -24,7 +25,7 @@ def _reject_constant(name: str) -> float:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def check_content_type(content_type: Optional[str]) -> None:
+def check_content_type(content_type: str | None) -> None:
     """Accept a missing Content-Type or any JSON media type (``application/json``, ``*+json``)."""
     if not content_type:
         return
@@ -93,7 +94,7 @@ _ORJSON: list = []  # [loads or None], looked up on the first body
 FAST_PARSE_MAX_BYTES = 1 << 20
 
 
-def _fast_loads() -> Optional[Callable[[bytes], Any]]:
+def _fast_loads() -> Callable[[bytes], Any] | None:
     """orjson's loads when it is installed (10x the standard parser on a body of rows; imported
     on the first body, ~1 ms), else None. What it refuses (NaN literals, numbers that overflow a
     double, a BOM, lone surrogates) goes to the standard parser, so the accepted bodies and every
@@ -101,10 +102,11 @@ def _fast_loads() -> Optional[Callable[[bytes], Any]]:
     arrives as the float it is closest to, which is the value a model is given anyway."""
     if not _ORJSON:
         try:
-            from orjson import loads
+            import orjson
         except ImportError:
-            loads = None
-        _ORJSON.append(loads)
+            _ORJSON.append(None)
+        else:
+            _ORJSON.append(orjson.loads)
     return _ORJSON[0]
 
 

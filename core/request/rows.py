@@ -19,8 +19,9 @@ and what was expected.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from itertools import chain
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from core.errors import InvalidFeatures, InvalidShape, InvalidValue, PayloadTooLarge
 from core.request.cells import CellRefused, Checker, checkers_for, number_refusal
@@ -44,7 +45,7 @@ class RowSchema:
         self.index = schema.index
         self.plain_numeric = schema.plain_numeric
         self.text = schema.layout == TEXT
-        self.checkers: Optional[list[Checker]] = None if schema.plain_numeric else checkers_for(schema)
+        self.checkers: list[Checker] | None = None if schema.plain_numeric else checkers_for(schema)
         # every column a number, some nullable: the one-loop check first, the checkers only for a
         # row that holds something else (a null, most often)
         self.numbers_only = schema.columns is not None and all(c.type == NUMBER for c in schema.columns)
@@ -53,7 +54,7 @@ class RowSchema:
         self.numbers_fast = schema.layout == ARRAY and (schema.plain_numeric or self.all_nullable)
 
     @property
-    def count(self) -> Optional[int]:
+    def count(self) -> int | None:
         return None if self.names is None else len(self.names)
 
     def expected(self) -> str:
@@ -245,7 +246,10 @@ def _dataframe_split(value: Any, schema: RowSchema, max_rows: int) -> list[list[
             rows.append(array_row(row, where, schema, width))
         else:
             values = [row[j] for j in order]
-            rows.append(schema.checked(values, lambda j, where=where: f"{where}[{order[j]}] ('{columns[order[j]]}')"))
+            # where=where binds this row's place (mypy cannot type a lambda's default)
+            rows.append(schema.checked(
+                values, lambda j, where=where: f"{where}[{order[j]}] ('{columns[order[j]]}')"  # type: ignore[misc]
+            ))
     return rows
 
 
@@ -257,7 +261,7 @@ def _check_row_count(count: int, max_rows: int) -> None:
         )
 
 
-def array_row(row: list, where: str, schema: RowSchema, width: Optional[int]) -> list[Any]:
+def array_row(row: list, where: str, schema: RowSchema, width: int | None) -> list[Any]:
     if width is not None and len(row) != width:
         expected = schema.expected() if schema.count == width else f"{width} values like the rows before it"
         raise InvalidFeatures(f"{where} has {len(row)} values; expected {expected}")
@@ -290,7 +294,7 @@ def text_row(value: Any, where: str, schema: RowSchema) -> list[Any]:
     return schema.checked([value], lambda j: where)
 
 
-def first_non_number(values: list) -> Optional[int]:
+def first_non_number(values: list) -> int | None:
     """The index of the first value that is not a finite number, or None."""
     for j, value in enumerate(values):
         kind = type(value)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from typing import BinaryIO, Optional, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from core.errors import StorageError
 from core.installed import is_installed
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
-_stores: dict[tuple[str, float], "ObjectStore"] = {}
+_stores: dict[tuple[str, float], ObjectStore] = {}
 _stores_lock = threading.Lock()
 
 
@@ -53,7 +53,16 @@ class ObjectStore(Protocol):
         ...
 
 
-def missing_sdk(scheme: str) -> Optional[str]:
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    # How store_for builds a backend: ``Backend(timeout_seconds)``. Each backend module assigns its
+    # class to a variable of this type under TYPE_CHECKING, so mypy checks the constructor and every
+    # method against ObjectStore, at no cost at run time.
+    StoreFactory = Callable[[float], ObjectStore]
+
+
+def missing_sdk(scheme: str) -> str | None:
     """If ``scheme``'s SDK is not installed, a sentence saying what to install; else None.
 
     Looks the module up without importing it, so settings can check this at start for free.

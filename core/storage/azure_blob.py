@@ -22,13 +22,18 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import BinaryIO, Mapping, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
 from core.storage import DEFAULT_TIMEOUT_SECONDS
 from core.storage.sdk_errors import mapped_errors, mapped_stream
 from core.storage.uri import StorageURI
 
+if TYPE_CHECKING:
+    # The SDK's names, bound by _import_sdk() on first use; declared here for the type checker only.
+    from azure.core import exceptions as azure_errors
+    from azure.storage.blob import BlobServiceClient, LinearRetry
 
 _sdk_loaded = False
 
@@ -72,13 +77,13 @@ class AzureBlobObjectStore:
     scheme = "az"
 
     def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, *,
-                 environ: Optional[Mapping[str, str]] = None) -> None:
+                 environ: Mapping[str, str] | None = None) -> None:
         _import_sdk()
         env = os.environ if environ is None else environ
         self.timeout_seconds = timeout_seconds
         self._connection_string = (env.get(CONNECTION_STRING_VARIABLE) or "").strip()
         self._account_url = (env.get(ACCOUNT_URL_VARIABLE) or "").strip()
-        self._client: Optional[BlobServiceClient] = None
+        self._client: BlobServiceClient | None = None
         self._client_lock = threading.Lock()
         # one pause between the two tries, the rest of the budget split over them
         self._retry_pause = min(0.5, timeout_seconds * 0.05)
@@ -147,8 +152,11 @@ class AzureBlobObjectStore:
         return client
 
     def _build_client(self, uri: StorageURI) -> BlobServiceClient:
-        options = dict(
-            retry_policy=LinearRetry(backoff=self._retry_pause, retry_total=_ATTEMPTS - 1, random_jitter_range=0),
+        options: dict[str, Any] = dict(
+            # backoff is annotated int but is a time.sleep() argument: a fraction of a second works
+            retry_policy=LinearRetry(
+                backoff=self._retry_pause, retry_total=_ATTEMPTS - 1, random_jitter_range=0  # type: ignore[arg-type]
+            ),
             connection_timeout=self._connect_timeout,
             read_timeout=self._read_timeout,
             max_single_put_size=_SINGLE_PUT_BYTES,
@@ -231,3 +239,9 @@ def azure_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: flo
     if status is not None:
         return StorageError(f"{where} cannot be {done}: the storage service answered {status} {code}".rstrip(), where)
     return StorageError(f"{where} cannot be {done}: unexpected {type(exc).__name__} from the Azure SDK", where)
+
+
+if TYPE_CHECKING:
+    from core.storage import StoreFactory
+
+    _checked: StoreFactory = AzureBlobObjectStore  # mypy: this class is an ObjectStore, built from a timeout

@@ -20,13 +20,23 @@ import http
 import mimetypes
 import os
 import threading
-from typing import BinaryIO, Optional
+from typing import TYPE_CHECKING, BinaryIO
 
 from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
 from core.storage import DEFAULT_TIMEOUT_SECONDS
 from core.storage.sdk_errors import mapped_errors, mapped_stream
 from core.storage.uri import StorageURI
 
+if TYPE_CHECKING:
+    # The SDK's names, bound by _import_sdk() on first use; declared here for the type checker only.
+    import requests
+    from google.api_core import exceptions as api_exceptions
+    from google.auth import exceptions as auth_exceptions
+    from google.cloud import storage
+    from google.cloud.storage.exceptions import DataCorruption, InvalidResponse  # noqa: F401 -- used via _SDK_ERRORS
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    _SDK_ERRORS: tuple[type[Exception], ...]
 
 _sdk_loaded = False
 
@@ -80,7 +90,7 @@ class GCSObjectStore:
             raise ValueError(f"timeout_seconds must be a positive number of seconds; got {timeout_seconds!r}")
         self.timeout_seconds = timeout_seconds
         self._retry = DEFAULT_RETRY.with_timeout(timeout_seconds)
-        self._client: Optional[storage.Client] = None
+        self._client: storage.Client | None = None
         self._client_lock = threading.Lock()
 
     def read_bytes(self, uri: StorageURI) -> bytes:
@@ -135,7 +145,7 @@ class GCSObjectStore:
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _blob(self, uri: StorageURI, chunk_size: Optional[int] = None) -> storage.Blob:
+    def _blob(self, uri: StorageURI, chunk_size: int | None = None) -> storage.Blob:
         return self._client_once().bucket(uri.bucket).blob(uri.key, chunk_size=chunk_size)
 
     def _client_once(self) -> storage.Client:
@@ -149,7 +159,7 @@ class GCSObjectStore:
                 client = self._client
         return client
 
-    def _storage_error(self, exc: Exception, uri: StorageURI, done: str) -> Optional[StorageError]:
+    def _storage_error(self, exc: Exception, uri: StorageURI, done: str) -> StorageError | None:
         """This store's mapping function: "``uri`` cannot be ``done``: why" for a failure of the
         SDK, google-auth or the HTTP layer under them; None for anything else (a bug)."""
         if not isinstance(exc, _SDK_ERRORS):
@@ -225,7 +235,7 @@ def _is_timeout(exc: BaseException) -> bool:
     return isinstance(exc, (requests.Timeout, TimeoutError))
 
 
-def _cause(exc: Optional[BaseException]) -> str:
+def _cause(exc: BaseException | None) -> str:
     """A short, safe description of a failure: no host, path or credential from its text."""
     if exc is None:
         return "unknown"
@@ -243,3 +253,9 @@ def _cause(exc: Optional[BaseException]) -> str:
     if isinstance(exc, DataCorruption):
         return "the downloaded bytes do not match the object's checksum"
     return type(exc).__name__
+
+
+if TYPE_CHECKING:
+    from core.storage import StoreFactory
+
+    _checked: StoreFactory = GCSObjectStore  # mypy: this class is an ObjectStore, built from a timeout

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import BinaryIO, Optional
+from typing import TYPE_CHECKING, BinaryIO
 
 from core.errors import ObjectNotFound, StorageAccessDenied, StorageError
 from core.storage.sdk_errors import mapped_errors
@@ -79,10 +79,16 @@ class LocalObjectStore:
                 raise
 
 
-def _storage_error(exc: Exception, uri: StorageURI, done: str) -> Optional[StorageError]:
+def _storage_error(exc: Exception, uri: StorageURI, done: str) -> StorageError | None:
     """This store's mapping function: the filesystem's failure in words, never the file's path."""
     if isinstance(exc, PermissionError):
         return StorageAccessDenied(f"{uri.display} cannot be {done}: permission denied", uri.display)
     if isinstance(exc, OSError):
         return StorageError(f"{uri.display} cannot be {done}: {exc.strerror}", uri.display)
     return None
+
+
+if TYPE_CHECKING:
+    from core.storage import StoreFactory
+
+    _checked: StoreFactory = LocalObjectStore  # mypy: this class is an ObjectStore, built from a timeout

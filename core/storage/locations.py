@@ -23,7 +23,7 @@ applies them to every run.
 from __future__ import annotations
 
 import posixpath
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from core.errors import SettingsError
 from core.storage.uri import StorageURI, parse_uri
@@ -62,7 +62,7 @@ def parse_output_prefix(text: str) -> StorageURI:
 
 
 def outputs_for(
-    input_uri: StorageURI, configured_prefix: Optional[StorageURI], prefix_name: str = "BATCH_OUTPUT_URI"
+    input_uri: StorageURI, configured_prefix: StorageURI | None, prefix_name: str = "BATCH_OUTPUT_URI"
 ) -> OutputLocations | str:
     """Where the outputs of ``input_uri`` go, or why it must not be taken as input (it is an output).
 
@@ -77,7 +77,7 @@ def outputs_for(
     return loop_guard(input_uri, prefix) or output_locations(input_uri, prefix)
 
 
-def output_prefix_for(input_uri: StorageURI, configured: Optional[StorageURI]) -> StorageURI:
+def output_prefix_for(input_uri: StorageURI, configured: StorageURI | None) -> StorageURI:
     if configured is not None:
         return configured
     if input_uri.scheme == "file":
@@ -94,7 +94,7 @@ def output_locations(input_uri: StorageURI, prefix: StorageURI) -> OutputLocatio
     )
 
 
-def loop_guard(input_uri: StorageURI, prefix: StorageURI) -> Optional[str]:
+def loop_guard(input_uri: StorageURI, prefix: StorageURI) -> str | None:
     """Why ``input_uri`` must not be taken as input (it is an output), or None."""
     if input_uri.name.lower().endswith(OUTPUT_SUFFIXES):
         return f"{input_uri.display} is named like a batch output ({' or '.join(OUTPUT_SUFFIXES)}); outputs are never inputs"

@@ -34,7 +34,7 @@ import os
 import threading
 import weakref
 from contextlib import closing
-from typing import TYPE_CHECKING, BinaryIO, Optional
+from typing import TYPE_CHECKING, BinaryIO
 
 from core.errors import StorageError
 from core.storage import DEFAULT_TIMEOUT_SECONDS, s3_direct
@@ -43,6 +43,8 @@ from core.storage.sdk_errors import ErrorMapper, mapped_errors, mapped_stream
 from core.storage.uri import StorageURI
 
 if TYPE_CHECKING:
+    import botocore.session
+    from botocore.config import Config
     from botocore.response import StreamingBody
 
 
@@ -68,7 +70,7 @@ STREAM_BUFFER_BYTES = 1024 * 1024  # open_read's buffer: one GET body read per M
 
 # Every store made in this process, so that a SnapStart restore can drop the connections and
 # cached credentials of all of them (see drop_all_clients).
-_all_stores: "weakref.WeakSet[S3ObjectStore]" = weakref.WeakSet()
+_all_stores: weakref.WeakSet[S3ObjectStore] = weakref.WeakSet()
 
 
 def retry_plan(timeout_seconds: float) -> tuple[int, float]:
@@ -202,11 +204,11 @@ class S3ObjectStore:
         with mapped_errors(self._storage_error, uri, "read"):
             return self.client().get_object(Bucket=uri.bucket, Key=uri.key)["Body"], self._storage_error
 
-    def _storage_error(self, exc: Exception, uri: StorageURI, done: str) -> Optional[StorageError]:
+    def _storage_error(self, exc: Exception, uri: StorageURI, done: str) -> StorageError | None:
         """This store's mapping function for botocore's failures."""
         return botocore_error(exc, uri, done, self.timeout_seconds)
 
-    def _direct_read_error(self, exc: Exception, uri: StorageURI, done: str) -> Optional[StorageError]:
+    def _direct_read_error(self, exc: Exception, uri: StorageURI, done: str) -> StorageError | None:
         return direct_read_error(exc, uri, done, self.timeout_seconds)
 
 
@@ -217,3 +219,9 @@ def drop_all_clients() -> None:
 
 
 __all__ = ["S3ObjectStore", "drop_all_clients", "retry_plan"]
+
+
+if TYPE_CHECKING:
+    from core.storage import StoreFactory
+
+    _checked: StoreFactory = S3ObjectStore  # mypy: this class is an ObjectStore, built from a timeout

@@ -28,10 +28,10 @@ import http.client
 import os
 import random
 import re
-import socket
 import ssl
 import time
-from typing import Mapping, NamedTuple, Optional
+from collections.abc import Mapping
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from core.errors import StorageError
@@ -70,7 +70,7 @@ class Target(NamedTuple):
     credentials: Credentials
 
 
-def direct_target(uri: StorageURI, environ: Mapping[str, str] = os.environ) -> Optional[Target]:
+def direct_target(uri: StorageURI, environ: Mapping[str, str] = os.environ) -> Target | None:
     """The request for ``uri`` if this module can make it exactly as botocore would, else None."""
     access_key, secret_key = environ.get("AWS_ACCESS_KEY_ID"), environ.get("AWS_SECRET_ACCESS_KEY")
     region = environ.get("AWS_DEFAULT_REGION")
@@ -134,7 +134,7 @@ def get_object(target: Target, uri: StorageURI, timeout_seconds: float, attempts
                per_attempt: float) -> ObjectResponse:
     """GET the object: its body on 200; a core StorageError on any failure (after the retries);
     RedirectToBotocore when S3 answers that the bucket lives elsewhere."""
-    failure: Optional[StorageError] = None
+    failure: StorageError | None = None
     for attempt in range(attempts):
         if attempt:  # botocore's standard mode: full jitter, at most 1 s then 2 s
             time.sleep(random.uniform(0, 2 ** (attempt - 1)))
@@ -151,7 +151,7 @@ def get_object(target: Target, uri: StorageURI, timeout_seconds: float, attempts
             raise StorageError(
                 f"{uri.display} cannot be read: the S3 endpoint's TLS certificate was not accepted", uri.display
             ) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             connection.close()
             failure = timed_out(uri, "read", timeout_seconds, "connect" if not connected else "read")
             continue

@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
-from typing import Optional
 
 from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
 from core.storage.uri import StorageURI
@@ -28,7 +27,7 @@ _THROTTLED = {"SlowDown", "503", "Throttling", "ThrottlingException", "RequestLi
 _TIMED_OUT = {"RequestTimeout", "RequestTimeTooSkewed"}
 
 
-def botocore_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: float) -> Optional[StorageError]:
+def botocore_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: float) -> StorageError | None:
     """The core error for a botocore failure while ``uri`` was being ``done`` ("read", "written");
     None for an exception that is not a storage failure.
 
@@ -66,7 +65,7 @@ def botocore_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: 
     return None
 
 
-def direct_read_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: float) -> Optional[StorageError]:
+def direct_read_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: float) -> StorageError | None:
     """The core error for a failure while reading the body of a direct GET (http.client, no
     botocore); None for an exception that is not a storage failure."""
     if isinstance(exc, TimeoutError):
@@ -76,7 +75,7 @@ def direct_read_error(exc: Exception, uri: StorageURI, done: str, timeout_second
     return None
 
 
-def answer_error(code: str, status: Optional[int], uri: StorageURI, done: str, timeout_seconds: float) -> StorageError:
+def answer_error(code: str, status: int | None, uri: StorageURI, done: str, timeout_seconds: float) -> StorageError:
     """The core error for S3's answer ``status`` with error ``code`` (empty when the answer had no
     body, as for HEAD), whichever client received it."""
     where = uri.display

@@ -11,14 +11,15 @@ unchanged, with its traceback, to the caller's last guard.
 from __future__ import annotations
 
 import io
-from typing import BinaryIO, Callable, Optional, Protocol
+from collections.abc import Callable
+from typing import BinaryIO, Literal, Protocol
 
 from core.errors import ServerlessMLError, StorageError
 from core.storage.uri import StorageURI
 
 # (exception, location, what was being done to it: "read", "written", "deleted") -> the core error,
 # or None when the exception is not a storage failure.
-ErrorMapper = Callable[[Exception, StorageURI, str], Optional[StorageError]]
+ErrorMapper = Callable[[Exception, StorageURI, str], StorageError | None]
 
 
 class mapped_errors:
@@ -39,7 +40,7 @@ class mapped_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, traceback) -> bool:
+    def __exit__(self, exc_type, exc, traceback) -> Literal[False]:
         if exc is None or isinstance(exc, ServerlessMLError) or not isinstance(exc, Exception):
             return False
         error = self.to_storage_error(exc, self.uri, self.done)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime, timezone
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 from urllib.parse import quote
 
 EMPTY_PAYLOAD_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -27,13 +27,13 @@ EMPTY_PAYLOAD_SHA256 = hashlib.sha256(b"").hexdigest()
 class Credentials(NamedTuple):
     access_key: str
     secret_key: str
-    token: Optional[str]
+    token: str | None
 
     def __repr__(self) -> str:  # never a secret in a log line or a traceback's locals
         return f"Credentials(access_key={self.access_key[:4]}..., secret_key=***, token={'***' if self.token else None})"
 
 
-def s3_path(bucket: Optional[str], key: str) -> str:
+def s3_path(bucket: str | None, key: str) -> str:
     """The request path of ``key`` (path-style when ``bucket`` is given), percent-encoded the way
     S3's signature expects: every byte but ``A-Za-z0-9-._~`` and ``/``, once."""
     path = f"/{bucket}/{key}" if bucket else f"/{key}"
@@ -41,7 +41,7 @@ def s3_path(bucket: Optional[str], key: str) -> str:
 
 
 def signed_get_headers(
-    host: str, path: str, region: str, credentials: Credentials, now: Optional[datetime] = None
+    host: str, path: str, region: str, credentials: Credentials, now: datetime | None = None
 ) -> dict[str, str]:
     """The headers that sign ``GET path`` on ``host`` (``host[:port]`` exactly as sent)."""
     moment = now or datetime.now(timezone.utc)

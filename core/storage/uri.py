@@ -8,7 +8,7 @@ shown to a client.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 
@@ -17,8 +17,8 @@ class Backend(NamedTuple):
 
     module: str
     class_name: str
-    sdk_module: Optional[str] = None
-    extra: Optional[str] = None
+    sdk_module: str | None = None
+    extra: str | None = None
 
 
 # The one registry of schemes, in the order error messages list them. A backend module is

@@ -10,7 +10,11 @@
 from serverless_ml.bundles.archive import ArchiveSize, write_zip
 from serverless_ml.bundles.builder import BundleOptions, BundleResult, build
 from serverless_ml.bundles.errors import (
-    BundleError, BundleTooLarge, DependencyInstallFailed, OutputRefused, SourceTreeMissing,
+    BundleError,
+    BundleTooLarge,
+    DependencyInstallFailed,
+    OutputRefused,
+    SourceTreeMissing,
 )
 from serverless_ml.bundles.providers import AWS, AZURE, GCP, MODEL_FORMAT_EXTRAS, PROVIDERS, Provider
 

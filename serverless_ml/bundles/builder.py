@@ -8,13 +8,19 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from serverless_ml.bundles import dependencies, sources
 from serverless_ml.bundles.archive import ArchiveSize, folder_size, write_zip
 from serverless_ml.bundles.errors import BundleTooLarge, DependencyInstallFailed, OutputRefused
 from serverless_ml.bundles.providers import (
-    AWS, AZURE, LAMBDA_ARCHITECTURES, MB, Provider, lambda_glibc_minor, limit_text, manylinux_platforms,
+    AWS,
+    AZURE,
+    LAMBDA_ARCHITECTURES,
+    MB,
+    Provider,
+    lambda_glibc_minor,
+    limit_text,
+    manylinux_platforms,
 )
 
 # what a deployed model needs at the same version it was trained with (checked against this machine)
@@ -44,11 +50,11 @@ class BundleOptions:
     python_version: str = "3.11"
     architecture: str = "x86_64"  # Lambda's: x86_64 or arm64
     include_boto3: bool = False
-    constraints: Optional[Path] = None
-    limit_bytes: Optional[int] = None  # instead of the provider's unzipped limit
+    constraints: Path | None = None
+    limit_bytes: int | None = None  # instead of the provider's unzipped limit
 
     @property
-    def folder(self) -> Optional[Path]:
+    def folder(self) -> Path | None:
         return self.output.with_suffix("") if self.provider is AZURE else None
 
     @property

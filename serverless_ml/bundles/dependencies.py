@@ -14,9 +14,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
 
 from serverless_ml.bundles.errors import DependencyInstallFailed
 
@@ -37,7 +37,7 @@ class TargetPlatform:
 
 
 def pip_install_command(requirements: Sequence[str], target: Path, platform: TargetPlatform,
-                        constraints: Optional[Path] = None) -> list[str]:
+                        constraints: Path | None = None) -> list[str]:
     command = [sys.executable, "-m", "pip", "install", "--target", str(target), "--no-compile",
                "--disable-pip-version-check", "--no-input", "--quiet",
                "--implementation", "cp", "--python-version", platform.python_version,
@@ -71,7 +71,7 @@ def constraint_lines(path: Path) -> list[str]:
 
 
 def install(requirements: Sequence[str], target: Path, platform: TargetPlatform,
-            constraints: Optional[Path] = None) -> None:
+            constraints: Path | None = None) -> None:
     """Install ``requirements`` into ``target`` for ``platform``; raise with pip's own explanation."""
     with tempfile.TemporaryDirectory(prefix="serverless-ml-constraints-") as folder:
         flat = None
@@ -157,9 +157,9 @@ def _unimported(site_packages: Path, test_folders: Sequence[Path]) -> list[Path]
     return [folder for folder in test_folders if folder not in used]
 
 
-def find_interpreter(python_version: str) -> Optional[str]:
+def find_interpreter(python_version: str) -> str | None:
     """An interpreter of the target's minor version: bytecode is only valid for the version that wrote it."""
-    if "%d.%d" % sys.version_info[:2] == python_version:
+    if "{}.{}".format(*sys.version_info[:2]) == python_version:
         return sys.executable
     candidates = [shutil.which(f"python{python_version}")]
     # pyenv's shim answers only for the selected versions; the others sit in its versions folder

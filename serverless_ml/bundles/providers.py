@@ -17,7 +17,6 @@ Limits, as documented by each provider (MB here means 2**20 bytes, as they count
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 MB = 1024 * 1024
 
@@ -35,12 +34,12 @@ class Provider:
     adapter_files: tuple[str, ...]  # copied to the bundle's root
     adapter_is_package: bool  # the whole folder goes in as a package, beside core
     pyproject_extra: str  # the provider's extra in pyproject.toml
-    requirements_file: Optional[str]  # the adapter's requirements.txt, installed by the platform
+    requirements_file: str | None  # the adapter's requirements.txt, installed by the platform
     installs_dependencies: bool  # the builder installs them (Lambda) rather than the platform
     default_output: str  # relative to the source tree
     unzipped_limit: int
     unzipped_limit_what: str
-    zipped_limit: Optional[int]
+    zipped_limit: int | None
     zipped_limit_what: str
     zipped_limit_is_hard: bool  # False: above it the zip still deploys, another way
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from serverless_ml.bundles.errors import SourceTreeMissing
 from serverless_ml.bundles.providers import Provider

@@ -9,7 +9,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 from urllib.parse import quote, urlencode
 
 # verbatim copies of ../shared/events (provenance in tests/events/SOURCES.md), kept in the repo for CI
@@ -27,8 +27,8 @@ class LambdaContext:
 
 @dataclass
 class ClientContext:
-    custom: Optional[dict] = None
-    env: Optional[dict] = None
+    custom: dict | None = None
+    env: dict | None = None
     client: Any = None
 
 
@@ -42,9 +42,9 @@ def make_event(
     method: str,
     path: str,
     *,
-    body: Optional[bytes] = None,
-    headers: Optional[dict[str, str]] = None,
-    query: Optional[list[tuple[str, str]]] = None,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    query: list[tuple[str, str]] | None = None,
     base64_body: bool = False,
     stage: str = "prod",
     multi_value: bool = True,

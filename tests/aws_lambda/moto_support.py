@@ -13,10 +13,10 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from contextlib import contextmanager
-from typing import Iterator, Optional
 
 from support import free_port, stop_process, wait_until_answers
 
@@ -78,7 +78,7 @@ AWS_VARIABLES_TO_CLEAR = (
 )
 
 
-def start_moto(folder: Path, extra_env: Optional[dict[str, str]] = None, name: str = "moto") -> MotoServer:
+def start_moto(folder: Path, extra_env: dict[str, str] | None = None, name: str = "moto") -> MotoServer:
     """Start ``moto_server -H 127.0.0.1 -p <free port>`` and wait until it answers (30 s at most)."""
     port = free_port()
     log_path = folder / f"{name}.log"

@@ -12,7 +12,6 @@ import uuid
 from urllib.parse import quote, quote_plus
 
 import pytest
-
 from serverless_ml_child_support import run_child
 from serverless_ml_lambda_support import SHARED_EVENTS, LambdaContext
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from serverless_ml_child_support import run_child
 from serverless_ml_moto_support import REPO
 

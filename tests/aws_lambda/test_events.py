@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from serverless_ml_lambda_support import SHARED_EVENTS, make_event
 
 from aws_lambda.events import (
     HTTP_SOURCES,
@@ -18,7 +19,6 @@ from aws_lambda.events import (
 )
 from aws_lambda.storage_events import is_storage_notification
 from core.errors import RequestError
-from serverless_ml_lambda_support import SHARED_EVENTS, make_event
 
 
 def shared(name: str) -> dict:
@@ -208,7 +208,7 @@ def test_a_body_marked_base64_that_is_not_is_a_request_error():
     event["isBase64Encoded"] = True
     event["body"] = "{not base64!"
     with pytest.raises(RequestError, match="isBase64Encoded but is not valid base64"):
-        http_event(event).body
+        _ = http_event(event).body
 
 
 def test_a_body_marked_base64_that_is_not_becomes_a_request_carrying_its_error():
@@ -273,5 +273,5 @@ def test_a_non_string_body_is_a_request_error():
     event = make_event("http-api", "POST", "/predict")
     event["body"] = {"instances": [[1, 2, 3, 4]]}
     with pytest.raises(RequestError, match="body is a dict; expected a string"):
-        http_event(event).body
+        _ = http_event(event).body
 

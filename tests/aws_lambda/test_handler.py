@@ -11,7 +11,6 @@ import base64
 import json
 
 import pytest
-
 from serverless_ml_lambda_support import (
     SHARED_EVENTS,
     SOURCES,

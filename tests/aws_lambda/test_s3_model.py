@@ -8,7 +8,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from serverless_ml_lambda_support import make_event, response_headers, response_json
 from serverless_ml_moto_support import start_moto, stop_moto
 

@@ -11,7 +11,6 @@ no longer produce what every copy of the snapshot would have produced.
 from __future__ import annotations
 
 import pytest
-
 from serverless_ml_child_support import run_child
 
 

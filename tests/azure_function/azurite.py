@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 from pathlib import Path
-from typing import Optional
 
 from azure.storage.blob import BlobServiceClient, LinearRetry
 
@@ -35,7 +34,7 @@ def connection_string(port: int, account: str = ACCOUNT, key: str = ACCOUNT_KEY)
 class Azurite:
     """One azurite-blob process. ``accounts`` is AZURITE_ACCOUNTS (``name:key1[:key2]``)."""
 
-    def __init__(self, log_dir: Path, accounts: Optional[str] = None) -> None:
+    def __init__(self, log_dir: Path, accounts: str | None = None) -> None:
         if not AZURITE_BLOB.exists():
             raise RuntimeError(
                 f"{AZURITE_BLOB.relative_to(REPO)} is missing; run `npm ci` in the repository root "
@@ -44,7 +43,7 @@ class Azurite:
         self.port = free_port()
         self.log_path = log_dir / f"azurite-{self.port}.log"
         self.accounts = accounts
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
 
     @property
     def account(self) -> str:
@@ -58,7 +57,7 @@ class Azurite:
     def connection_string(self) -> str:
         return connection_string(self.port, self.account, self.key)
 
-    def start(self) -> "Azurite":
+    def start(self) -> Azurite:
         env = dict(os.environ)
         env.pop("AZURITE_ACCOUNTS", None)
         if self.accounts:
@@ -84,7 +83,7 @@ class Azurite:
         stop_process(self.process)
         self.process = None
 
-    def restart(self, accounts: Optional[str] = None) -> "Azurite":
+    def restart(self, accounts: str | None = None) -> Azurite:
         """Stop, then start on the same port (in memory: empty again), optionally with new keys."""
         self.stop()
         if accounts is not None:

@@ -15,9 +15,9 @@ import importlib.util
 import itertools
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 import pytest
 
@@ -73,7 +73,7 @@ def own_azurite(tmp_path) -> Iterator[Callable[..., Azurite]]:
     """Azurite servers of one test's own, to stop, freeze or re-key without touching the others."""
     started: list[Azurite] = []
 
-    def start(accounts: Optional[str] = None) -> Azurite:
+    def start(accounts: str | None = None) -> Azurite:
         server = Azurite(tmp_path, accounts=accounts).start()
         started.append(server)
         return server
@@ -133,7 +133,7 @@ def load_app(monkeypatch) -> Iterator[Callable[..., FunctionsApp]]:
     logger = logging.getLogger("serverless_ml")
     saved = (list(logger.handlers), logger.propagate, logger.level)
 
-    def load(environment: dict[str, str], folder: Path = AZURE_FUNCTION, auth_level: Optional[str] = None) -> FunctionsApp:
+    def load(environment: dict[str, str], folder: Path = AZURE_FUNCTION, auth_level: str | None = None) -> FunctionsApp:
         environment = {"STORAGE_TIMEOUT_SECONDS": "5", **environment}
         settings = Settings.from_env(environment)
         store = CountingStore(AzureBlobObjectStore(settings.storage_timeout_seconds, environ=environment))

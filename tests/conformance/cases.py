@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional
 
 ORIGIN = "https://app.example.com"
 ROW = [5.1, 3.5, 1.4, 0.2]
 ROW2 = [6.7, 3.0, 5.2, 2.3]
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-NAMED = dict(zip(NAMES, ROW))
-NAMED2 = dict(zip(NAMES, ROW2))
+NAMED = dict(zip(NAMES, ROW, strict=True))
+NAMED2 = dict(zip(NAMES, ROW2, strict=True))
 JSON = {"Content-Type": "application/json"}
 
 
@@ -27,7 +26,7 @@ class Case:
     method: str
     path: str
     status: int
-    body: Optional[bytes] = None
+    body: bytes | None = None
     headers: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:

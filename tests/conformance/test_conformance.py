@@ -87,7 +87,7 @@ def observations(config_environments, tmp_path_factory):
                     results = run_served(provider, environment, cases, tmp_path_factory.mktemp(provider))
                 else:
                     results = run_worker(provider, environment, cases)
-                for case, observed in zip(cases, results):
+                for case, observed in zip(cases, results, strict=True):
                     cache[provider][case.name] = observed
         return cache[provider]
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
 from support import isolated_env
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]

@@ -292,7 +292,7 @@ body = json.dumps({"data": %s}).encode()
 response = service().handle(HttpRequest("POST", "/predict", {"content-type": "application/json"}, body))
 print(json.dumps({"status": response.status, "body": json.loads(response.body),
                   "mlflow": sorted(m for m in sys.modules if m.split(".")[0] == "mlflow")}))
-""" % json.dumps(PASSENGER)
+""" % json.dumps(PASSENGER)  # noqa: UP031 -- a Python template full of braces
 
 
 def test_serving_an_mlflow_model_never_imports_mlflow(saved):

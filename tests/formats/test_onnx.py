@@ -51,7 +51,7 @@ def test_onnx_answers_what_scikit_learn_answers(served, onnx_file):
 
 
 def test_named_rows_need_the_manifest_or_get_generated_names(served):
-    named = {"instances": [dict(zip(FEATURES, row)) for row in ROWS[:3].tolist()]}
+    named = {"instances": [dict(zip(FEATURES, row, strict=True)) for row in ROWS[:3].tolist()]}
     with_manifest = predict_over_http(served("iris.onnx"), named)
     assert with_manifest["predictions"] == predict_over_http(served("iris.joblib"), named)["predictions"]
 
@@ -94,9 +94,9 @@ def test_one_input_per_feature_gives_the_feature_names(tmp_path):
     """A graph with one [N, 1] input per column (what skl2onnx makes of DataFrame columns)."""
     from skl2onnx import to_onnx
     from skl2onnx.common.data_types import FloatTensorType
+    from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LinearRegression
     from sklearn.pipeline import make_pipeline
-    from sklearn.compose import ColumnTransformer
 
     X = iris_rows()
     model = make_pipeline(ColumnTransformer([("keep", "passthrough", [0, 1])]), LinearRegression()).fit(X[:, :2], X[:, 3])

@@ -144,7 +144,7 @@ body = json.dumps(%r).encode()
 response = service().handle(HttpRequest("POST", "/predict", {"content-type": "application/json"}, body))
 print(json.dumps({"status": response.status, "body": json.loads(response.body),
                   "loaded": sorted(m for m in ("sklearn", "scipy", "pandas", "joblib") if m in sys.modules)}))
-""" % (BODIES[name],),
+""" % (BODIES[name],),  # noqa: UP031 -- a Python template full of braces
             MODEL_URI=(folder / f"{name}.onnx").as_uri(), LOG_LEVEL="ERROR",
         )
         assert outcome["status"] == 200, outcome
@@ -181,8 +181,9 @@ def test_hgb_with_categorical_features_is_refused_naming_the_step(typed_models, 
 
 
 def test_inside_a_pipeline_the_refusal_names_the_step():
-    import serverless_ml
     from sklearn.pipeline import Pipeline
+
+    import serverless_ml
     from typed_models import hgb
 
     with pytest.raises(serverless_ml.ExportRefused, match=r"step 'classify' \(HistGradientBoostingClassifier\)"):
@@ -191,10 +192,11 @@ def test_inside_a_pipeline_the_refusal_names_the_step():
 
 def test_a_model_the_graph_answers_differently_is_not_written(tmp_path):
     """skl2onnx's tokenizer reads ASCII words only: 'café' is not the word scikit-learn learnt."""
-    import serverless_ml
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
+
+    import serverless_ml
 
     texts = ["un café au lait", "café crème", "le thé vert", "thé noir fort"] * 5
     model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, ["café", "café", "thé", "thé"] * 5)

@@ -4,7 +4,7 @@ read): through the real GCS emulator, an ONNX model with its manifest, then with
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

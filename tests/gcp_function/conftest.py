@@ -5,8 +5,8 @@ free port, waited for until it answers and stopped afterwards (see tests/gcp_par
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 

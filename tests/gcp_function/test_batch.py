@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -251,9 +251,9 @@ def test_a_mixed_pipeline_is_predicted_from_cloud_storage(start_batch, gcs_emula
     function = start_batch(MODEL_URI=f"gs://{data_bucket}/models/mixed.joblib")
     name = "incoming/people.csv"
     gcs_emulator.upload(data_bucket, name, (
-        "age,fare,pclass,sex,embarked\n22,7.25,3,male,S\n,71.28,1,female,C\nx,8.05,3,male,S\n"
-        '35,53.1,1,"fe\nmale","S, Q"\n'
-    ).encode())
+        b"age,fare,pclass,sex,embarked\n22,7.25,3,male,S\n,71.28,1,female,C\nx,8.05,3,male,S\n"
+        b'35,53.1,1,"fe\nmale","S, Q"\n'
+    ))
 
     assert post(function, binary_event(data_bucket, name)) == 200
 

@@ -36,12 +36,12 @@ def _json(value) -> bytes:
 # (name, method, path, headers, body)
 CASES = [
     ("rows as lists", "POST", "/predict", JSON, _json({"instances": [ROW, ROW2]})),
-    ("rows as objects", "POST", "/predict", JSON, _json({"instances": [dict(zip(IRIS, ROW))]})),
+    ("rows as objects", "POST", "/predict", JSON, _json({"instances": [dict(zip(IRIS, ROW, strict=True))]})),
     ("inputs", "POST", "/predict", JSON, _json({"inputs": [ROW]})),
     ("dataframe_split", "POST", "/predict", JSON, _json({"dataframe_split": {"columns": IRIS, "data": [ROW, ROW2]}})),
-    ("dataframe_records", "POST", "/predict", JSON, _json({"dataframe_records": [dict(zip(IRIS, ROW2))]})),
+    ("dataframe_records", "POST", "/predict", JSON, _json({"dataframe_records": [dict(zip(IRIS, ROW2, strict=True))]})),
     ("one row as a list", "POST", "/predict", JSON, _json({"features": ROW})),
-    ("one row as an object", "POST", "/predict", JSON, _json({"data": dict(zip(IRIS, ROW))})),
+    ("one row as an object", "POST", "/predict", JSON, _json({"data": dict(zip(IRIS, ROW, strict=True))})),
     ("json with charset", "POST", "/predict", {"Content-Type": "application/json; charset=utf-8"}, _json({"features": ROW})),
     ("no content type", "POST", "/predict", {}, _json({"features": ROW})),
     ("trailing slash", "POST", "/predict/", JSON, _json({"features": ROW})),
@@ -53,7 +53,7 @@ CASES = [
     ("not utf-8", "POST", "/predict", JSON, b'{"features": [5.1, 3.5, 1.4, 0.2], "x": "\xff"}'),
     ("not an object", "POST", "/predict", JSON, _json([ROW])),
     ("no known key", "POST", "/predict", JSON, _json({"rows": [ROW]})),
-    ("missing feature", "POST", "/predict", JSON, _json({"instances": [dict(zip(IRIS[:3], ROW))]})),
+    ("missing feature", "POST", "/predict", JSON, _json({"instances": [dict(zip(IRIS[:3], ROW, strict=False))]})),  # one feature left out on purpose
     ("wrong row length", "POST", "/predict", JSON, _json({"instances": [ROW[:3]]})),
     ("string value", "POST", "/predict", JSON, _json({"features": [5.1, "3.5", 1.4, 0.2]})),
     ("NaN literal", "POST", "/predict", JSON, b'{"features": [NaN, 3.5, 1.4, 0.2]}'),

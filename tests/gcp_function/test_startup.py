@@ -8,9 +8,10 @@ import re
 import subprocess
 import sys
 import textwrap
-import tomllib
 import zipfile
 from pathlib import Path
+
+import tomllib
 
 from support import serve_command
 

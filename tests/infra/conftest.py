@@ -9,7 +9,6 @@ import pytest
 
 from support import load_by_path
 
-
 tf = load_by_path("serverless_ml_terraform_support", Path(__file__).with_name("terraform_support.py"))
 # the same module object tests/aws_lambda/conftest.py loads, when both folders run
 moto_support = load_by_path("serverless_ml_moto_support", tf.REPO / "tests" / "aws_lambda" / "moto_support.py")

@@ -22,7 +22,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
@@ -76,7 +76,7 @@ class ProviderMirror:
     versions: tuple[str, ...]  # the hashicorp/aws versions it has for this platform
 
 
-def find_provider_mirror(provider: str = "hashicorp/aws") -> Optional[ProviderMirror]:
+def find_provider_mirror(provider: str = "hashicorp/aws") -> ProviderMirror | None:
     """The first filesystem mirror that holds ``provider`` for this platform, or None."""
     candidates = [os.environ.get("TF_PROVIDER_MIRROR", "")] + list(MIRROR_CANDIDATES)
     for candidate in filter(None, candidates):
@@ -111,7 +111,7 @@ def write_cli_config(path: Path, mirror: ProviderMirror, provider: str = "hashic
     return path
 
 
-def terraform_executable() -> Optional[str]:
+def terraform_executable() -> str | None:
     return shutil.which("terraform")
 
 
@@ -170,7 +170,7 @@ def copy_config(cloud: str, destination: Path) -> Path:
     return destination / cloud
 
 
-def checkov_executable() -> Optional[str]:
+def checkov_executable() -> str | None:
     """CHECKOV, else the project's own venv (the Makefile's .venv-checkov), else the PATH."""
     configured = os.environ.get("CHECKOV", "").strip()
     if configured:

@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 import serverless_ml_terraform_support as tf
 
 from support import isolated_env, serve_command

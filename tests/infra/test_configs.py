@@ -14,7 +14,6 @@ import json
 import re
 
 import pytest
-
 import serverless_ml_terraform_support as tf
 
 from core.batch.formats import FORMATS, input_format

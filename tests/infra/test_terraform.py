@@ -15,7 +15,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 import serverless_ml_moto_support as moto_support
 import serverless_ml_terraform_support as tf
 

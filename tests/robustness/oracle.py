@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 import jsonschema
 
@@ -51,13 +51,7 @@ def problems(
     elif status not in ANSWERABLE:
         found.append(f"undocumented status {status}")
     text = body.decode("utf-8", "replace")
-    if TRACEBACK.search(text):
-        found.append("a stack trace in the body")
-    if SERVER_PATH.search(text):
-        found.append(f"a server path in the body: {SERVER_PATH.search(text).group(0)!r}")
-    for secret in forbidden:
-        if secret and secret in text:
-            found.append(f"a secret or environment value in the body: {secret[:12]}...")
+    found += _leaks(text, forbidden)
     if method.upper() == "HEAD" or status == 204:
         if body:
             found.append(f"a body on a {method} {status} answer")
@@ -69,20 +63,40 @@ def problems(
     if headers.get("content-type", "").split(";")[0] != "application/json":
         found.append(f"content-type {headers.get('content-type')!r}")
     if status >= 400:
-        for error in _ERROR_VALIDATOR.iter_errors(answer):
-            found.append(f"the error body breaks the Error schema: {error.message[:200]}")
-        code = answer.get("error", {}).get("code") if isinstance(answer, dict) else None
-        if code is not None and STATUS_OF_CODE.get(code) != status:
-            found.append(f"code {code!r} with status {status}")
-        if isinstance(answer, dict) and answer.get("request_id") != headers.get("x-request-id"):
-            found.append("request_id differs from the x-request-id header")
+        found += _error_answer_problems(status, headers, answer)
     elif status == 200 and path.rstrip("/") == "/predict":
         if not (isinstance(answer, dict) and isinstance(answer.get("predictions"), list) and answer["predictions"]):
             found.append("a 200 without predictions")
     return found
 
 
-def forbidden_values(environment: dict[str, str], *extra: Optional[str]) -> list[str]:
+def _leaks(text: str, forbidden: Iterable[str]) -> list[str]:
+    """What a body shows that it must not: a stack trace, a server path, a secret."""
+    found = []
+    if TRACEBACK.search(text):
+        found.append("a stack trace in the body")
+    if SERVER_PATH.search(text):
+        found.append(f"a server path in the body: {SERVER_PATH.search(text).group(0)!r}")
+    for secret in forbidden:
+        if secret and secret in text:
+            found.append(f"a secret or environment value in the body: {secret[:12]}...")
+    return found
+
+
+def _error_answer_problems(status: int, headers: dict[str, str], answer: object) -> list[str]:
+    """What is wrong with an error answer's JSON: its shape, its code, its request id."""
+    found = []
+    for error in _ERROR_VALIDATOR.iter_errors(answer):
+        found.append(f"the error body breaks the Error schema: {error.message[:200]}")
+    code = answer.get("error", {}).get("code") if isinstance(answer, dict) else None
+    if code is not None and STATUS_OF_CODE.get(code) != status:
+        found.append(f"code {code!r} with status {status}")
+    if isinstance(answer, dict) and answer.get("request_id") != headers.get("x-request-id"):
+        found.append("request_id differs from the x-request-id header")
+    return found
+
+
+def forbidden_values(environment: dict[str, str], *extra: str | None) -> list[str]:
     """Strings no answer may carry: the server's folders, and every environment value long enough
     to be recognisable (the settings a test gave the function, its secrets)."""
     values = {str(REPO), sys.prefix, *(v for v in extra if v)}

@@ -18,8 +18,8 @@ import importlib.util
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import unquote
 
 HERE = Path(__file__).resolve().parent

@@ -12,7 +12,6 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from gcp_parts import start_function
 from robustness import oracle
@@ -82,7 +81,7 @@ class WorkerReplay:
                 [sys.executable, str(HERE / "replay.py"), provider, str(corpus_path), str(self.answers_path)],
                 stdout=log, stderr=subprocess.STDOUT, env=isolated_env(**env), cwd=workdir,
             )
-        self._run: Optional[Run] = None
+        self._run: Run | None = None
 
     def result(self) -> Run:
         if self._run is None:
@@ -148,7 +147,7 @@ def judge_run(provider: str, requests: list[FuzzRequest], run: Run, env: dict[st
     forbidden = oracle.forbidden_values(env)
     verdict = Verdict(provider)
     assert len(run.answers) == len(requests), "an answer for every request"
-    for fuzz_request, (status, headers, body) in zip(requests, run.answers):
+    for fuzz_request, (status, headers, body) in zip(requests, run.answers, strict=True):
         verdict.judge(fuzz_request, status, headers, body, forbidden)
     verdict.report()
     return verdict

@@ -12,10 +12,9 @@ sends strings, categories and nulls where that model takes them.
 from __future__ import annotations
 
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import schemathesis
 from schemathesis.config import GenerationConfig, SchemathesisConfig
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (

@@ -21,7 +21,6 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import pytest
 
@@ -41,7 +40,7 @@ moto_support = load_by_path("serverless_ml_moto_support", REPO / "tests" / "aws_
 lambda_support = load_by_path("serverless_ml_lambda_support", REPO / "tests" / "aws_lambda" / "lambda_support.py")
 
 
-def find_python312() -> Optional[str]:
+def find_python312() -> str | None:
     """A Python 3.12 with pip (the runtime's version), or None. A pyenv shim on the PATH may name
     a version that is not selected, so each candidate is run before it is trusted."""
     candidates = [os.environ.get("PYTHON312"), shutil.which("python3.12")]
@@ -120,7 +119,7 @@ class Packaged:
     update_template: Path
     create_template: Path
     pip_python: str  # the interpreter pip ran under
-    bytecode_python: Optional[str]  # that interpreter when it is a Python 3.12, else None
+    bytecode_python: str | None  # that interpreter when it is a Python 3.12, else None
     seconds: float
 
     def template(self) -> dict:
@@ -180,7 +179,7 @@ def packaged_pandas(tmp_path_factory) -> Packaged:
 
 
 def invoke_unzipped(packaged: Packaged, task: Path, model_uri: str, body: dict, watched: tuple[str, ...] = (),
-                    env: Optional[dict[str, str]] = None) -> dict:
+                    env: dict[str, str] | None = None) -> dict:
     """The predict function's handler, as the template names it, run by Python 3.12 from the
     unzipped package alone (/var/task: no site-packages, no bytecode writes) on an HTTP API POST
     /predict of ``body``, with ``env`` added to the function's environment; its answer, and which

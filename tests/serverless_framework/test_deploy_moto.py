@@ -68,7 +68,7 @@ def test_the_stack_is_complete_with_every_resource_moto_models(deployed, package
     assert expected <= set(listed), sorted(expected - set(listed))
     assert all(listed[k]["ResourceStatus"].endswith("_COMPLETE") for k in expected)
     skipped = sorted({v["Type"] for v in packaged.template()["Resources"].values()} & NOT_MODELLED_BY_MOTO)
-    warnings.warn(f"moto's CloudFormation does not create {', '.join(skipped)}; checked as template only")
+    warnings.warn(f"moto's CloudFormation does not create {', '.join(skipped)}; checked as template only", stacklevel=1)
 
 
 @pytest.mark.parametrize("name, handler, role", [

@@ -10,7 +10,6 @@ from pathlib import PurePosixPath
 
 import pytest
 
-
 # Lambda's limit for a function's code, unzipped (layers included).
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 NOT_FOR_LAMBDA = (

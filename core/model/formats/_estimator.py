@@ -7,7 +7,8 @@ import logging
 import sys
 import time
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from core.errors import ModelInvalid, ModelVersionMismatch, ServerlessMLError
 from core.model.context import LoadContext

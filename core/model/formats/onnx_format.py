@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from core.errors import ModelInvalid, ModelRuntimeMissing
 from core.model.context import LoadContext
 from core.model.description import ModelDescription
 from core.model.formats.onnx_graph import graph_facts
-from core.model.manifest import reconcile_classes, reconcile_feature_names, reconcile_schema
+from core.model.manifest import Manifest, reconcile_classes, reconcile_feature_names, reconcile_schema
 from core.schema import ANY, ARRAY, BOOLEAN, CATEGORICAL, FRAME, INTEGER, NUMBER, STRING, TEXT, Column, InputSchema
 
 logger = logging.getLogger("serverless_ml.model")
@@ -105,7 +106,7 @@ def load(context: LoadContext) -> ModelDescription:
             notes.append("the class order is unknown (no classifier node with class labels and no manifest); "
                          "probabilities are not served: add 'classes' to the manifest")
             probabilities = None
-        if probabilities is not None and _width(probabilities) not in (None, len(classes)):
+        if probabilities is not None and classes is not None and _width(probabilities) not in (None, len(classes)):
             raise ModelInvalid(
                 f"the model at {context.display} answers {_width(probabilities)} probabilities per row, "
                 f"but has {len(classes)} classes; expected one probability per class"
@@ -150,7 +151,7 @@ class _GraphInputs:
 
     __slots__ = ("names", "types", "per_column", "width")
 
-    def __init__(self, names: tuple[str, ...], types: tuple[str, ...], per_column: bool, width: Optional[int]) -> None:
+    def __init__(self, names: tuple[str, ...], types: tuple[str, ...], per_column: bool, width: int | None) -> None:
         self.names, self.types, self.per_column, self.width = names, types, per_column, width
 
 
@@ -185,13 +186,13 @@ def _graph_inputs(session: Any, display: str) -> _GraphInputs:
     return _GraphInputs(names, types, True, len(inputs))
 
 
-def _schema(context: LoadContext, graph: _GraphInputs, feature_names: Optional[tuple[str, ...]]) -> InputSchema:
+def _schema(context: LoadContext, graph: _GraphInputs, feature_names: tuple[str, ...] | None) -> InputSchema:
     """The manifest's schema where it has one, else the graph's; columns fed to integer or boolean
     tensors take no missing value whatever the manifest says (NaN has no such tensor)."""
     if not graph.per_column:
         from_graph = InputSchema.numeric(feature_names)
     else:
-        columns = [Column(name, _COLUMN_TYPES[kind]) for name, kind in zip(graph.names, graph.types)]
+        columns = [Column(name, _COLUMN_TYPES[kind]) for name, kind in zip(graph.names, graph.types, strict=True)]
         if len(columns) == 1 and columns[0].type == STRING:
             layout = TEXT
         else:
@@ -201,13 +202,13 @@ def _schema(context: LoadContext, graph: _GraphInputs, feature_names: Optional[t
     if not graph.per_column:
         if schema.columns is not None and any(c.type in (STRING, CATEGORICAL) and not _numeric_categories(c) for c in schema.columns):
             raise ModelInvalid(
-                f"the manifest {context.manifest.display} describes string columns, but the model at "
+                f"the manifest {_shown(context.manifest)} describes string columns, but the model at "
                 f"{context.display} takes one {graph.types[0]} matrix; export the model again or remove the manifest"
             )
         return schema
     if schema is from_graph:
         return schema
-    fed = dict(zip(graph.names, graph.types))  # reconcile_schema made the names the graph's
+    fed = dict(zip(graph.names, graph.types, strict=True))  # reconcile_schema made the names the graph's
     columns = []
     changed = False
     for column in schema.columns or ():
@@ -218,8 +219,12 @@ def _schema(context: LoadContext, graph: _GraphInputs, feature_names: Optional[t
     return InputSchema(columns, layout=schema.layout, source=schema.source) if changed else schema
 
 
+def _shown(manifest: Manifest | None) -> str:
+    return manifest.display if manifest is not None else "(none)"  # string columns come from a manifest
+
+
 def _numeric_categories(column: Column) -> bool:
-    return column.type == CATEGORICAL and bool(column.categories) and not isinstance(column.categories[0], str)
+    return column.type == CATEGORICAL and bool(column.categories and not isinstance(column.categories[0], str))
 
 
 def _feed(graph: _GraphInputs, schema: InputSchema, np: Any) -> Feed:
@@ -236,7 +241,7 @@ def _feed(graph: _GraphInputs, schema: InputSchema, np: Any) -> Feed:
     any_columns = {j for j, c in enumerate(schema.columns or ()) if c.type == ANY}
     builders = [
         (name, positions[name], _column_feed(kind, name, positions[name] in any_columns, np))
-        for name, kind in zip(graph.names, graph.types)
+        for name, kind in zip(graph.names, graph.types, strict=True)
     ]
 
     def feed(rows: Any) -> dict:
@@ -277,7 +282,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _classes(context: LoadContext, from_graph: Optional[list]) -> tuple[Optional[list], bool]:
+def _classes(context: LoadContext, from_graph: list | None) -> tuple[list | None, bool]:
     """The classes to serve, and whether int64 labels stand for booleans (a model fitted on
     ``[False, True]``, which skl2onnx writes as the labels 0 and 1)."""
     listed = context.manifest.classes if context.manifest is not None else None
@@ -292,14 +297,14 @@ def _is_probabilities(output: Any) -> bool:
     return output.type.startswith("seq(map(") or (output.type in _FLOAT_OUTPUTS and len(output.shape) == 2)
 
 
-def _width(output: Any) -> Optional[int]:
+def _width(output: Any) -> int | None:
     if output.type.startswith("seq("):
         return None
     width = output.shape[1]
     return width if isinstance(width, int) and width > 0 else None
 
 
-def _graph_classes(found: Optional[list], label: Any, probabilities: Any) -> Optional[list]:
+def _graph_classes(found: list | None, label: Any, probabilities: Any) -> list | None:
     """The graph's class labels if they fit the label output's type and the probabilities' width."""
     if not found:
         return None
@@ -323,7 +328,7 @@ def _run(session: Any, names: list[str], feeds: dict) -> list:
 def _classifier(session, feed, label, probabilities, classes, np, as_booleans: bool) -> Callable[[Any], tuple[Any, Any]]:
     names = [label.name] if probabilities is None else [label.name, probabilities.name]
     zipmap = probabilities is not None and probabilities.type.startswith("seq(map(")
-    order = list(classes) if zipmap else None
+    order = list(classes) if zipmap else []
 
     def infer(rows):
         outputs = _run(session, names, feed(rows))

@@ -15,7 +15,8 @@ The labels attribute is ``classlabels_int64s`` (TreeEnsembleClassifier, ZipMap) 
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple, Optional, Union
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 _ML_DOMAIN = "ai.onnx.ml"
 _LABELLED_OPS = {"ZipMap", "TreeEnsembleClassifier", "LinearClassifier", "SVMClassifier"}
@@ -24,8 +25,8 @@ _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 
 
 class GraphFacts(NamedTuple):
-    classes: Optional[list[Union[str, int]]]  # from the last labelled ai.onnx.ml node (ZipMap last)
-    main_op: Optional[str]  # the last ai.onnx.ml *Classifier or *Regressor, e.g. TreeEnsembleClassifier
+    classes: list[str | int] | None  # from the last labelled ai.onnx.ml node (ZipMap last)
+    main_op: str | None  # the last ai.onnx.ml *Classifier or *Regressor, e.g. TreeEnsembleClassifier
 
 
 def graph_facts(model: bytes) -> GraphFacts:
@@ -49,7 +50,7 @@ def graph_facts(model: bytes) -> GraphFacts:
         return GraphFacts(None, None)
 
 
-def _node(buf: memoryview, start: int, end: int) -> tuple[str, str, Optional[list]]:
+def _node(buf: memoryview, start: int, end: int) -> tuple[str, str, list | None]:
     op_type, domain, labels, attributes = "", "", None, []
     for field, wire, value in _fields(buf, start, end):
         if wire != _LEN:
@@ -68,7 +69,7 @@ def _node(buf: memoryview, start: int, end: int) -> tuple[str, str, Optional[lis
     return op_type, domain, labels
 
 
-def _labels(buf: memoryview, start: int, end: int) -> Optional[list]:
+def _labels(buf: memoryview, start: int, end: int) -> list | None:
     fields = _fields(buf, start, end)
     first = next(fields, None)
     # name is field 1 and serialised first; any other attribute is skipped without reading it
@@ -92,8 +93,8 @@ def _labels(buf: memoryview, start: int, end: int) -> Optional[list]:
     return values
 
 
-def _fields(buf: memoryview, pos: int, end: int) -> Iterator[tuple[int, int, Union[int, tuple[int, int]]]]:
-    """(field number, wire type, value) where a LEN value is its (start, end) span."""
+def _fields(buf: memoryview, pos: int, end: int) -> Iterator[tuple[int, int, Any]]:
+    """(field number, wire type, value): an int, or for a LEN field its (start, end) span."""
     while pos < end:
         key, pos = _varint(buf, pos)
         field, wire = key >> 3, key & 7

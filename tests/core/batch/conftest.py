@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import pytest
 
 from core.batch.engine import BatchResult, run_batch
 from core.model import ModelHolder
 from core.settings import Settings
+
 
 class BatchRun:
     """Writes input files under ``folder`` and runs the engine on them, like a trigger would."""
@@ -29,7 +29,7 @@ class BatchRun:
     def settings(self, **env: str) -> Settings:
         return Settings.from_env({"MODEL_URI": self.model_uri, **env})
 
-    def run(self, path: Path, *, model_uri: Optional[str] = None, **env: str) -> BatchResult:
+    def run(self, path: Path, *, model_uri: str | None = None, **env: str) -> BatchResult:
         settings = Settings.from_env({"MODEL_URI": model_uri or self.model_uri, **env})
         return run_batch(path.as_uri(), ModelHolder(settings), settings)
 

@@ -48,7 +48,7 @@ def test_csv_columns_in_another_order_are_reordered_by_name(batch):
 
 
 def test_jsonl_objects_and_arrays_are_predicted(batch):
-    obj = dict(zip(HEADER.split(","), SETOSA))
+    obj = dict(zip(HEADER.split(","), SETOSA, strict=True))
     result = batch.run(batch.write("rows.jsonl", json.dumps(obj) + "\n\n" + json.dumps(VIRGINICA) + "\n"))
     assert read_jsonl(result.predictions_uri) == [{"line": 1, **SETOSA_LINE}, {"line": 3, **VIRGINICA_LINE}]
 

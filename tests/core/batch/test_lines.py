@@ -13,7 +13,7 @@ from core.batch.lines import line_chunks
 def numbered(data: bytes, chunk_lines: int = 100) -> list[tuple[int, str]]:
     found = []
     for chunk in line_chunks(io.BytesIO(data), chunk_lines):
-        found.extend(zip(chunk.numbers, chunk.lines))
+        found.extend(zip(chunk.numbers, chunk.lines, strict=True))
     return found
 
 
@@ -46,13 +46,13 @@ def test_an_over_long_line_is_reported_not_held(monkeypatch, block):
     monkeypatch.setattr(lines_module, "MAX_LINE_BYTES", 10)
     chunks = list(line_chunks(io.BytesIO(b"ok\n" + b"x" * 50 + b"\nfine\n"), 100))
     assert [n for c in chunks for n in c.too_long] == [2]
-    assert [(n, s) for c in chunks for n, s in zip(c.numbers, c.lines)] == [(1, "ok"), (3, "fine")]
+    assert [(n, s) for c in chunks for n, s in zip(c.numbers, c.lines, strict=True)] == [(1, "ok"), (3, "fine")]
 
 
 def records(data: bytes, chunk_lines: int = 100) -> list[tuple[int, str]]:
     found = []
     for chunk in line_chunks(io.BytesIO(data), chunk_lines, quoted=True):
-        found.extend(zip(chunk.numbers, chunk.lines))
+        found.extend(zip(chunk.numbers, chunk.lines, strict=True))
     return found
 
 
@@ -86,4 +86,4 @@ def test_an_unclosed_quote_is_one_over_long_row_not_the_whole_file_in_memory(mon
     data = b'ok,1\nbad,"never closed\n' + b"more text\n" * 10 + b'end"\nfine,2\n'
     chunks = list(line_chunks(io.BytesIO(data), 100, quoted=True))
     assert [n for c in chunks for n in c.too_long] == [2]
-    assert [(n, s) for c in chunks for n, s in zip(c.numbers, c.lines)] == [(1, "ok,1"), (14, "fine,2")]
+    assert [(n, s) for c in chunks for n, s in zip(c.numbers, c.lines, strict=True)] == [(1, "ok,1"), (14, "fine,2")]

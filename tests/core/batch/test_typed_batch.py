@@ -55,14 +55,14 @@ def expected(model_path, rows: list[dict]) -> list[dict]:
     labels = model.predict(frame).tolist()
     probabilities = model.predict_proba(frame)
     return [
-        {"prediction": label, "probabilities": dict(zip(map(str, model.classes_.tolist()), p))}
-        for label, p in zip(labels, probabilities.tolist())
+        {"prediction": label, "probabilities": dict(zip(map(str, model.classes_.tolist()), p, strict=True))}
+        for label, p in zip(labels, probabilities.tolist(), strict=True)
     ]
 
 
 def assert_same(lines: list[dict], wanted: list[dict], numbers: list[int]) -> None:
     assert [line["line"] for line in lines] == numbers
-    for line, want in zip(lines, wanted):
+    for line, want in zip(lines, wanted, strict=True):
         assert line["prediction"] == want["prediction"]
         assert line["probabilities"].keys() == want["probabilities"].keys()
         for key, value in want["probabilities"].items():

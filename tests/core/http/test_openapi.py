@@ -13,9 +13,10 @@ import json
 import operator
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import joblib
 import numpy as np
@@ -49,8 +50,8 @@ ORIGIN = "https://app.example.com"
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 ROW = [5.1, 3.5, 1.4, 0.2]
 ROW2 = [6.7, 3.0, 5.2, 2.3]
-OBJ = dict(zip(FEATURES, ROW))
-OBJ2 = dict(zip(FEATURES, ROW2))
+OBJ = dict(zip(FEATURES, ROW, strict=True))
+OBJ2 = dict(zip(FEATURES, ROW2, strict=True))
 
 # Codes of core/errors.py that no HTTP answer carries, and why.
 NOT_ANSWERED = {
@@ -74,13 +75,13 @@ class Call:
     method: str
     path: str
     status: int
-    code: Optional[str] = None
+    code: str | None = None
     body: Any = b""  # bytes as sent; anything else is sent as JSON
-    content_type: Optional[str] = "application/json"
+    content_type: str | None = "application/json"
     service: str = "iris"  # a key of SERVICE_KINDS
     before: tuple[tuple[str, str], ...] = ()  # (method, path) calls made first on the same service
-    request_valid: Optional[bool] = None  # whether the body must (not) validate as PredictRequest
-    request_id: Optional[str] = None
+    request_valid: bool | None = None  # whether the body must (not) validate as PredictRequest
+    request_id: str | None = None
 
     @property
     def raw_body(self) -> bytes:
@@ -93,7 +94,7 @@ def ok(id: str, body: Any, **kw: Any) -> Call:
     return Call(id, "POST", "/predict", 200, body=body, request_valid=True, **kw)
 
 
-def bad(id: str, code: str, body: Any, request_valid: Optional[bool] = None, **kw: Any) -> Call:
+def bad(id: str, code: str, body: Any, request_valid: bool | None = None, **kw: Any) -> Call:
     return Call(id, "POST", "/predict", 400, code, body=body, request_valid=request_valid, **kw)
 
 
@@ -262,7 +263,7 @@ def build_service(kind: str, uris: dict[str, str], monkeypatch, tmp_path) -> Pre
     return PredictionService(settings)
 
 
-def run(call: Call, uris, monkeypatch, tmp_path, origin: Optional[str]) -> HttpResponse:
+def run(call: Call, uris, monkeypatch, tmp_path, origin: str | None) -> HttpResponse:
     service = build_service(call.service, uris, monkeypatch, tmp_path)
     for method, path in call.before:
         service.handle(HttpRequest(method, path))
@@ -283,7 +284,7 @@ def _escape(part: str) -> str:
     return part.replace("~", "~0").replace("/", "~1")
 
 
-def _lookup(pointer: str, document: Optional[dict] = None) -> Any:
+def _lookup(pointer: str, document: dict | None = None) -> Any:
     node = DOC if document is None else document
     for part in pointer.lstrip("/").split("/"):
         part = part.replace("~1", "/").replace("~0", "~")
@@ -291,7 +292,7 @@ def _lookup(pointer: str, document: Optional[dict] = None) -> Any:
     return node
 
 
-def resolved(node: Any, pointer: str, document: Optional[dict] = None) -> tuple[Any, str]:
+def resolved(node: Any, pointer: str, document: dict | None = None) -> tuple[Any, str]:
     """Follow local $refs; return the node and its JSON pointer in the document (the file when None)."""
     while isinstance(node, dict) and "$ref" in node:
         ref = node["$ref"]
@@ -301,7 +302,7 @@ def resolved(node: Any, pointer: str, document: Optional[dict] = None) -> tuple[
     return node, pointer
 
 
-def validate(instance: Any, schema_pointer: str, document: Optional[dict] = None) -> None:
+def validate(instance: Any, schema_pointer: str, document: dict | None = None) -> None:
     """Validate against the schema at ``schema_pointer`` of ``document`` (the file when None); its
     $refs resolve inside that document."""
     registry = REGISTRY if document is None else Registry().with_resource(DOC_URI, DRAFT202012.create_resource(document))

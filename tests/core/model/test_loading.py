@@ -42,9 +42,9 @@ def test_model_is_not_loaded_before_first_use(service):
 
 
 def test_32_concurrent_first_requests_read_and_load_once(demo_model_uri):
+    from core.http import PredictionService
     from core.model import ModelHolder
     from core.settings import Settings
-    from core.http import PredictionService
 
     settings = Settings.from_env({"MODEL_URI": demo_model_uri})
     store = CountingStore()

@@ -7,7 +7,7 @@ import io
 import os
 import signal
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -4,7 +4,6 @@ in-memory bodies; each backend's own mapping is tested against its emulator."""
 from __future__ import annotations
 
 import io
-from typing import Optional
 
 import pytest
 
@@ -20,7 +19,7 @@ class ProviderTimeout(Exception):
     """Stands for an SDK's exception type."""
 
 
-def to_storage_error(exc: Exception, uri: StorageURI, done: str) -> Optional[StorageError]:
+def to_storage_error(exc: Exception, uri: StorageURI, done: str) -> StorageError | None:
     if isinstance(exc, ProviderTimeout):
         return StorageTimeout(f"{uri.display} cannot be {done}: timed out", uri.display)
     return None

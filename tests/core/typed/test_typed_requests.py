@@ -161,8 +161,9 @@ def test_rows_checked_in_bulk_name_the_same_value_as_one_by_one(services, bad, f
 
 
 def test_null_rows_in_bulk_are_missing_values_for_a_model_that_takes_them(demo_model_uri):
-    import joblib
     from urllib.parse import urlparse
+
+    import joblib
 
     service = make_service(demo_model_uri)
     rows = [[5.1, 3.5, 1.4, 0.2], [6.7, None, 5.2, 2.3], [None, None, None, None]]
