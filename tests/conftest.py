@@ -10,7 +10,9 @@ import pytest
 
 from core.demo import ensure_demo_model
 from core.http import PredictionService
-from support import LocalEndpoint, make_service, start_endpoint, stop_endpoint
+from support import REPO, LocalEndpoint, load_by_path, make_service, start_endpoint, stop_endpoint
+
+moto_support = load_by_path("serverless_ml_moto_support", REPO / "tests" / "aws_lambda" / "moto_support.py")
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +53,22 @@ def typed_models(tmp_path_factory) -> dict[str, Path]:
     from typed_models import save_typed_models
 
     return save_typed_models(tmp_path_factory.mktemp("typed"))
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory):
+    """One moto S3 server for the session, on 127.0.0.1 and a free port (tests that need a server
+    of their own, with IAM enforced or stopped, start one with moto_support.start_moto)."""
+    server = moto_support.start_moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    moto_support.stop_moto(server)
+
+
+@pytest.fixture
+def aws_env(moto, monkeypatch):
+    """This process's AWS settings point at the moto server; all restored afterwards."""
+    with moto_support.pointed_at(moto, monkeypatch):
+        yield moto
 
 
 @pytest.fixture

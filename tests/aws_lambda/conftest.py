@@ -34,21 +34,6 @@ _load("serverless_ml_child_support", "child_support.py")
 # --- moto ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def moto(tmp_path_factory):
-    """One moto S3 server for the session, on 127.0.0.1 and a free port."""
-    server = moto_support.start_moto(tmp_path_factory.mktemp("moto"))
-    yield server
-    moto_support.stop_moto(server)
-
-
-@pytest.fixture
-def aws_env(moto, monkeypatch):
-    """This process's AWS settings point at the moto server; all restored afterwards."""
-    with moto_support.pointed_at(moto, monkeypatch):
-        yield moto
-
-
 @pytest.fixture
 def s3(aws_env):
     """A boto3 client for the tests' own set-up (uploads), separate from the store under test."""

@@ -20,20 +20,6 @@ from support import REPO, load_by_path
 moto_support = load_by_path("serverless_ml_moto_support", REPO / "tests" / "aws_lambda" / "moto_support.py")
 
 
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    server = moto_support.start_moto(tmp_path_factory.mktemp("moto-s3"), name="moto-s3")
-    yield server
-    moto_support.stop_moto(server)
-
-
-@pytest.fixture
-def aws_env(moto, monkeypatch):
-    """This process's AWS settings point at the moto server; all restored afterwards."""
-    with moto_support.pointed_at(moto, monkeypatch):
-        yield moto
-
-
 @pytest.fixture
 def bucket(aws_env) -> str:
     name = f"store-{uuid.uuid4().hex[:12]}"

@@ -204,13 +204,6 @@ print(len(data), int("botocore" in sys.modules), int("boto3" in sys.modules))
 
 
 @pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    server = moto_support.start_moto(tmp_path_factory.mktemp("moto-direct"), name="moto-direct")
-    yield server
-    moto_support.stop_moto(server)
-
-
-@pytest.fixture(scope="module")
 def stored_object(moto) -> str:
     import boto3
 
