@@ -35,9 +35,10 @@ RESULTS = ROOT / "bench" / "results"
 # names it (the module itself or a package above it); a module in no layer fails the check.
 LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     # core.schema: the columns a model takes, read by the model's loaders and by request parsing
-    (0, "base", ("core.errors", "core.installed", "core.stack_headroom", "core.logs", "core.demo", "core.schema")),
+    (0, "base", ("core.errors", "core.installed", "core.stack_headroom", "core.logs", "core.demo", "core.schema",
+               "core.file_formats")),  # the model file table: stdlib and core.installed only
     (1, "storage", ("core.storage",)),
-    (2, "settings", ("core.settings", "core.model_formats")),  # and the model file table it checks
+    (2, "settings", ("core.settings",)),
     (3, "model", ("core.model",)),
     (4, "request", ("core.request",)),
     (5, "prediction", ("core.prediction",)),

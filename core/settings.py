@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from core.errors import SettingsError
-from core.model_formats import format_for_name, supported_extensions
+from core.file_formats import format_for_name, supported_extensions
 from core.storage import DEFAULT_TIMEOUT_SECONDS as DEFAULT_STORAGE_TIMEOUT_SECONDS
 from core.storage import missing_sdk
 from core.storage.uri import StorageURI, parse_uri

@@ -46,8 +46,8 @@ def _export(args: argparse.Namespace) -> str:
     import os
     from pathlib import Path
 
+    from core.file_formats import format_for_name, format_named, supported_extensions
     from core.model import load_model
-    from core.model_formats import format_for_name, format_named, supported_extensions
     from core.settings import _type_names
     from core.storage import parse_uri, store_for
     from serverless_ml.model_export import write_model
@@ -82,7 +82,7 @@ def _export(args: argparse.Namespace) -> str:
 
 
 def _stem(name: str) -> str:
-    from core.model_formats import FORMATS
+    from core.file_formats import FORMATS
 
     lowered = name.lower()
     for fmt in FORMATS:

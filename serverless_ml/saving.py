@@ -56,7 +56,7 @@ def save_model(model: Any, path: str | Path, *, sample: Any = None, model_versio
 
     Raises ExportRefused (a ValueError) saying why when the model cannot be written as asked.
     """
-    from core.model_formats import format_for_name
+    from core.file_formats import format_for_name
 
     out = Path(path).expanduser().resolve()
     fmt = format_for_name(out.name)

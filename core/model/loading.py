@@ -1,6 +1,6 @@
 """Loading the model: lazily, once per process, digest checked before deserialising.
 
-The format follows the file's extension (see :mod:`core.model_formats`); the manifest next to the
+The format follows the file's extension (see :mod:`core.file_formats`); the manifest next to the
 model (``<file>.manifest.json``, see :mod:`core.model.manifest`) is read when present, in parallel
 with the model on remote storage so that a cold start does not wait for two round trips.
 
@@ -26,12 +26,12 @@ from core.errors import (
     ServerlessMLError,
     StorageError,
 )
+from core.file_formats import format_for_name, missing_estimator_libraries, supported_extensions
 from core.model.context import LoadContext
 from core.model.description import ModelDescription
 from core.model.digest import sha256_hex
 from core.model.formats import loader
 from core.model.manifest import Manifest, check_digest, read_manifest
-from core.model_formats import format_for_name, missing_estimator_libraries, supported_extensions
 from core.settings import Settings
 from core.stack_headroom import with_stack_headroom
 from core.storage import ObjectStore, StorageURI, store_for

@@ -226,7 +226,7 @@ def _import_yaml_quietly() -> None:
 
 
 def _check_loadable(spec: MLflowModel, model_uri: StorageURI, display: str) -> None:
-    from core.model_formats import format_for_name
+    from core.file_formats import format_for_name
 
     expected = _LOADED_AS[spec.serialization_format]
     fmt = format_for_name(model_uri.name)

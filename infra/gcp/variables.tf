@@ -67,7 +67,7 @@ variable "model_uri" {
   }
 
   validation {
-    # the format follows the file's extension (core/model_formats.py): any other is refused at the functions' start
+    # the format follows the file's extension (core/file_formats.py): any other is refused at the functions' start
     condition     = can(regex("(?i)[^/]\\.(joblib|pkl|pickle)(\\.(gz|bz2|xz|lzma|z))?$|[^/]\\.(skops|onnx)$", var.model_uri))
     error_message = "model_uri must end in a model file extension: .joblib, .pkl or .pickle (also compressed: .gz, .bz2, .xz, .lzma, .z), .skops or .onnx."
   }

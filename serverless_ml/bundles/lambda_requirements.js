@@ -4,7 +4,7 @@
 // (serverless.yml: custom.pythonRequirements.fileName: ${file(./serverless_ml/bundles/lambda_requirements.js)}).
 //
 // The param requirementsFile when given; otherwise the model key's format decides, as core does
-// (core/model_formats.py, case-insensitive): an .onnx model is served by onnxruntime without
+// (core/file_formats.py, case-insensitive): an .onnx model is served by onnxruntime without
 // scikit-learn, and scikit-learn + onnxruntime together are over Lambda's 250 MB unzipped, so a
 // single file cannot serve both. Serverless v3 variables have no string functions: taking the
 // extension needs these few lines of JS.

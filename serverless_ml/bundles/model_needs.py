@@ -34,7 +34,7 @@ class ModelNeeds:
 
 def model_needs(path: Path) -> ModelNeeds:
     """The extras the model at ``path`` needs; raise ModelUnreadable saying why it cannot tell."""
-    from core.model_formats import format_for_name, supported_extensions
+    from core.file_formats import format_for_name, supported_extensions
 
     if not path.is_file():
         raise ModelUnreadable(f"--model {path} is not a file; expected the model file the bundle will serve")

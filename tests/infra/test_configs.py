@@ -18,7 +18,7 @@ import serverless_ml_terraform_support as tf
 
 from core.batch.formats import FORMATS, input_format
 from core.errors import SettingsError
-from core.model_formats import format_for_name
+from core.file_formats import format_for_name
 from core.settings import Settings
 from core.storage import StorageURI
 from core.storage.locations import output_locations, parse_output_prefix

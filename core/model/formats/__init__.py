@@ -1,7 +1,7 @@
 """One module per model file format, each defining ``load(context) -> ModelDescription``.
 
 Which file is which format (by its extension), and which module loads it, is the table in
-:mod:`core.model_formats`; :func:`loader` imports a format's module on first use only, so a
+:mod:`core.file_formats`; :func:`loader` imports a format's module on first use only, so a
 format's library is never loaded for a model of another format.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from core.model_formats import ModelFormat
+from core.file_formats import ModelFormat
 
 
 def loader(fmt: ModelFormat):
