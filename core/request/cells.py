@@ -98,26 +98,24 @@ def _integer(column: Column) -> Checker:
     return check
 
 
-def _boolean(column: Column) -> Checker:
-    def check(value: Any) -> Any:
-        if type(value) is bool:
-            return value
-        if value is None:
-            return _missing(column)
-        raise CellRefused(f"is {received(value)}; expected true or false")
+def _exactly(kind: type, expected: str) -> Callable[[Column], Checker]:
+    """A checker builder for a column whose values are JSON values of one Python type."""
 
-    return check
+    def build(column: Column) -> Checker:
+        def check(value: Any) -> Any:
+            if type(value) is kind:
+                return value
+            if value is None:
+                return _missing(column)
+            raise CellRefused(f"is {received(value)}; expected {expected}")
+
+        return check
+
+    return build
 
 
-def _string(column: Column) -> Checker:
-    def check(value: Any) -> Any:
-        if type(value) is str:
-            return value
-        if value is None:
-            return _missing(column)
-        raise CellRefused(f"is {received(value)}; expected a string")
-
-    return check
+_boolean = _exactly(bool, "true or false")
+_string = _exactly(str, "a string")
 
 
 def _categorical(column: Column) -> Checker:
