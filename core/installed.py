@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import cache
+from types import ModuleType
 
 
 def is_installed(module: str) -> bool:
@@ -32,3 +34,17 @@ def _on_sys_path(module: str) -> bool:
         if os.path.isfile(base + ".py") or os.path.isfile(os.path.join(base, "__init__.py")):
             return True
     return False
+
+
+@cache
+def orjson_module() -> ModuleType | None:
+    """orjson, imported on first use (~1 ms once scikit-learn's standard modules are in), or None.
+
+    A dependency of the package, but a bundle or environment built without it still works: each
+    caller keeps the standard library's way as its fallback. The one place that asks, so the
+    request parser, the answer encoder and the batch readers agree on whether it is there."""
+    try:
+        import orjson
+    except ImportError:
+        return None
+    return orjson

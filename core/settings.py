@@ -32,6 +32,10 @@ DEFAULT_BATCH_CHUNK_ROWS = 10_000
 # onnxruntime's threads per inference. One: a function has one or two vCPUs, building a thread pool
 # costs about 100 ms of a cold start, and a 1-row request gains nothing from it. 0: one per core.
 DEFAULT_ONNX_THREADS = 1
+# Threads of a scikit-learn model's native pools (OpenMP, BLAS) while batch predicts. 0: one fewer
+# than the CPUs this process may use, at least one: the batch writer process formats the outputs
+# on the other, and OpenMP threads that outnumber the free cores spin (see core/batch/model_threads.py).
+DEFAULT_BATCH_MODEL_THREADS = 0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Patterns as text, matched with re.fullmatch (which compiles and caches them): compiling them
@@ -50,6 +54,7 @@ class Settings(NamedTuple):
     batch_output_uri: StorageURI | None = None  # a prefix: its key ends with "/" (or is empty)
     batch_input_uri: StorageURI | None = None  # the prefix the deployment's trigger watches, if told
     batch_chunk_rows: int = DEFAULT_BATCH_CHUNK_ROWS
+    batch_model_threads: int = DEFAULT_BATCH_MODEL_THREADS
     max_rows: int = DEFAULT_MAX_ROWS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     cors_allow_origins: tuple[str, ...] = ()
@@ -91,6 +96,9 @@ class Settings(NamedTuple):
             batch_input_uri=batch_input_uri,
             batch_chunk_rows=_int(
                 "BATCH_CHUNK_ROWS", env.get("BATCH_CHUNK_ROWS"), DEFAULT_BATCH_CHUNK_ROWS, 1, 1_000_000
+            ),
+            batch_model_threads=_int(
+                "BATCH_MODEL_THREADS", env.get("BATCH_MODEL_THREADS"), DEFAULT_BATCH_MODEL_THREADS, 0, 1024
             ),
             max_rows=_int("MAX_ROWS", env.get("MAX_ROWS"), DEFAULT_MAX_ROWS, 1, 1_000_000),
             max_body_bytes=_int(

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO, cast
 
 from core.batch.formats import input_format
+from core.batch.model_threads import model_thread_limit
 from core.batch.outputs import OutputFiles
 from core.batch.readers import BatchInputError, CsvReader, JsonlReader, RowFailure
 from core.errors import ObjectNotFound, PredictionRejected
@@ -80,7 +81,7 @@ def run_batch(
 
     read = predicted = failed = 0
     input_error = None
-    with OutputFiles() as outputs:
+    with OutputFiles() as outputs, model_thread_limit(settings.batch_model_threads):
         raw = _Counting(store_for(source, timeout).open_read(source))
         try:
             # _Counting has the read and close the readers use, not all of BinaryIO; gzip reads forward

@@ -12,14 +12,15 @@ a file the same way: ``line 3, column 'age' is the string 'x'; expected a number
 
 CSV, fastest first:
 
-* plain numeric schemas (and all-number schemas while a chunk has no empty cell): NumPy's
-  ``loadtxt`` parses the whole chunk in C without bringing pandas or pyarrow into a cold start;
-  a chunk it refuses, or that holds a non-finite value, is read again by the next path to name
-  each bad line;
+* plain numeric schemas (and all-number schemas while a chunk has no empty cell): the whole
+  chunk is parsed at once, by orjson where every line is plain decimal numbers (number_text.py:
+  2x NumPy's ``loadtxt`` and independent of how CPython was built), else by ``loadtxt``, without
+  bringing pandas or pyarrow into a cold start; a chunk both refuse, or that holds a non-finite
+  value, is read again by the next path to name each bad line;
 * every other schema: the ``csv`` module splits the chunk, and each column is converted at once
-  (numbers through ``float`` in ``map``, strings and categories kept as they are, an empty cell
-  as a missing value); only the rows some column flags go through the per-value checks
-  (``text_readers_for`` + ``checkers_for``), which accept them or word the refusal.
+  (numbers through number_text, else ``float`` in ``map``; strings and categories kept as they
+  are; an empty cell as a missing value); only the rows some column flags go through the
+  per-value checks (``text_readers_for`` + ``checkers_for``), which accept them or word the refusal.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from core.batch.lines import MAX_LINE_BYTES, LineChunk, line_chunks
+from core.batch.number_text import float_column, float_matrix
 from core.errors import InvalidFeatures, InvalidShape, InvalidValue, MalformedJSON, PayloadTooLarge, RequestError
 from core.request.cells import CellRefused, text_readers_for
 from core.request.json_body import json_type
@@ -187,13 +189,16 @@ class CsvReader:
         self.columns, self.header_read = columns, True
 
     def _fast(self, lines: list[str]):
-        """The whole chunk through loadtxt, or None when any line needs a closer look."""
+        """The whole chunk at once (number_text, else loadtxt for quoted numbers and words such as
+        ``nan``), or None when any line needs a closer look."""
         import numpy as np
 
-        try:
-            rows = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2, comments=None, quotechar='"')
-        except ValueError:
-            return None
+        rows = float_matrix(lines, len(self.columns))
+        if rows is None:
+            try:
+                rows = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2, comments=None, quotechar='"')
+            except ValueError:
+                return None
         if rows.shape != (len(lines), len(self.columns)) or not np.isfinite(rows).all():
             return None
         return rows if self.order is None else rows[:, self.order]
@@ -379,15 +384,10 @@ def _floats(texts: Sequence[str], nullable: bool) -> tuple[Any, list[int], bool]
     """(float array, rows to check, whether any cell was empty)."""
     import numpy as np
 
-    count = len(texts)
     empty = False
-    try:
-        array = np.fromiter(map(float, texts), np.float64, count)
-    except ValueError:
-        try:  # an empty cell (the usual reason) reads as NaN, and is told apart below
-            array = np.fromiter(map(float, [t or "nan" for t in texts]), np.float64, count)
-        except ValueError:  # text in a number column (or a blank cell): cell by cell
-            array = np.fromiter(map(_float_or_nan, texts), np.float64, count)
+    array = float_column(texts)  # an empty cell reads as NaN, and is told apart below
+    if array is None:
+        array = _float_array(texts)
     non_finite = np.flatnonzero(~np.isfinite(array))
     if not len(non_finite):
         return array, [], False
@@ -399,6 +399,21 @@ def _floats(texts: Sequence[str], nullable: bool) -> tuple[Any, list[int], bool]
                 continue
         flagged.append(i)
     return array, flagged, empty
+
+
+def _float_array(texts: Sequence[str]) -> Any:
+    """The exact way, through ``float``: what number_text leaves, words such as ``nan`` and shapes
+    JSON does not take (``+1``, ``.5``); a text that is no number reads as NaN."""
+    import numpy as np
+
+    count = len(texts)
+    try:
+        return np.fromiter(map(float, texts), np.float64, count)
+    except ValueError:
+        try:  # an empty cell (the usual reason)
+            return np.fromiter(map(float, [t or "nan" for t in texts]), np.float64, count)
+        except ValueError:  # text in a number column (or a blank cell): cell by cell
+            return np.fromiter(map(_float_or_nan, texts), np.float64, count)
 
 
 def _float_or_nan(text: str) -> float:

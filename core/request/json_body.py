@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.errors import InvalidValue, MalformedJSON, PayloadTooLarge, UnsupportedMediaType
+from core.installed import orjson_module
 
 EXAMPLE_BODY = '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
 
@@ -100,14 +101,8 @@ def _fast_loads() -> Callable[[bytes], Any] | None:
     double, a BOM, lone surrogates) goes to the standard parser, so the accepted bodies and every
     error message are the standard parser's; the one difference is that an integer beyond 64 bits
     arrives as the float it is closest to, which is the value a model is given anyway."""
-    if not _ORJSON:
-        try:
-            import orjson
-        except ImportError:
-            _ORJSON.append(None)
-        else:
-            _ORJSON.append(orjson.loads)
-    return _ORJSON[0]
+    orjson = orjson_module()
+    return None if orjson is None else orjson.loads
 
 
 def json_type(value: Any) -> str:
