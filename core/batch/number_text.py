@@ -49,7 +49,10 @@ def float_column(texts: Sequence[str]) -> Any:
         return _json_numbers(joined, len(texts))
     if not _only_number_bytes(joined):
         return None
-    return _json_numbers(",".join([text or "null" for text in texts]), len(texts), nulls=True, checked=True)
+    # each empty cell as null: every ",," becomes ",null," (twice, for runs of empty cells), with
+    # a comma at each end so that the first and last cells are between two commas too
+    edged = ("," + joined + ",").replace(",,", ",null,").replace(",,", ",null,")
+    return _json_numbers(edged[1:-1], len(texts), nulls=True, checked=True)
 
 
 def _only_number_bytes(joined: str) -> bool:

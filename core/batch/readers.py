@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 from core.batch.lines import MAX_LINE_BYTES, LineChunk, line_chunks
 from core.batch.number_text import float_column, float_matrix
 from core.errors import InvalidFeatures, InvalidShape, InvalidValue, MalformedJSON, PayloadTooLarge, RequestError
+from core.model.inputs import Columns
 from core.request.cells import CellRefused, text_readers_for
 from core.request.json_body import json_type
 from core.request.rows import RowSchema, array_row, check_names, first_non_number, object_row, text_row, value_message
@@ -69,7 +70,7 @@ class RowFailure:
 @dataclass
 class ParsedChunk:
     numbers: list[int]  # line numbers of the good rows, in file order
-    rows: Any  # the good rows as model_input takes them: a float matrix, or lists of checked values
+    rows: Any  # the good rows as model_input takes them: a float matrix, Columns, or lists of checked values
     failures: list[RowFailure] = field(default_factory=list)
     last_line: int = 0  # the last line this chunk read (where a broken stream stopped)
 
@@ -322,7 +323,7 @@ class _TypedColumns:
         if self.matrix:
             rows: Any = np.column_stack(values) if values else np.empty((len(records if records is not None else numbers), 0))
         else:
-            rows = list(zip(*[v.tolist() if hasattr(v, "tolist") else v for v in values], strict=True))
+            rows = Columns([v if hasattr(v, "dtype") or isinstance(v, list) else list(v) for v in values])
         if not flagged:
             return list(numbers), rows
         refused = []
@@ -331,15 +332,15 @@ class _TypedColumns:
             checked = self._checked(numbers[i], fields, failures)
             if checked is None:
                 refused.append(i)
+            elif self.matrix:
+                rows[i] = checked
             else:
-                rows[i] = checked if self.matrix else tuple(checked)
+                rows.replace_row(i, checked)
         if not refused:
             return list(numbers), rows
         drop = set(refused)
         keep = [i for i in range(len(numbers)) if i not in drop]
-        if self.matrix:
-            return [numbers[i] for i in keep], rows[keep]
-        return [numbers[i] for i in keep], [rows[i] for i in keep]
+        return [numbers[i] for i in keep], rows[keep] if self.matrix else rows.take(keep)
 
     def _checked(self, number: int, fields: list[str], failures: list[RowFailure]) -> list[Any] | None:
         """One row through the HTTP API's per-value checks; None after adding why it is refused."""

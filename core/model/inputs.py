@@ -6,14 +6,50 @@
   (float64 when one is missing), strings and categories as pandas makes them from Python values
   (missing ones NaN, as ``read_csv`` gives them). pandas is imported here and only here, on the
   first request of a model whose layout is ``frame``.
+
+Rows come as a list of rows (a request) or as :class:`Columns` (batch, which reads a chunk
+column by column and would otherwise build a tuple per row only for this module to take them
+apart again).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from core.errors import ModelRuntimeMissing
 from core.schema import BOOLEAN, CATEGORICAL, FRAME, INTEGER, NUMBER, STRING, TEXT, Column, InputSchema
+
+
+class Columns:
+    """Checked rows held column by column: one sequence per schema column, all the same length
+    (a float64 array for a number column, a list otherwise). Sliced and indexed like the list of
+    rows it stands for, which is all the batch engine and the model's inputs ask of rows."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self, columns: list[Any]) -> None:
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+    def __getitem__(self, rows: slice) -> Columns:
+        return Columns([column[rows] for column in self.columns])
+
+    def replace_row(self, i: int, values: Sequence[Any]) -> None:
+        for column, value in zip(self.columns, values, strict=True):
+            column[i] = value
+
+    def take(self, keep: list[int]) -> Columns:
+        return Columns([column[keep] if hasattr(column, "take") else [column[i] for i in keep] for column in self.columns])
+
+
+def column_values(rows: Any, j: int) -> Any:
+    """Column ``j`` of ``rows`` (a list of rows, or Columns)."""
+    if isinstance(rows, Columns):
+        return rows.columns[j]
+    return [row[j] for row in rows]
 
 
 def needs_pandas(schema: InputSchema) -> bool:
@@ -38,7 +74,7 @@ def check_frame_library(schema: InputSchema, display: str) -> None:
 def model_input(schema: InputSchema, rows: Any) -> Any:
     """``rows`` (lists of checked values in column order, or a float matrix) as the model takes them."""
     if schema.layout == TEXT:
-        return [row[0] for row in rows]
+        return list(column_values(rows, 0))
     if schema.layout == FRAME:
         return _frame(schema, rows)
     import numpy as np  # already loaded with the model; kept out of core's import
@@ -52,7 +88,7 @@ def _frame(schema: InputSchema, rows: Any) -> Any:
 
     data: dict[str, Any] = {}
     for j, column in enumerate(schema.columns or ()):
-        values = [row[j] for row in rows]
+        values = column_values(rows, j)
         if column.type == NUMBER:
             data[column.name] = np.asarray(values, dtype=np.float64)
         elif column.type == INTEGER:

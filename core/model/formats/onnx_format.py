@@ -40,6 +40,7 @@ from core.errors import ModelInvalid, ModelRuntimeMissing
 from core.model.context import LoadContext
 from core.model.description import ModelDescription
 from core.model.formats.onnx_graph import graph_facts
+from core.model.inputs import column_values
 from core.model.manifest import Manifest, reconcile_classes, reconcile_feature_names, reconcile_schema
 from core.schema import ANY, ARRAY, BOOLEAN, CATEGORICAL, FRAME, INTEGER, NUMBER, STRING, TEXT, Column, InputSchema
 
@@ -245,7 +246,7 @@ def _feed(graph: _GraphInputs, schema: InputSchema, np: Any) -> Feed:
     ]
 
     def feed(rows: Any) -> dict:
-        return {name: build([row[j] for row in rows]) for name, j, build in builders}
+        return {name: build(column_values(rows, j)) for name, j, build in builders}
 
     return feed
 

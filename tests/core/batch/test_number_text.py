@@ -53,3 +53,10 @@ def test_an_empty_cell_of_a_column_is_nan_and_a_word_declines():
 def test_rows_of_another_width_decline_even_when_the_total_matches():
     assert float_matrix(["1,2,3", "4"], 2) is None
     assert float_matrix(["1,2", "3,4\r"], 2).tolist() == [[1, 2], [3, 4]]  # a CRLF file's line end
+
+
+@pytest.mark.parametrize("texts", [["", "1", "", "", "2", ""], [""], ["", ""], ["3", "", "", "", "4"]])
+def test_runs_of_empty_cells_anywhere_are_each_one_nan(texts):
+    column = float_column(texts)
+    assert column is not None and len(column) == len(texts)
+    assert [t == "" for t in texts] == np.isnan(column).tolist()
