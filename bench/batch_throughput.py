@@ -225,6 +225,8 @@ def main() -> int:
     parser.add_argument("--chunk-rows", type=int, default=10_000, help="BATCH_CHUNK_ROWS for the engine (default: its default)")
     parser.add_argument("--models", default="lr,hgb", help="comma-separated: lr, hgb")
     parser.add_argument("--cases", default="numeric", help="comma-separated: numeric (--models on a float CSV), typed")
+    parser.add_argument("--repeat", type=int, default=1, help=(
+        "runs of each side, interleaved; each side's fastest is kept (load from elsewhere only ever slows a run)"))
     parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -251,8 +253,13 @@ def main() -> int:
             plan.append(("typed", "typed_pipeline", data, models["typed"], True, "5 numbers + 3 strings, 10% empty"))
         for key, model_name, data, model, typed, columns in plan:
             size_mb = os.path.getsize(data) / 2**20
-            engine = measure("engine", data, model, args.chunk_rows, sys.executable, typed)
-            baseline = None if missing else measure("pandas", data, model, args.chunk_rows, sys.executable, typed)
+            engines, baselines = [], []
+            for _ in range(args.repeat):  # interleaved: a burst of load elsewhere hits both sides alike
+                engines.append(measure("engine", data, model, args.chunk_rows, sys.executable, typed))
+                if not missing:
+                    baselines.append(measure("pandas", data, model, args.chunk_rows, sys.executable, typed))
+            engine = max(engines, key=lambda run: run["rows_per_s"])
+            baseline = max(baselines, key=lambda run: run["rows_per_s"]) if baselines else None
             case = {"model": model_name, "columns": columns, "rows": args.rows, "file_mb": round(size_mb, 1),
                     "engine": engine, "pandas": baseline}
             if baseline:
@@ -263,7 +270,8 @@ def main() -> int:
             cases.append(case)
             print(f"  {key}: {json.dumps(case)}", file=sys.stderr)
 
-    result = {"environment": {**environment(), "cpu_model": cpu_model(), "load_average": os.getloadavg()}, "chunk_rows": args.chunk_rows, "cases": cases, "pandas_missing": missing}
+    result = {"environment": {**environment(), "cpu_model": cpu_model(), "load_average": os.getloadavg()},
+              "chunk_rows": args.chunk_rows, "repeat": args.repeat, "cases": cases, "pandas_missing": missing}
     result["summary"] = [
         {
             "benchmark": "batch throughput",
