@@ -133,6 +133,13 @@ class ModelDigestMismatch(ModelUnavailable):
     code = "model_digest_mismatch"
 
 
+class ModelScratchFull(ModelUnavailable):
+    """A model too large to load from memory did not fit the local scratch space it is copied to;
+    the message names its size, the space there and the setting that gives more."""
+
+    code = "model_scratch_full"
+
+
 class ModelInvalid(ModelUnavailable):
     """The file was read but is not a usable model (cannot be deserialised, has no predict)."""
 

@@ -65,6 +65,7 @@ class Settings(NamedTuple):
     skops_trusted_types: tuple[str, ...] = ()
     strict_model_version: bool = False
     onnx_threads: int = DEFAULT_ONNX_THREADS
+    model_scratch_dir: str | None = None  # where a large remote model is copied to load; None: the temp dir
 
     @classmethod
     def from_env(
@@ -90,6 +91,7 @@ class Settings(NamedTuple):
             skops_trusted_types=_type_names("SKOPS_TRUSTED_TYPES", env.get("SKOPS_TRUSTED_TYPES")),
             strict_model_version=_bool("STRICT_MODEL_VERSION", env.get("STRICT_MODEL_VERSION"), False),
             onnx_threads=_int("ONNX_THREADS", env.get("ONNX_THREADS"), DEFAULT_ONNX_THREADS, 0, 256),
+            model_scratch_dir=_folder("MODEL_SCRATCH_DIR", env.get("MODEL_SCRATCH_DIR")),
             model_sha256=_sha256(env.get("MODEL_SHA256")),
             model_version=_model_version(env.get("MODEL_VERSION")),
             batch_output_uri=batch_output_uri,
@@ -111,6 +113,15 @@ class Settings(NamedTuple):
                 "STORAGE_TIMEOUT_SECONDS", env.get("STORAGE_TIMEOUT_SECONDS"), DEFAULT_STORAGE_TIMEOUT_SECONDS, 0.1, 300.0
             ),
         )
+
+
+def _folder(name: str, value: str | None) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not os.path.isabs(value) or not os.path.isdir(value):
+        raise SettingsError(f"{name}={_show(value)} is not usable; expected the absolute path of an existing folder")
+    return value
 
 
 def _show(value: str) -> str:

@@ -12,7 +12,9 @@ from core.storage import StorageURI
 
 class LoadContext(NamedTuple):
     uri: StorageURI
-    data: bytes  # digest already checked against MODEL_SHA256 and the manifest
+    # the file's bytes in memory, or None when it is loaded from ``path`` (core/model/fetch.py);
+    # either way the digest was checked against MODEL_SHA256 and the manifest first
+    data: bytes | None
     sha256: str
     manifest: Manifest | None
     version: str | None  # MODEL_VERSION, if set
@@ -20,6 +22,26 @@ class LoadContext(NamedTuple):
     skops_trusted_types: tuple[str, ...] = ()
     strict_version: bool = False
     onnx_threads: int = 1  # 0: onnxruntime's default, one per core
+    path: str | None = None
+    size_bytes: int = 0
+    loaded_from: str = "memory"  # memory, file (the local file itself) or scratch (a copy)
+
+    def file_or_bytes(self) -> Any:
+        """What a loader opens: the path, else a binary stream over the bytes."""
+        if self.path is not None:
+            return self.path
+        import io
+
+        return io.BytesIO(self.data or b"")
+
+    def contents(self) -> Any:
+        """The bytes, or a read-only map of the file (no copy in memory) for a loader that parses them."""
+        if self.data is not None or self.path is None:
+            return self.data or b""
+        import mmap
+
+        with open(self.path, "rb") as file:
+            return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
 
     @property
     def display(self) -> str:
@@ -31,7 +53,8 @@ class LoadContext(NamedTuple):
         return {
             "version": self.version or manifest_version or f"sha256:{self.sha256[:12]}",
             "sha256": self.sha256,
-            "size_bytes": len(self.data),
+            "size_bytes": self.size_bytes,
+            "loaded_from": self.loaded_from,
             "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "read_seconds": self.read_seconds,
             "deserialize_seconds": deserialize_seconds,

@@ -57,6 +57,10 @@ class ModelDescription(NamedTuple):
     schema: InputSchema = InputSchema(None)
     # an MLflow model's identity (run_id, model_uuid, serialization_format, ...): core/model/mlflow_model.py
     mlflow: dict[str, Any] | None = None
+    # where the file's bytes went to be loaded (core/model/fetch.py): memory, file or scratch
+    loaded_from: str = "memory"
+    # how much the process's peak RSS rose while loading (ru_maxrss after - before); None: unknown
+    peak_memory_increase_bytes: int | None = None
 
     @property
     def n_features(self) -> int | None:
@@ -76,6 +80,11 @@ class ModelDescription(NamedTuple):
             "has_probabilities": self.has_probabilities,
             "loaded_at": self.loaded_at,
             "load_seconds": round(self.read_seconds + self.deserialize_seconds, 6),
+            "load": {
+                "bytes_read": self.size_bytes,
+                "loaded_from": self.loaded_from,
+                "peak_memory_increase_bytes": self.peak_memory_increase_bytes,
+            },
             "warnings": list(self.warnings),
             "format": self.format,
             "feature_names_source": self.feature_names_source,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from core.errors import (
@@ -29,7 +28,7 @@ from core.errors import (
 from core.file_formats import format_for_name, missing_estimator_libraries, supported_extensions
 from core.model.context import LoadContext
 from core.model.description import ModelDescription
-from core.model.digest import sha256_hex
+from core.model.fetch import fetch_model
 from core.model.formats import loader
 from core.model.manifest import Manifest, check_digest, read_manifest
 from core.settings import Settings
@@ -83,6 +82,7 @@ class ModelHolder:
                 store = self._store_for(uri, self._settings.storage_timeout_seconds)
             except StorageError as exc:
                 raise ModelUnavailable(f"the model could not be read: {exc.message}") from None
+            peak_before = _peak_rss_bytes()
             model = load_model(
                 uri,
                 store,
@@ -91,12 +91,16 @@ class ModelHolder:
                 skops_trusted_types=self._settings.skops_trusted_types,
                 strict_version=self._settings.strict_model_version,
                 onnx_threads=self._settings.onnx_threads,
+                scratch_dir=self._settings.model_scratch_dir,
             )
         except ServerlessMLError as exc:
             self.last_error = exc
             self._failed_loads += 1
             logger.error("model load failed", extra={"fields": {"model_uri": uri.display, "error_code": exc.code, "reason": exc.message}})
             raise
+        peak_after = _peak_rss_bytes()
+        if peak_before is not None and peak_after is not None:
+            model = model._replace(peak_memory_increase_bytes=peak_after - peak_before)
         self.last_error = None
         logger.info(
             "model loaded",
@@ -109,6 +113,9 @@ class ModelHolder:
                     "format": model.format,
                     "manifest": model.manifest is not None,
                     "read_ms": round(model.read_seconds * 1000, 3),
+                    "bytes_read": model.size_bytes,
+                    "loaded_from": model.loaded_from,
+                    "peak_memory_increase_bytes": model.peak_memory_increase_bytes,
                     "deserialize_ms": round(model.deserialize_seconds * 1000, 3),
                     "warnings": list(model.warnings),
                     "version_drift": model.version_drift,
@@ -127,15 +134,18 @@ def load_model(
     skops_trusted_types: tuple[str, ...] = (),
     strict_version: bool = False,
     onnx_threads: int = 1,
+    scratch_dir: str | None = None,
 ) -> ModelDescription:
-    """Read, verify and deserialise one model file; raise a ModelUnavailable subclass on failure."""
+    """Read, verify and deserialise one model file; raise a ModelUnavailable subclass on failure.
+
+    Where the bytes go on the way (memory, the local file, a scratch copy): core/model/fetch.py."""
     if uri.key.endswith("/") or uri.name == "MLmodel":
         # an MLflow model: its MLmodel names the file, which comes back here (core/model/mlflow_model.py)
         from core.model.mlflow_model import load_mlflow_model
 
         return load_mlflow_model(uri, store, lambda model_file: load_model(
             model_file, store, expected_sha256, version, skops_trusted_types=skops_trusted_types,
-            strict_version=strict_version, onnx_threads=onnx_threads,
+            strict_version=strict_version, onnx_threads=onnx_threads, scratch_dir=scratch_dir,
         ))
     fmt = format_for_name(uri.name)
     if fmt is None:  # the settings refuse this at start; kept for direct callers
@@ -155,35 +165,57 @@ def load_model(
     manifest = _ManifestRead(store, uri)
     if uri.scheme != "file":  # the format's library (joblib: NumPy too) is imported while the bytes travel
         threading.Thread(target=_import_quietly, args=(fmt.library,), name="model-library", daemon=True).start()
-    started = time.perf_counter()
+    fetched = fetch_model(uri, store, scratch_dir)
     try:
-        data = store.read_bytes(uri)
-    except StorageError as exc:
-        raise ModelUnavailable(f"the model could not be read: {exc.message}") from None
-    read_seconds = time.perf_counter() - started
-
-    digest = sha256_hex(data)
-    if expected_sha256 is not None and digest != expected_sha256:
-        # Refused before a single byte is deserialised: a pickle runs code while it loads.
-        raise ModelDigestMismatch(
-            f"the model at {uri.display} does not match MODEL_SHA256: expected {expected_sha256}, "
-            f"found {digest}; it was not loaded"
+        digest = fetched.sha256
+        if expected_sha256 is not None and digest != expected_sha256:
+            # Refused before a single byte is deserialised: a pickle runs code while it loads.
+            raise ModelDigestMismatch(
+                f"the model at {uri.display} does not match MODEL_SHA256: expected {expected_sha256}, "
+                f"found {digest}; it was not loaded"
+            )
+        found = manifest.result()
+        if found is not None:
+            check_digest(found, uri.display, digest)
+        context = LoadContext(
+            uri=uri,
+            data=fetched.data,
+            sha256=digest,
+            manifest=found,
+            version=version,
+            read_seconds=fetched.read_seconds,
+            skops_trusted_types=skops_trusted_types,
+            strict_version=strict_version,
+            onnx_threads=onnx_threads,
+            path=fetched.path,
+            size_bytes=fetched.size_bytes,
+            loaded_from=fetched.loaded_from,
         )
-    found = manifest.result()
-    if found is not None:
-        check_digest(found, uri.display, digest)
-    context = LoadContext(
-        uri=uri,
-        data=data,
-        sha256=digest,
-        manifest=found,
-        version=version,
-        read_seconds=read_seconds,
-        skops_trusted_types=skops_trusted_types,
-        strict_version=strict_version,
-        onnx_threads=onnx_threads,
-    )
-    return loader(fmt).load(context)
+        return loader(fmt).load(context)
+    finally:
+        fetched.discard()  # a scratch copy goes once the model is loaded or refused
+
+
+def _peak_rss_bytes() -> int | None:
+    """This process's peak resident memory so far; None where the platform does not say.
+
+    Linux's VmHWM, not ru_maxrss: ru_maxrss survives exec, so a process started from a larger
+    one (a test runner, a bootstrap) reports its parent's peak until it passes it."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
 
 
 def _import_quietly(name: str) -> None:

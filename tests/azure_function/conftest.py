@@ -93,13 +93,17 @@ class CountingStore:
         self._lock = threading.Lock()
 
     def read_bytes(self, uri):
+        self._count(uri)
+        return self.store.read_bytes(uri)
+
+    def open_read(self, uri):  # a remote model is streamed (core/model/fetch.py)
+        self._count(uri)
+        return self.store.open_read(uri)
+
+    def _count(self, uri) -> None:
         if not uri.key.endswith(".manifest.json"):  # the optional manifest is not the model's download
             with self._lock:
                 self.downloads += 1
-        return self.store.read_bytes(uri)
-
-    def open_read(self, uri):
-        return self.store.open_read(uri)
 
     def write_bytes(self, uri, data) -> None:
         self.store.write_bytes(uri, data)

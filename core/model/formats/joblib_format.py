@@ -6,7 +6,6 @@ before this module sees a byte) or use ``.skops`` or ``.onnx``.
 
 from __future__ import annotations
 
-import io
 import logging
 
 from core.errors import ModelInvalid
@@ -22,7 +21,7 @@ def load(context: LoadContext) -> ModelDescription:
 
     def read():
         try:
-            return joblib.load(io.BytesIO(context.data))
+            return joblib.load(context.file_or_bytes())
         except ImportError as exc:
             raise ModelInvalid(
                 f"the model at {context.display} needs module '{exc.name}', which is not installed here; "

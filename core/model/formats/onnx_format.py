@@ -81,7 +81,7 @@ def load(context: LoadContext) -> ModelDescription:
     options.log_severity_level = 3  # errors only: its warnings go to stderr, outside the JSON logs
     options.intra_op_num_threads = context.onnx_threads  # ONNX_THREADS; see core/settings.py
     try:
-        session = ort.InferenceSession(context.data, sess_options=options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(context.path or context.data, sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         logger.error("onnxruntime could not load the model", extra={"fields": {"model_uri": context.display, "reason": first_line}})
@@ -89,7 +89,7 @@ def load(context: LoadContext) -> ModelDescription:
             f"the file at {context.display} could not be loaded by onnxruntime {ort.__version__} "
             f"({type(exc).__name__}); expected an ONNX model, e.g. written by skl2onnx"
         ) from None
-    facts = graph_facts(context.data)
+    facts = graph_facts(context.contents())
     deserialize_seconds = time.perf_counter() - started
 
     graph_inputs = _graph_inputs(session, context.display)

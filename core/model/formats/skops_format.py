@@ -24,7 +24,8 @@ MINIMUM_SKOPS = (0, 14)
 def load(context: LoadContext) -> ModelDescription:
     sio = _skops_io()
     try:
-        untrusted = [str(t) for t in sio.get_untrusted_types(data=context.data)]
+        found = sio.get_untrusted_types(file=context.path) if context.path else sio.get_untrusted_types(data=context.data)
+        untrusted = [str(t) for t in found]
     except Exception as exc:  # not a zip, no schema, a schema from a newer skops
         logger.error("skops audit failed", exc_info=True, extra={"fields": {"model_uri": context.display}})
         raise ModelInvalid(
@@ -42,6 +43,8 @@ def load(context: LoadContext) -> ModelDescription:
 
     def read():
         try:
+            if context.path:
+                return sio.load(context.path, trusted=untrusted)
             return sio.loads(context.data, trusted=untrusted)
         except ImportError as exc:
             raise ModelInvalid(

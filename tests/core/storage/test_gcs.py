@@ -194,6 +194,10 @@ def test_model_is_read_once_however_many_callers_wait(emulator, monkeypatch, dem
             reads.append(uri.display)
             return super().read_bytes(uri)
 
+        def open_read(self, uri):  # how a model is read (core/model/fetch.py)
+            reads.append(uri.display)
+            return super().open_read(uri)
+
     settings = Settings.from_env({"MODEL_URI": f"gs://{BUCKET}/iris.joblib"})
     holder = ModelHolder(settings, store_for=lambda uri, timeout: CountingStore(timeout))
     with_models = []
