@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
                                "with pandas installed, scikit-learn imports it at every cold start")
         else:
             model_notes.append(f"--model {args.model}: {needs.reason}")
+        model_notes += _scratch_warning(args.model) if provider.name == "aws" else []
     source = (args.source or default_source_tree()).resolve()
     output = (args.out if args.out is not None else source / provider.default_output).absolute()
     constraints = args.constraint
@@ -154,6 +155,26 @@ def _limit_mb(args: argparse.Namespace):
     if not value > 0:
         raise ValueError(f"{origin}={text!r} is not allowed; expected a positive number of megabytes, e.g. 200")
     return value
+
+
+LAMBDA_DEFAULT_TMP_MB = 512  # Lambda's /tmp unless raised; also the most SnapStart allows
+
+
+def _scratch_warning(model: Path) -> list[str]:
+    """A model of 16 MB or more is copied to /tmp to be loaded (core/model/fetch.py): say so when
+    it will not fit Lambda's default /tmp, with the size to set."""
+    from core.model.fetch import MEMORY_BELOW_BYTES
+    from serverless_ml.bundles.providers import MB
+
+    size = model.stat().st_size
+    if size < MEMORY_BELOW_BYTES or size < 0.9 * LAMBDA_DEFAULT_TMP_MB * MB:
+        return []
+    needed = int(size * 1.1 / MB) + 64  # the copy, and room for the runtime's own files
+    return [
+        f"warning: --model {model} is {size / MB:,.0f} MB; the predict function copies it to /tmp to load it, and "
+        f"Lambda's /tmp is {LAMBDA_DEFAULT_TMP_MB} MB unless raised: set predictEphemeralStorage (serverless.yml) or "
+        f"predict_ephemeral_storage_mb (infra/aws) to at least {needed} (SnapStart allows {LAMBDA_DEFAULT_TMP_MB} at most)"
+    ]
 
 
 def _fail(message: str) -> int:

@@ -160,8 +160,9 @@ def _no_room_message(uri: StorageURI, folder: str, written: int, consumed: int, 
     return (
         f"the model at {uri.display} is {size} and is loaded from a copy in local scratch space, "
         f"but {folder} took only {_mb(written)} of it ({exc.strerror}; {_mb(free)} free there); give the "
-        "function more ephemeral storage (Lambda: provider.ephemeralStorageSize in serverless.yml, or "
-        "lambda_ephemeral_storage_mb in infra/aws) or set MODEL_SCRATCH_DIR to a folder on a larger disk"
+        "function more ephemeral storage (Lambda: the predictEphemeralStorage or batchEphemeralStorage param of "
+        "serverless.yml, predict_ephemeral_storage_mb or batch_ephemeral_storage_mb in infra/aws) or set "
+        "MODEL_SCRATCH_DIR to a folder on a larger disk"
     )
 
 

@@ -64,6 +64,10 @@ resource "aws_lambda_function" "predict" {
   memory_size      = var.predict_memory_mb
   timeout          = var.predict_timeout_seconds
 
+  ephemeral_storage {
+    size = var.predict_ephemeral_storage_mb
+  }
+
   environment {
     variables = local.function_environment
   }

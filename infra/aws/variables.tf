@@ -228,6 +228,17 @@ variable "batch_timeout_seconds" {
   }
 }
 
+variable "predict_ephemeral_storage_mb" {
+  description = "/tmp of the predict function: a model of 16 MB or more is copied there to be loaded from a file (SnapStart needs 512)."
+  type        = number
+  default     = 512
+
+  validation {
+    condition     = var.predict_ephemeral_storage_mb >= 512 && var.predict_ephemeral_storage_mb <= 10240
+    error_message = "predict_ephemeral_storage_mb must be from 512 to 10240."
+  }
+}
+
 variable "batch_ephemeral_storage_mb" {
   description = "/tmp of the batch function: it holds both outputs while they are written (about 100 bytes per row)."
   type        = number

@@ -77,3 +77,18 @@ def test_a_missing_source_tree_is_named(package, tmp_path):
     done = package("--provider", "aws", "--no-deps", "--source", str(tmp_path), "--out", str(tmp_path / "out" / "a.zip"))
     assert done.returncode == 2
     assert f"{tmp_path / 'pyproject.toml'} is missing" in done.stderr
+
+
+def test_a_model_too_large_for_lambdas_default_tmp_gets_a_warning_with_the_size_to_set(package, demo_model_path, tmp_path):
+    """A real model, padded to 600 MB without using the disk (a sparse file; pickle stops at its
+    STOP opcode, so the padding is never read as model): it is copied to /tmp to be loaded."""
+    model = tmp_path / "large.joblib"
+    model.write_bytes(demo_model_path.read_bytes())
+    with model.open("r+b") as file:
+        file.truncate(600 * 1024 * 1024)
+    done = package("--provider", "aws", "--no-deps", "--model", str(model), "--out", str(tmp_path / "aws.zip"))
+    assert done.returncode == 0, done.stderr
+    assert f"warning: --model {model} is 600 MB; the predict function copies it to /tmp" in done.stdout
+    assert "predictEphemeralStorage" in done.stdout and "at least 724" in done.stdout
+    small = package("--provider", "aws", "--no-deps", "--model", str(demo_model_path), "--out", str(tmp_path / "s.zip"))
+    assert small.returncode == 0 and "warning" not in small.stdout

@@ -156,7 +156,7 @@ def test_too_little_scratch_space_is_a_503_with_the_figures_and_the_next_request
         assert error["code"] == "model_scratch_full"
         assert f"is {large_model.stat().st_size / 1e6:,.1f} MB" in error["message"]
         assert str(tmp_path) in error["message"] and "MODEL_SCRATCH_DIR" in error["message"]
-        assert "ephemeralStorageSize" in error["message"]
+        assert "predictEphemeralStorage" in error["message"] and "predict_ephemeral_storage_mb" in error["message"]
         assert scratch_files(tmp_path) == [], "a refused copy is removed"
         resource.prlimit(child.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         out, err = child.communicate("go\n", timeout=120)
