@@ -27,11 +27,10 @@ import sys
 import tempfile
 import time
 
-from _models import ROOT, environment, write_json
+from _models import ROOT, environment, write_json  # importing _models puts the repository's root on sys.path
 from cold_start import CORE_CHILD, CORE_SETTINGS, run_child
 
-sys.path.insert(0, str(ROOT / "tests"))  # the typed test models, defined once for tests and bench
-from typed_models import PASSENGER, mixed  # noqa: E402
+from tests.typed_models import PASSENGER, mixed  # the typed test models, defined once for tests and bench
 
 GOAL_COLD = 1.0
 GOAL_WARM = 1.0

@@ -10,9 +10,8 @@ import pytest
 
 from core.demo import ensure_demo_model
 from core.http import PredictionService
-from support import REPO, LocalEndpoint, load_by_path, make_service, start_endpoint, stop_endpoint
-
-moto_support = load_by_path("serverless_ml_moto_support", REPO / "tests" / "aws_lambda" / "moto_support.py")
+from tests.aws_lambda import moto_support
+from tests.support import LocalEndpoint, make_service, start_endpoint, stop_endpoint
 
 
 @pytest.fixture(scope="session")
@@ -27,11 +26,17 @@ def demo_model_uri(demo_model_path) -> str:
 
 
 @pytest.fixture(scope="session")
+def model_bytes(demo_model_path) -> bytes:
+    """The demo model's file, for tests that upload it to a storage emulator."""
+    return demo_model_path.read_bytes()
+
+
+@pytest.fixture(scope="session")
 def exported_demo_model(demo_model_path, tmp_path_factory) -> Callable[[str], tuple[Path, str]]:
     """``exported_demo_model(to)``: the demo forest exported by `serverless-ml export --to <to>`
     (onnx or skops), as a user runs it, once per run: the file (``model.<to>``, with its manifest,
     beside ``model.joblib``) and what the command printed."""
-    from formats.format_support import export
+    from tests.formats.format_support import export
 
     folder = tmp_path_factory.mktemp("exported")
     shutil.copy(demo_model_path, folder / "model.joblib")
@@ -50,7 +55,7 @@ def exported_demo_model(demo_model_path, tmp_path_factory) -> Callable[[str], tu
 @pytest.fixture(scope="session")
 def typed_models(tmp_path_factory) -> dict[str, Path]:
     """The models of tests/typed_models.py (fitted on DataFrames), saved once per run as joblib."""
-    from typed_models import save_typed_models
+    from tests.typed_models import save_typed_models
 
     return save_typed_models(tmp_path_factory.mktemp("typed"))
 

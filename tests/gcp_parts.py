@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.client
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from support import REPO, LocalEndpoint, free_port, isolated_env, stop_process, wait_until_answers
+from tests.support import REPO, LocalEndpoint, free_port, isolated_env, stop_process, wait_until_answers
 
 BIN = Path(sys.executable).parent
 FUNCTION_SOURCE = REPO / "gcp_function" / "main.py"
@@ -45,6 +47,10 @@ class GcsEmulator:
         if self.process is not None:
             stop_process(self.process)
 
+    def env(self) -> dict[str, str]:
+        """What a function needs to reach this emulator, and the project it runs in."""
+        return {"STORAGE_EMULATOR_HOST": self.url, "GOOGLE_CLOUD_PROJECT": PROJECT}
+
     def client(self) -> storage.Client:
         """A client of this emulator that does not depend on the test process's environment."""
         return storage.Client(
@@ -66,6 +72,15 @@ def function_command(
     if signature_type is not None:
         command += ["--signature-type", signature_type]
     return command
+
+
+def function_env(workdir: Path, settings: dict[str, str]) -> dict[str, str]:
+    """The environment functions-framework runs in: ``settings`` and no setting of this shell,
+    gunicorn's control socket under ``workdir`` (not in the home folder, and not shared by two
+    servers), and LOG_EXECUTION_ID=true, which Cloud Functions gen2 sets for Python runtimes."""
+    runtime_dir = workdir / "run"
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    return isolated_env(XDG_RUNTIME_DIR=str(runtime_dir), LOG_EXECUTION_ID="true", **settings)
 
 
 class FunctionServer(LocalEndpoint):
@@ -90,14 +105,11 @@ def start_function(
     """``functions-framework --target <target> --source <source>`` on a free port, once it answers
     (``/health`` for the HTTP function; any HTTP answer for an event function)."""
     port = free_port()
-    runtime_dir = workdir / "run"  # gunicorn's control socket goes here, not in the home folder
-    runtime_dir.mkdir(parents=True, exist_ok=True)
+    process_env = function_env(workdir, env)  # creates workdir, where the log goes
     log_path = workdir / "function.log"
     process = subprocess.Popen(
         function_command(source, port, target, signature_type),
-        stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, cwd=workdir,
-        # LOG_EXECUTION_ID=true is what Cloud Functions gen2 sets for Python runtimes
-        env=isolated_env(XDG_RUNTIME_DIR=str(runtime_dir), LOG_EXECUTION_ID="true", **env),
+        stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, cwd=workdir, env=process_env,
     )
     url = f"http://127.0.0.1:{port}"
     # an event function answers a GET with 400 (not an event): enough to know it is serving
@@ -105,6 +117,21 @@ def start_function(
     return FunctionServer(url, process, log_path)
 
 
-def start_batch_function(workdir: Path, env: dict[str, str], source: Path = FUNCTION_SOURCE) -> FunctionServer:
-    """``functions-framework --target batch --signature-type cloudevent``: the Cloud Storage trigger."""
-    return start_function(workdir, env, source, target="batch", signature_type="cloudevent")
+@contextmanager
+def function_servers(folder: Path) -> Iterator[Callable[..., FunctionServer]]:
+    """``start(env, source=..., target=..., signature_type=...)`` for a fixture: each server (which
+    reads its settings once, like a deployed function) in a folder of its own under ``folder``,
+    all of them stopped on leaving."""
+    started: list[FunctionServer] = []
+
+    def start(env: dict[str, str], source: Path = FUNCTION_SOURCE, target: str = "predict",
+              signature_type: str | None = None) -> FunctionServer:
+        server = start_function(folder / f"function-{len(started)}", env, source, target, signature_type)
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            stop_process(server.process)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -15,7 +14,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 from core.http import HttpRequest, HttpResponse, PredictionService
 from core.settings import Settings
@@ -174,21 +172,6 @@ _SETTINGS = (
     "SKOPS_TRUSTED_TYPES", "STRICT_MODEL_VERSION", "ONNX_THREADS", "BATCH_INPUT_URI",
     "STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS",
 )
-
-
-def load_by_path(name: str, path: Path) -> ModuleType:
-    """The module at ``path``, imported once under ``name``.
-
-    tests/aws_lambda and tests/azure_function share their names with the packages they test, so
-    their helpers cannot be imported by folder name (and the tests run with --import-mode=importlib);
-    every test that needs one loads it by path under the same name and gets the same module object.
-    """
-    if sys.modules.get(name) is None:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def free_port() -> int:

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from support import start_endpoint, stop_endpoint
-from typed_models import PASSENGER
+from tests.support import start_endpoint, stop_endpoint
+from tests.typed_models import PASSENGER
 
 REQUESTS = [
     ("POST", "/predict", json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}).encode(), {"Content-Type": "application/json"}),
@@ -107,7 +107,7 @@ def test_each_provider_answers_a_typed_request_like_core(tmp_path, typed_models,
 def test_a_missing_extra_is_named_with_the_install_command(tmp_path, demo_model_uri):
     import subprocess
 
-    from support import isolated_env, serve_command
+    from tests.support import isolated_env, serve_command
 
     # hide the azure SDK from the child as if the extra were not installed
     blocker = tmp_path / "sitecustomize.py"

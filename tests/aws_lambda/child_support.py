@@ -1,5 +1,5 @@
 """A fresh interpreter that imports the handler and invokes it, as Lambda does, reporting what it
-saw after each step. Loaded by path (see conftest.py) as ``serverless_ml_child_support``."""
+saw after each step."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from serverless_ml_moto_support import AWS_VARIABLES_TO_CLEAR, REPO
+from tests.aws_lambda.moto_support import AWS_VARIABLES_TO_CLEAR, REPO
 
 # The child counts GetObject requests for the model in moto's log after each step; it prints its
 # findings as one line tagged RESULT (stdout also carries the EMF metric lines).

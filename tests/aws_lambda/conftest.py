@@ -9,7 +9,6 @@ import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,19 +16,7 @@ import pytest
 from core.http import PredictionService
 from core.logs import JsonFormatter
 from core.settings import Settings
-from support import load_by_path
-
-
-def _load(name: str, file_name: str):
-    """A helper module of this folder, under a name of its own (see support.load_by_path); test
-    modules then import it by that name."""
-    return load_by_path(name, Path(__file__).with_name(file_name))
-
-
-moto_support = _load("serverless_ml_moto_support", "moto_support.py")
-lambda_support = _load("serverless_ml_lambda_support", "lambda_support.py")
-_load("serverless_ml_child_support", "child_support.py")
-
+from tests.aws_lambda.lambda_support import LambdaContext
 
 # --- moto ------------------------------------------------------------------------------------------
 
@@ -50,11 +37,6 @@ def bucket(s3) -> str:
     name = f"models-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
-
-
-@pytest.fixture(scope="session")
-def model_bytes(demo_model_path) -> bytes:
-    return demo_model_path.read_bytes()
 
 
 @pytest.fixture
@@ -78,7 +60,7 @@ class Harness:
 
     def invoke(self, event: Any, request_id: str = "req-0001", client_context: Any = None) -> Any:
         return self.app.predict(
-            event, lambda_support.LambdaContext(aws_request_id=request_id, client_context=client_context)
+            event, LambdaContext(aws_request_id=request_id, client_context=client_context)
         )
 
     def metrics(self) -> list[dict]:

@@ -1,6 +1,5 @@
 """Events of the four HTTP sources as Lambda delivers them, the context object the adapter reads,
-and readers for the answers. Loaded by path (see conftest.py) as ``serverless_ml_lambda_support``.
-"""
+and readers for the answers."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""moto's S3 server as a real local process: start, wait, count requests from its log, freeze, stop.
-
-Loaded by file path (``load()`` below) from tests/aws_lambda/conftest.py and
-tests/core/storage/test_s3.py: this folder shares its name with the ``aws_lambda`` package, so
-it is not imported as a package.
-"""
+"""moto's S3 server as a real local process: start, wait, count requests from its log, freeze, stop."""
 
 from __future__ import annotations
 
@@ -18,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from support import free_port, stop_process, wait_until_answers
+from tests.support import free_port, stop_process, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

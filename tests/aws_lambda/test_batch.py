@@ -12,8 +12,9 @@ import uuid
 from urllib.parse import quote, quote_plus
 
 import pytest
-from serverless_ml_child_support import run_child
-from serverless_ml_lambda_support import SHARED_EVENTS, LambdaContext
+
+from tests.aws_lambda.child_support import run_child
+from tests.aws_lambda.lambda_support import SHARED_EVENTS, LambdaContext
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width\n"
 GOOD_ROWS = "5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n5.9,3.0,4.2,1.5\n"

@@ -9,8 +9,9 @@ import subprocess
 import sys
 
 import pytest
-from serverless_ml_child_support import run_child
-from serverless_ml_moto_support import REPO
+
+from tests.aws_lambda.child_support import run_child
+from tests.aws_lambda.moto_support import REPO
 
 
 def test_first_invocation_fetches_and_loads_the_second_reuses(moto, s3_model_uri):

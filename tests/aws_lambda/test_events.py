@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from serverless_ml_lambda_support import SHARED_EVENTS, make_event
 
 from aws_lambda.events import (
     HTTP_SOURCES,
@@ -19,6 +18,7 @@ from aws_lambda.events import (
 )
 from aws_lambda.storage_events import is_storage_notification
 from core.errors import RequestError
+from tests.aws_lambda.lambda_support import SHARED_EVENTS, make_event
 
 
 def shared(name: str) -> dict:

@@ -11,7 +11,8 @@ import base64
 import json
 
 import pytest
-from serverless_ml_lambda_support import (
+
+from tests.aws_lambda.lambda_support import (
     SHARED_EVENTS,
     SOURCES,
     ClientContext,

@@ -8,8 +8,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from serverless_ml_lambda_support import make_event, response_headers, response_json
-from serverless_ml_moto_support import start_moto, stop_moto
+
+from tests.aws_lambda.lambda_support import make_event, response_headers, response_json
+from tests.aws_lambda.moto_support import start_moto, stop_moto
 
 BODY = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}).encode()
 HEADERS = {"Content-Type": "application/json"}

@@ -11,7 +11,8 @@ no longer produce what every copy of the snapshot would have produced.
 from __future__ import annotations
 
 import pytest
-from serverless_ml_child_support import run_child
+
+from tests.aws_lambda.child_support import run_child
 
 
 def test_hooks_load_before_the_snapshot_and_reseed_after_restore(moto, s3_model_uri):

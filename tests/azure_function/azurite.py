@@ -14,7 +14,7 @@ from pathlib import Path
 
 from azure.storage.blob import BlobServiceClient, LinearRetry
 
-from support import free_port, stop_process, wait_until_answers
+from tests.support import free_port, stop_process, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 AZURITE_BLOB = REPO / "node_modules" / ".bin" / "azurite-blob"

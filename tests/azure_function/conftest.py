@@ -21,22 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from support import load_by_path
+from azure_function.local_host import FunctionsHost
+from tests.azure_function.azurite import Azurite
+from tests.support import REPO
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 AZURE_FUNCTION = REPO / "azure_function"
-
-
-def load_sibling(name: str, folder: Path = HERE):
-    """A helper module of this folder or the app's (the tests run with --import-mode=importlib)."""
-    return load_by_path(f"serverless_ml_tests_azure_{name}", folder / f"{name}.py")
-
-
-azurite_module = load_sibling("azurite")
-functions_host = load_sibling("local_host", AZURE_FUNCTION)
-Azurite = azurite_module.Azurite
-FunctionsHost = functions_host.FunctionsHost
 
 MODEL_CONTAINER = "models"
 MODEL_BLOB = "iris.joblib"
@@ -55,11 +44,6 @@ def azurite(tmp_path_factory) -> Iterator[Azurite]:
     server = Azurite(tmp_path_factory.mktemp("azurite")).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def model_bytes(demo_model_path) -> bytes:
-    return demo_model_path.read_bytes()
 
 
 @pytest.fixture(scope="session")
@@ -147,6 +131,8 @@ def load_app(monkeypatch) -> Iterator[Callable[..., FunctionsApp]]:
             monkeypatch.delenv("FUNCTION_AUTH_LEVEL", raising=False)
         else:
             monkeypatch.setenv("FUNCTION_AUTH_LEVEL", auth_level)
+        # by path, under a new name each time: a new module with a new ``app`` per scenario (a fresh
+        # worker in miniature), from the repository's app folder or an unzipped bundle's
         spec = importlib.util.spec_from_file_location(f"function_app_{next(_loads)}", folder / "function_app.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

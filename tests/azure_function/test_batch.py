@@ -16,7 +16,7 @@ from azure.functions.blob import InputStream  # the func.InputStream the worker 
 
 import core.storage
 from core.errors import ObjectNotFound
-from support import CSV_WITH_A_BAD_ROW, GOOD_CSV
+from tests.support import CSV_WITH_A_BAD_ROW, GOOD_CSV
 
 EVENTS = Path(__file__).resolve().parents[1] / "events" / "azure"
 CONTAINER = "batch-input"  # the default BATCH_INPUT_CONTAINER

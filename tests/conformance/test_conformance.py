@@ -19,9 +19,9 @@ import pytest
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 
-from conformance.cases import CASES, CONFIGS, normalise
-from gcp_parts import start_function
-from support import stop_process
+from tests.conformance.cases import CASES, CONFIGS, normalise
+from tests.gcp_parts import start_function
+from tests.support import stop_process
 
 WORKER = Path(__file__).with_name("worker.py")
 # replayed in a fresh process per configuration by worker.py
@@ -143,7 +143,7 @@ def test_typed_refusals_name_the_place_and_what_was_expected(observations, case_
 def test_typed_answers_are_the_models_own(observations, typed_models):
     import pandas as pd
 
-    from conformance.cases import PASSENGER, PASSENGER2
+    from tests.conformance.cases import PASSENGER, PASSENGER2
 
     mixed = joblib.load(typed_models["mixed"])
     observed = observations("core")["typed-objects"]["body"]

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cases import normalise  # noqa: E402
+sys.path.insert(0, str(REPO))  # run as a script: the repository's root holds the tests package
+
+from tests.conformance.cases import normalise  # noqa: E402
 
 Runner = Callable[[dict], tuple[int, dict, bytes]]
 
@@ -36,6 +37,7 @@ def core_runner() -> Runner:
 
 def azure_runner() -> Runner:
     """The registered functions of function_app.py, routed from their bindings as the host does."""
+    # the Functions worker imports function_app with the app's folder on the path; so does this
     sys.path.insert(0, str(REPO / "azure_function"))
     import function_app
     from local_host import FunctionsHost
@@ -122,7 +124,6 @@ class LambdaContext:
 
 def aws_runner(build_event: Callable[[dict, bytes], dict]) -> Callable[[], Runner]:
     def make() -> Runner:
-        sys.path.insert(0, str(REPO))
         from aws_lambda.handler import predict
 
         count = iter(range(10**9))

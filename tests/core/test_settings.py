@@ -76,7 +76,7 @@ def test_wrong_values_fail_naming_the_variable(env, fragments):
 def test_wrong_setting_stops_serve_with_the_message(tmp_path):
     import subprocess
 
-    from support import serve_command
+    from tests.support import serve_command
 
     result = subprocess.run(
         [*serve_command(), "serve", "--port", "0"],

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from formats.format_support import export, iris_rows
+from tests.formats.format_support import export, iris_rows
 
 
 @pytest.fixture(scope="session")

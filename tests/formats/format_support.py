@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from support import isolated_env
+from tests.support import isolated_env
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 

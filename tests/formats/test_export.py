@@ -6,7 +6,7 @@ import hashlib
 import json
 import shutil
 
-from formats.format_support import FEATURES, export
+from tests.formats.format_support import FEATURES, export
 
 
 def test_export_to_onnx_writes_the_model_and_its_manifest(formats_dir, tmp_path):

@@ -15,7 +15,7 @@ import pytest
 from core.errors import SettingsError
 from core.http import HttpRequest
 from core.settings import Settings
-from support import answer, make_service, post_json
+from tests.support import answer, make_service, post_json
 
 ROW = {"features": [5.1, 3.5, 1.4, 0.2]}
 
@@ -187,7 +187,7 @@ def test_a_wrong_digest_is_refused_before_a_byte_is_deserialised(tmp_path, name)
 
 @pytest.mark.parametrize("file_name", ["iris.onnx", "iris.skops"])
 def test_a_wrong_digest_refuses_any_format_before_its_library_is_imported(formats_dir, file_name):
-    from formats.test_onnx import run_fresh
+    from tests.formats.test_onnx import run_fresh
 
     outcome = run_fresh(
         """

@@ -19,22 +19,22 @@ import pytest
 from core.errors import SettingsError
 from core.http import HttpRequest
 from core.settings import Settings
-from support import REPO, answer, isolated_env, load_by_path, make_service, post_json, start_endpoint, stop_endpoint
-from typed_models import PASSENGER
+from tests.aws_lambda import moto_support
+from tests.support import REPO, answer, isolated_env, make_service, post_json, start_endpoint, stop_endpoint
+from tests.typed_models import PASSENGER
 
 # Saved in a child process, so that this one never imports mlflow (the fresh-process test below
 # checks the server does not either).
 SAVE = """
 import sys, warnings
 warnings.simplefilter("ignore")
-sys.path.insert(0, sys.argv[2])
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import mlflow.pyfunc, mlflow.sklearn
 from mlflow.models import infer_signature
 from sklearn.linear_model import LogisticRegression
-import typed_models
+from tests import typed_models
 
 out = Path(sys.argv[1])
 frame, y = typed_models.passengers()
@@ -65,8 +65,9 @@ mlflow.pyfunc.save_model(out / "pyfunc-only", python_model=Echo())
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("mlflow")
-    done = subprocess.run([sys.executable, "-c", SAVE, str(folder), str(REPO / "tests")], capture_output=True,
-                          text=True, timeout=300, env=isolated_env(MLFLOW_TRACKING_URI=(folder / "runs").as_uri()))
+    # run in the repository's root (first on a ``-c`` child's path), which imports tests.typed_models
+    done = subprocess.run([sys.executable, "-c", SAVE, str(folder)], capture_output=True, text=True, timeout=300,
+                          cwd=REPO, env=isolated_env(MLFLOW_TRACKING_URI=(folder / "runs").as_uri()))
     assert done.returncode == 0, done.stderr[-3000:]
     return folder
 
@@ -253,7 +254,6 @@ def test_served_by_serverless_ml_serve(saved, tmp_path):
 
 
 def test_served_from_s3_on_moto(saved, tmp_path_factory, monkeypatch):
-    moto_support = load_by_path("serverless_ml_moto_support", REPO / "tests" / "aws_lambda" / "moto_support.py")
     server = moto_support.start_moto(tmp_path_factory.mktemp("moto-mlflow"), name="moto-mlflow")
     try:
         with moto_support.pointed_at(server, monkeypatch):

@@ -11,8 +11,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from formats.format_support import FEATURES, iris_rows
-from support import answer, isolated_env, make_service, post_json, start_endpoint, stop_endpoint
+from tests.formats.format_support import FEATURES, iris_rows
+from tests.support import answer, isolated_env, make_service, post_json, start_endpoint, stop_endpoint
 
 ROWS = iris_rows()[::7]  # 22 rows over the three classes
 

@@ -11,10 +11,10 @@ import shutil
 import numpy as np
 import pytest
 
-from formats.format_support import export
-from formats.test_onnx import BLOCK, run_fresh
-from support import answer, make_service, post_json
-from typed_models import PASSENGER, TEXTS
+from tests.formats.format_support import export
+from tests.formats.test_onnx import BLOCK, run_fresh
+from tests.support import answer, make_service, post_json
+from tests.typed_models import PASSENGER, TEXTS
 
 ROWS = [
     PASSENGER,
@@ -184,7 +184,7 @@ def test_inside_a_pipeline_the_refusal_names_the_step():
     from sklearn.pipeline import Pipeline
 
     import serverless_ml
-    from typed_models import hgb
+    from tests.typed_models import hgb
 
     with pytest.raises(serverless_ml.ExportRefused, match=r"step 'classify' \(HistGradientBoostingClassifier\)"):
         serverless_ml.save_model(Pipeline([("classify", hgb())]), "unused.onnx")
@@ -223,7 +223,7 @@ def test_save_model_refines_the_schema_from_the_sample_and_serves_it(tmp_path):
     import pandas as pd
 
     import serverless_ml
-    from typed_models import mixed, passengers
+    from tests.typed_models import mixed, passengers
 
     frame, _ = passengers()
     frame["embarked"] = frame["embarked"].astype("category")
@@ -249,7 +249,7 @@ def test_save_model_refines_the_schema_from_the_sample_and_serves_it(tmp_path):
 
 def test_save_model_of_a_text_model_takes_its_texts_as_the_sample(tmp_path):
     import serverless_ml
-    from typed_models import text
+    from tests.typed_models import text
 
     saved = serverless_ml.save_model(text(), tmp_path / "spam.onnx", sample=TEXTS + [None])
     # the sample has a missing text, but scikit-learn's vectoriser cannot take one: neither does the ONNX model

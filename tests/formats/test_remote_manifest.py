@@ -9,14 +9,14 @@ from collections.abc import Iterator
 import pytest
 
 from core.http import HttpRequest
-from support import answer, free_port, make_service, post_json
+from tests.support import answer, free_port, make_service, post_json
 
 BUCKET = "format-models"
 
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory) -> Iterator:
-    from gcp_parts import GcsEmulator
+    from tests.gcp_parts import GcsEmulator
 
     running = GcsEmulator(free_port(), tmp_path_factory.mktemp("gcs")).start()
     running.create_bucket(BUCKET)

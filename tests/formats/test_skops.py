@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import SettingsError
 from core.settings import Settings
-from support import answer, make_service, post_json
+from tests.support import answer, make_service, post_json
 
 ROW = {"features": [5.1, 3.5, 1.4, 0.2]}
 

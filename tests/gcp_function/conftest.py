@@ -6,34 +6,18 @@ free port, waited for until it answers and stopped afterwards (see tests/gcp_par
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-import gcp_parts
-import support
 from core.http import PredictionService
-from gcp_parts import FUNCTION_SOURCE, PROJECT, FunctionServer, GcsEmulator, start_function
-from support import free_port, make_service, stop_process
+from tests.gcp_parts import FunctionServer, GcsEmulator, function_servers
+from tests.support import free_port, make_service
 
 MODEL_BUCKET = "models"
 MODEL_KEY = "iris/model.joblib"
 MODEL_URI = f"gs://{MODEL_BUCKET}/{MODEL_KEY}"
 # the same limits for the function and the core service it is compared with
 LIMITS = {"CORS_ALLOW_ORIGINS": "https://app.example.com", "MAX_ROWS": "50", "MAX_BODY_BYTES": "65536"}
-
-
-@pytest.fixture(scope="session")
-def isolated_env() -> Callable[..., dict[str, str]]:
-    """``isolated_env(**settings)``: this process's environment without any serverless-ml or
-    Google setting, plus ``settings``: for the programs the tests start."""
-    return support.isolated_env
-
-
-@pytest.fixture(scope="session")
-def functions_framework_command() -> Callable[..., list[str]]:
-    """``functions_framework_command(source, port)``: the command line that serves a function."""
-    return gcp_parts.function_command
 
 
 # --- the GCS emulator ----------------------------------------------------------------------------
@@ -56,17 +40,6 @@ def own_gcs_emulator(tmp_path) -> Iterator[GcsEmulator]:
 
 
 @pytest.fixture(scope="session")
-def gcp_project() -> str:
-    """The GOOGLE_CLOUD_PROJECT the functions under test run in."""
-    return PROJECT
-
-
-@pytest.fixture(scope="session")
-def model_bytes(demo_model_path) -> bytes:
-    return demo_model_path.read_bytes()
-
-
-@pytest.fixture(scope="session")
 def model_in_gcs(gcs_emulator, model_bytes) -> str:
     """The demo model uploaded to the emulator; its gs:// URI."""
     gcs_emulator.create_bucket(MODEL_BUCKET)
@@ -79,18 +52,9 @@ def model_in_gcs(gcs_emulator, model_bytes) -> str:
 
 @pytest.fixture(scope="session")
 def function_factory(tmp_path_factory) -> Iterator[Callable[..., FunctionServer]]:
-    """Starts functions-framework servers (each reads its settings once, like a deployed
-    function) and stops them all at the end of the session."""
-    started: list[FunctionServer] = []
-
-    def start(env: dict[str, str], source: Path = FUNCTION_SOURCE) -> FunctionServer:
-        server = start_function(tmp_path_factory.mktemp("function"), env, source)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        stop_process(server.process)
+    """``function_factory(env, source=...)``: functions-framework servers for the session."""
+    with function_servers(tmp_path_factory.mktemp("functions")) as start:
+        yield start
 
 
 @pytest.fixture(scope="session")
@@ -106,11 +70,5 @@ def core_twin(demo_model_uri) -> PredictionService:
 def iris_function(function_factory, gcs_emulator, model_in_gcs) -> FunctionServer:
     """The function serving the demo model from gs://, with the limits in LIMITS."""
     return function_factory(
-        {
-            "MODEL_URI": model_in_gcs,
-            "STORAGE_EMULATOR_HOST": gcs_emulator.url,
-            "GOOGLE_CLOUD_PROJECT": PROJECT,
-            "STORAGE_TIMEOUT_SECONDS": "5",
-            **LIMITS,
-        }
+        {"MODEL_URI": model_in_gcs, **gcs_emulator.env(), "STORAGE_TIMEOUT_SECONDS": "5", **LIMITS}
     )

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gcp_parts import PROJECT, FunctionServer, start_batch_function
-from support import CSV_WITH_A_BAD_ROW, GOOD_CSV, stop_process
+from tests.gcp_parts import FunctionServer, function_servers
+from tests.support import CSV_WITH_A_BAD_ROW, GOOD_CSV
 
 EVENTS = Path(__file__).resolve().parents[1] / "events" / "gcp"
 BUCKET = "batch-data"
@@ -72,23 +72,18 @@ def data_bucket(gcs_emulator, model_in_gcs) -> str:
 @pytest.fixture(scope="module")
 def start_batch(tmp_path_factory, gcs_emulator, model_in_gcs, data_bucket) -> Iterator[Callable[..., FunctionServer]]:
     """``start_batch(**settings)``: the batch function on the emulator's model, with ``settings``."""
-    started: list[FunctionServer] = []
+    with function_servers(tmp_path_factory.mktemp("batch-functions")) as start_server:
 
-    def start(**settings: str) -> FunctionServer:
-        server = start_batch_function(tmp_path_factory.mktemp("batch-function"), {
-            "MODEL_URI": model_in_gcs,
-            "STORAGE_EMULATOR_HOST": gcs_emulator.url,
-            "GOOGLE_CLOUD_PROJECT": PROJECT,
-            "STORAGE_TIMEOUT_SECONDS": "5",
-            "BATCH_CHUNK_ROWS": "2",  # several chunks even in these small files
-            **settings,
-        })
-        started.append(server)
-        return server
+        def start(**settings: str) -> FunctionServer:
+            return start_server({
+                "MODEL_URI": model_in_gcs,
+                **gcs_emulator.env(),
+                "STORAGE_TIMEOUT_SECONDS": "5",
+                "BATCH_CHUNK_ROWS": "2",  # several chunks even in these small files
+                **settings,
+            }, target="batch", signature_type="cloudevent")
 
-    yield start
-    for server in started:
-        stop_process(server.process)
+        yield start
 
 
 @pytest.fixture(scope="module")

@@ -3,20 +3,14 @@ forms the server tests do not send."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import sys
-from pathlib import Path
 
 import pytest
 
-_SOURCE = Path(__file__).resolve().parents[2] / "gcp_function" / "gcp_logging.py"
-_spec = importlib.util.spec_from_file_location("gcp_function_gcp_logging", _SOURCE)
-gcp_logging = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = gcp_logging  # dataclasses look their module up by name
-_spec.loader.exec_module(gcp_logging)
-TraceContext = gcp_logging.TraceContext
+from gcp_function import gcp_logging
+from gcp_function.gcp_logging import TraceContext
 
 TRACE_ID = "105445aa7843bc8bf206b12000100000"
 

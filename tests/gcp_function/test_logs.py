@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+from tests.gcp_parts import PROJECT
+
 ROW = [5.1, 3.5, 1.4, 0.2]
 SEVERITIES = {"DEBUG", "INFO", "NOTICE", "WARNING", "ERROR", "CRITICAL", "ALERT", "EMERGENCY"}
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -40,22 +42,22 @@ def test_every_output_line_is_a_cloud_logging_entry(iris_function):
         assert "level" not in entry, entry
 
 
-def test_request_line_carries_trace_from_traceparent(iris_function, gcp_project):
+def test_request_line_carries_trace_from_traceparent(iris_function):
     _predict(iris_function, "trace-w3c", traceparent=f"00-{TRACE_ID}-00f067aa0ba902b7-01")
     line = _request_line(iris_function, "trace-w3c")
     assert line["severity"] == "INFO"
-    assert line["logging.googleapis.com/trace"] == f"projects/{gcp_project}/traces/{TRACE_ID}"
+    assert line["logging.googleapis.com/trace"] == f"projects/{PROJECT}/traces/{TRACE_ID}"
     assert line["logging.googleapis.com/spanId"] == "00f067aa0ba902b7"
     assert line["logging.googleapis.com/trace_sampled"] is True
     assert line["logging.googleapis.com/labels"] == {"execution_id": "trace-w3c"}
     assert (line["route"], line["status"], line["rows"]) == ("/predict", 200, 1)
 
 
-def test_request_line_carries_trace_from_x_cloud_trace_context(iris_function, gcp_project):
+def test_request_line_carries_trace_from_x_cloud_trace_context(iris_function):
     # Google's own header gives the span id in decimal; Cloud Logging wants 16 hex digits
     _predict(iris_function, "trace-gcp", **{"X-Cloud-Trace-Context": f"{TRACE_ID}/1234567890;o=0"})
     line = _request_line(iris_function, "trace-gcp")
-    assert line["logging.googleapis.com/trace"] == f"projects/{gcp_project}/traces/{TRACE_ID}"
+    assert line["logging.googleapis.com/trace"] == f"projects/{PROJECT}/traces/{TRACE_ID}"
     assert line["logging.googleapis.com/spanId"] == "00000000499602d2"
     assert line["logging.googleapis.com/trace_sampled"] is False
 

@@ -25,12 +25,11 @@ def _error(answer) -> dict:
     return error
 
 
-def test_missing_bucket_then_missing_object_then_recovers(function_factory, gcs_emulator, gcp_project, model_bytes):
+def test_missing_bucket_then_missing_object_then_recovers(function_factory, gcs_emulator, model_bytes):
     function = function_factory(
         {
             "MODEL_URI": "gs://late-models/iris/model.joblib",
-            "STORAGE_EMULATOR_HOST": gcs_emulator.url,
-            "GOOGLE_CLOUD_PROJECT": gcp_project,
+            **gcs_emulator.env(),
             "STORAGE_TIMEOUT_SECONDS": "5",
         }
     )
@@ -64,13 +63,12 @@ def test_missing_bucket_then_missing_object_then_recovers(function_factory, gcs_
 
 @pytest.mark.timeout(120)  # the SDK's own retry would keep a request for about two minutes
 def test_stopped_storage_answers_503_within_the_timeout_then_recovers(
-    function_factory, own_gcs_emulator, gcp_project, model_bytes
+    function_factory, own_gcs_emulator, model_bytes
 ):
     function = function_factory(
         {
             "MODEL_URI": "gs://models/iris/model.joblib",
-            "STORAGE_EMULATOR_HOST": own_gcs_emulator.url,
-            "GOOGLE_CLOUD_PROJECT": gcp_project,
+            **own_gcs_emulator.env(),
             "STORAGE_TIMEOUT_SECONDS": "1",
         }
     )

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import tomllib
 
-from support import serve_command
+from tests.gcp_parts import FUNCTION_SOURCE, function_command, function_env
+from tests.support import REPO, isolated_env, serve_command
 
-REPO = Path(__file__).resolve().parents[2]
-FUNCTION_DIR = REPO / "gcp_function"
+FUNCTION_DIR = FUNCTION_SOURCE.parent
 HEAVY = ["numpy", "sklearn", "scipy", "joblib", "google.cloud.storage"]
 
 
@@ -44,39 +44,30 @@ def _import_main(env: dict[str, str], cwd: Path, source_dir: Path = FUNCTION_DIR
     return outcome
 
 
-def test_importing_the_function_loads_no_model_and_no_storage_sdk(tmp_path, isolated_env):
+def test_importing_the_function_loads_no_model_and_no_storage_sdk(tmp_path):
     outcome = _import_main(isolated_env(MODEL_URI="gs://models/iris/model.joblib"), tmp_path)
     assert outcome["predict"] is True
     assert outcome["loaded"] == []
     assert outcome["log"] == []
 
 
-def test_preload_model_loads_it_during_import(tmp_path, isolated_env, gcs_emulator, model_in_gcs, gcp_project):
-    outcome = _import_main(
-        isolated_env(
-            MODEL_URI=model_in_gcs,
-            PRELOAD_MODEL="true",
-            STORAGE_EMULATOR_HOST=gcs_emulator.url,
-            GOOGLE_CLOUD_PROJECT=gcp_project,
-        ),
-        tmp_path,
-    )
+def test_preload_model_loads_it_during_import(tmp_path, gcs_emulator, model_in_gcs):
+    outcome = _import_main(isolated_env(MODEL_URI=model_in_gcs, PRELOAD_MODEL="true", **gcs_emulator.env()), tmp_path)
     assert {"sklearn", "google.cloud.storage"} <= set(outcome["loaded"])
     assert [(line["severity"], line["message"]) for line in outcome["log"]] == [("INFO", "model loaded")]
 
 
-def test_a_wrong_setting_stops_the_start_with_a_message_naming_it(tmp_path, isolated_env, functions_framework_command):
+def test_a_wrong_setting_stops_the_start_with_a_message_naming_it(tmp_path):
     result = subprocess.run(
-        functions_framework_command(FUNCTION_DIR / "main.py"),
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-        env=isolated_env(MODEL_URI="gs://models/iris/model.joblib", MAX_ROWS="lots", XDG_RUNTIME_DIR=str(tmp_path)),
+        function_command(FUNCTION_SOURCE), capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=function_env(tmp_path, {"MODEL_URI": "gs://models/iris/model.joblib", "MAX_ROWS": "lots"}),
     )
     assert result.returncode != 0
     assert "MAX_ROWS='lots' is not allowed; expected an integer from 1 to 1000000" in result.stderr
 
 
 def test_the_bundled_folder_serves_with_its_own_copy_of_core(
-    tmp_path, isolated_env, function_factory, gcs_emulator, model_in_gcs, gcp_project
+    tmp_path, function_factory, gcs_emulator, model_in_gcs
 ):
     archive = tmp_path / "serverless-ml-gcp.zip"
     done = subprocess.run(
@@ -97,7 +88,7 @@ def test_the_bundled_folder_serves_with_its_own_copy_of_core(
     assert Path(outcome["core"]).is_relative_to(bundle_dir)
 
     function = function_factory(
-        {"MODEL_URI": model_in_gcs, "STORAGE_EMULATOR_HOST": gcs_emulator.url, "GOOGLE_CLOUD_PROJECT": gcp_project},
+        {"MODEL_URI": model_in_gcs, **gcs_emulator.env()},
         source=bundle_dir / "main.py",
     )
     status, _, body = function.post_json({"features": [6.7, 3.0, 5.2, 2.3]})

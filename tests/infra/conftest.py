@@ -7,11 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from support import load_by_path
-
-tf = load_by_path("serverless_ml_terraform_support", Path(__file__).with_name("terraform_support.py"))
-# the same module object tests/aws_lambda/conftest.py loads, when both folders run
-moto_support = load_by_path("serverless_ml_moto_support", tf.REPO / "tests" / "aws_lambda" / "moto_support.py")
+from tests.infra import terraform_support as tf
 
 
 @pytest.fixture(scope="session")

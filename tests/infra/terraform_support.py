@@ -1,9 +1,6 @@
 """Terraform, checkov and python-hcl2 for the tests of infra/: where they are, how to run them
 without touching the repository or the network.
 
-Loaded by file path from tests/infra/conftest.py as ``serverless_ml_terraform_support`` (the
-folder name ``infra`` would clash with the repository's own infra/ folder as a package).
-
 Offline provider: the hashicorp/aws provider comes from a filesystem mirror on this machine
 (``/opt/tf-plugins`` here). :func:`find_provider_mirror` looks for it in ``TF_PROVIDER_MIRROR``
 and the usual places, and :func:`write_cli_config` writes a Terraform CLI configuration that

@@ -14,9 +14,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import serverless_ml_terraform_support as tf
 
-from support import isolated_env, serve_command
+from tests.infra import terraform_support as tf
+from tests.support import isolated_env, serve_command
 
 
 def build_bundle(archive: Path, *args: str) -> Path:

@@ -12,7 +12,8 @@ import os
 import subprocess
 
 import pytest
-import serverless_ml_terraform_support as tf
+
+from tests.infra import terraform_support as tf
 
 MIN_REASON_WORDS = 6  # "ok", "not needed" or checkov's "No comment provided" are not reasons
 

@@ -14,7 +14,6 @@ import json
 import re
 
 import pytest
-import serverless_ml_terraform_support as tf
 
 from core.batch.formats import FORMATS, input_format
 from core.errors import SettingsError
@@ -22,6 +21,7 @@ from core.file_formats import format_for_name
 from core.settings import Settings
 from core.storage import StorageURI
 from core.storage.locations import output_locations, parse_output_prefix
+from tests.infra import terraform_support as tf
 
 SUFFIXES = {f".{kind}{gz}" for kind in FORMATS for gz in ("", ".gz")}
 BUNDLES = {

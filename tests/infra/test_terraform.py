@@ -15,13 +15,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import serverless_ml_moto_support as moto_support
-import serverless_ml_terraform_support as tf
 
 from core.batch.formats import FORMATS, input_format
 from core.settings import Settings
 from core.storage import StorageURI
 from core.storage.locations import loop_guard, output_locations, parse_output_prefix
+from tests.aws_lambda import moto_support
+from tests.infra import terraform_support as tf
 
 MODEL_URI = "s3://team-models/iris/v3/model.joblib"
 MODEL_SHA256 = hashlib.sha256(b"a model").hexdigest()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO, isolated_env, serve_command
+from tests.support import REPO, isolated_env, serve_command
 
 AWS_EVENTS = REPO / "tests" / "events" / "aws"
 

@@ -9,8 +9,8 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
-from azure_app import run_in_app
-from support import REPO
+from tests.azure_app import run_in_app
+from tests.support import REPO
 
 APP_FILES = [".funcignore", "core", "function_app.py", "host.json", "requirements.txt"]
 ROWS = [[6.7, 3.0, 5.2, 2.3]]

@@ -65,7 +65,7 @@ def test_a_wrong_argument_is_refused_with_what_was_expected(package, tmp_path, a
 
 
 def test_the_output_may_not_land_in_the_sources(package):
-    from support import REPO
+    from tests.support import REPO
 
     done = package("--provider", "gcp", "--out", str(REPO / "core" / "bundle.zip"))
     assert done.returncode == 2

@@ -10,8 +10,8 @@ import textwrap
 import zipfile
 from pathlib import Path
 
-from gcp_parts import start_function
-from support import REPO, isolated_env, stop_process
+from tests.gcp_parts import start_function
+from tests.support import REPO, isolated_env, stop_process
 
 
 def test_functions_framework_serves_predict_from_the_unzipped_source(built, unzip, tmp_path, demo_model_uri):

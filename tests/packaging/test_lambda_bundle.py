@@ -9,7 +9,7 @@ import stat
 import zipfile
 from pathlib import Path
 
-from support import REPO
+from tests.support import REPO
 
 
 def test_the_handler_answers_an_api_gateway_event_from_the_unzipped_bundle_alone(

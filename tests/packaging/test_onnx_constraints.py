@@ -10,7 +10,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from support import REPO
+from tests.support import REPO
 
 ONNX_REQUIREMENTS = REPO / "aws_lambda" / "requirements-onnx.txt"
 # an onnxruntime older than the file's pin, with the same dependencies and wheels for Lambda's Python 3.12

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from azure_app import run_in_app
-from support import REPO
+from tests.azure_app import run_in_app
+from tests.support import REPO
 
 # what serving an .onnx model never needs (pyproject.toml's core dependencies and what they bring),
 # by import name and by project name
@@ -66,7 +66,7 @@ def typed_onnx(typed_models, tmp_path_factory) -> Path:
     by `serverless-ml export` (one typed input per column; the text graph with the C locale)."""
     import shutil
 
-    from formats.format_support import export
+    from tests.formats.format_support import export
 
     folder = tmp_path_factory.mktemp("typed-onnx-bundle")
     for name in ("mixed", "text"):

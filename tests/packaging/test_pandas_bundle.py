@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO
+from tests.support import REPO
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 2**20
 PANDAS_REQUIREMENTS = REPO / "aws_lambda" / "requirements-pandas.txt"

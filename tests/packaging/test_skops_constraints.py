@@ -9,7 +9,7 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
-from support import REPO
+from tests.support import REPO
 
 REQUIREMENTS = REPO / "aws_lambda" / "requirements.txt"
 ONNX_REQUIREMENTS = REPO / "aws_lambda" / "requirements-onnx.txt"

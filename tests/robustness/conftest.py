@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from robustness.generated import FUZZ_SETTINGS, FuzzRequest, corpus
-from robustness.runs import CORPUS_SIZE, FAKE_SECRETS, SUMMARY, Run, WorkerReplay, gcp_run
+from tests.robustness.generated import FUZZ_SETTINGS, FuzzRequest, corpus
+from tests.robustness.runs import CORPUS_SIZE, FAKE_SECRETS, SUMMARY, Run, WorkerReplay, gcp_run
 
 
 @pytest.fixture(scope="session")

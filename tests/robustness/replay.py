@@ -14,7 +14,6 @@ Each answer is written as one JSON line: status, lower-case headers, body (base6
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import sys
 import uuid
@@ -22,26 +21,17 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # run as a script: the repository's root holds the tests package
 
-from robustness.generated import FuzzRequest  # noqa: E402
+from tests.robustness.generated import FuzzRequest  # noqa: E402
 
 Answer = tuple[int, dict[str, str], bytes]
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def aws() -> Callable[[int, FuzzRequest], Answer]:
-    support = _load("serverless_ml_lambda_support", REPO / "tests" / "aws_lambda" / "lambda_support.py")
     from aws_lambda.handler import predict
+    from tests.aws_lambda import lambda_support as support
 
     def run(number: int, request: FuzzRequest) -> Answer:
         source = support.SOURCES[number % 4]
@@ -79,6 +69,7 @@ def azure() -> Callable[[int, FuzzRequest], Answer]:
 
     # the Functions worker collects what reaches the root logger; here it goes to stderr
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # the Functions worker imports function_app with the app's folder on the path; so does this
     sys.path.insert(0, str(REPO / "azure_function"))
     import function_app
     from local_host import FunctionsHost

@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gcp_parts import start_function
-from robustness import oracle
-from robustness.generated import FuzzRequest
-from support import isolated_env, stop_process
+from tests.gcp_parts import start_function
+from tests.robustness import oracle
+from tests.robustness.generated import FuzzRequest
+from tests.support import isolated_env, stop_process
 
 HERE = Path(__file__).resolve().parent
 CONNECTIONS = 4  # keep-alive connections to the GCP function

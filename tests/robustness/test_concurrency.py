@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gcp_parts import PROJECT, GcsEmulator, start_function
-from support import free_port, stop_process
+from tests.gcp_parts import GcsEmulator, start_function
+from tests.support import free_port, stop_process
 
 ROWS = {"setosa": [5.1, 3.5, 1.4, 0.2], "virginica": [6.7, 3.0, 5.2, 2.3], "versicolor": [5.9, 3.0, 4.2, 1.5]}
 
@@ -34,8 +34,7 @@ def test_32_concurrent_first_requests_to_the_gcp_function_download_and_load_once
     emulator.create_bucket("models")
     emulator.upload("models", "iris.joblib", demo_model_path.read_bytes())
     function = start_function(tmp_path / "function", {
-        "MODEL_URI": "gs://models/iris.joblib", "STORAGE_EMULATOR_HOST": emulator.url,
-        "GOOGLE_CLOUD_PROJECT": PROJECT, "STORAGE_TIMEOUT_SECONDS": "10",
+        "MODEL_URI": "gs://models/iris.joblib", **emulator.env(), "STORAGE_TIMEOUT_SECONDS": "10",
     })
     try:
         download = re.compile(r'"GET /download/storage/v1/b/models/o/iris\.joblib\?')  # not its manifest

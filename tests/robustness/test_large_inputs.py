@@ -14,7 +14,7 @@ import tracemalloc
 
 import pytest
 
-from support import make_service, post_json
+from tests.support import make_service, post_json
 
 MIB = 1024 * 1024
 ROW = [5.1, 3.5, 1.4, 0.2]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from robustness.runs import CORPUS_SIZE
+from tests.robustness.runs import CORPUS_SIZE
 
 
 def outcome(answer) -> tuple:

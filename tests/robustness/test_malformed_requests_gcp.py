@@ -5,8 +5,8 @@ request and no unhandled error in the function's log."""
 
 from __future__ import annotations
 
-from robustness import oracle
-from robustness.runs import FAKE_SECRETS, judge_run
+from tests.robustness import oracle
+from tests.robustness.runs import FAKE_SECRETS, judge_run
 
 
 def test_every_generated_request_gets_a_documented_answer(fuzz_corpus, fuzz_runs, fuzz_env):

@@ -23,8 +23,8 @@ from schemathesis.specs.openapi.checks import (
     positive_data_acceptance,
 )
 
-from robustness.oracle import OPENAPI, SERVER_PATH, TRACEBACK
-from support import start_endpoint, stop_endpoint
+from tests.robustness.oracle import OPENAPI, SERVER_PATH, TRACEBACK
+from tests.support import start_endpoint, stop_endpoint
 
 config = SchemathesisConfig()
 config.projects.default.generation = GenerationConfig(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from robustness.generated import FuzzRequest
-from robustness.runs import WorkerReplay
-from support import REPO, load_by_path, start_endpoint
-
-MOTO = REPO / "tests" / "aws_lambda" / "moto_support.py"
-AZURITE = REPO / "tests" / "azure_function" / "azurite.py"
+from tests.aws_lambda import moto_support
+from tests.azure_function.azurite import Azurite
+from tests.robustness.generated import FuzzRequest
+from tests.robustness.runs import WorkerReplay
+from tests.support import start_endpoint
 
 ACCOUNT_KEY = base64.b64encode(b"FAKE-AZURE-ACCOUNT-KEY-robustness-do-not-leak-0004").decode()
 AWS_SECRETS = {
@@ -48,20 +47,18 @@ def locked_moto(tmp_path_factory, demo_model_path):
     """moto checking every request's signature once the model is uploaded (2 free actions)."""
     import boto3
 
-    moto = load_by_path("serverless_ml_moto_support", MOTO)
-    server = moto.start_moto(tmp_path_factory.mktemp("moto"), {"INITIAL_NO_AUTH_ACTION_COUNT": "2"}, name="locked")
+    server = moto_support.start_moto(tmp_path_factory.mktemp("moto"), {"INITIAL_NO_AUTH_ACTION_COUNT": "2"}, name="locked")
     s3 = boto3.client("s3", endpoint_url=server.url, region_name="us-east-1",
                       aws_access_key_id="testing", aws_secret_access_key="testing")
     s3.create_bucket(Bucket="models")
     s3.put_object(Bucket="models", Key="iris.joblib", Body=demo_model_path.read_bytes())
     yield server
-    moto.stop_moto(server)
+    moto_support.stop_moto(server)
 
 
 @pytest.fixture(scope="module")
 def azurite(tmp_path_factory, demo_model_path):
-    azurite = load_by_path("serverless_ml_tests_azurite", AZURITE)
-    server = azurite.Azurite(tmp_path_factory.mktemp("azurite")).start()
+    server = Azurite(tmp_path_factory.mktemp("azurite")).start()
     server.put("models", "iris.joblib", demo_model_path.read_bytes())
     yield server
     server.stop()

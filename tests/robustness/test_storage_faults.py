@@ -25,8 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from gcp_parts import PROJECT, GcsEmulator, start_function
-from support import free_port, stop_process
+from tests.gcp_parts import PROJECT, GcsEmulator, function_servers, start_function
+from tests.support import free_port, stop_process
 
 ROW = {"features": [5.1, 3.5, 1.4, 0.2]}
 TIMEOUT = 1  # STORAGE_TIMEOUT_SECONDS of these functions
@@ -47,18 +47,13 @@ def emulator_with_model(tmp_path, demo_model_path):
 
 @pytest.fixture
 def function_on(tmp_path):
-    started = []
+    with function_servers(tmp_path) as start_server:
 
-    def start(emulator: GcsEmulator, **env: str):
-        settings = {"MODEL_URI": "gs://models/iris.joblib", "STORAGE_EMULATOR_HOST": emulator.url,
-                    "GOOGLE_CLOUD_PROJECT": PROJECT, "STORAGE_TIMEOUT_SECONDS": str(TIMEOUT), **env}
-        function = start_function(tmp_path / f"function-{len(started)}", settings)
-        started.append(function)
-        return function
+        def start(emulator: GcsEmulator, **env: str):
+            return start_server({"MODEL_URI": "gs://models/iris.joblib", **emulator.env(),
+                                   "STORAGE_TIMEOUT_SECONDS": str(TIMEOUT), **env})
 
-    yield start
-    for function in started:
-        stop_process(function.process)
+        yield start
 
 
 def timed_predict(function):

@@ -24,6 +24,9 @@ from urllib.parse import unquote
 
 import pytest
 
+from tests.aws_lambda import moto_support
+from tests.serverless_framework import sls_support as sls
+
 NOT_MODELLED_BY_MOTO = {
     "AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage", "AWS::ApiGatewayV2::Integration",
     "AWS::ApiGatewayV2::Route", "AWS::Lambda::EventInvokeConfig", "AWS::S3::BucketPolicy",
@@ -31,17 +34,16 @@ NOT_MODELLED_BY_MOTO = {
 
 
 @pytest.fixture(scope="module")
-def deployed(packaged, sls_helpers, tmp_path_factory):
-    moto_support = sls_helpers.moto_support
+def deployed(packaged, tmp_path_factory):
     server = moto_support.start_moto(tmp_path_factory.mktemp("moto-cfn"), name="moto-cfn")
     try:
         port = server.url.rsplit(":", 1)[1]
         # `localhost`, not 127.0.0.1: serverless-localstack rewrites the stack's TemplateURL to
         # this endpoint, and moto reads a bucket out of such a URL's path only when it says
         # localhost (otherwise it takes the host's first label, "127", for the bucket).
-        env = sls_helpers.sls_env(AWS_ENDPOINT_URL=f"http://localhost:{port}")
-        result = sls_helpers.run_sls(
-            ["deploy", "--stage", sls_helpers.STAGE, *sls_helpers.PARAMS, "--package", str(packaged.folder)],
+        env = sls.sls_env(AWS_ENDPOINT_URL=f"http://localhost:{port}")
+        result = sls.run_sls(
+            ["deploy", "--stage", sls.STAGE, *sls.PARAMS, "--package", str(packaged.folder)],
             env, timeout=600, service=packaged.service,
         )
         assert result.returncode == 0, f"sls deploy failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
@@ -58,9 +60,9 @@ def _client(server, service: str):
     ).client(service, endpoint_url=server.url)
 
 
-def test_the_stack_is_complete_with_every_resource_moto_models(deployed, packaged, sls_helpers):
+def test_the_stack_is_complete_with_every_resource_moto_models(deployed, packaged):
     cloudformation = _client(deployed, "cloudformation")
-    stack_name = f"{sls_helpers.SERVICE}-{sls_helpers.STAGE}"
+    stack_name = f"{sls.SERVICE}-{sls.STAGE}"
     (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE"), stack
     listed = {r["LogicalResourceId"]: r for r in cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]}
@@ -75,8 +77,8 @@ def test_the_stack_is_complete_with_every_resource_moto_models(deployed, package
     ("predict", "aws_lambda/handler.predict", "PredictRole"),
     ("batch", "aws_lambda/handler.batch", "BatchRole"),
 ])
-def test_both_functions_exist_with_the_packaged_code(deployed, packaged, sls_helpers, name, handler, role):
-    function_name = f"{sls_helpers.SERVICE}-{sls_helpers.STAGE}-{name}"
+def test_both_functions_exist_with_the_packaged_code(deployed, packaged, name, handler, role):
+    function_name = f"{sls.SERVICE}-{sls.STAGE}-{name}"
     configuration = _client(deployed, "lambda").get_function(FunctionName=function_name)["Configuration"]
     assert configuration["Handler"] == handler
     assert configuration["Runtime"] == "python3.12"
@@ -84,9 +86,9 @@ def test_both_functions_exist_with_the_packaged_code(deployed, packaged, sls_hel
     digest = base64.b64encode(hashlib.sha256(packaged.zip_path.read_bytes()).digest()).decode()
     assert configuration["CodeSha256"] == digest, "the function's code is not the packaged zip"
     variables = configuration["Environment"]["Variables"]
-    assert variables["MODEL_URI"] == f"s3://{sls_helpers.INPUT_BUCKET}/models/model.joblib"
-    assert variables["BATCH_OUTPUT_URI"] == f"s3://{sls_helpers.INPUT_BUCKET}/predictions/"
-    assert variables["BATCH_INPUT_URI"] == f"s3://{sls_helpers.INPUT_BUCKET}/incoming/"
+    assert variables["MODEL_URI"] == f"s3://{sls.INPUT_BUCKET}/models/model.joblib"
+    assert variables["BATCH_OUTPUT_URI"] == f"s3://{sls.INPUT_BUCKET}/predictions/"
+    assert variables["BATCH_INPUT_URI"] == f"s3://{sls.INPUT_BUCKET}/incoming/"
     role_name = configuration["Role"].rsplit("/", 1)[1]
     assert role in role_name
     iam = _client(deployed, "iam")
@@ -100,21 +102,21 @@ def test_both_functions_exist_with_the_packaged_code(deployed, packaged, sls_hel
     if name == "predict":
         assert not writes
     else:
-        assert [s["Resource"] for s in writes] == [f"arn:aws:s3:::{sls_helpers.INPUT_BUCKET}/predictions/*"]
+        assert [s["Resource"] for s in writes] == [f"arn:aws:s3:::{sls.INPUT_BUCKET}/predictions/*"]
 
 
-def test_the_input_bucket_exists_and_s3_may_invoke_batch(deployed, sls_helpers):
+def test_the_input_bucket_exists_and_s3_may_invoke_batch(deployed):
     s3 = _client(deployed, "s3")
-    s3.head_bucket(Bucket=sls_helpers.INPUT_BUCKET)
-    encryption = s3.get_bucket_encryption(Bucket=sls_helpers.INPUT_BUCKET)["ServerSideEncryptionConfiguration"]
+    s3.head_bucket(Bucket=sls.INPUT_BUCKET)
+    encryption = s3.get_bucket_encryption(Bucket=sls.INPUT_BUCKET)["ServerSideEncryptionConfiguration"]
     assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     # moto's CloudFormation applies only a bucket's encryption and tags: the notifications,
     # versioning and public access block are checked in the template (test_template.py).
     policy = json.loads(_client(deployed, "lambda").get_policy(
-        FunctionName=f"{sls_helpers.SERVICE}-{sls_helpers.STAGE}-batch")["Policy"])
+        FunctionName=f"{sls.SERVICE}-{sls.STAGE}-batch")["Policy"])
     (statement,) = policy["Statement"]
     assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
     assert statement["Action"] == "lambda:InvokeFunction"
-    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == f"arn:aws:s3:::{sls_helpers.INPUT_BUCKET}"
-    queue = _client(deployed, "sqs").get_queue_url(QueueName=f"{sls_helpers.SERVICE}-{sls_helpers.STAGE}-batch-failed-events")
+    assert statement["Condition"]["ArnLike"]["AWS:SourceArn"] == f"arn:aws:s3:::{sls.INPUT_BUCKET}"
+    queue = _client(deployed, "sqs").get_queue_url(QueueName=f"{sls.SERVICE}-{sls.STAGE}-batch-failed-events")
     assert queue["QueueUrl"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import DEFAULT_BATCH_CHUNK_ROWS, DEFAULT_ONNX_THREADS, Settings
+from tests.serverless_framework import sls_support as sls
 
 # param -> the environment variable core reads
 FORMAT_SETTINGS = {
@@ -28,21 +29,21 @@ GIVEN = {
 
 
 @pytest.fixture(scope="module")
-def service_copy(sls_helpers, tmp_path_factory) -> Path:
-    return sls_helpers.copy_service(tmp_path_factory.mktemp("sls-print-settings") / "service")
+def service_copy(tmp_path_factory) -> Path:
+    return sls.copy_service(tmp_path_factory.mktemp("sls-print-settings") / "service")
 
 
-def _printed_environment(sls_helpers, service: Path, *params: str) -> dict[str, str]:
+def _printed_environment(service: Path, *params: str) -> dict[str, str]:
     """`sls print` of provider.environment: the variables resolved, nothing packaged."""
-    done = sls_helpers.run_sls(
-        ["print", "--stage", "dev", *sls_helpers.PARAMS, *params, "--format", "json", "--path", "provider.environment"],
-        sls_helpers.sls_env(), timeout=120, service=service)
+    done = sls.run_sls(
+        ["print", "--stage", "dev", *sls.PARAMS, *params, "--format", "json", "--path", "provider.environment"],
+        sls.sls_env(), timeout=120, service=service)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return json.loads(done.stdout[done.stdout.index("{"):])
 
 
-def test_given_params_become_the_variables_core_reads(sls_helpers, service_copy):
-    environment = _printed_environment(sls_helpers, service_copy, *(f"--param={k}={v}" for k, v in GIVEN.items()))
+def test_given_params_become_the_variables_core_reads(service_copy):
+    environment = _printed_environment(service_copy, *(f"--param={k}={v}" for k, v in GIVEN.items()))
     assert {variable: environment[variable] for variable in FORMAT_SETTINGS.values()} == {
         FORMAT_SETTINGS[param]: value for param, value in GIVEN.items()}
     settings = Settings.from_env(environment)  # core accepts what the deployment sets

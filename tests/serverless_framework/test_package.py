@@ -10,6 +10,8 @@ from pathlib import PurePosixPath
 
 import pytest
 
+from tests.serverless_framework import sls_support as sls
+
 # Lambda's limit for a function's code, unzipped (layers included).
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 NOT_FOR_LAMBDA = (
@@ -74,13 +76,13 @@ def test_dependencies_carry_bytecode_that_lambda_will_use(package_entries, packa
     assert not not_hashed, f"{len(not_hashed)} .pyc files are timestamp-checked (stale on Lambda), e.g. {not_hashed[:3]}"
 
 
-def test_the_unzipped_package_answers_a_prediction(packaged, demo_model_uri, tmp_path, sls_helpers):
+def test_the_unzipped_package_answers_a_prediction(packaged, demo_model_uri, tmp_path):
     """/var/task is the unzipped package and nothing else (no site-packages, no bytecode writes):
     the handler the deployment names imports from it and answers an HTTP API request."""
     if packaged.bytecode_python is None:
         pytest.skip("python3.12 (the function's runtime, whose wheels the package holds) is not on this machine")
     body = {"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}
-    answer = sls_helpers.invoke_unzipped(packaged, tmp_path / "task", demo_model_uri, body)["answer"]
+    answer = sls.invoke_unzipped(packaged, tmp_path / "task", demo_model_uri, body)["answer"]
     assert answer["statusCode"] == 200, answer
     payload = json.loads(answer["body"])
     assert len(payload["predictions"]) == 2 and payload["request_id"], payload

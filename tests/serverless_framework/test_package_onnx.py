@@ -13,7 +13,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pytest
 
-from support import REPO
+from tests.serverless_framework import sls_support as sls
+from tests.support import REPO
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 ONNX_REQUIREMENTS = REPO / "aws_lambda" / "requirements-onnx.txt"
@@ -62,12 +63,12 @@ def test_the_predict_function_carries_onnxruntime_and_nothing_of_scikit_learn(pa
     assert unzipped < LAMBDA_UNZIPPED_LIMIT, f"{unzipped} bytes unzipped exceeds Lambda's 250 MB"
 
 
-def test_the_functions_read_the_onnx_model_and_may_read_only_it(packaged_onnx, sls_helpers):
+def test_the_functions_read_the_onnx_model_and_may_read_only_it(packaged_onnx):
     resources = packaged_onnx.template()["Resources"]
-    model_uri = f"s3://{sls_helpers.INPUT_BUCKET}/{sls_helpers.ONNX_MODEL_KEY}"
+    model_uri = f"s3://{sls.INPUT_BUCKET}/{sls.ONNX_MODEL_KEY}"
     for function in ("PredictLambdaFunction", "BatchLambdaFunction"):
         assert resources[function]["Properties"]["Environment"]["Variables"]["MODEL_URI"] == model_uri
-    model_object = f"arn:${{AWS::Partition}}:s3:::{sls_helpers.INPUT_BUCKET}/{sls_helpers.ONNX_MODEL_KEY}"
+    model_object = f"arn:${{AWS::Partition}}:s3:::{sls.INPUT_BUCKET}/{sls.ONNX_MODEL_KEY}"
     for role in ("PredictRole", "BatchRole"):
         readable = [r["Fn::Sub"] for policy in resources[role]["Properties"]["Policies"]
                     for s in policy["PolicyDocument"]["Statement"] if s["Action"] == "s3:GetObject"
@@ -77,10 +78,10 @@ def test_the_functions_read_the_onnx_model_and_may_read_only_it(packaged_onnx, s
 
 @pytest.mark.filterwarnings("ignore:X does not have valid feature names")  # scikit-learn's answer, here
 def test_the_unzipped_package_serves_the_onnx_model_without_scikit_learn(
-        packaged_onnx, demo_onnx_model, demo_model_path, tmp_path, sls_helpers):
+        packaged_onnx, demo_onnx_model, demo_model_path, tmp_path):
     if packaged_onnx.bytecode_python is None:
         pytest.skip("python3.12 (the function's runtime, whose wheels the package holds) is not on this machine")
-    outcome = sls_helpers.invoke_unzipped(packaged_onnx, tmp_path / "task", demo_onnx_model.as_uri(),
+    outcome = sls.invoke_unzipped(packaged_onnx, tmp_path / "task", demo_onnx_model.as_uri(),
                                           {"instances": ROWS}, watched=(*SCIKIT_LEARN_MODULES, "onnxruntime"))
     answer = outcome["answer"]
     assert answer["statusCode"] == 200, answer
@@ -93,17 +94,9 @@ def test_the_unzipped_package_serves_the_onnx_model_without_scikit_learn(
     assert outcome["imported"] == ["onnxruntime"]
 
 
-def _print_file_name(sls_helpers, service: Path, *params: str):
-    """`sls print` of the requirements file the package installs: resolves the variables only."""
-    return sls_helpers.run_sls(
-        ["print", "--stage", "dev", *sls_helpers.PARAMS, *params, "--format", "json",
-         "--path", "custom.pythonRequirements.fileName"],
-        sls_helpers.sls_env(), timeout=120, service=service)
-
-
 @pytest.fixture(scope="module")
-def service_copy(sls_helpers, tmp_path_factory) -> Path:
-    return sls_helpers.copy_service(tmp_path_factory.mktemp("sls-print") / "service")
+def service_copy(tmp_path_factory) -> Path:
+    return sls.copy_service(tmp_path_factory.mktemp("sls-print") / "service")
 
 
 @pytest.mark.parametrize("params, expected", [
@@ -116,16 +109,16 @@ def service_copy(sls_helpers, tmp_path_factory) -> Path:
      "aws_lambda/requirements.txt"),
 ])
 def test_the_model_key_picks_the_requirements_unless_requirements_file_is_given(
-        service_copy, sls_helpers, params, expected):
-    done = _print_file_name(sls_helpers, service_copy, *params)
+        service_copy, params, expected):
+    done = sls.print_requirements_file(service_copy, *params)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == expected
 
 
-def test_a_requirements_file_that_does_not_exist_stops_the_package(service_copy, sls_helpers):
+def test_a_requirements_file_that_does_not_exist_stops_the_package(service_copy):
     """serverless-python-requirements alone would install nothing and go on: a function that
     answers 503 for every request."""
-    done = _print_file_name(sls_helpers, service_copy, "--param=requirementsFile=aws_lambda/requirements-onx.txt")
+    done = sls.print_requirements_file(service_copy, "--param=requirementsFile=aws_lambda/requirements-onx.txt")
     assert done.returncode != 0
     said = done.stdout + done.stderr
     assert ("requirementsFile=aws_lambda/requirements-onx.txt: aws_lambda/requirements-onx.txt is not a file in "

@@ -13,7 +13,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from support import REPO
+from tests.serverless_framework import sls_support as sls
+from tests.support import REPO
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 PANDAS_REQUIREMENTS = REPO / "aws_lambda" / "requirements-pandas.txt"
@@ -80,9 +81,9 @@ def test_the_default_package_carries_no_pandas(packaged, package_entries, pandas
 
 
 @SLS_PACKAGE_TIMEOUT
-def test_the_unzipped_package_serves_the_mixed_pipeline(packaged_pandas, typed_models, tmp_path, sls_helpers):
+def test_the_unzipped_package_serves_the_mixed_pipeline(packaged_pandas, typed_models, tmp_path):
     _skip_without_python312(packaged_pandas)
-    outcome = sls_helpers.invoke_unzipped(packaged_pandas, tmp_path / "task", typed_models["mixed"].as_uri(),
+    outcome = sls.invoke_unzipped(packaged_pandas, tmp_path / "task", typed_models["mixed"].as_uri(),
                                           {"instances": PASSENGERS}, watched=("pandas",))
     answer = outcome["answer"]
     assert answer["statusCode"] == 200, answer
@@ -96,10 +97,10 @@ def test_the_unzipped_package_serves_the_mixed_pipeline(packaged_pandas, typed_m
 
 
 @SLS_PACKAGE_TIMEOUT
-def test_the_default_package_answers_the_mixed_pipeline_503(packaged, typed_models, tmp_path, sls_helpers):
+def test_the_default_package_answers_the_mixed_pipeline_503(packaged, typed_models, tmp_path):
     """Never a 500: a 503 naming pandas and the param that adds it."""
     _skip_without_python312(packaged)
-    outcome = sls_helpers.invoke_unzipped(packaged, tmp_path / "task", typed_models["mixed"].as_uri(),
+    outcome = sls.invoke_unzipped(packaged, tmp_path / "task", typed_models["mixed"].as_uri(),
                                           {"instances": PASSENGERS}, watched=("pandas",))
     answer = outcome["answer"]
     assert answer["statusCode"] == 503, answer
@@ -108,16 +109,9 @@ def test_the_default_package_answers_the_mixed_pipeline_503(packaged, typed_mode
     assert outcome["imported"] == []
 
 
-def _print_file_name(sls_helpers, service: Path, *params: str):
-    return sls_helpers.run_sls(
-        ["print", "--stage", "dev", *sls_helpers.PARAMS, *params, "--format", "json",
-         "--path", "custom.pythonRequirements.fileName"],
-        sls_helpers.sls_env(), timeout=120, service=service)
-
-
 @pytest.fixture(scope="module")
-def service_copy(sls_helpers, tmp_path_factory) -> Path:
-    return sls_helpers.copy_service(tmp_path_factory.mktemp("sls-print-pandas") / "service")
+def service_copy(tmp_path_factory) -> Path:
+    return sls.copy_service(tmp_path_factory.mktemp("sls-print-pandas") / "service")
 
 
 @pytest.mark.parametrize("params, expected", [
@@ -126,8 +120,8 @@ def service_copy(sls_helpers, tmp_path_factory) -> Path:
     (("--param=modelNeedsPandas=false",), "aws_lambda/requirements.txt"),
     (("--param=modelNeedsPandas=true", "--param=requirementsFile=aws_lambda/requirements.txt"), "aws_lambda/requirements.txt"),
 ])
-def test_model_needs_pandas_picks_the_pandas_requirements(service_copy, sls_helpers, params, expected):
-    done = _print_file_name(sls_helpers, service_copy, *params)
+def test_model_needs_pandas_picks_the_pandas_requirements(service_copy, params, expected):
+    done = sls.print_requirements_file(service_copy, *params)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == expected
 
@@ -137,8 +131,8 @@ def test_model_needs_pandas_picks_the_pandas_requirements(service_copy, sls_help
     (("--param=modelNeedsPandas=true", "--param=modelKey=models/model.onnx"),
      "modelNeedsPandas=true with modelKey=models/model.onnx: an .onnx model is served by onnxruntime"),
 ])
-def test_a_model_needs_pandas_that_cannot_be_served_stops_the_package(service_copy, sls_helpers, params, expected):
-    done = _print_file_name(sls_helpers, service_copy, *params)
+def test_a_model_needs_pandas_that_cannot_be_served_stops_the_package(service_copy, params, expected):
+    done = sls.print_requirements_file(service_copy, *params)
     assert done.returncode != 0
     said = " ".join((done.stdout + done.stderr).split())
     assert expected in said, said[-2000:]

@@ -11,7 +11,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from support import REPO
+from tests.serverless_framework import sls_support as sls
+from tests.support import REPO
 
 REQUIREMENTS = REPO / "aws_lambda" / "requirements.txt"
 SKOPS_PROJECTS = ("skops", "prettytable", "wcwidth", "packaging")
@@ -76,11 +77,11 @@ def test_the_default_package_ships_skops_at_the_pins_of_requirements_txt(package
 
 
 def test_the_unzipped_package_serves_a_skops_model_as_it_serves_the_joblib(
-        packaged, demo_skops_model, demo_model_uri, task, sls_helpers):
+        packaged, demo_skops_model, demo_model_uri, task):
     _skip_without_python312(packaged)
     body = {"instances": ROWS}
-    joblib_outcome = sls_helpers.invoke_unzipped(packaged, task, demo_model_uri, body, watched=("skops",))
-    skops_outcome = sls_helpers.invoke_unzipped(packaged, task, demo_skops_model.as_uri(), body, watched=("skops",),
+    joblib_outcome = sls.invoke_unzipped(packaged, task, demo_model_uri, body, watched=("skops",))
+    skops_outcome = sls.invoke_unzipped(packaged, task, demo_skops_model.as_uri(), body, watched=("skops",),
                                                 env={"SKOPS_TRUSTED_TYPES": FOREST_TYPE})
     assert joblib_outcome["answer"]["statusCode"] == 200, joblib_outcome["answer"]
     assert skops_outcome["answer"]["statusCode"] == 200, skops_outcome["answer"]
@@ -93,9 +94,9 @@ def test_the_unzipped_package_serves_a_skops_model_as_it_serves_the_joblib(
 
 
 def test_without_the_trusted_type_the_skops_model_is_refused_naming_it_and_the_setting(
-        packaged, demo_skops_model, task, sls_helpers):
+        packaged, demo_skops_model, task):
     _skip_without_python312(packaged)
-    answer = sls_helpers.invoke_unzipped(packaged, task, demo_skops_model.as_uri(), {"instances": ROWS})["answer"]
+    answer = sls.invoke_unzipped(packaged, task, demo_skops_model.as_uri(), {"instances": ROWS})["answer"]
     assert answer["statusCode"] == 503, answer
     error = json.loads(answer["body"])["error"]
     assert error["code"] == "model_invalid", error

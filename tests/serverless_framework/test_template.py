@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO
+from tests.support import REPO
 
 CHECKOV_HINT = "make .venv-checkov/.installed (or set CHECKOV to a checkov executable)"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from support import isolated_env, serve_command
+from tests.support import isolated_env, serve_command
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width\n"
 

@@ -10,7 +10,7 @@ import joblib
 import pytest
 
 from core.errors import SettingsError
-from support import NegativeRefusingModel
+from tests.support import NegativeRefusingModel
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
 SETOSA = [5.1, 3.5, 1.4, 0.2]

@@ -14,7 +14,7 @@ import joblib
 import numpy as np
 import pytest
 
-from typed_models import PASSENGER, TEXTS
+from tests.typed_models import PASSENGER, TEXTS
 
 from .test_engine import read_jsonl
 

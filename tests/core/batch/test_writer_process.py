@@ -11,7 +11,7 @@ import pytest
 
 import core.batch.output_writer as output_writer
 import core.batch.outputs as outputs
-from support import OverflowingRegressor
+from tests.support import OverflowingRegressor
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
 SETOSA, VIRGINICA, VERSICOLOR = "5.1,3.5,1.4,0.2", "6.7,3.0,5.2,2.3", "5.9,3.0,4.2,1.5"

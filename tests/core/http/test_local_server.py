@@ -11,7 +11,7 @@ import joblib
 import numpy as np
 import pytest
 
-from support import start_endpoint, stop_endpoint
+from tests.support import start_endpoint, stop_endpoint
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 

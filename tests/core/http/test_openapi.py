@@ -32,7 +32,7 @@ from core.http import HttpRequest, HttpResponse, PredictionService
 from core.http.local_server import make_server
 from core.model import ModelHolder
 from core.settings import Settings
-from typed_models import PASSENGER
+from tests.typed_models import PASSENGER
 
 # a float that is finite in float64 overflows to infinity in the trees' float32 (the prediction_rejected call)
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")

@@ -10,7 +10,7 @@ import pytest
 
 from core.http import HttpRequest
 from core.logs import JsonFormatter
-from support import answer, make_service, post_json
+from tests.support import answer, make_service, post_json
 
 ROW = {"features": [5.1, 3.5, 1.4, 0.2]}
 
@@ -106,7 +106,7 @@ def test_local_server_rejection_is_logged_with_the_clients_request_id(tmp_path, 
     import http.client
     from urllib.parse import urlsplit
 
-    from support import start_endpoint, stop_endpoint
+    from tests.support import start_endpoint, stop_endpoint
 
     ep = start_endpoint(tmp_path, {"MODEL_URI": demo_model_uri, "MAX_BODY_BYTES": "10", "CORS_ALLOW_ORIGINS": "*"})
     try:

@@ -12,7 +12,7 @@ import pytest
 
 from core.http import HttpRequest
 from core.storage.local import LocalObjectStore
-from support import answer, make_service, post_json
+from tests.support import answer, make_service, post_json
 
 ROW = {"features": [5.1, 3.5, 1.4, 0.2]}
 

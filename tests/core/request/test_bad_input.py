@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import answer, make_service, post_json
+from tests.support import answer, make_service, post_json
 
 NAMES = "sepal_length, sepal_width, petal_length, petal_width"
 ROW = {"sepal_length": 5.1, "sepal_width": 3.5, "petal_length": 1.4, "petal_width": 0.2}

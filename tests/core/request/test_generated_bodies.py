@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.http import HttpRequest
-from support import make_service
+from tests.support import make_service
 
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 scalars = st.one_of(

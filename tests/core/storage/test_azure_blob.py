@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -15,13 +14,7 @@ from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, Stora
 from core.storage import store_for
 from core.storage.azure_blob import AzureBlobObjectStore
 from core.storage.uri import parse_uri
-from support import load_by_path
-
-AZURITE_HELPER = Path(__file__).resolve().parents[2] / "azure_function" / "azurite.py"
-
-
-# the same module object tests/azure_function uses
-Azurite = load_by_path("serverless_ml_tests_azure_azurite", AZURITE_HELPER).Azurite
+from tests.azure_function.azurite import Azurite
 
 
 @pytest.fixture(scope="module")

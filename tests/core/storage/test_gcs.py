@@ -16,8 +16,8 @@ from core.model import ModelHolder
 from core.settings import Settings
 from core.storage import gcs, parse_uri, store_for
 from core.storage.gcs import GCSObjectStore
-from gcp_parts import GcsEmulator
-from support import free_port
+from tests.gcp_parts import GcsEmulator
+from tests.support import free_port
 
 BUCKET = "store-tests"
 

@@ -15,9 +15,7 @@ from core.storage import parse_uri, store_for
 from core.storage.s3 import S3ObjectStore, drop_all_clients, retry_plan
 from core.storage.s3_errors import botocore_error
 from core.storage.sdk_errors import mapped_errors
-from support import REPO, load_by_path
-
-moto_support = load_by_path("serverless_ml_moto_support", REPO / "tests" / "aws_lambda" / "moto_support.py")
+from tests.aws_lambda import moto_support
 
 
 @pytest.fixture

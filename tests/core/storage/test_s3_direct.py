@@ -20,9 +20,8 @@ from core.storage import parse_uri
 from core.storage.s3 import S3ObjectStore, drop_all_clients
 from core.storage.s3_direct import direct_target
 from core.storage.sigv4 import Credentials, s3_path, signed_get_headers
-from support import REPO, load_by_path
-
-moto_support = load_by_path("serverless_ml_moto_support", REPO / "tests" / "aws_lambda" / "moto_support.py")
+from tests.aws_lambda import moto_support
+from tests.support import REPO
 
 # keys a model or a batch input may really have: spaces, '+', unicode, characters S3 asks to encode
 AWKWARD_KEYS = ["models/iris v2+final.joblib", "modèles/ünïcode/m.joblib", "a/b=c&d;e,f/%41~x(1)*!.joblib",

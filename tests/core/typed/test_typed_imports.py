@@ -13,6 +13,7 @@ server, whose imports a sitecustomize hook writes down.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -21,9 +22,9 @@ import textwrap
 
 import pytest
 
-from gcp_parts import start_function
-from support import REPO, stop_process
-from typed_models import PASSENGER
+from tests.gcp_parts import function_servers
+from tests.support import REPO
+from tests.typed_models import PASSENGER
 
 IN_PROCESS = ["core", "aws-rest", "aws-http-api", "aws-function-url", "aws-alb", "azure"]
 DEMO_BODY = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
@@ -53,8 +54,8 @@ sys.meta_path.insert(0, WatchPandas())
 
 CHILD = HOOK + """
 import json, sys
-sys.path[:0] = [{repo!r}, {conformance!r}]
-from worker import RUNNERS
+sys.path.insert(0, {repo!r})
+from tests.conformance.worker import RUNNERS
 
 def seen():
     return {{name: name in sys.modules for name in ("pandas", "sklearn", "numpy")}}
@@ -71,8 +72,7 @@ print(json.dumps(steps))
 
 
 def serve_first_request(provider: str, model_uri: str, body: dict, marker, blocked: bool = False) -> dict:
-    code = HOOK + CHILD[len(HOOK):].format(repo=str(REPO), conformance=str(REPO / "tests" / "conformance"),
-                        provider=provider, body=json.dumps(body))
+    code = HOOK + CHILD[len(HOOK):].format(repo=str(REPO), provider=provider, body=json.dumps(body))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "MAX_", "CORS_", "PRELOAD_"))}
     env.update(MODEL_URI=model_uri, LOG_LEVEL="ERROR", PANDAS_IMPORT_MARKER=str(marker),
                PANDAS_BLOCKED="1" if blocked else "0")
@@ -125,21 +125,20 @@ def recorded_gcp(tmp_path):
     hook = tmp_path / "hook"
     hook.mkdir()
     (hook / "sitecustomize.py").write_text(HOOK)
-    servers = []
+    python_path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
+    markers = (tmp_path / f"asked{n}" for n in itertools.count())
 
-    def start(model_uri: str, blocked: bool = False):
-        marker = tmp_path / f"asked{len(servers)}"
-        python_path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
-        server = start_function(tmp_path / f"run{len(servers)}", {
-            "MODEL_URI": model_uri, "LOG_LEVEL": "ERROR", "PYTHONPATH": python_path,
-            "PANDAS_IMPORT_MARKER": str(marker), "PANDAS_BLOCKED": "1" if blocked else "0",
-        })
-        servers.append(server)
-        return server, marker
+    with function_servers(tmp_path) as start_server:
 
-    yield start
-    for server in servers:
-        stop_process(server.process)
+        def start(model_uri: str, blocked: bool = False):
+            marker = next(markers)
+            server = start_server({
+                "MODEL_URI": model_uri, "LOG_LEVEL": "ERROR", "PYTHONPATH": python_path,
+                "PANDAS_IMPORT_MARKER": str(marker), "PANDAS_BLOCKED": "1" if blocked else "0",
+            })
+            return server, marker
+
+        yield start
 
 
 def _post(server, body: dict):

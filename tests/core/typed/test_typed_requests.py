@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from support import answer, make_service, post_json
-from typed_models import PASSENGER, TEXTS
+from tests.support import answer, make_service, post_json
+from tests.typed_models import PASSENGER, TEXTS
 
 
 @pytest.fixture(scope="module")
