@@ -19,8 +19,10 @@ from typing import NamedTuple
 
 from core.errors import SettingsError
 from core.file_formats import format_for_name, supported_extensions
+from core.storage import DEFAULT_PART_BYTES as DEFAULT_BATCH_PART_BYTES
 from core.storage import DEFAULT_TIMEOUT_SECONDS as DEFAULT_STORAGE_TIMEOUT_SECONDS
 from core.storage import missing_sdk
+from core.storage.parts import MAX_PART_BYTES, MIN_PART_BYTES
 from core.storage.uri import StorageURI, parse_uri
 
 DEFAULT_MAX_ROWS = 10_000
@@ -50,6 +52,9 @@ class Settings(NamedTuple):
     batch_output_uri: StorageURI | None = None  # a prefix: its key ends with "/" (or is empty)
     batch_input_uri: StorageURI | None = None  # the prefix the deployment's trigger watches, if told
     batch_chunk_rows: int = DEFAULT_BATCH_CHUNK_ROWS
+    # outputs larger than this are uploaded in parts of this size (S3 multipart, Azure blocks, GCS
+    # resumable pieces): from S3's smallest part (5 MiB) to Azure's largest block (4000 MiB)
+    batch_part_bytes: int = DEFAULT_BATCH_PART_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     cors_allow_origins: tuple[str, ...] = ()
@@ -91,6 +96,9 @@ class Settings(NamedTuple):
             batch_input_uri=batch_input_uri,
             batch_chunk_rows=_int(
                 "BATCH_CHUNK_ROWS", env.get("BATCH_CHUNK_ROWS"), DEFAULT_BATCH_CHUNK_ROWS, 1, 1_000_000
+            ),
+            batch_part_bytes=_int(
+                "BATCH_PART_BYTES", env.get("BATCH_PART_BYTES"), DEFAULT_BATCH_PART_BYTES, MIN_PART_BYTES, MAX_PART_BYTES
             ),
             max_rows=_int("MAX_ROWS", env.get("MAX_ROWS"), DEFAULT_MAX_ROWS, 1, 1_000_000),
             max_body_bytes=_int(
