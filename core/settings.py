@@ -98,7 +98,8 @@ class Settings(NamedTuple):
                 "BATCH_CHUNK_ROWS", env.get("BATCH_CHUNK_ROWS"), DEFAULT_BATCH_CHUNK_ROWS, 1, 1_000_000
             ),
             batch_part_bytes=_int(
-                "BATCH_PART_BYTES", env.get("BATCH_PART_BYTES"), DEFAULT_BATCH_PART_BYTES, MIN_PART_BYTES, MAX_PART_BYTES
+                "BATCH_PART_BYTES", env.get("BATCH_PART_BYTES"), DEFAULT_BATCH_PART_BYTES, MIN_PART_BYTES, MAX_PART_BYTES,
+                ("5 MiB, S3's smallest part", "4000 MiB, Azure's largest block"),
             ),
             max_rows=_int("MAX_ROWS", env.get("MAX_ROWS"), DEFAULT_MAX_ROWS, 1, 1_000_000),
             max_body_bytes=_int(
@@ -228,7 +229,8 @@ def _model_version(value: str | None) -> str | None:
     return value
 
 
-def _int(name: str, value: str | None, default: int, low: int, high: int) -> int:
+def _int(name: str, value: str | None, default: int, low: int, high: int, why: tuple[str, str] | None = None) -> int:
+    """An integer from ``low`` to ``high``; ``why`` says what each bound is, for the message."""
     value = (value or "").strip().replace("_", "")
     if not value:
         return default
@@ -237,7 +239,8 @@ def _int(name: str, value: str | None, default: int, low: int, high: int) -> int
     except ValueError:
         number = None
     if number is None or not low <= number <= high:
-        raise SettingsError(f"{name}={_show(value)} is not allowed; expected an integer from {low} to {high}")
+        bounds = f"{low} ({why[0]}) to {high} ({why[1]})" if why else f"{low} to {high}"
+        raise SettingsError(f"{name}={_show(value)} is not allowed; expected an integer from {bounds}")
     return number
 
 

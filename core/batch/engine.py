@@ -118,14 +118,13 @@ def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, 
          version: ObjectVersion | None, progress: Progress | None, store_for: Callable[..., Any],
          started: float) -> BatchResult:
     timeout = settings.storage_timeout_seconds
-    stream_in, version = open_input(source, version, timeout, store_for)
-    shown = version.describe() if version is not None else None
-    logger.info("batch started", extra={"fields": {
-        "input": source.display, "format": found.kind, "gzip": found.gzipped, "version": shown}})
-
     read = predicted = failed = 0
     input_error = None
     with OutputFiles() as outputs:
+        stream_in, version = open_input(source, version, timeout, store_for)
+        shown = version.describe() if version is not None else None
+        logger.info("batch started", extra={"fields": {
+            "input": source.display, "format": found.kind, "gzip": found.gzipped, "version": shown}})
         raw = _Counting(stream_in)
         try:
             # _Counting has the read and close the readers use, not all of BinaryIO; gzip reads forward

@@ -158,28 +158,30 @@ class S3ObjectStore:
         S3 stores at most 5 TiB in one object; a larger file is refused before anything is sent.
         """
         try:
-            size = os.stat(path).st_size
-            open(path, "rb").close()
+            body = open(path, "rb")
+            size = os.fstat(body.fileno()).st_size
         except OSError as exc:
             raise StorageError(
                 f"{uri.display} cannot be written: the local file to upload cannot be read ({exc.strerror})",
                 uri.display,
             ) from None
-        if size > MAX_OBJECT_BYTES:
-            raise StorageError(
-                f"{uri.display} cannot be written: the file is {size / 2**40:.1f} TiB and S3 stores at most "
-                "5 TiB in one object; expected a smaller output (split the input into several files)",
-                uri.display,
-            )
-        extra: dict[str, Any] = {"Metadata": dict(metadata)} if metadata else {}
-        conditions = _write_conditions(precondition)
-        if size <= part_bytes:
-            with open(path, "rb") as body, mapped_errors(self._storage_error, uri, "written"):
-                answer = self.client().put_object(
-                    Bucket=uri.bucket, Key=uri.key, Body=body, ContentLength=size, **extra, **conditions
+        with body:
+            if size > MAX_OBJECT_BYTES:
+                raise StorageError(
+                    f"{uri.display} cannot be written: the file is {size / 2**40:.1f} TiB and S3 stores at most "
+                    "5 TiB in one object; expected a smaller output (split the input into several files)",
+                    uri.display,
                 )
-        else:
-            answer = self._upload_in_parts(uri, path, size, part_size(size, part_bytes, MAX_PARTS), extra, conditions)
+            extra: dict[str, Any] = {"Metadata": dict(metadata)} if metadata else {}
+            conditions = _write_conditions(precondition)
+            if size <= part_bytes:
+                with mapped_errors(self._storage_error, uri, "written"):
+                    answer = self.client().put_object(
+                        Bucket=uri.bucket, Key=uri.key, Body=body, ContentLength=size, **extra, **conditions
+                    )
+            else:  # each part reads its own slice of the file
+                each = part_size(size, part_bytes, MAX_PARTS)
+                answer = self._upload_in_parts(uri, path, size, each, extra, conditions)
         return ObjectVersion(version_id=answer.get("VersionId"), etag=answer.get("ETag"))
 
     def delete(self, uri: StorageURI, *, precondition: Precondition | None = None) -> None:

@@ -208,6 +208,66 @@ def test_delete_events_and_other_names_are_skipped_without_touching_storage(batc
     assert aws_env.count("GET", f"/{bucket}/incoming/photo.jpg") == 0
 
 
+# --- versions ---------------------------------------------------------------------------------------------
+
+V1_ROWS = HEADER + "5.1,3.5,1.4,0.2\n5.0,abc,1.4,0.2\n"  # a failed line: v1 has an errors file
+
+
+@pytest.mark.parametrize("versioning", ["versioned", "unversioned"])
+def test_events_for_v1_and_v2_in_one_sqs_batch_out_of_order_leave_v2s_predictions(batch, s3, bucket, versioning):
+    if versioning == "versioned":  # as serverless.yml and infra/aws create the bucket
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    v1 = put(s3, bucket, KEY, V1_ROWS)
+    v2 = put(s3, bucket, KEY, HEADER + GOOD_ROWS)
+    assert ("VersionId" in v1) == (versioning == "versioned")
+
+    answer = batch(sqs_event(("m-v2", bucket, KEY, v2), ("m-v1", bucket, KEY, v1)))
+
+    assert answer["batchItemFailures"] == []  # superseded is not a failure: nothing to retry
+    newer, older = answer["results"]
+    named = f"versionId {v2['VersionId']}" if versioning == "versioned" else f"eTag {v2['ETag']}"
+    assert (newer["status"], newer["version"], newer["rows_predicted"]) == ("predicted", named, 3)
+    assert (older["status"], older["message_id"]) == ("skipped", "m-v1")
+    assert older["reason"].startswith(f"superseded: s3://{bucket}/{KEY} ")
+    assert [r["line"] for r in jsonl(read(s3, bucket, OUTPUT))] == [2, 3, 4]
+    assert ERRORS not in keys(s3, bucket)
+    metadata = s3.head_object(Bucket=bucket, Key=OUTPUT)["Metadata"]
+    assert metadata["input-etag"] == v2["ETag"].strip('"')
+    assert metadata.get("input-version-id") == v2.get("VersionId")
+    assert metadata["input-sequencer"] == "00643717F9F8B85354"  # the sample's
+
+
+def test_a_late_eventbridge_event_for_an_older_version_changes_nothing(batch, s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    v1 = put(s3, bucket, KEY, V1_ROWS)
+    assert batch(eventbridge_event(bucket, KEY, v1))["results"][0]["rows_failed"] == 1
+    v2 = put(s3, bucket, KEY, HEADER + GOOD_ROWS)
+    assert batch(eventbridge_event(bucket, KEY, v2))["results"][0]["status"] == "predicted"
+    published = read(s3, bucket, OUTPUT)
+    assert ERRORS not in keys(s3, bucket)  # v2 has no failed line: v1's errors file is gone
+
+    (late,) = batch(eventbridge_event(bucket, KEY, v1))["results"]
+
+    assert (late["status"], late["version"]) == ("skipped", f"versionId {v1['VersionId']}")
+    assert late["reason"] == (
+        f"superseded: s3://{bucket}/{KEY} was read at versionId {v1['VersionId']}, and versionId {v2['VersionId']} "
+        "is its current version now; that version's own event publishes its predictions"
+    )
+    assert read(s3, bucket, OUTPUT) == published and ERRORS not in keys(s3, bucket)
+
+
+def test_an_output_over_the_part_size_is_a_multipart_upload(make_app, s3_model_uri, s3, bucket):
+    from aws_lambda.batch import handle
+
+    harness = make_app(s3_model_uri, BATCH_PART_BYTES=str(5 * 1024 * 1024))
+    created = put(s3, bucket, KEY, HEADER + "5.1,3.5,1.4,0.2\n" * 60_000)
+
+    (result,) = handle(harness.app, direct_event(bucket, KEY, created), LambdaContext())["results"]
+
+    assert (result["status"], result["rows_predicted"]) == ("predicted", 60_000)
+    assert s3.head_object(Bucket=bucket, Key=OUTPUT)["ETag"].endswith('-2"')  # two parts, one object
+
+
 # --- failures ---------------------------------------------------------------------------------------------
 
 

@@ -240,3 +240,56 @@ def test_a_mixed_pipeline_is_predicted_from_a_blob(batch_app, azurite_with_model
     assert lines(outputs["predictions/incoming/people.json.errors.jsonl"]) == [{
         "line": 3, "code": "invalid_value", "message": "row 3.age is the string 'x'; expected a number",
     }]
+
+
+# --- versions ------------------------------------------------------------------------------------------
+
+
+def test_blob_created_events_for_v1_and_v2_out_of_order_leave_v2s_predictions(batch_app, azurite_with_model, logs):
+    app = batch_app()
+    name = "incoming/versions.csv"
+    v1 = azurite_with_model.put(CONTAINER, name, CSV_WITH_A_BAD_ROW.encode())
+    v2 = azurite_with_model.put(CONTAINER, name, GOOD_CSV.encode())
+
+    for etag in (v2, v1):  # Event Grid's delivery order is not the order of the uploads
+        app.host.trigger("batch_event_grid", event_grid_event(blob_created_sample(), azurite_with_model, CONTAINER, name, etag))
+
+    outputs = stored(azurite_with_model)
+    predictions = lines(outputs["predictions/incoming/versions.csv.predictions.jsonl"])
+    assert [row["line"] for row in predictions] == [2, 3]  # v2's rows
+    assert "predictions/incoming/versions.csv.errors.jsonl" not in outputs
+    assert logs.lines("batch failed") == []  # not an error, and not retried
+    (skipped,) = logs.lines("batch input skipped")
+    assert skipped["reason"] == (
+        f"superseded: az://{CONTAINER}/{name} is no longer the version that was to be read: it was replaced")
+    assert skipped["version"] == f"eTag {v1}"
+
+
+def test_a_blob_trigger_late_for_a_replaced_blob_changes_nothing(batch_app, azurite_with_model, logs):
+    app = batch_app()
+    name = "incoming/late.csv"
+    v1 = azurite_with_model.put(CONTAINER, name, CSV_WITH_A_BAD_ROW.encode())
+    app.host.trigger("batch_blob", blob_event(azurite_with_model, CONTAINER, name, CSV_WITH_A_BAD_ROW.encode(), v1))
+    v2 = azurite_with_model.put(CONTAINER, name, GOOD_CSV.encode())
+    app.host.trigger("batch_blob", blob_event(azurite_with_model, CONTAINER, name, GOOD_CSV.encode(), v2))
+    published = stored(azurite_with_model)
+
+    app.host.trigger("batch_blob", blob_event(azurite_with_model, CONTAINER, name, CSV_WITH_A_BAD_ROW.encode(), v1))
+
+    assert stored(azurite_with_model) == published
+    assert "predictions/incoming/late.csv.errors.jsonl" not in published
+    assert logs.lines("batch input skipped")[-1]["reason"].startswith("superseded: ")
+
+
+def test_an_output_over_the_part_size_is_committed_as_blocks(batch_app, azurite_with_model):
+    app = batch_app(BATCH_PART_BYTES=str(5 * 1024 * 1024), BATCH_CHUNK_ROWS="10000")
+    name = "incoming/large.csv"
+    data = (GOOD_CSV.splitlines(keepends=True)[0] + "5.1,3.5,1.4,0.2\n" * 60_000).encode()
+    etag = azurite_with_model.put(CONTAINER, name, data)
+
+    app.host.trigger("batch_blob", blob_event(azurite_with_model, CONTAINER, name, data, etag))
+
+    blob = azurite_with_model.client().get_blob_client(CONTAINER, "predictions/incoming/large.csv.predictions.jsonl")
+    blocks, uncommitted = blob.get_block_list("all")
+    assert len(blocks) == 2 and uncommitted == []
+    assert blob.get_blob_properties().metadata == {"input_etag": etag.strip('"')}
