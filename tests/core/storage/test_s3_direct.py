@@ -19,8 +19,8 @@ from core.errors import ObjectSuperseded, StorageAccessDenied
 from core.storage import parse_uri
 from core.storage.s3 import S3ObjectStore, drop_all_clients
 from core.storage.s3_direct import direct_target
-from core.storage.versions import ObjectVersion
 from core.storage.sigv4 import Credentials, query_string, s3_path, signed_get_headers
+from core.storage.versions import ObjectVersion
 from support import REPO, load_by_path
 
 moto_support = load_by_path("serverless_ml_moto_support", REPO / "tests" / "aws_lambda" / "moto_support.py")
