@@ -15,7 +15,8 @@ Every piece of the event gets one result and one log line::
     predicted     the outputs were written (rows that failed are in the errors file)
     skipped       nothing to do: a delete or other non-create event, an object under the output
                   prefix, a name that is not a batch input, an object deleted before it was
-                  read, S3's s3:TestEvent
+                  read, a version replaced before its run could publish ("superseded: ..."),
+                  S3's s3:TestEvent
     unrecognised  not an S3 object event (an SQS body of another kind, a non-S3 event): logged
                   at WARNING and not retried, since no retry can make it one
     failed        storage or model error: retried as above (``"retry": true``); a wrong setting
@@ -96,9 +97,10 @@ def _one(app: LambdaApp, piece: Any, via: str) -> dict[str, Any]:
     from core.batch.triggered import settle_created_object  # the engine on first use, not at init
 
     service = app.service
-    common = {"input": shown, "event_name": notice.event_name}
+    common = {"input": shown, "event_name": notice.event_name,
+              "version": notice.version.describe() if notice.version is not None else None}
     try:
-        settled = settle_created_object(notice.uri, service.model, service.settings)
+        settled = settle_created_object(notice.uri, service.model, service.settings, notice.version)
     except Exception:  # a bug: the trace goes to the log only
         logger.exception("unhandled error in the batch handler", extra={"fields": {"input": shown}})
         return _record(

@@ -19,6 +19,11 @@ created object (``created``), which one (``uri``), and if it is not to be predic
 Keys arrive URL-encoded the way HTML forms are (a space is ``+`` or ``%20``, a ``+`` is ``%2B``)
 and are decoded with ``unquote_plus``. Nothing here raises on a missing or oddly typed field: a
 record without a bucket or key is an :class:`Unrecognised` piece saying so.
+
+Each notice also names the version that was created (:attr:`ObjectNotice.version`), which the run
+reads and no other: ``versionId`` (a versioned bucket), ``eTag`` and ``sequencer`` of
+``s3.object`` in a notification; ``version-id``, ``etag`` and ``sequencer`` of ``detail.object``
+in an EventBridge event.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from urllib.parse import unquote_plus
 
 from core.request.json_body import json_type
 from core.storage.uri import StorageURI
+from core.storage.versions import ObjectVersion
 
 __all__ = ["Delivery", "ObjectNotice", "Unrecognised", "is_storage_notification", "storage_delivery"]
 
@@ -46,6 +52,7 @@ class ObjectNotice:
     event_name: str  # "ObjectCreated:Put", "ObjectRemoved:Delete", "Object Created", ...
     created: bool
     message_id: str | None = None
+    version: ObjectVersion | None = None  # the version created: read exactly this one
 
     @property
     def uri(self) -> StorageURI:
@@ -127,13 +134,24 @@ def _s3_records(records: list, message_id: str | None) -> list[Piece]:
             continue
         s3 = _mapping(record.get("s3"))
         bucket = _text(_mapping(s3.get("bucket")).get("name"))
-        key = _text(_mapping(s3.get("object")).get("key"))
+        obj = _mapping(s3.get("object"))
+        key = _text(obj.get("key"))
         name = _text(record.get("eventName"))
         if not bucket or not key:
             pieces.append(Unrecognised("an S3 record without s3.bucket.name or s3.object.key", message_id))
             continue
-        pieces.append(ObjectNotice(bucket, unquote_plus(key), name, name.startswith("ObjectCreated:"), message_id))
+        version = _version(obj.get("versionId"), obj.get("eTag"), obj.get("sequencer"))
+        pieces.append(
+            ObjectNotice(bucket, unquote_plus(key), name, name.startswith("ObjectCreated:"), message_id, version)
+        )
     return pieces
+
+
+def _version(version_id: Any, etag: Any, sequencer: Any) -> ObjectVersion | None:
+    """The version an event names, or None when it names none (its fields missing or not text)."""
+    version = ObjectVersion(version_id=_text(version_id) or None, etag=_text(etag) or None,
+                            sequencer=_text(sequencer) or None)
+    return version if version.pinned else None
 
 
 def _is_s3_eventbridge(event: Mapping[str, Any]) -> bool:
@@ -143,13 +161,15 @@ def _is_s3_eventbridge(event: Mapping[str, Any]) -> bool:
 def _eventbridge(event: Mapping[str, Any], message_id: str | None) -> Piece:
     detail = _mapping(event.get("detail"))
     bucket = _text(_mapping(detail.get("bucket")).get("name"))
-    key = _text(_mapping(detail.get("object")).get("key"))
+    obj = _mapping(detail.get("object"))
+    key = _text(obj.get("key"))
     kind = _text(event.get("detail-type"))
     if not bucket or not key:
         return Unrecognised(
             f"an EventBridge S3 event ('{kind[:60]}') without detail.bucket.name or detail.object.key", message_id
         )
-    return ObjectNotice(bucket, unquote_plus(key), kind, kind == "Object Created", message_id)
+    version = _version(obj.get("version-id"), obj.get("etag"), obj.get("sequencer"))
+    return ObjectNotice(bucket, unquote_plus(key), kind, kind == "Object Created", message_id, version)
 
 
 def _sqs_message(message: Mapping[str, Any]) -> list[Piece]:

@@ -62,6 +62,7 @@ from core.http import HttpRequest
 from core.logs import LOGGER_NAME, JsonFormatter, log_context
 from core.storage import StorageURI
 from core.storage.locations import check_output_prefix
+from core.storage.versions import ObjectVersion
 
 AUTH_LEVEL_VARIABLE = "FUNCTION_AUTH_LEVEL"
 HOST_JSON = Path(__file__).with_name("host.json")
@@ -180,13 +181,24 @@ class BlobCreatedEvent:
          "data": {"api": "PutBlockList", "url": "https://myaccount.blob.core.windows.net/testcontainer/file1.txt", ...}}
 
     The same questions as the other adapters' storage views: is it a created object
-    (:attr:`created`), which one (:attr:`uri`, None when the event names none), and if it is not
-    to be predicted, why (:attr:`skip_reason`). The blob's name is read from the subject, which,
-    unlike ``data.url``, is not URL-encoded.
+    (:attr:`created`), which one (:attr:`uri`, None when the event names none), which version of
+    it (:attr:`version`: ``data.eTag``, with ``data.sequencer`` recorded beside the outputs), and
+    if it is not to be predicted, why (:attr:`skip_reason`). The blob's name is read from the
+    subject, which, unlike ``data.url``, is not URL-encoded.
     """
 
     def __init__(self, event: func.EventGridEvent) -> None:
         self._event = event
+
+    @property
+    def version(self) -> ObjectVersion | None:
+        data = self._event.get_json()
+        if not isinstance(data, dict):
+            return None
+        etag, sequencer = data.get("eTag"), data.get("sequencer")
+        version = ObjectVersion(etag=etag if isinstance(etag, str) else None,
+                                sequencer=sequencer if isinstance(sequencer, str) else None)
+        return version if version.pinned else None
 
     @property
     def created(self) -> bool:
@@ -209,13 +221,23 @@ class BlobCreatedEvent:
 class TriggeredBlob:
     """The blob a blob trigger hands over (``func.InputStream``), read as a storage view like
     :class:`BlobCreatedEvent`. Its ``name`` is ``<container>/<blob>``; the blob alone is accepted
-    too. The trigger fires only for created blobs."""
+    too. The trigger fires only for created blobs. Its version is the ``ETag`` of the properties
+    the host read with the blob's content (no sequencer comes with it)."""
 
     created = True
 
     def __init__(self, container: str, blob: func.InputStream) -> None:
         self._container = container
         self._name = blob.name
+        # the worker's InputStream has them; the abstract type it is declared as does not
+        properties = getattr(blob, "blob_properties", None)
+        properties = properties if isinstance(properties, dict) else {}
+        etag = next((value for name, value in properties.items() if name.lower() == "etag"), None)
+        self._version = ObjectVersion(etag=etag) if isinstance(etag, str) and etag.strip('" ') else None
+
+    @property
+    def version(self) -> ObjectVersion | None:
+        return self._version
 
     @property
     def uri(self) -> StorageURI | None:
@@ -248,7 +270,8 @@ def run_batch_for(event: BlobCreatedEvent | TriggeredBlob, context: func.Context
                 "reason": event.skip_reason}})
             return
         assert event.uri is not None, "an event without a skip reason names its object"
-        run_for_created_object(event.uri, service.model, service.settings)
+        # the engine's lines ("batch started", "batch finished", "batch input skipped") say which version
+        run_for_created_object(event.uri, service.model, service.settings, event.version)
 
 
 # --- init ------------------------------------------------------------------------------------

@@ -117,6 +117,22 @@ class StorageTimeout(StorageError):
     code = "storage_timeout"
 
 
+class ObjectSuperseded(StorageError):
+    """The version of an object a run was told to read is gone or no longer the current one: the
+    object was replaced (or deleted) after its event was sent. A batch run ends "skipped:
+    superseded" and publishes nothing; the newer version has an event of its own."""
+
+    code = "object_superseded"
+
+
+class PreconditionFailed(StorageError):
+    """A conditional write or delete found the object other than the caller saw it: another
+    writer came first. The caller looks again and decides anew."""
+
+    status = 409
+    code = "precondition_failed"
+
+
 # --- the model (503) -------------------------------------------------------------------------
 
 

@@ -19,8 +19,10 @@ from typing import NamedTuple
 
 from core.errors import SettingsError
 from core.file_formats import format_for_name, supported_extensions
+from core.storage import DEFAULT_PART_BYTES as DEFAULT_BATCH_PART_BYTES
 from core.storage import DEFAULT_TIMEOUT_SECONDS as DEFAULT_STORAGE_TIMEOUT_SECONDS
 from core.storage import missing_sdk
+from core.storage.parts import MAX_PART_BYTES, MIN_PART_BYTES
 from core.storage.uri import StorageURI, parse_uri
 
 DEFAULT_MAX_ROWS = 10_000
@@ -55,6 +57,9 @@ class Settings(NamedTuple):
     batch_input_uri: StorageURI | None = None  # the prefix the deployment's trigger watches, if told
     batch_chunk_rows: int = DEFAULT_BATCH_CHUNK_ROWS
     batch_model_threads: int = DEFAULT_BATCH_MODEL_THREADS
+    # outputs larger than this are uploaded in parts of this size (S3 multipart, Azure blocks, GCS
+    # resumable pieces): from S3's smallest part (5 MiB) to Azure's largest block (4000 MiB)
+    batch_part_bytes: int = DEFAULT_BATCH_PART_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     cors_allow_origins: tuple[str, ...] = ()
@@ -101,6 +106,10 @@ class Settings(NamedTuple):
             ),
             batch_model_threads=_int(
                 "BATCH_MODEL_THREADS", env.get("BATCH_MODEL_THREADS"), DEFAULT_BATCH_MODEL_THREADS, 0, 1024
+            ),
+            batch_part_bytes=_int(
+                "BATCH_PART_BYTES", env.get("BATCH_PART_BYTES"), DEFAULT_BATCH_PART_BYTES, MIN_PART_BYTES, MAX_PART_BYTES,
+                ("5 MiB, S3's smallest part", "4000 MiB, Azure's largest block"),
             ),
             max_rows=_int("MAX_ROWS", env.get("MAX_ROWS"), DEFAULT_MAX_ROWS, 1, 1_000_000),
             max_body_bytes=_int(
@@ -239,7 +248,8 @@ def _model_version(value: str | None) -> str | None:
     return value
 
 
-def _int(name: str, value: str | None, default: int, low: int, high: int) -> int:
+def _int(name: str, value: str | None, default: int, low: int, high: int, why: tuple[str, str] | None = None) -> int:
+    """An integer from ``low`` to ``high``; ``why`` says what each bound is, for the message."""
     value = (value or "").strip().replace("_", "")
     if not value:
         return default
@@ -248,7 +258,8 @@ def _int(name: str, value: str | None, default: int, low: int, high: int) -> int
     except ValueError:
         number = None
     if number is None or not low <= number <= high:
-        raise SettingsError(f"{name}={_show(value)} is not allowed; expected an integer from {low} to {high}")
+        bounds = f"{low} ({why[0]}) to {high} ({why[1]})" if why else f"{low} to {high}"
+        raise SettingsError(f"{name}={_show(value)} is not allowed; expected an integer from {bounds}")
     return number
 
 

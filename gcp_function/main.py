@@ -41,6 +41,7 @@ from core.http import HttpRequest, HttpResponse
 from core.logs import log_context
 from core.runtime import service
 from core.storage import StorageURI
+from core.storage.versions import ObjectVersion
 
 gcp_logging.install()  # before service(): its first lines are already Cloud Logging lines
 _service = service()
@@ -141,6 +142,12 @@ class StorageObjectEvent:
         return _int_or_none(self.data.get("size"))
 
     @property
+    def version(self) -> ObjectVersion | None:
+        """The generation the event announces: the run reads exactly it."""
+        generation = self.generation
+        return None if generation is None else ObjectVersion(generation=generation)
+
+    @property
     def uri(self) -> StorageURI | None:
         if not (self.bucket and self.name):
             return None
@@ -182,7 +189,7 @@ def batch(cloud_event: CloudEvent) -> None:
         # the engine's lines ("batch started", "batch finished", "batch input skipped") say which version
         assert event.uri is not None, "an event without a skip reason names its object"
         with log_context(generation=event.generation, size=event.size):
-            run_for_created_object(event.uri, _service.model, _service.settings)
+            run_for_created_object(event.uri, _service.model, _service.settings, event.version)
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -60,8 +60,11 @@ class GcsEmulator:
     def create_bucket(self, name: str) -> storage.Bucket:
         return self.client().create_bucket(name, retry=SDK_RETRY, timeout=10)
 
-    def upload(self, bucket: str, key: str, data: bytes) -> None:
-        self.client().bucket(bucket).blob(key).upload_from_string(data, retry=SDK_RETRY, timeout=10)
+    def upload(self, bucket: str, key: str, data: bytes) -> int:
+        """Upload ``data``; the generation it created (what its finalize event names)."""
+        blob = self.client().bucket(bucket).blob(key)
+        blob.upload_from_string(data, retry=SDK_RETRY, timeout=10)
+        return blob.generation
 
 
 def function_command(

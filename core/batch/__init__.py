@@ -8,7 +8,8 @@ NumPy nor a cloud SDK; the first run pays for them.
     formats.py    which object names are inputs (.csv, .jsonl, optionally .gz), and why not
     lines.py      a byte stream -> chunks of numbered text lines, bounded memory
     readers.py    numbered lines -> rows of floats in feature order + per-line failures
-    outputs.py    the predictions and errors files: their format, temp files, publishing
+    outputs.py    the predictions and errors files: their format and temp files
+    publish.py    publishing them: only while the input is still the version read, on conditions
     triggered.py  run_for_created_object(): what every storage trigger does with one object
 
 Where the outputs go, and which objects are never inputs, is core.storage.locations: the

@@ -4,6 +4,13 @@ Memory holds one block of input, one chunk of rows and its predictions, whatever
 size: rows are parsed, predicted and appended to a temporary file chunk by chunk, and the files
 are handed to the store only when complete (see outputs.py). Nothing is published when reading
 the input or writing the outputs fails halfway: a retry then starts clean and loses nothing.
+
+A run reads one version of its input: the one its event names (``version``), else the one that
+is current when it starts, and publishes only while that version is still the current one
+(publish.py). When it is not (replaced or deleted since the event), the run ends *skipped*, with
+a reason that starts ``superseded:``, and publishes nothing: the newer version's run publishes.
+Two steps a caller can reuse on their own: :func:`open_input` (the pinned read) and
+:func:`core.batch.publish.publish`.
 """
 
 from __future__ import annotations
@@ -19,12 +26,14 @@ from typing import Any, BinaryIO, cast
 from core.batch.formats import input_format
 from core.batch.model_threads import model_thread_limit
 from core.batch.outputs import OutputFiles
+from core.batch.publish import publish
 from core.batch.readers import BatchInputError, CsvReader, JsonlReader, RowFailure
-from core.errors import ObjectNotFound, PredictionRejected
+from core.errors import ObjectNotFound, ObjectSuperseded, PredictionRejected
 from core.request.rows import RowSchema
 from core.settings import Settings
 from core.storage import StorageURI, parse_uri, store_for
 from core.storage.locations import outputs_for
+from core.storage.versions import ObjectVersion
 
 logger = logging.getLogger("serverless_ml.batch")
 
@@ -40,8 +49,9 @@ class BatchResult:
     rows_failed: int = 0
     predictions_uri: str | None = None
     errors_uri: str | None = None
-    skipped: str | None = None  # why the object was not taken as input
+    skipped: str | None = None  # why the object was not taken as input ("superseded: ..." when replaced)
     input_error: str | None = None  # why reading stopped before the end (also in the errors file)
+    version: str | None = None  # the input's version that was read: "versionId ...", "generation ..."
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,12 +65,16 @@ def run_batch(
     output_prefix: StorageURI | None = None,
     progress: Progress | None = None,
     store_for: Callable[..., Any] = store_for,
+    version: ObjectVersion | None = None,
 ) -> BatchResult:
-    """Predict every row of ``input_uri``; write the outputs under ``output_prefix`` (default:
-    ``settings.batch_output_uri``, else ``predictions/`` beside the input).
+    """Predict every row of ``input_uri`` (exactly ``version`` of it, when given); write the
+    outputs under ``output_prefix`` (default: ``settings.batch_output_uri``, else ``predictions/``
+    beside the input).
 
-    Raises SettingsError for an output prefix that is the input's folder, ModelUnavailable when
-    the model cannot be loaded, StorageError when the input cannot be read or the outputs cannot
+    A ``version`` that is gone, or no longer current when the outputs are published, ends the run
+    skipped (``superseded: ...``) with nothing published. Raises SettingsError for an output prefix
+    that is the input's folder, ModelUnavailable when the model cannot be loaded, ObjectNotFound
+    when the input is missing, StorageError when the input cannot be read or the outputs cannot
     be written (nothing is published then), PredictionFailed when the model breaks.
     """
     source = parse_uri(input_uri) if isinstance(input_uri, str) else input_uri
@@ -76,13 +90,43 @@ def run_batch(
     model = model_holder.get()
     started = time.perf_counter()
     reader = reader_for(found.kind, RowSchema(model.schema), by_position=model.feature_names_source == "generated")
-    timeout = settings.storage_timeout_seconds
-    logger.info("batch started", extra={"fields": {"input": source.display, "format": found.kind, "gzip": found.gzipped}})
+    try:
+        return _run(source, targets, found, reader, model, settings, version, progress, store_for, started)
+    except ObjectSuperseded as exc:
+        reason = f"superseded: {exc.message}"
+        shown = version.describe() if version is not None and version.pinned else None
+        logger.info("batch input skipped", extra={"fields": {"input": source.display, "version": shown, "reason": reason}})
+        return BatchResult(source.display, skipped=reason, version=shown)
 
+
+def open_input(source: StorageURI, version: ObjectVersion | None, timeout: float,
+               store_for: Callable[..., Any] = store_for) -> tuple[BinaryIO, ObjectVersion | None]:
+    """The input as a stream, and the version it is: ``version`` when it is pinned (read exactly,
+    or ObjectSuperseded), else the version current now (stat, then held to it). None for a store
+    without versions (a local file)."""
+    store = store_for(source, timeout)
+    if (version is None or not version.pinned) and store.versioned:
+        found = store.stat(source)
+        if found is None:
+            raise ObjectNotFound(f"{source.display} does not exist", source.display)
+        version = found._replace(sequencer=version.sequencer if version is not None else None)
+    if not store.versioned:
+        version = None
+    return store.open_read(source, version), version
+
+
+def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, settings: Settings,
+         version: ObjectVersion | None, progress: Progress | None, store_for: Callable[..., Any],
+         started: float) -> BatchResult:
+    timeout = settings.storage_timeout_seconds
     read = predicted = failed = 0
     input_error = None
     with OutputFiles() as outputs, model_thread_limit(settings.batch_model_threads):
-        raw = _Counting(store_for(source, timeout).open_read(source))
+        stream_in, version = open_input(source, version, timeout, store_for)
+        shown = version.describe() if version is not None else None
+        logger.info("batch started", extra={"fields": {
+            "input": source.display, "format": found.kind, "gzip": found.gzipped, "version": shown}})
+        raw = _Counting(stream_in)
         try:
             # _Counting has the read and close the readers use, not all of BinaryIO; gzip reads forward
             # only, though typeshed's protocol for its file object also asks for seek
@@ -112,27 +156,22 @@ def run_batch(
         finally:
             raw.close()
         outputs.finish()
-        store = store_for(targets.predictions, timeout)
-        errors_uri = None
-        if outputs.has_errors:
-            store.write_file(targets.errors, outputs.errors_path)  # first: see outputs.py
-            errors_uri = str(targets.errors)
-        else:  # an earlier run's errors (of an input since replaced) must not sit beside these predictions
-            try:
-                store.delete(targets.errors)
-            except ObjectNotFound:
-                pass  # no folder yet, so nothing stale; a missing bucket fails the write just below
-        store.write_file(targets.predictions, outputs.predictions_path)
+        published = publish(
+            outputs, targets, source, version, store_for=store_for, timeout=timeout, part_bytes=settings.batch_part_bytes
+        )
+        errors_uri = str(published.errors) if published.errors is not None else None
 
     seconds = time.perf_counter() - started
     result = BatchResult(
-        source.display, read, predicted, failed, str(targets.predictions), errors_uri, input_error=input_error
+        source.display, read, predicted, failed, str(targets.predictions), errors_uri, input_error=input_error,
+        version=shown,
     )
     logger.info(
         "batch finished",
         extra={"fields": {
-            "input": source.display, "rows_read": read, "rows_predicted": predicted, "rows_failed": failed,
-            "predictions": targets.predictions.display, "errors": targets.errors.display if errors_uri else None,
+            "input": source.display, "version": shown, "rows_read": read, "rows_predicted": predicted,
+            "rows_failed": failed, "predictions": targets.predictions.display,
+            "errors": targets.errors.display if errors_uri else None,
             "input_error": input_error, "seconds": round(seconds, 3),
             "rows_per_second": round(read / seconds) if seconds > 0 else None,
         }},

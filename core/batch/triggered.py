@@ -4,7 +4,9 @@ The object is predicted by :func:`run_batch`, and the run is settled one of thre
 
 - ``predicted``: the outputs were written (rows that failed are listed in the errors file);
 - ``skipped``: nothing to do, logged with the reason: the object is an output, not a batch input,
-  or was deleted before it could be read (a retry would find it missing for ever);
+  or was deleted before it could be read (a retry would find it missing for ever), or the version
+  the event names was replaced before the run could publish (``superseded: ...``; the newer
+  version's own event publishes its predictions);
 - ``failed``: logged at ERROR with ``retry``. A wrong setting (``BATCH_OUTPUT_URI`` that is the
   input's folder) is not retried: every retry would fail the same way. Any other failure (storage,
   model, the output writer) is retried by the platform (SQS, Lambda's async retries, the blob
@@ -24,6 +26,7 @@ from core.batch.engine import BatchResult, run_batch
 from core.errors import ObjectNotFound, ServerlessMLError, SettingsError
 from core.settings import Settings
 from core.storage import StorageURI
+from core.storage.versions import ObjectVersion
 
 logger = logging.getLogger("serverless_ml.batch")
 
@@ -39,10 +42,13 @@ class Settled:
     retry: bool = False  # failed: whether the platform should deliver the event again
 
 
-def settle_created_object(uri: StorageURI, model_holder: Any, settings: Settings) -> Settled:
-    """Predict the object a trigger announced; never raises a ServerlessMLError."""
+def settle_created_object(
+    uri: StorageURI, model_holder: Any, settings: Settings, version: ObjectVersion | None = None
+) -> Settled:
+    """Predict the object a trigger announced (the ``version`` its event names); never raises a
+    ServerlessMLError."""
     try:
-        result = run_batch(uri, model_holder, settings)
+        result = run_batch(uri, model_holder, settings, version=version)
     except ObjectNotFound as exc:
         if exc.uri != uri.display:  # the output bucket or the model is missing: a setting to fix
             return _failed(uri, exc, retry=True)
@@ -58,9 +64,12 @@ def settle_created_object(uri: StorageURI, model_holder: Any, settings: Settings
     return Settled("predicted", result)
 
 
-def run_for_created_object(uri: StorageURI, model_holder: Any, settings: Settings) -> BatchResult | None:
-    """Predict the object a trigger announced; raise only what a retry may cure."""
-    settled = settle_created_object(uri, model_holder, settings)
+def run_for_created_object(
+    uri: StorageURI, model_holder: Any, settings: Settings, version: ObjectVersion | None = None
+) -> BatchResult | None:
+    """Predict the object a trigger announced (the ``version`` its event names); raise only what
+    a retry may cure."""
+    settled = settle_created_object(uri, model_holder, settings, version)
     if settled.retry and settled.error is not None:
         raise settled.error
     return settled.result

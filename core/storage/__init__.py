@@ -7,24 +7,34 @@ A backend is a client and a function that maps its SDK's exceptions to core's st
 call into the SDK runs inside :class:`core.storage.sdk_errors.mapped_errors` with that function,
 ``open_read`` returns :func:`core.storage.sdk_errors.mapped_stream` over the SDK's download, and
 ``BACKENDS`` in :mod:`core.storage.uri` names the module.
+
+Versions (:mod:`core.storage.versions`): a store whose ``versioned`` is true reads exactly the
+version it is given (or raises :class:`~core.errors.ObjectSuperseded`), tells the current version
+of an object (``stat``), and writes or deletes on a :class:`~core.storage.versions.Precondition`
+(or raises :class:`~core.errors.PreconditionFailed`). ``file://`` is not versioned.
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from core.errors import StorageError
 from core.installed import is_installed
+from core.storage.parts import MIB
 from core.storage.uri import BACKENDS, SUPPORTED_SCHEMES, StorageURI, parse_uri
 
 __all__ = [
-    "DEFAULT_TIMEOUT_SECONDS", "ObjectStore", "StorageURI", "SUPPORTED_SCHEMES",
+    "DEFAULT_PART_BYTES", "DEFAULT_TIMEOUT_SECONDS", "ObjectStore", "StorageURI", "SUPPORTED_SCHEMES",
     "missing_sdk", "parse_uri", "store_for",
 ]
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
+# A file larger than this is uploaded in parts of this size (S3 multipart, Azure blocks, GCS
+# resumable pieces); memory holds about one part on GCS and Azure, none on S3.
+DEFAULT_PART_BYTES = 16 * MIB
 _stores: dict[tuple[str, float], ObjectStore] = {}
 _stores_lock = threading.Lock()
 
@@ -35,26 +45,43 @@ class ObjectStore(Protocol):
     :class:`~core.errors.StorageError` subclass, never an SDK exception."""
 
     scheme: str
+    versioned: bool  # whether versions, stat and preconditions below are supported
 
     def read_bytes(self, uri: StorageURI) -> bytes: ...
 
-    def open_read(self, uri: StorageURI) -> BinaryIO: ...
+    def open_read(self, uri: StorageURI, version: ObjectVersion | None = None) -> BinaryIO:
+        """A stream over the object; over exactly ``version`` when it is pinned, or else
+        ObjectSuperseded (that version was replaced or deleted)."""
+        ...
+
+    def stat(self, uri: StorageURI) -> ObjectVersion | None:
+        """The object's current version, or None when there is no such object."""
+        ...
 
     def write_bytes(self, uri: StorageURI, data: bytes) -> None: ...
 
-    def write_file(self, uri: StorageURI, path: str) -> None:
+    def write_file(
+        self, uri: StorageURI, path: str, *, metadata: Mapping[str, str] | None = None,
+        precondition: Precondition | None = None, part_bytes: int = DEFAULT_PART_BYTES,
+    ) -> ObjectVersion | None:
         """Store the local file at ``path`` as ``uri``, streamed (never read whole into memory)
-        and atomically: readers see the previous object or the complete new one, never a part."""
+        and atomically: readers see the previous object or the complete new one, never a part. A
+        file larger than ``part_bytes`` goes in parts, committed by one last request. With a
+        ``precondition``, the object is replaced only if it is as expected (else
+        PreconditionFailed, nothing changed). Returns the version written (None: not versioned)."""
         ...
 
-    def delete(self, uri: StorageURI) -> None:
+    def delete(self, uri: StorageURI, *, precondition: Precondition | None = None) -> None:
         """Remove the object. An object that is already gone is not an error (a repeated cleanup
-        succeeds); a missing bucket or container is."""
+        succeeds); a missing bucket or container is. With a ``precondition``, only the version it
+        names is removed (else PreconditionFailed, also when the object is gone)."""
         ...
 
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from core.storage.versions import ObjectVersion, Precondition
 
     # How store_for builds a backend: ``Backend(timeout_seconds)``. Each backend module assigns its
     # class to a variable of this type under TYPE_CHECKING, so mypy checks the constructor and every

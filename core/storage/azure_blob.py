@@ -14,6 +14,14 @@ service that is down hangs for about 84 s. Here every call gives up within about
 the server is the common transient failure), and connect/read timeouts that share the rest of the
 budget. Token requests of ``DefaultAzureCredential`` are outside this budget.
 
+Versions are eTags (opaque, not ordered): a read of one version sends ``If-Match`` (the SDK holds
+the later ranges of a download to the eTag of the first), a conditional write ``If-Match`` or
+``If-None-Match: *`` on the request that creates the blob (Put Blob, or Put Block List after the
+blocks were staged), a conditional delete ``If-Match``. A file larger than ``part_bytes`` is staged
+as blocks of that size and committed by one Put Block List; block ids carry a token of the upload,
+so two uploads of the same blob at once never mix their blocks. Metadata names are C# identifiers
+here: ``input-etag`` is stored as ``input_etag``.
+
 Errors become :mod:`core.errors` storage errors whose messages name ``uri.display`` and the cause,
 never an SDK message: those can carry request URLs with SAS tokens.
 """
@@ -22,18 +30,29 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
-from core.storage import DEFAULT_TIMEOUT_SECONDS
+from core.errors import (
+    ObjectNotFound,
+    ObjectSuperseded,
+    PreconditionFailed,
+    StorageAccessDenied,
+    StorageError,
+    StorageTimeout,
+)
+from core.storage import DEFAULT_PART_BYTES, DEFAULT_TIMEOUT_SECONDS
+from core.storage.parts import FileSlice, cut, part_size
 from core.storage.sdk_errors import mapped_errors, mapped_stream
 from core.storage.uri import StorageURI
+from core.storage.versions import ObjectVersion, Precondition
 
 if TYPE_CHECKING:
     # The SDK's names, bound by _import_sdk() on first use; declared here for the type checker only.
+    from azure.core import MatchConditions
     from azure.core import exceptions as azure_errors
-    from azure.storage.blob import BlobServiceClient, LinearRetry
+    from azure.storage.blob import BlobBlock, BlobServiceClient, LinearRetry
 
 _sdk_loaded = False
 
@@ -44,11 +63,12 @@ def _import_sdk() -> None:
     store_for() imports this module only when a URI of its scheme is used; importing the SDK here
     as well keeps the house rule that nothing under core/ imports a cloud SDK at module level.
     """
-    global _sdk_loaded, azure_errors, BlobServiceClient, LinearRetry
+    global _sdk_loaded, azure_errors, MatchConditions, BlobBlock, BlobServiceClient, LinearRetry
     if _sdk_loaded:
         return
+    from azure.core import MatchConditions
     from azure.core import exceptions as azure_errors
-    from azure.storage.blob import BlobServiceClient, LinearRetry
+    from azure.storage.blob import BlobBlock, BlobServiceClient, LinearRetry
     _sdk_loaded = True
 
 
@@ -59,10 +79,11 @@ ACCOUNT_URL_VARIABLE = "AZURE_STORAGE_ACCOUNT_URL"
 _ATTEMPTS = 2
 # Models are read whole at start; a few parallel range reads speed up large ones.
 _READ_CONCURRENCY = 4
-# Uploads larger than this go as blocks of _BLOCK_BYTES, so a file upload holds one block in
-# memory (the SDK's defaults: one request up to 64 MiB, blocks of 4 MiB).
+# write_bytes: uploads larger than this go as blocks of _BLOCK_BYTES (the SDK's defaults: one
+# request up to 64 MiB, blocks of 4 MiB). write_file cuts its own blocks, of part_bytes.
 _SINGLE_PUT_BYTES = 8 * 1024 * 1024
 _BLOCK_BYTES = 4 * 1024 * 1024
+_MAX_BLOCKS = 50_000  # blocks in one block blob
 
 
 class AzureBlobObjectStore:
@@ -75,6 +96,7 @@ class AzureBlobObjectStore:
     """
 
     scheme = "az"
+    versioned = True
 
     def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, *,
                  environ: Mapping[str, str] | None = None) -> None:
@@ -97,14 +119,26 @@ class AzureBlobObjectStore:
         with mapped_errors(self._storage_error, uri, "read"):
             return self._blob(uri).download_blob(max_concurrency=_READ_CONCURRENCY).readall()
 
-    def open_read(self, uri: StorageURI) -> BinaryIO:
-        """A buffered binary stream over the blob, read chunk by chunk as it is consumed.
+    def open_read(self, uri: StorageURI, version: ObjectVersion | None = None) -> BinaryIO:
+        """A buffered binary stream over the blob (``version`` by If-Match on its eTag), read chunk
+        by chunk as it is consumed.
 
         The first chunk is fetched here, so a missing blob fails now, not at the first read.
         """
+        etag = version.quoted_etag if version is not None else None
+        conditions = {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
         with mapped_errors(self._storage_error, uri, "read"):
-            downloader = self._blob(uri).download_blob()
+            downloader = self._blob(uri).download_blob(**conditions)
         return mapped_stream(downloader, self._storage_error, uri)
+
+    def stat(self, uri: StorageURI) -> ObjectVersion | None:
+        """The blob's current eTag; None when there is no such blob (or container)."""
+        with mapped_errors(self._storage_error, uri, "read"):
+            try:
+                properties = self._blob(uri).get_blob_properties()
+            except azure_errors.ResourceNotFoundError:
+                return None
+        return ObjectVersion(etag=properties.etag)
 
     def write_bytes(self, uri: StorageURI, data: bytes) -> None:
         """Write atomically: a block blob is replaced whole when the upload commits, so readers
@@ -112,26 +146,53 @@ class AzureBlobObjectStore:
         with mapped_errors(self._storage_error, uri, "written"):
             self._blob(uri).upload_blob(data, overwrite=True)
 
-    def write_file(self, uri: StorageURI, path: str) -> None:
-        """Upload the local file at ``path``, streamed: up to ``_SINGLE_PUT_BYTES`` in one request,
-        larger files as blocks of ``_BLOCK_BYTES`` committed by one final request. A block blob is
-        replaced only at that commit, so readers see the old blob or the whole new one.
-        ``timeout_seconds`` bounds each request, not the whole upload."""
-        with open(path, "rb") as data:  # a missing local file is our OSError, not a storage error
-            size = os.fstat(data.fileno()).st_size
-            with mapped_errors(self._storage_error, uri, "written"):
-                self._blob(uri).upload_blob(data, length=size, overwrite=True)
+    def write_file(
+        self, uri: StorageURI, path: str, *, metadata: Mapping[str, str] | None = None,
+        precondition: Precondition | None = None, part_bytes: int = DEFAULT_PART_BYTES,
+    ) -> ObjectVersion:
+        """Upload the local file at ``path``: up to ``part_bytes`` (and ``_SINGLE_PUT_BYTES``) in
+        one Put Blob, larger files staged as blocks of ``part_bytes`` (more where 50,000 would not
+        hold the file), each read from its slice of the file, and committed by one Put Block List.
+        A block blob is replaced only by that last request, and only if ``precondition`` holds,
+        so readers see the old blob or the whole new one. ``timeout_seconds`` bounds each request,
+        not the whole upload."""
+        blob = self._blob(uri)
+        names = {name.replace("-", "_"): value for name, value in (metadata or {}).items()}
+        conditions = _write_conditions(precondition)
+        size = os.stat(path).st_size  # a missing local file is our OSError, not a storage error
+        if size <= min(part_bytes, _SINGLE_PUT_BYTES):
+            with open(path, "rb") as data, mapped_errors(self._storage_error, uri, "written"):
+                answer = blob.upload_blob(data, length=size, overwrite=True, metadata=names or None, **conditions)
+            return ObjectVersion(etag=answer["etag"])
+        token = uuid.uuid4().hex  # this upload's blocks; ids of one blob must all have one length
+        blocks = []
+        for part in cut(size, part_size(size, part_bytes, _MAX_BLOCKS)):
+            block_id = f"{token}{part.number:06d}"
+            with FileSlice(path, part.offset, part.length) as data, mapped_errors(self._storage_error, uri, "written"):
+                blob.stage_block(block_id, data, length=part.length)
+            blocks.append(BlobBlock(block_id=block_id))
+        with mapped_errors(self._storage_error, uri, "written"):
+            answer = blob.commit_block_list(blocks, metadata=names or None, **conditions)
+        return ObjectVersion(etag=answer["etag"])
 
-    def delete(self, uri: StorageURI) -> None:
+    def delete(self, uri: StorageURI, *, precondition: Precondition | None = None) -> None:
         """Delete the blob (and its snapshots); one already gone is not an error, a missing
-        container is."""
+        container is. With a ``precondition`` (If-Match on its eTag), a blob that is not that
+        version, or is gone, is PreconditionFailed."""
+        if precondition is not None and precondition.found is None:
+            raise ValueError("a conditional delete needs the version it expects to remove")
         with mapped_errors(self._storage_error, uri, "deleted"):
             try:
-                self._blob(uri).delete_blob(delete_snapshots="include")
+                self._blob(uri).delete_blob(delete_snapshots="include", **_write_conditions(precondition))
             except azure_errors.ResourceNotFoundError as exc:
                 raw_code = getattr(exc, "error_code", None)
                 if str(getattr(raw_code, "value", raw_code) or "") == "ContainerNotFound":
                     raise
+                if precondition is not None:
+                    raise PreconditionFailed(
+                        f"{uri.display} cannot be deleted: it was removed since it was found; another writer "
+                        "came first", uri.display,
+                    ) from None
 
     def _storage_error(self, exc: Exception, uri: StorageURI, done: str) -> StorageError:
         """This store's mapping function for the SDK's failures."""
@@ -234,11 +295,33 @@ def azure_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: flo
         return StorageError(f"{where} cannot be {done}: the storage service cannot be reached", where)
     if isinstance(exc, azure_errors.ServiceResponseError):
         return StorageError(f"{where} cannot be {done}: the connection to the storage service broke", where)
-    if isinstance(exc, azure_errors.ResourceModifiedError):
-        return StorageError(f"{where} cannot be {done}: it changed while it was being {done}", where)
+    if isinstance(exc, azure_errors.ResourceModifiedError) or status == 412:  # If-Match did not hold
+        if done == "read":  # a read held to one eTag, or a download whose blob changed under it
+            return ObjectSuperseded(f"{where} is no longer the version that was to be read: it was replaced", where)
+        return PreconditionFailed(
+            f"{where} cannot be {done}: it is no longer as it was found; another writer came first", where
+        )
+    if isinstance(exc, azure_errors.ResourceExistsError) and done in ("written", "deleted"):
+        # If-None-Match: * on a blob that exists now: 409 BlobAlreadyExists
+        return PreconditionFailed(
+            f"{where} cannot be {done}: it exists now, though it did not when it was looked for; another "
+            f"writer came first ({code or 409})", where,
+        )
     if status is not None:
         return StorageError(f"{where} cannot be {done}: the storage service answered {status} {code}".rstrip(), where)
     return StorageError(f"{where} cannot be {done}: unexpected {type(exc).__name__} from the Azure SDK", where)
+
+
+def _write_conditions(precondition: Precondition | None) -> dict[str, Any]:
+    """The SDK's arguments for ``precondition``: If-None-Match: * or If-Match on its eTag."""
+    if precondition is None:
+        return {}
+    if precondition.found is None:
+        return {"match_condition": MatchConditions.IfMissing}
+    etag = precondition.found.quoted_etag
+    if etag is None:
+        raise ValueError(f"an Azure precondition needs the eTag of the version it expects; got {precondition.found!r}")
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
 
 
 if TYPE_CHECKING:

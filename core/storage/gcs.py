@@ -9,6 +9,11 @@ Every call gives up within about ``timeout_seconds``: each HTTP attempt has that
 retries stop once it has passed. (The SDK's default retry keeps a stopped server busy for about
 two minutes before it fails.)
 
+Versions are generations: a read of one version asks for its ``generation`` (a generation that is
+gone answers 404 while the object itself exists: ObjectSuperseded), a conditional write or delete
+sends ``ifGenerationMatch`` (0: the object must not exist). The GCS emulator the tests use keeps
+generations but ignores both (it serves the current object and never answers 412).
+
     >>> store = GCSObjectStore(timeout_seconds=5)
     >>> store.read_bytes(parse_uri("gs://models/iris/model.joblib"))[:2]  # doctest: +SKIP
     b'\\x80\\x04'
@@ -20,12 +25,21 @@ import http
 import mimetypes
 import os
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, BinaryIO
 
-from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
-from core.storage import DEFAULT_TIMEOUT_SECONDS
+from core.errors import (
+    ObjectNotFound,
+    ObjectSuperseded,
+    PreconditionFailed,
+    StorageAccessDenied,
+    StorageError,
+    StorageTimeout,
+)
+from core.storage import DEFAULT_PART_BYTES, DEFAULT_TIMEOUT_SECONDS
 from core.storage.sdk_errors import mapped_errors, mapped_stream
 from core.storage.uri import StorageURI
+from core.storage.versions import ObjectVersion, Precondition
 
 if TYPE_CHECKING:
     # The SDK's names, bound by _import_sdk() on first use; declared here for the type checker only.
@@ -74,15 +88,16 @@ def _import_sdk() -> None:
 # (the SDK's default range is 40 MiB).
 READ_CHUNK_BYTES = 8 * 1024 * 1024
 # write_file sends a file larger than the SDK's one-request limit (8 MiB) as a resumable upload in
-# pieces of this size (a multiple of 256 KiB), so memory holds one piece; the SDK's default piece
-# is 100 MiB.
-WRITE_CHUNK_BYTES = 8 * 1024 * 1024
+# pieces of part_bytes, rounded up to a multiple of this (the protocol's unit), so memory holds one
+# piece; the SDK's default piece is 100 MiB.
+RESUMABLE_UNIT_BYTES = 256 * 1024
 
 
 class GCSObjectStore:
     """``gs://`` objects. Thread-safe; one client per store, built on the first call."""
 
     scheme = "gs"
+    versioned = True
 
     def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
         _import_sdk()
@@ -97,11 +112,13 @@ class GCSObjectStore:
         with mapped_errors(self._storage_error, uri, "read"):
             return self._blob(uri).download_as_bytes(timeout=self.timeout_seconds, retry=self._retry)
 
-    def open_read(self, uri: StorageURI) -> BinaryIO:
-        """A stream over the object, fetched in ranges. A missing object fails here, not on the
-        first read; the stream keeps to the generation that existed when it was opened."""
+    def open_read(self, uri: StorageURI, version: ObjectVersion | None = None) -> BinaryIO:
+        """A stream over the object (its ``version.generation`` when given), fetched in ranges. A
+        missing object fails here, not on the first read; the stream keeps to the generation that
+        existed when it was opened."""
         with mapped_errors(self._storage_error, uri, "read"):
-            blob = self._blob(uri)
+            generation = version.generation if version is not None else None
+            blob = self._client_once().bucket(uri.bucket).blob(uri.key, generation=generation)
             # learns the generation, so the ranges of one stream all come from one version
             blob.reload(timeout=self.timeout_seconds, retry=self._retry)
             reader = blob.open(
@@ -118,25 +135,52 @@ class GCSObjectStore:
                 data, content_type=content_type, timeout=self.timeout_seconds, retry=self._retry
             )
 
-    def write_file(self, uri: StorageURI, path: str) -> None:
+    def stat(self, uri: StorageURI) -> ObjectVersion | None:
+        """The object's current generation; None when there is no such object."""
+        with mapped_errors(self._storage_error, uri, "read"):
+            blob = self._client_once().bucket(uri.bucket).get_blob(
+                uri.key, timeout=self.timeout_seconds, retry=self._retry
+            )
+        return None if blob is None else ObjectVersion(generation=blob.generation)
+
+    def write_file(
+        self, uri: StorageURI, path: str, *, metadata: Mapping[str, str] | None = None,
+        precondition: Precondition | None = None, part_bytes: int = DEFAULT_PART_BYTES,
+    ) -> ObjectVersion:
         """Upload the local file at ``path``, streamed: up to 8 MiB in one request, larger files
-        as a resumable upload in ``WRITE_CHUNK_BYTES`` pieces. Either way GCS makes the object
-        visible only when the upload is finalized, so readers see the old object or the whole new
-        one. ``timeout_seconds`` bounds each request (and its retries), not the whole upload."""
+        as a resumable upload in pieces of ``part_bytes`` (rounded up to 256 KiB). Either way GCS
+        makes the object visible only when the upload is finalized, and only if ``precondition``
+        holds, so readers see the old object or the whole new one. ``timeout_seconds`` bounds each
+        request (and its retries), not the whole upload."""
         with open(path, "rb") as data:  # a missing local file is our OSError, not a storage error
             size = os.fstat(data.fileno()).st_size
+            piece = -(-part_bytes // RESUMABLE_UNIT_BYTES) * RESUMABLE_UNIT_BYTES
             with mapped_errors(self._storage_error, uri, "written"):
-                self._blob(uri, chunk_size=WRITE_CHUNK_BYTES).upload_from_file(
+                blob = self._blob(uri, chunk_size=piece)
+                if metadata:
+                    blob.metadata = dict(metadata)
+                blob.upload_from_file(
                     data, size=size, content_type=_content_type(uri.name),
-                    timeout=self.timeout_seconds, retry=self._retry,
+                    timeout=self.timeout_seconds, retry=self._retry, if_generation_match=_generation_match(precondition),
                 )
+        return ObjectVersion(generation=blob.generation)
 
-    def delete(self, uri: StorageURI) -> None:
-        """Delete the object; one already gone is not an error, a missing bucket is."""
+    def delete(self, uri: StorageURI, *, precondition: Precondition | None = None) -> None:
+        """Delete the object; one already gone is not an error, a missing bucket is. With a
+        ``precondition`` only its generation is deleted (else PreconditionFailed)."""
+        if precondition is not None and precondition.found is None:
+            raise ValueError("a conditional delete needs the version it expects to remove")
         with mapped_errors(self._storage_error, uri, "deleted"):
             try:
-                self._blob(uri).delete(timeout=self.timeout_seconds, retry=self._retry)
+                self._blob(uri).delete(
+                    timeout=self.timeout_seconds, retry=self._retry, if_generation_match=_generation_match(precondition)
+                )
             except api_exceptions.NotFound:
+                if precondition is not None:
+                    raise PreconditionFailed(
+                        f"{uri.display} cannot be deleted: it was removed since it was found; another writer "
+                        "came first", uri.display,
+                    ) from None
                 bucket = self._client_once().bucket(uri.bucket)
                 if not bucket.exists(timeout=self.timeout_seconds, retry=self._retry):
                     raise ObjectNotFound(
@@ -165,10 +209,20 @@ class GCSObjectStore:
         if not isinstance(exc, _SDK_ERRORS):
             return None
         shown = uri.display
+        if isinstance(exc, api_exceptions.PreconditionFailed):  # 412: ifGenerationMatch did not hold
+            if done == "read":
+                return ObjectSuperseded(f"{shown} is no longer the generation that was to be read (HTTP 412)", shown)
+            return PreconditionFailed(
+                f"{shown} cannot be {done}: it is no longer the generation that was found; another writer came "
+                "first (HTTP 412)", shown,
+            )
         if isinstance(exc, api_exceptions.NotFound):
             if done == "written":  # an upload finds nothing missing but the bucket
                 return ObjectNotFound(f"{shown} cannot be written: bucket '{uri.bucket}' does not exist", shown)
-            return ObjectNotFound(f"{shown} does not exist: {self._what_is_missing(uri)}", shown)
+            missing = self._what_is_missing(uri)
+            if missing is None:  # the object is there: the generation asked for is not
+                return ObjectSuperseded(f"{shown} no longer has the generation that was to be read (HTTP 404)", shown)
+            return ObjectNotFound(f"{shown} does not exist: {missing}", shown)
         if isinstance(exc, api_exceptions.Unauthorized):
             return StorageAccessDenied(
                 f"{shown} cannot be {done}: Cloud Storage refused the credentials (HTTP 401)", shown
@@ -210,17 +264,29 @@ class GCSObjectStore:
             )
         return StorageError(f"{shown} cannot be {done}: {_cause(exc)}", shown)
 
-    def _what_is_missing(self, uri: StorageURI) -> str:
-        """Which of bucket and object is missing: a download's 404 does not say."""
+    def _what_is_missing(self, uri: StorageURI) -> str | None:
+        """Which of bucket and object is missing: a download's 404 does not say. None: neither,
+        so the 404 was for a generation of the object that is gone."""
         try:
-            bucket_exists = self._client_once().bucket(uri.bucket).exists(
-                timeout=self.timeout_seconds, retry=self._retry
-            )
+            bucket = self._client_once().bucket(uri.bucket)
+            if not bucket.exists(timeout=self.timeout_seconds, retry=self._retry):
+                return f"bucket '{uri.bucket}' does not exist"
+            if bucket.blob(uri.key).exists(timeout=self.timeout_seconds, retry=self._retry):
+                return None
         except _SDK_ERRORS:  # e.g. allowed to read objects but not to look at the bucket
             return f"no object '{uri.key}' in bucket '{uri.bucket}', or no such bucket"
-        if not bucket_exists:
-            return f"bucket '{uri.bucket}' does not exist"
         return f"no object '{uri.key}' in bucket '{uri.bucket}'"
+
+
+def _generation_match(precondition: Precondition | None) -> int | None:
+    """``ifGenerationMatch`` for ``precondition``: 0 for an object that must not exist."""
+    if precondition is None:
+        return None
+    if precondition.found is None:
+        return 0
+    if precondition.found.generation is None:
+        raise ValueError(f"a Cloud Storage precondition needs a generation; got {precondition.found!r}")
+    return precondition.found.generation
 
 
 def _content_type(name: str) -> str:

@@ -1,17 +1,29 @@
-"""The local filesystem as object storage (``file://``)."""
+"""The local filesystem as object storage (``file://``).
+
+Not versioned: a file has no version to pin a read to, and a folder no conditional write; a
+local file is read as it is, and outputs replace what is there (atomically, by rename). File
+systems keep no object metadata, so the metadata a batch run records with cloud outputs is
+not written here.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, BinaryIO
 
 from core.errors import ObjectNotFound, StorageAccessDenied, StorageError
+from core.storage import DEFAULT_PART_BYTES
 from core.storage.sdk_errors import mapped_errors
 from core.storage.uri import StorageURI
+
+if TYPE_CHECKING:
+    from core.storage.versions import ObjectVersion, Precondition
 
 
 class LocalObjectStore:
     scheme = "file"
+    versioned = False
 
     def __init__(self, timeout_seconds: float = 0.0) -> None:
         # local reads do not time out; the argument keeps every backend built the same way
@@ -21,7 +33,9 @@ class LocalObjectStore:
         with self.open_read(uri) as stream:
             return stream.read()
 
-    def open_read(self, uri: StorageURI) -> BinaryIO:
+    def open_read(self, uri: StorageURI, version: ObjectVersion | None = None) -> BinaryIO:
+        if version is not None and version.pinned:
+            raise ValueError(f"{uri.display}: local files have no versions to read; got {version!r}")
         with mapped_errors(_storage_error, uri, "read"):
             try:
                 return open(uri.key, "rb")
@@ -30,12 +44,24 @@ class LocalObjectStore:
             except IsADirectoryError:
                 raise ObjectNotFound(f"{uri.display} is a folder, not a file", uri.display) from None
 
+    def stat(self, uri: StorageURI) -> ObjectVersion | None:
+        """An unpinned version for a file that exists (files have no versions), else None."""
+        from core.storage.versions import ObjectVersion
+
+        return ObjectVersion() if os.path.isfile(uri.key) else None
+
     def write_bytes(self, uri: StorageURI, data: bytes) -> None:
         """Write atomically: a reader sees the old file or the whole new one, never a part."""
         self._write_atomically(uri, lambda out: out.write(data))
 
-    def write_file(self, uri: StorageURI, path: str) -> None:
-        """Copy the file at ``path`` to ``uri`` in blocks, atomically like write_bytes."""
+    def write_file(
+        self, uri: StorageURI, path: str, *, metadata: Mapping[str, str] | None = None,
+        precondition: Precondition | None = None, part_bytes: int = DEFAULT_PART_BYTES,
+    ) -> None:
+        """Copy the file at ``path`` to ``uri`` in blocks, atomically like write_bytes. A file
+        has no metadata (``metadata`` is not kept) and no parts; a precondition is refused."""
+        if precondition is not None:
+            raise ValueError(f"{uri.display}: local files take no preconditions")
 
         import shutil  # writes only: a function that just reads its model never pays for it
 
@@ -45,8 +71,10 @@ class LocalObjectStore:
 
         self._write_atomically(uri, copy)
 
-    def delete(self, uri: StorageURI) -> None:
+    def delete(self, uri: StorageURI, *, precondition: Precondition | None = None) -> None:
         """Remove the file; a file already gone is not an error, a missing folder is."""
+        if precondition is not None:
+            raise ValueError(f"{uri.display}: local files take no preconditions")
         with mapped_errors(_storage_error, uri, "deleted"):
             try:
                 os.remove(uri.key)

@@ -36,8 +36,9 @@ from urllib.parse import urlsplit
 
 from core.errors import StorageError
 from core.storage.s3_errors import answer_error, connection_failed, timed_out, unreachable
-from core.storage.sigv4 import Credentials, s3_path, signed_get_headers
+from core.storage.sigv4 import Credentials, query_string, s3_path, signed_get_headers
 from core.storage.uri import StorageURI
+from core.storage.versions import ObjectVersion
 
 # Settings that change how botocore reaches S3 in a way this module does not reproduce.
 _BOTOCORE_ONLY = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
@@ -130,10 +131,25 @@ class ObjectResponse:
         self._connection.close()
 
 
+def read_conditions(version: ObjectVersion | None) -> tuple[dict[str, str], dict[str, str]]:
+    """(query, headers) that hold a GET to ``version``: ``?versionId=`` where it has one (a
+    versioned bucket), else ``If-Match`` on its eTag; nothing for an unpinned version."""
+    if version is None:
+        return {}, {}
+    if version.version_id:
+        return {"versionId": version.version_id}, {}
+    if version.quoted_etag:
+        return {}, {"if-match": version.quoted_etag}
+    return {}, {}
+
+
 def get_object(target: Target, uri: StorageURI, timeout_seconds: float, attempts: int,
-               per_attempt: float) -> ObjectResponse:
-    """GET the object: its body on 200; a core StorageError on any failure (after the retries);
+               per_attempt: float, version: ObjectVersion | None = None) -> ObjectResponse:
+    """GET the object (exactly ``version`` when it is pinned): its body on 200; a core StorageError
+    on any failure (after the retries), ObjectSuperseded when that version is gone or replaced;
     RedirectToBotocore when S3 answers that the bucket lives elsewhere."""
+    query, conditions = read_conditions(version)
+    request_path = f"{target.path}?{query_string(query)}" if query else target.path
     failure: StorageError | None = None
     for attempt in range(attempts):
         if attempt:  # botocore's standard mode: full jitter, at most 1 s then 2 s
@@ -143,8 +159,9 @@ def get_object(target: Target, uri: StorageURI, timeout_seconds: float, attempts
         try:
             connection.connect()
             connected = True
-            headers = signed_get_headers(target.host, target.path, target.region, target.credentials)
-            connection.request("GET", target.path, headers=headers)
+            headers = signed_get_headers(target.host, target.path, target.region, target.credentials,
+                                         query=query, extra_headers=conditions)
+            connection.request("GET", request_path, headers=headers)
             response = connection.getresponse()
         except ssl.SSLCertVerificationError:
             connection.close()
@@ -195,4 +212,4 @@ def _tls_context() -> ssl.SSLContext:
     return _tls[0]
 
 
-__all__ = ["ObjectResponse", "RedirectToBotocore", "Target", "direct_target", "get_object"]
+__all__ = ["ObjectResponse", "RedirectToBotocore", "Target", "direct_target", "get_object", "read_conditions"]

@@ -13,10 +13,20 @@ import http.client
 import socket
 import ssl
 
-from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
+from core.errors import (
+    ObjectNotFound,
+    ObjectSuperseded,
+    PreconditionFailed,
+    StorageAccessDenied,
+    StorageError,
+    StorageTimeout,
+)
 from core.storage.uri import StorageURI
 
-_NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404", "NoSuchVersion"}
+_NOT_FOUND = {"NoSuchKey", "NoSuchBucket", "NotFound", "404"}
+# A conditional request found the object otherwise: 412 for If-Match / If-None-Match, 409 when
+# another conditional write of the same key was in flight.
+_CONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 _DENIED = {
     "AccessDenied", "403", "Forbidden", "AllAccessDisabled", "InvalidAccessKeyId",
     "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
@@ -57,6 +67,14 @@ def botocore_error(exc: Exception, uri: StorageURI, done: str, timeout_seconds: 
     if isinstance(exc, botocore_errors.EndpointConnectionError):
         return unreachable(uri, done, root_cause(exc.kwargs.get("error") or exc))
     if isinstance(exc, botocore_errors.ParamValidationError):
+        if "Unknown parameter" in str(exc) and "IfMatch" in str(exc):
+            import botocore
+
+            return StorageError(
+                f"{where} cannot be {done}: botocore {botocore.__version__} predates S3's conditional writes "
+                f"(If-Match); expected botocore 1.35.69 or later (pip install -U boto3)",
+                where,
+            )
         return StorageError(f"{where} is not a valid S3 location: check the bucket name and key", where)
     if isinstance(exc, botocore_errors.BotoCoreError):
         return StorageError(f"{where} cannot be {done}: {type(exc).__name__}", where)
@@ -80,6 +98,21 @@ def answer_error(code: str, status: int | None, uri: StorageURI, done: str, time
     body, as for HEAD), whichever client received it."""
     where = uri.display
     code = code or str(status or "unknown")
+    if code in _CONDITION_FAILED or status == 412:
+        if done == "read":  # a GET held to a version by If-Match
+            return ObjectSuperseded(
+                f"{where} is no longer the version that was to be read: it was replaced since ({code})", where
+            )
+        return PreconditionFailed(
+            f"{where} cannot be {done}: it is no longer as it was found; another writer came first ({code})", where
+        )
+    if code == "NoSuchVersion":  # a GET of one version (?versionId=) that was deleted
+        return ObjectSuperseded(f"{where} no longer has the version that was to be read ({code})", where)
+    if code == "NoSuchKey" and done != "read":
+        # only a write or delete on If-Match meets a missing key: it was removed since it was found
+        return PreconditionFailed(
+            f"{where} cannot be {done}: it was removed since it was found; another writer came first ({code})", where
+        )
     if code in _NOT_FOUND or status == 404:
         if code == "NoSuchBucket":
             return ObjectNotFound(
@@ -95,8 +128,9 @@ def answer_error(code: str, status: int | None, uri: StorageURI, done: str, time
         )
     if code in _DENIED or status == 403:
         action = {"read": "s3:GetObject", "deleted": "s3:DeleteObject"}.get(done, "s3:PutObject")
+        versions = " (s3:GetObjectVersion to read one of its versions)" if done == "read" else ""
         return StorageAccessDenied(
-            f"{where} cannot be {done}: access denied ({code}); the function's role needs {action} on it",
+            f"{where} cannot be {done}: access denied ({code}); the function's role needs {action} on it{versions}",
             where,
         )
     if code in _THROTTLED or status == 503:

@@ -1,4 +1,5 @@
-"""AWS Signature Version 4 for one S3 request without a body (GetObject).
+"""AWS Signature Version 4 for one S3 request without a body (GetObject, of one version or on a
+condition).
 
 The algorithm of https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html
 as S3 applies it: the path is encoded once and never normalised, the payload hash is sent in
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import NamedTuple
 from urllib.parse import quote
@@ -40,21 +42,29 @@ def s3_path(bucket: str | None, key: str) -> str:
     return quote(path, safe="/~")
 
 
+def query_string(query: Mapping[str, str]) -> str:
+    """The canonical query string (also the one sent): names sorted, names and values
+    percent-encoded except ``A-Za-z0-9-._~``, e.g. ``versionId=3HL4kqtJvjVBH40Nrjfkd``."""
+    return "&".join(f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}" for name, value in sorted(query.items()))
+
+
 def signed_get_headers(
-    host: str, path: str, region: str, credentials: Credentials, now: datetime | None = None
+    host: str, path: str, region: str, credentials: Credentials, now: datetime | None = None,
+    query: Mapping[str, str] | None = None, extra_headers: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The headers that sign ``GET path`` on ``host`` (``host[:port]`` exactly as sent)."""
+    """The headers that sign ``GET path?query`` on ``host`` (``host[:port]`` exactly as sent);
+    ``extra_headers`` (lower-case names, e.g. ``if-match``) are sent and signed too."""
     moment = now or datetime.now(timezone.utc)
     amz_date = moment.strftime("%Y%m%dT%H%M%SZ")
     day = amz_date[:8]
-    headers = {"host": host, "x-amz-content-sha256": EMPTY_PAYLOAD_SHA256, "x-amz-date": amz_date}
+    headers = {**(extra_headers or {}), "host": host, "x-amz-content-sha256": EMPTY_PAYLOAD_SHA256, "x-amz-date": amz_date}
     if credentials.token:
         headers["x-amz-security-token"] = credentials.token
     names = sorted(headers)
     signed_names = ";".join(names)
     canonical_request = "\n".join(
-        ["GET", path, "", *(f"{name}:{headers[name].strip()}" for name in names), "", signed_names,
-         EMPTY_PAYLOAD_SHA256]
+        ["GET", path, query_string(query or {}), *(f"{name}:{headers[name].strip()}" for name in names), "",
+         signed_names, EMPTY_PAYLOAD_SHA256]
     )
     scope = f"{day}/{region}/s3/aws4_request"
     string_to_sign = "\n".join(

@@ -39,6 +39,7 @@ locals {
     STRICT_MODEL_VERSION    = tostring(var.strict_model_version)
     ONNX_THREADS            = tostring(var.onnx_threads)
     BATCH_CHUNK_ROWS        = tostring(var.batch_chunk_rows)
+    BATCH_PART_BYTES        = tostring(var.batch_part_bytes)
   }
   # An empty value would mean "unset" to core anyway; leaving it out keeps the console readable.
   function_environment = { for key, value in local.settings : key => value if value != "" }
@@ -200,8 +201,10 @@ data "aws_iam_policy_document" "batch" {
     resources = [local.model_arn, "${local.model_arn}.manifest.json"] # the model and its optional manifest
   }
   statement {
+    # GetObjectVersion: a run reads the version its event names (?versionId=), even when a newer
+    # one has replaced it since
     sid       = "ReadInputs"
-    actions   = ["s3:GetObject"]
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
     resources = ["${aws_s3_bucket.data.arn}/${var.input_prefix}*"]
   }
   statement {
@@ -213,8 +216,11 @@ data "aws_iam_policy_document" "batch" {
   }
   statement {
     sid = "WriteOutputs"
-    # Delete: a re-run without failed rows removes the errors file an earlier run left
-    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    # Get: the outputs' current versions (HeadObject), on which the writes are conditional
+    # (If-Match / If-None-Match), as a delete on If-Match needs it too. Delete: a re-run without
+    # failed rows removes the errors file an earlier run left. AbortMultipartUpload: an output
+    # upload in parts that fails is not left behind.
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
     resources = ["${aws_s3_bucket.data.arn}/${var.output_prefix}*"]
   }
   statement {

@@ -38,6 +38,7 @@ locals {
     STRICT_MODEL_VERSION    = tostring(var.strict_model_version)
     ONNX_THREADS            = tostring(var.onnx_threads)
     BATCH_CHUNK_ROWS        = tostring(var.batch_chunk_rows)
+    BATCH_PART_BYTES        = tostring(var.batch_part_bytes)
     BATCH_OUTPUT_URI        = local.output_uri
     BATCH_INPUT_CONTAINER   = var.input_container
     FUNCTION_AUTH_LEVEL     = var.auth_level

@@ -199,6 +199,17 @@ variable "batch_chunk_rows" {
   }
 }
 
+variable "batch_part_bytes" {
+  description = "BATCH_PART_BYTES: batch outputs larger than this are uploaded in parts of this size, committed at once (5 MiB to 4000 MiB)."
+  type        = number
+  default     = 16777216
+
+  validation {
+    condition     = var.batch_part_bytes >= 5242880 && var.batch_part_bytes <= 4194304000 && floor(var.batch_part_bytes) == var.batch_part_bytes
+    error_message = "batch_part_bytes must be an integer from 5242880 (5 MiB) to 4194304000 (4000 MiB)."
+  }
+}
+
 variable "auth_level" {
   description = "FUNCTION_AUTH_LEVEL of the HTTP functions: FUNCTION (a function key in ?code= or x-functions-key), ANONYMOUS or ADMIN."
   type        = string

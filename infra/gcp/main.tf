@@ -37,6 +37,7 @@ locals {
     STRICT_MODEL_VERSION    = tostring(var.strict_model_version)
     ONNX_THREADS            = tostring(var.onnx_threads)
     BATCH_CHUNK_ROWS        = tostring(var.batch_chunk_rows)
+    BATCH_PART_BYTES        = tostring(var.batch_part_bytes)
     GOOGLE_CLOUD_PROJECT    = var.project_id
   }
   function_environment = { for key, value in local.settings : key => value if value != "" }

@@ -2,6 +2,8 @@
 through EventBridge, built from the shared sample events; outputs read back with boto3.
 
 The key holds a space and a '+', so every delivery must decode it (S3 sends ``my+data%2Bv2.csv``).
+Each event names the version S3 created (the eTag, and the versionId in a versioned bucket), as
+S3 does: the run reads that version and no other.
 """
 
 from __future__ import annotations
@@ -30,45 +32,67 @@ def shared(name: str) -> dict:
 # --- events built from the shared samples --------------------------------------------------------
 
 
-def direct_event(bucket: str, key: str, *, encode=quote_plus, event_name: str = "ObjectCreated:Put",
-                 sample: str = "s3Event.json") -> dict:
+def put(s3, bucket: str, key: str, body: str | bytes, **options) -> dict:
+    """Upload as a user would; S3's answer holds the ETag (and VersionId) its event names."""
+    return s3.put_object(Bucket=bucket, Key=key, Body=body.encode() if isinstance(body, str) else body, **options)
+
+
+def name_version(obj: dict, created: dict | None, etag: str = "eTag", version_id: str = "versionId") -> None:
+    """The sample's version fields replaced by those of the object S3 created (``created``: its
+    PutObject answer); without one, an event of a bucket without versioning (no versionId)."""
+    if created is None:
+        obj.pop(version_id, None)
+        return
+    obj[etag] = created["ETag"].strip('"')
+    if created.get("VersionId"):
+        obj[version_id] = created["VersionId"]
+    else:
+        obj.pop(version_id, None)
+
+
+def direct_event(bucket: str, key: str, created: dict | None = None, *, encode=quote_plus,
+                 event_name: str = "ObjectCreated:Put", sample: str = "s3Event.json") -> dict:
     event = shared(sample)
     record = event["Records"][0]
     record["eventName"] = event_name
     record["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
     record["s3"]["object"]["key"] = encode(key, safe="/")
+    name_version(record["s3"]["object"], created)
     return event
 
 
-def sqs_event(*messages: tuple[str, str, str]) -> dict:
-    """One SQS record per (message id, bucket, key), each body an S3 notification, as S3 sends it."""
+def sqs_event(*messages: tuple) -> dict:
+    """One SQS record per (message id, bucket, key[, PutObject answer]), each body an S3
+    notification, as S3 sends it."""
     sample = shared("s3SqsEvent.json")
     template = sample["Records"][0]
     records = []
-    for message_id, bucket, key in messages:
+    for message_id, bucket, key, *created in messages:
         body = json.loads(template["body"])
         body["Records"][0]["s3"]["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
         body["Records"][0]["s3"]["object"]["key"] = quote_plus(key, safe="/")
+        name_version(body["Records"][0]["s3"]["object"], created[0] if created else None)
         record = copy.deepcopy(template)
         record.update(messageId=message_id, body=json.dumps(body))
         records.append(record)
     return {"Records": records}
 
 
-def eventbridge_event(bucket: str, key: str, detail_type: str = "Object Created") -> dict:
+def eventbridge_event(bucket: str, key: str, created: dict | None = None, detail_type: str = "Object Created") -> dict:
     event = shared("s3EventBridgeNotificationObjectCreatedEvent.json")
     event["detail-type"] = detail_type
     event["resources"] = [f"arn:aws:s3:::{bucket}"]
     event["detail"]["bucket"]["name"] = bucket
     event["detail"]["object"]["key"] = quote_plus(key, safe="/")
+    name_version(event["detail"]["object"], created, etag="etag", version_id="version-id")
     return event
 
 
 DELIVERIES = {
-    "direct": lambda bucket, key: direct_event(bucket, key),
-    "direct-%20": lambda bucket, key: direct_event(bucket, key, encode=quote, sample="go-s3-event.json"),
-    "sqs": lambda bucket, key: sqs_event(("msg-1", bucket, key)),
-    "eventbridge": eventbridge_event,
+    "direct": lambda bucket, key, created: direct_event(bucket, key, created),
+    "direct-%20": lambda bucket, key, created: direct_event(bucket, key, created, encode=quote, sample="go-s3-event.json"),
+    "sqs": lambda bucket, key, created: sqs_event(("msg-1", bucket, key, created)),
+    "eventbridge": lambda bucket, key, created: eventbridge_event(bucket, key, created),
 }
 
 
@@ -109,8 +133,8 @@ def jsonl(data: bytes) -> list[dict]:
 
 @pytest.mark.parametrize("delivery", list(DELIVERIES))
 def test_each_delivery_predicts_the_decoded_key_and_a_repeat_gives_the_same_bytes(delivery, batch, s3, bucket):
-    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + GOOD_ROWS).encode())
-    event = DELIVERIES[delivery](bucket, KEY)
+    created = put(s3, bucket, KEY, HEADER + GOOD_ROWS)
+    event = DELIVERIES[delivery](bucket, KEY, created)
 
     answer = batch(event)
 
@@ -134,9 +158,9 @@ def test_each_delivery_predicts_the_decoded_key_and_a_repeat_gives_the_same_byte
 
 
 def test_bad_rows_give_predictions_and_an_errors_file(batch, s3, bucket):
-    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + "5.1,3.5,1.4,0.2\n5.0,abc,1.4,0.2\n6.7,3.0,5.2\n6.7,3.0,5.2,2.3\n").encode())
+    created = put(s3, bucket, KEY, HEADER + "5.1,3.5,1.4,0.2\n5.0,abc,1.4,0.2\n6.7,3.0,5.2\n6.7,3.0,5.2,2.3\n")
 
-    (result,) = batch(direct_event(bucket, KEY))["results"]
+    (result,) = batch(direct_event(bucket, KEY, created))["results"]
 
     assert (result["status"], result["rows_predicted"], result["rows_failed"]) == ("predicted", 2, 2)
     assert result["errors"] == f"s3://{bucket}/{ERRORS}"
@@ -147,12 +171,10 @@ def test_bad_rows_give_predictions_and_an_errors_file(batch, s3, bucket):
 
 
 def test_the_input_replaced_without_bad_rows_removes_the_old_errors_file(batch, s3, bucket):
-    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + "5.1,3.5,1.4,0.2\n5.0,abc,1.4,0.2\n").encode())
-    batch(direct_event(bucket, KEY))
+    batch(direct_event(bucket, KEY, put(s3, bucket, KEY, HEADER + "5.1,3.5,1.4,0.2\n5.0,abc,1.4,0.2\n")))
     assert ERRORS in keys(s3, bucket)
 
-    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + GOOD_ROWS).encode())
-    (result,) = batch(direct_event(bucket, KEY))["results"]
+    (result,) = batch(direct_event(bucket, KEY, put(s3, bucket, KEY, HEADER + GOOD_ROWS)))["results"]
 
     assert (result["status"], result["rows_predicted"], result["rows_failed"]) == ("predicted", 3, 0)
     assert "errors" not in result
@@ -187,6 +209,66 @@ def test_delete_events_and_other_names_are_skipped_without_touching_storage(batc
     assert aws_env.count("GET", f"/{bucket}/incoming/photo.jpg") == 0
 
 
+# --- versions ---------------------------------------------------------------------------------------------
+
+V1_ROWS = HEADER + "5.1,3.5,1.4,0.2\n5.0,abc,1.4,0.2\n"  # a failed line: v1 has an errors file
+
+
+@pytest.mark.parametrize("versioning", ["versioned", "unversioned"])
+def test_events_for_v1_and_v2_in_one_sqs_batch_out_of_order_leave_v2s_predictions(batch, s3, bucket, versioning):
+    if versioning == "versioned":  # as serverless.yml and infra/aws create the bucket
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    v1 = put(s3, bucket, KEY, V1_ROWS)
+    v2 = put(s3, bucket, KEY, HEADER + GOOD_ROWS)
+    assert ("VersionId" in v1) == (versioning == "versioned")
+
+    answer = batch(sqs_event(("m-v2", bucket, KEY, v2), ("m-v1", bucket, KEY, v1)))
+
+    assert answer["batchItemFailures"] == []  # superseded is not a failure: nothing to retry
+    newer, older = answer["results"]
+    named = f"versionId {v2['VersionId']}" if versioning == "versioned" else f"eTag {v2['ETag']}"
+    assert (newer["status"], newer["version"], newer["rows_predicted"]) == ("predicted", named, 3)
+    assert (older["status"], older["message_id"]) == ("skipped", "m-v1")
+    assert older["reason"].startswith(f"superseded: s3://{bucket}/{KEY} ")
+    assert [r["line"] for r in jsonl(read(s3, bucket, OUTPUT))] == [2, 3, 4]
+    assert ERRORS not in keys(s3, bucket)
+    metadata = s3.head_object(Bucket=bucket, Key=OUTPUT)["Metadata"]
+    assert metadata["input-etag"] == v2["ETag"].strip('"')
+    assert metadata.get("input-version-id") == v2.get("VersionId")
+    assert metadata["input-sequencer"] == "00643717F9F8B85354"  # the sample's
+
+
+def test_a_late_eventbridge_event_for_an_older_version_changes_nothing(batch, s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    v1 = put(s3, bucket, KEY, V1_ROWS)
+    assert batch(eventbridge_event(bucket, KEY, v1))["results"][0]["rows_failed"] == 1
+    v2 = put(s3, bucket, KEY, HEADER + GOOD_ROWS)
+    assert batch(eventbridge_event(bucket, KEY, v2))["results"][0]["status"] == "predicted"
+    published = read(s3, bucket, OUTPUT)
+    assert ERRORS not in keys(s3, bucket)  # v2 has no failed line: v1's errors file is gone
+
+    (late,) = batch(eventbridge_event(bucket, KEY, v1))["results"]
+
+    assert (late["status"], late["version"]) == ("skipped", f"versionId {v1['VersionId']}")
+    assert late["reason"] == (
+        f"superseded: s3://{bucket}/{KEY} was read at versionId {v1['VersionId']}, and versionId {v2['VersionId']} "
+        "is its current version now; that version's own event publishes its predictions"
+    )
+    assert read(s3, bucket, OUTPUT) == published and ERRORS not in keys(s3, bucket)
+
+
+def test_an_output_over_the_part_size_is_a_multipart_upload(make_app, s3_model_uri, s3, bucket):
+    from aws_lambda.batch import handle
+
+    harness = make_app(s3_model_uri, BATCH_PART_BYTES=str(5 * 1024 * 1024))
+    created = put(s3, bucket, KEY, HEADER + "5.1,3.5,1.4,0.2\n" * 60_000)
+
+    (result,) = handle(harness.app, direct_event(bucket, KEY, created), LambdaContext())["results"]
+
+    assert (result["status"], result["rows_predicted"]) == ("predicted", 60_000)
+    assert s3.head_object(Bucket=bucket, Key=OUTPUT)["ETag"].endswith('-2"')  # two parts, one object
+
+
 # --- failures ---------------------------------------------------------------------------------------------
 
 
@@ -194,11 +276,11 @@ ARCHIVED = "incoming/archived.csv"  # in S3 Glacier: GetObject answers 403 Inval
 
 
 def test_sqs_partial_failure_lists_exactly_the_failing_message(batch, s3, bucket, harness):
-    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + GOOD_ROWS).encode())
-    s3.put_object(Bucket=bucket, Key=ARCHIVED, Body=(HEADER + GOOD_ROWS).encode(), StorageClass="GLACIER")
+    created = put(s3, bucket, KEY, HEADER + GOOD_ROWS)
+    archived_created = put(s3, bucket, ARCHIVED, HEADER + GOOD_ROWS, StorageClass="GLACIER")
     good, archived = f"good-{uuid.uuid4()}", f"archived-{uuid.uuid4()}"
 
-    answer = batch(sqs_event((good, bucket, KEY), (archived, bucket, ARCHIVED)))
+    answer = batch(sqs_event((good, bucket, KEY, created), (archived, bucket, ARCHIVED, archived_created)))
 
     assert answer["batchItemFailures"] == [{"itemIdentifier": archived}]
     ok, failed = answer["results"]
@@ -220,9 +302,9 @@ def test_sqs_partial_failure_lists_exactly_the_failing_message(batch, s3, bucket
 def test_a_failed_direct_event_is_raised_for_lambda_to_retry(batch, s3, bucket):
     from aws_lambda.batch import BatchFailed
 
-    s3.put_object(Bucket=bucket, Key=ARCHIVED, Body=(HEADER + GOOD_ROWS).encode(), StorageClass="GLACIER")
+    created = put(s3, bucket, ARCHIVED, HEADER + GOOD_ROWS, StorageClass="GLACIER")
     with pytest.raises(BatchFailed) as raised:
-        batch(direct_event(bucket, ARCHIVED))
+        batch(direct_event(bucket, ARCHIVED, created))
     assert str(raised.value).startswith(
         f"1 of 1 input(s) failed; Lambda retries the event: s3://{bucket}/{ARCHIVED} cannot be read")
 
@@ -243,9 +325,9 @@ def test_an_output_prefix_among_the_inputs_fails_naming_the_setting_and_is_not_r
     from aws_lambda.batch import handle
 
     harness = make_app(s3_model_uri, BATCH_OUTPUT_URI=f"s3://{bucket}/incoming/")
-    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + GOOD_ROWS).encode())
+    created = put(s3, bucket, KEY, HEADER + GOOD_ROWS)
 
-    answer = handle(harness.app, sqs_event(("m-1", bucket, KEY)), LambdaContext())
+    answer = handle(harness.app, sqs_event(("m-1", bucket, KEY, created)), LambdaContext())
 
     assert answer["batchItemFailures"] == []  # every retry would fail the same way: not retried, as on GCP and Azure
     assert (answer["results"][0]["status"], answer["results"][0]["retry"]) == ("failed", False)
@@ -271,11 +353,11 @@ def test_sqs_messages_that_are_not_s3_notifications_are_reported_not_retried(bat
 
 
 def test_the_s3_test_event_and_an_sns_envelope_through_sqs(batch, s3, bucket):
-    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + GOOD_ROWS).encode())
+    created = put(s3, bucket, KEY, HEADER + GOOD_ROWS)
     test_event = sqs_event(("t-1", bucket, KEY))
     test_event["Records"][0]["body"] = json.dumps(
         {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2026-01-01T00:00:00Z", "Bucket": bucket})
-    via_sns = sqs_event(("n-1", bucket, KEY))
+    via_sns = sqs_event(("n-1", bucket, KEY, created))
     via_sns["Records"][0]["body"] = json.dumps({"Type": "Notification", "Message": via_sns["Records"][0]["body"]})
 
     assert batch(test_event) == {"batchItemFailures": [], "results": [
@@ -325,12 +407,12 @@ def test_the_scheduled_sample_warms_the_batch_function_up(batch):
 
 
 def test_the_handler_module_entry_point_in_a_fresh_interpreter(moto, s3, bucket, s3_model_uri):
-    s3.put_object(Bucket=bucket, Key=KEY, Body=(HEADER + GOOD_ROWS).encode())
+    created = put(s3, bucket, KEY, HEADER + GOOD_ROWS)
     code = """
         from aws_lambda.handler import batch
         steps["answer"] = batch(json.loads(os.environ["TEST_EVENT"]), Context("entry-1"))
     """
-    steps, emf, logs = run_child(code, moto, s3_model_uri, TEST_EVENT=json.dumps(direct_event(bucket, KEY)))
+    steps, emf, logs = run_child(code, moto, s3_model_uri, TEST_EVENT=json.dumps(direct_event(bucket, KEY, created)))
     (result,) = steps["answer"]["results"]
     assert (result["status"], result["rows_predicted"]) == ("predicted", 3)
     assert [line["Rows"] for line in emf] == [3]
@@ -365,9 +447,9 @@ def test_a_mixed_pipeline_is_predicted_from_s3(make_app, s3, bucket, typed_model
     model_key = f"models/{uuid.uuid4().hex[:8]}/mixed.joblib"
     s3.put_object(Bucket=bucket, Key=model_key, Body=typed_models["mixed"].read_bytes())
     harness = make_app(f"s3://{bucket}/{model_key}")
-    s3.put_object(Bucket=bucket, Key=name, Body=body.encode())
+    created = put(s3, bucket, name, body)
 
-    answer = handle(harness.app, direct_event(bucket, name), LambdaContext(aws_request_id="typed-1"))
+    answer = handle(harness.app, direct_event(bucket, name, created), LambdaContext(aws_request_id="typed-1"))
 
     (result,) = answer["results"]
     assert (result["status"], result["rows_predicted"], result["rows_failed"]) == ("predicted", 3, 1)

@@ -106,9 +106,10 @@ class Azurite:
             connection_timeout=5, read_timeout=10,
         )
 
-    def put(self, container: str, blob: str, data: bytes) -> None:
-        """Upload ``data``, creating the container if needed."""
+    def put(self, container: str, blob: str, data: bytes) -> str:
+        """Upload ``data``, creating the container if needed; the eTag of the blob it created
+        (quoted, as the service answers it)."""
         service = self.client()
         if not service.get_container_client(container).exists():
             service.create_container(container)
-        service.get_blob_client(container, blob).upload_blob(data, overwrite=True)
+        return service.get_blob_client(container, blob).upload_blob(data, overwrite=True)["etag"]

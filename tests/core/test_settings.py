@@ -119,6 +119,21 @@ def test_a_wrong_batch_chunk_rows_names_the_variable(value):
     assert caught.value.message == f"BATCH_CHUNK_ROWS='{value}' is not allowed; expected an integer from 1 to 1000000"
 
 
+def test_batch_part_bytes_has_a_safe_default_and_is_read():
+    assert Settings.from_env({"MODEL_URI": URI}).batch_part_bytes == 16 * 1024 * 1024
+    assert Settings.from_env({"MODEL_URI": URI, "BATCH_PART_BYTES": "5_242_880"}).batch_part_bytes == 5 * 1024 * 1024
+
+
+@pytest.mark.parametrize("value", ["5242879", "4194304001", "16MiB", "-1"])
+def test_a_wrong_batch_part_bytes_names_the_variable_and_the_limits(value):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"MODEL_URI": URI, "BATCH_PART_BYTES": value})
+    assert caught.value.message == (
+        f"BATCH_PART_BYTES='{value}' is not allowed; expected an integer from 5242880 (5 MiB, S3's smallest part) "
+        "to 4194304000 (4000 MiB, Azure's largest block)"
+    )
+
+
 @pytest.mark.parametrize(
     "value, expected",
     [("s3://bucket/out", "s3://bucket/out/"), ("s3://bucket", "s3://bucket/"), ("file:///srv/out/", "file:///srv/out/")],

@@ -39,7 +39,7 @@ MIRROR_CANDIDATES = (
 FUNCTION_SETTINGS = (
     "MODEL_URI", "MODEL_SHA256", "MODEL_VERSION", "MAX_ROWS", "MAX_BODY_BYTES",
     "CORS_ALLOW_ORIGINS", "LOG_LEVEL", "PRELOAD_MODEL", "STORAGE_TIMEOUT_SECONDS",
-    "SKOPS_TRUSTED_TYPES", "STRICT_MODEL_VERSION", "ONNX_THREADS", "BATCH_CHUNK_ROWS",
+    "SKOPS_TRUSTED_TYPES", "STRICT_MODEL_VERSION", "ONNX_THREADS", "BATCH_CHUNK_ROWS", "BATCH_PART_BYTES",
 )
 
 # The settings every configuration takes straight from a variable of the same name, type, default
@@ -58,6 +58,7 @@ SETTING_VARIABLES = {
     "STRICT_MODEL_VERSION": ("strict_model_version", "${tostring(var.strict_model_version)}"),
     "ONNX_THREADS": ("onnx_threads", "${tostring(var.onnx_threads)}"),
     "BATCH_CHUNK_ROWS": ("batch_chunk_rows", "${tostring(var.batch_chunk_rows)}"),
+    "BATCH_PART_BYTES": ("batch_part_bytes", "${tostring(var.batch_part_bytes)}"),
 }
 
 

@@ -109,6 +109,7 @@ APPLY_VARIABLES = {
     "strict_model_version": "true",
     "onnx_threads": "0",
     "batch_chunk_rows": "2500",
+    "batch_part_bytes": "5242880",  # the smallest part S3 takes
 }
 
 
@@ -178,15 +179,18 @@ def test_functions_get_the_model_format_and_batch_settings(stack):
     _, _, outputs, client = stack
     for role in ("predict", "batch"):
         env = function_config(client, outputs["function_names"][role])["Environment"]["Variables"]
-        assert {name: env.get(name) for name in ("SKOPS_TRUSTED_TYPES", "STRICT_MODEL_VERSION", "ONNX_THREADS", "BATCH_CHUNK_ROWS")} == {
+        names = ("SKOPS_TRUSTED_TYPES", "STRICT_MODEL_VERSION", "ONNX_THREADS", "BATCH_CHUNK_ROWS", "BATCH_PART_BYTES")
+        assert {name: env.get(name) for name in names} == {
             "SKOPS_TRUSTED_TYPES": "sklearn.tree._tree.Tree,sklearn.ensemble._forest.RandomForestClassifier",
             "STRICT_MODEL_VERSION": "true",
             "ONNX_THREADS": "0",
             "BATCH_CHUNK_ROWS": "2500",
+            "BATCH_PART_BYTES": "5242880",
         }, role
         settings = Settings.from_env(env)
         assert settings.skops_trusted_types == ("sklearn.tree._tree.Tree", "sklearn.ensemble._forest.RandomForestClassifier")
         assert (settings.strict_model_version, settings.onnx_threads, settings.batch_chunk_rows) == (True, 0, 2500)
+        assert settings.batch_part_bytes == 5 * 1024 * 1024
 
 
 def planned_environments(workdir, variables: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -211,6 +215,7 @@ def test_default_variables_give_cores_defaults(stack):
     for role, env in environments.items():
         assert "SKOPS_TRUSTED_TYPES" not in env, env
         assert (env["STRICT_MODEL_VERSION"], env["ONNX_THREADS"], env["BATCH_CHUNK_ROWS"]) == ("false", "1", "10000")
+        assert env["BATCH_PART_BYTES"] == str(16 * 1024 * 1024)
         settings = Settings.from_env(env)
         differ = {name for name, default in defaults.items() if getattr(settings, name) != default}
         expected = {"preload_model"} | ({"batch_output_uri", "batch_input_uri"} if role == "batch" else set())
@@ -282,11 +287,15 @@ def test_roles_allow_the_model_object_the_input_prefix_and_the_output_prefix_onl
         assert {r for a, r in granted if a.startswith("logs:")} <= {log_group + "serverless-ml-predict:*", log_group + "serverless-ml-batch:*"}
     assert {a for a, _ in predict} == {"s3:GetObject", "logs:CreateLogStream", "logs:PutLogEvents"}
     assert {r for a, r in predict if a.startswith("s3:")} == {model_arn, model_arn + ".manifest.json"}
-    assert {r for a, r in batch if a == "s3:GetObject"} == {model_arn, model_arn + ".manifest.json", f"{bucket_arn}/incoming/*"}
-    assert {r for a, r in batch if a in ("s3:PutObject", "s3:DeleteObject")} == {f"{bucket_arn}/predictions/*"}
+    assert {r for a, r in batch if a == "s3:GetObject"} == {
+        model_arn, model_arn + ".manifest.json", f"{bucket_arn}/incoming/*", f"{bucket_arn}/predictions/*"}
+    # a version of an input, even one replaced since; never of the model or an output
+    assert {r for a, r in batch if a == "s3:GetObjectVersion"} == {f"{bucket_arn}/incoming/*"}
+    writes = ("s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload")
+    assert {r for a, r in batch if a in writes} == {f"{bucket_arn}/predictions/*"}
     assert {a for a, _ in batch} == {
-        "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "sqs:SendMessage",
-        "logs:CreateLogStream", "logs:PutLogEvents",
+        "s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+        "s3:ListBucket", "sqs:SendMessage", "logs:CreateLogStream", "logs:PutLogEvents",
     }
 
 
@@ -323,6 +332,7 @@ WRONG_VARIABLES = {
     "skops_trusted_types": ('["*"]', "skops_trusted_types must hold fully-qualified type names such as sklearn.tree._tree.Tree"),
     "onnx_threads": ("300", "onnx_threads must be an integer from 0 to 256"),
     "batch_chunk_rows": ("0", "batch_chunk_rows must be an integer from 1 to 1000000"),
+    "batch_part_bytes": ("1048576", "batch_part_bytes must be an integer from 5242880 (5 MiB) to 4194304000 (4000 MiB)"),
 }
 
 

@@ -1,5 +1,5 @@
 """The model-format and batch settings of core (SKOPS_TRUSTED_TYPES, STRICT_MODEL_VERSION,
-ONNX_THREADS, BATCH_CHUNK_ROWS) are params of serverless.yml: `--param="skopsTrustedTypes=..."`
+ONNX_THREADS, BATCH_CHUNK_ROWS, BATCH_PART_BYTES) are params of serverless.yml: `--param="skopsTrustedTypes=..."`
 reaches both functions' environment as the variable core reads, and no param leaves it empty,
 which core takes as its default."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import DEFAULT_BATCH_CHUNK_ROWS, DEFAULT_ONNX_THREADS, Settings
+from core.settings import DEFAULT_BATCH_CHUNK_ROWS, DEFAULT_BATCH_PART_BYTES, DEFAULT_ONNX_THREADS, Settings
 from tests.serverless_framework import sls_support as sls
 
 # param -> the environment variable core reads
@@ -19,12 +19,14 @@ FORMAT_SETTINGS = {
     "strictModelVersion": "STRICT_MODEL_VERSION",
     "onnxThreads": "ONNX_THREADS",
     "batchChunkRows": "BATCH_CHUNK_ROWS",
+    "batchPartBytes": "BATCH_PART_BYTES",
 }
 GIVEN = {
     "skopsTrustedTypes": "sklearn.tree._tree.Tree,my_features.steps.Doubler",
     "strictModelVersion": "true",
     "onnxThreads": "0",
     "batchChunkRows": "2500",
+    "batchPartBytes": "5242880",
 }
 
 
@@ -51,6 +53,7 @@ def test_given_params_become_the_variables_core_reads(service_copy):
     assert settings.strict_model_version is True
     assert settings.onnx_threads == 0
     assert settings.batch_chunk_rows == 2500
+    assert settings.batch_part_bytes == 5242880
 
 
 def test_without_params_both_functions_get_empty_values_and_core_its_defaults(packaged):
@@ -65,3 +68,4 @@ def test_without_params_both_functions_get_empty_values_and_core_its_defaults(pa
         assert settings.strict_model_version is False
         assert settings.onnx_threads == DEFAULT_ONNX_THREADS
         assert settings.batch_chunk_rows == DEFAULT_BATCH_CHUNK_ROWS
+        assert settings.batch_part_bytes == DEFAULT_BATCH_PART_BYTES

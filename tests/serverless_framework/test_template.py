@@ -81,10 +81,14 @@ def test_each_function_may_do_only_its_own_work(packaged):
 
     assert granted(predict, "s3:GetObject") == [model_object, model_object + ".manifest.json"]
     assert granted(predict, "s3:PutObject") == []
-    assert granted(batch, "s3:GetObject") == sorted(
-        [model_object, model_object + ".manifest.json", "arn:${AWS::Partition}:s3:::serverless-ml-local-input/incoming/*"])
-    assert granted(batch, "s3:PutObject") == ["arn:${AWS::Partition}:s3:::serverless-ml-local-input/predictions/*"]
+    inputs = "arn:${AWS::Partition}:s3:::serverless-ml-local-input/incoming/*"
+    outputs = "arn:${AWS::Partition}:s3:::serverless-ml-local-input/predictions/*"
+    # the outputs are looked at (HeadObject) before each conditional write
+    assert granted(batch, "s3:GetObject") == sorted([model_object, model_object + ".manifest.json", inputs, outputs])
+    assert granted(batch, "s3:GetObjectVersion") == [inputs]  # the version an event names, even replaced since
+    assert granted(batch, "s3:PutObject") == [outputs]
     assert granted(batch, "s3:DeleteObject") == granted(batch, "s3:PutObject")  # a stale errors file is removed
+    assert granted(batch, "s3:AbortMultipartUpload") == granted(batch, "s3:PutObject")  # a failed upload in parts
     assert granted(predict, "s3:DeleteObject") == []
 
 

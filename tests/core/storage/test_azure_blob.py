@@ -10,10 +10,19 @@ import textwrap
 
 import pytest
 
-from core.errors import ObjectNotFound, StorageAccessDenied, StorageError, StorageTimeout
+from core.errors import (
+    ObjectNotFound,
+    ObjectSuperseded,
+    PreconditionFailed,
+    StorageAccessDenied,
+    StorageError,
+    StorageTimeout,
+)
 from core.storage import store_for
 from core.storage.azure_blob import AzureBlobObjectStore
+from core.storage.parts import MIN_PART_BYTES
 from core.storage.uri import parse_uri
+from core.storage.versions import ObjectVersion, Precondition
 from tests.azure_function.azurite import Azurite
 
 
@@ -213,16 +222,26 @@ def test_write_file_uploads_a_local_file_and_replaces_the_old_blob(store, azurit
     assert downloaded.readall() == b'{"line":2,"prediction":"virginica"}\n'
 
 
-def test_write_file_sends_a_large_file_as_blocks_and_it_arrives_whole(store, azurite, tmp_path):
+def test_write_file_sends_a_file_over_the_part_size_as_blocks_and_it_arrives_whole(store, azurite, tmp_path):
     path = tmp_path / "big.jsonl"
-    data = b"".join(b'{"line":%d,"prediction":"setosa"}\n' % n for n in range(300_000))  # ~10 MB: blocks
-    assert len(data) > 8 * 1024 * 1024
+    data = b"".join(b'{"line":%d,"prediction":"setosa"}\n' % n for n in range(300_000))  # ~11 MB: 3 blocks
+    assert 2 * MIN_PART_BYTES < len(data) <= 3 * MIN_PART_BYTES
     path.write_bytes(data)
-    store.write_file(parse_uri("az://data/predictions/big.jsonl"), str(path))
+    written = store.write_file(parse_uri("az://data/predictions/big.jsonl"), str(path), part_bytes=MIN_PART_BYTES)
     blob = azurite.client().get_blob_client("data", "predictions/big.jsonl")
     assert blob.download_blob().readall() == data
-    blocks, _ = blob.get_block_list("committed")
-    assert len(blocks) == 3  # 4 MiB blocks, committed once
+    blocks, uncommitted = blob.get_block_list("all")
+    assert [block.size for block in blocks] == [MIN_PART_BYTES, MIN_PART_BYTES, len(data) - 2 * MIN_PART_BYTES]
+    assert uncommitted == []  # staged, then committed once
+    assert written.plain_etag == blob.get_blob_properties().etag.strip('"')
+
+
+def test_write_file_up_to_the_part_size_is_one_put_blob(store, azurite, tmp_path):
+    path = tmp_path / "small.jsonl"
+    path.write_bytes(b'{"line":2,"prediction":"setosa"}\n' * 1000)
+    store.write_file(parse_uri("az://data/predictions/small.jsonl"), str(path), part_bytes=MIN_PART_BYTES)
+    blocks, _ = azurite.client().get_blob_client("data", "predictions/small.jsonl").get_block_list("all")
+    assert blocks == []  # Put Blob: no block list
 
 
 def test_write_file_to_a_missing_container_names_it(store, tmp_path):
@@ -242,3 +261,69 @@ def test_delete_removes_the_blob_and_a_second_delete_succeeds(store):
     store.delete(uri)  # already gone: a repeated cleanup succeeds
     with pytest.raises(ObjectNotFound, match="cannot be deleted: there is no container 'nowhere'"):
         store.delete(parse_uri("az://nowhere/out.csv"))
+
+
+# --- versions and conditional writes ----------------------------------------------------------------
+
+
+def test_a_read_is_held_to_the_etag_it_is_given(store, azurite):
+    uri = parse_uri("az://data/in/day.csv")
+    first = azurite.put("data", "in/day.csv", b"v1")
+    assert store.stat(uri) == ObjectVersion(etag=first)
+    # as Event Grid sends it: unquoted
+    assert store.open_read(uri, ObjectVersion(etag=first.strip('"'))).read() == b"v1"
+    second = azurite.put("data", "in/day.csv", b"v2")
+    assert second != first
+
+    with pytest.raises(ObjectSuperseded) as raised:
+        store.open_read(uri, ObjectVersion(etag=first))
+    assert raised.value.message == "az://data/in/day.csv is no longer the version that was to be read: it was replaced"
+    assert store.open_read(uri, ObjectVersion(etag=second)).read() == b"v2"
+    assert store.stat(parse_uri("az://data/in/never.csv")) is None
+
+
+def test_a_write_on_a_precondition_replaces_only_what_was_found(store, tmp_path):
+    uri = parse_uri("az://data/out/day.csv.predictions.jsonl")
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b'{"line":2}\n')
+    first = store.write_file(uri, str(path), metadata={"input-etag": "0x8D4E"}, precondition=Precondition(None))
+    assert store.stat(uri) == ObjectVersion(etag=first.etag)
+
+    with pytest.raises(PreconditionFailed) as raised:  # If-None-Match: * on a blob that exists: 409
+        store.write_file(uri, str(path), precondition=Precondition(None))
+    assert raised.value.message == (
+        "az://data/out/day.csv.predictions.jsonl cannot be written: it exists now, though it did not when it was "
+        "looked for; another writer came first (BlobAlreadyExists)"
+    )
+    second = store.write_file(uri, str(path), metadata={"input-etag": "0x8D4F"}, precondition=Precondition(first))
+    with pytest.raises(PreconditionFailed, match="it is no longer as it was found; another writer came first$"):
+        store.write_file(uri, str(path), precondition=Precondition(first))  # If-Match on the replaced one: 412
+    properties = store._blob(uri).get_blob_properties()
+    assert properties.metadata == {"input_etag": "0x8D4F"}  # names are C# identifiers on Azure
+    assert ObjectVersion(etag=properties.etag).same_as(second)
+
+
+def test_blocks_are_committed_only_if_the_precondition_holds(store, azurite, tmp_path):
+    uri = parse_uri("az://data/out/big.jsonl")
+    current = azurite.put("data", "out/big.jsonl", b"published by another run")
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(b"x" * (MIN_PART_BYTES + 1))
+
+    with pytest.raises(PreconditionFailed):
+        store.write_file(uri, str(path), part_bytes=MIN_PART_BYTES, precondition=Precondition(ObjectVersion(etag='"0x1"')))
+    assert store.read_bytes(uri) == b"published by another run"
+
+    store.write_file(uri, str(path), part_bytes=MIN_PART_BYTES, precondition=Precondition(ObjectVersion(etag=current)))
+    blocks, uncommitted = azurite.client().get_blob_client("data", "out/big.jsonl").get_block_list("all")
+    assert [block.size for block in blocks] == [MIN_PART_BYTES, 1] and uncommitted == []
+
+
+def test_a_delete_on_a_precondition_removes_only_what_was_found(store, azurite):
+    uri = parse_uri("az://data/out/day.csv.errors.jsonl")
+    current = azurite.put("data", "out/day.csv.errors.jsonl", b"{}\n")
+    with pytest.raises(PreconditionFailed):
+        store.delete(uri, precondition=Precondition(ObjectVersion(etag='"0x1"')))
+    store.delete(uri, precondition=Precondition(ObjectVersion(etag=current)))
+    assert store.stat(uri) is None
+    with pytest.raises(PreconditionFailed):  # gone: Azurite answers 412 for If-Match on a missing blob
+        store.delete(uri, precondition=Precondition(ObjectVersion(etag=current)))

@@ -11,11 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.errors import ObjectNotFound, StorageAccessDenied, StorageTimeout
+from core.errors import ObjectNotFound, ObjectSuperseded, PreconditionFailed, StorageAccessDenied, StorageTimeout
 from core.model import ModelHolder
 from core.settings import Settings
 from core.storage import gcs, parse_uri, store_for
 from core.storage.gcs import GCSObjectStore
+from core.storage.versions import ObjectVersion, Precondition
 from tests.gcp_parts import GcsEmulator
 from tests.support import free_port
 
@@ -226,14 +227,13 @@ def test_write_file_uploads_a_local_file_and_replaces_the_old_object(store, emul
     assert blob.content_type == "application/jsonl"
 
 
-def test_write_file_sends_a_large_file_in_pieces_and_it_arrives_whole(store, emulator, tmp_path, monkeypatch):
-    monkeypatch.setattr(gcs, "WRITE_CHUNK_BYTES", 256 * 1024)  # the smallest piece GCS allows
+def test_write_file_sends_a_large_file_in_pieces_and_it_arrives_whole(store, emulator, tmp_path):
     path = tmp_path / "big.jsonl"
     data = b"".join(b'{"line":%d,"prediction":"setosa"}\n' % n for n in range(300_000))  # ~10 MB: resumable
     assert len(data) > 8 * 1024 * 1024
     path.write_bytes(data)
     uri = parse_uri(f"gs://{BUCKET}/predictions/big.jsonl")
-    store.write_file(uri, str(path))
+    store.write_file(uri, str(path), part_bytes=200 * 1024)  # rounded up to 256 KiB, the smallest piece GCS allows
     assert emulator.client().bucket(BUCKET).blob("predictions/big.jsonl").download_as_bytes() == data
 
 
@@ -255,3 +255,58 @@ def test_delete_removes_the_object_and_a_second_delete_succeeds(store, emulator)
     store.delete(uri)  # already gone: a repeated cleanup succeeds
     with pytest.raises(ObjectNotFound, match=r"cannot be deleted: bucket 'no-such-bucket' does not exist$"):
         store.delete(parse_uri("gs://no-such-bucket/out/partial.jsonl"))
+
+
+# --- generations ------------------------------------------------------------------------------------------
+# The emulator keeps generations and metadata, and answers stat truly; it ignores ?generation= on a
+# read (it serves the current object) and ifGenerationMatch on writes and deletes (never 412). So
+# a pinned read and a conditional write are shown here as far as the emulator goes, and their
+# failures through the store's own mapping, fed the SDK's exceptions.
+
+
+def test_stat_names_the_current_generation_and_writes_record_metadata(store, emulator, tmp_path):
+    uri = parse_uri(f"gs://{BUCKET}/in/day.csv")
+    assert store.stat(uri) is None
+    first = emulator.upload(BUCKET, "in/day.csv", b"v1")
+    assert store.stat(uri) == ObjectVersion(generation=first)
+    second = emulator.upload(BUCKET, "in/day.csv", b"v2")
+    assert second > first and store.stat(uri) == ObjectVersion(generation=second)
+    assert store.open_read(uri, ObjectVersion(generation=second)).read() == b"v2"
+
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b'{"line":2}\n')
+    out = parse_uri(f"gs://{BUCKET}/out/day.csv.predictions.jsonl")
+    written = store.write_file(out, str(path), metadata={"input-generation": str(second)}, precondition=Precondition(None))
+    blob = emulator.client().bucket(BUCKET).get_blob("out/day.csv.predictions.jsonl")
+    assert blob.metadata == {"input-generation": str(second)} and written == ObjectVersion(generation=blob.generation)
+
+
+def test_a_gone_generation_and_a_failed_precondition_are_mapped(store, emulator):
+    from google.api_core import exceptions as api_exceptions
+
+    emulator.upload(BUCKET, "in/kept.csv", b"current")
+    kept, gone = parse_uri(f"gs://{BUCKET}/in/kept.csv"), parse_uri(f"gs://{BUCKET}/in/deleted.csv")
+    # a 404 for a generation while the object exists: that generation was replaced
+    superseded = store._storage_error(api_exceptions.NotFound("No such object"), kept, "read")
+    assert isinstance(superseded, ObjectSuperseded)
+    assert superseded.message == f"{kept.display} no longer has the generation that was to be read (HTTP 404)"
+    assert isinstance(store._storage_error(api_exceptions.NotFound("No such object"), gone, "read"), ObjectNotFound)
+    # 412: ifGenerationMatch did not hold
+    failed = store._storage_error(api_exceptions.PreconditionFailed("conditionNotMet"), kept, "written")
+    assert isinstance(failed, PreconditionFailed)
+    assert failed.message == (
+        f"{kept.display} cannot be written: it is no longer the generation that was found; another writer came "
+        "first (HTTP 412)"
+    )
+    assert isinstance(store._storage_error(api_exceptions.PreconditionFailed("x"), kept, "read"), ObjectSuperseded)
+
+
+def test_the_emulator_still_ignores_preconditions(store, emulator, tmp_path):
+    """A tripwire: when this fails, the emulator enforces ifGenerationMatch, and the race tests of
+    tests/core/batch/test_versions.py can run on Cloud Storage too."""
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b"x")
+    uri = parse_uri(f"gs://{BUCKET}/out/ignored.jsonl")
+    store.write_file(uri, str(path))
+    store.write_file(uri, str(path), precondition=Precondition(None))  # GCS: 412
+    assert store.stat(uri) is not None

@@ -15,11 +15,12 @@ from unittest import mock
 
 import pytest
 
-from core.errors import StorageAccessDenied
+from core.errors import ObjectSuperseded, StorageAccessDenied
 from core.storage import parse_uri
 from core.storage.s3 import S3ObjectStore, drop_all_clients
 from core.storage.s3_direct import direct_target
-from core.storage.sigv4 import Credentials, s3_path, signed_get_headers
+from core.storage.sigv4 import Credentials, query_string, s3_path, signed_get_headers
+from core.storage.versions import ObjectVersion
 from tests.aws_lambda import moto_support
 from tests.support import REPO
 
@@ -48,6 +49,28 @@ def test_the_signature_is_the_one_botocore_computes(key, token):
         signer.add_auth(request)
     assert ours["Authorization"] == request.headers["Authorization"]
     assert ours["x-amz-date"] == request.headers["X-Amz-Date"]
+
+
+@pytest.mark.parametrize("query, extra", [
+    ({"versionId": "3HL4kqtJvjVBH40Nrjfkd.Zs_1+/x=="}, {}),  # a version of a versioned bucket
+    ({}, {"if-match": '"d41d8cd98f00b204e9800998ecf8427e-3"'}),  # an eTag, without versioning
+])
+def test_the_signature_of_a_read_of_one_version_is_the_one_botocore_computes(query, extra):
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+
+    moment = datetime(2026, 11, 24, 16, 40, 1, tzinfo=timezone.utc)
+    host, path = "127.0.0.1:4566", s3_path("my-bucket", AWKWARD_KEYS[1])
+    ours = signed_get_headers(host, path, "eu-central-1", Credentials("AKIDEXAMPLE", "wJalr/K7MDENG+bPxRfiCY", None),
+                              now=moment, query=query, extra_headers=extra)
+
+    url = f"http://{host}{path}" + (f"?{query_string(query)}" if query else "")
+    request = AWSRequest(method="GET", url=url, headers={"If-Match": extra["if-match"]} if extra else {})
+    signer = S3SigV4Auth(BotoCredentials("AKIDEXAMPLE", "wJalr/K7MDENG+bPxRfiCY"), "s3", "eu-central-1")
+    with mock.patch("botocore.auth.get_current_datetime", return_value=moment.replace(tzinfo=None)):
+        signer.add_auth(request)
+    assert ours["Authorization"] == request.headers["Authorization"]
 
 
 def test_credentials_never_show_their_secrets():
@@ -104,6 +127,17 @@ def test_moto_accepts_the_signature_of_every_key(as_reader, key):
     assert S3ObjectStore(5).read_bytes(uri) == key.encode()
 
 
+def test_moto_accepts_the_signature_of_a_read_held_to_an_etag(as_reader):
+    import hashlib
+
+    key = AWKWARD_KEYS[1]
+    uri = parse_uri(f"s3://guarded-models/{key}")
+    etag = hashlib.md5(key.encode()).hexdigest()  # a single-part upload's eTag
+    assert S3ObjectStore(5).open_read(uri, ObjectVersion(etag=etag)).read() == key.encode()
+    with pytest.raises(ObjectSuperseded):
+        S3ObjectStore(5).open_read(uri, ObjectVersion(etag="0" * 32))
+
+
 def test_moto_accepts_a_roles_temporary_credentials_with_their_session_token(as_reader, monkeypatch):
     import boto3
 
@@ -126,7 +160,7 @@ def test_a_wrong_secret_is_access_denied_without_the_secret(as_reader, monkeypat
         S3ObjectStore(5).read_bytes(uri)
     assert raised.value.message == (
         f"{uri.display} cannot be read: access denied (SignatureDoesNotMatch); "
-        "the function's role needs s3:GetObject on it"
+        "the function's role needs s3:GetObject on it (s3:GetObjectVersion to read one of its versions)"
     )
     assert "not-the-secret" not in raised.value.message
 

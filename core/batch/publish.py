@@ -1,0 +1,152 @@
+"""Publishing a run's outputs: only while its input is still the version it read, and never over
+outputs another run published after looking.
+
+The rule, for an input read at version V (what its event named, or what was current when the run
+began)::
+
+    1. look at the outputs:        predictions P, errors E (each: its version, or absent)
+    2. look at the input:          its current version is V?   no: superseded, publish nothing
+    3. errors:   write E' on "E is as seen"   (no failed line: delete E on "E is as seen")
+    4. predictions: write P' on "P is as seen"
+    a condition that fails (another run published between 1 and 3-4): back to 1
+
+"Newer" is what the provider answers in step 2: the current version of the object (S3: its
+current versionId, or eTag in a bucket without versioning; GCS: its generation; Azure: its eTag).
+A version that is no longer current has been replaced by one whose event comes (or came) too, and
+whose run publishes; so a run for V1 that ends after V2 was uploaded publishes nothing, in either
+order of the events, and a run for V1 that published before V2 was uploaded is overwritten by
+V2's. The outputs are looked at before the input: a run that published for a newer version
+after step 1 makes the conditions of 3-4 fail, and the next look finds the newer input. The
+ordering keys of the events (S3 ``sequencer``, Event Grid ``data.sequencer``, GCS generations)
+are recorded with the outputs but not compared: the current version is the provider's own answer,
+it exists for every trigger (a blob trigger or the command line carries no sequencer), and it
+also catches a newer version whose run has not published yet.
+
+Each output records the input's version as object metadata (``input-version-id``,
+``input-etag``, ``input-generation``, ``input-sequencer``), so a reader can tell which version of
+the input a file answers.
+
+A run that wrote its errors file and then finds, at step 4, that a newer version has published
+removes that errors file again (on "it is still the one I wrote"): the newer run may have had no
+failed lines and so no errors file to write over it. Only a run stopped between those two steps
+leaves an errors file beside newer predictions, and its metadata then names the older version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from core.errors import ObjectNotFound, ObjectSuperseded, PreconditionFailed, StorageError
+from core.storage import StorageURI
+from core.storage.locations import OutputLocations
+from core.storage.versions import ObjectVersion, Precondition
+
+logger = logging.getLogger("serverless_ml.batch")
+
+# Rounds of look-and-write before giving up. Each lost round means another run published in
+# between; five in a row is a storm of events for one key, left to the platform's retry.
+ATTEMPTS = 5
+
+
+class Published:
+    """Where the outputs went: the errors file's location, or None when no line failed."""
+
+    def __init__(self, errors: StorageURI | None) -> None:
+        self.errors = errors
+
+
+def publish(
+    outputs: Any,
+    targets: OutputLocations,
+    source: StorageURI,
+    version: ObjectVersion | None,
+    *,
+    store_for: Callable[..., Any],
+    timeout: float,
+    part_bytes: int,
+) -> Published:
+    """Publish ``outputs`` (finished OutputFiles) to ``targets`` as made from ``source`` at
+    ``version``. Raises ObjectSuperseded when ``version`` is no longer the input's current one,
+    ObjectNotFound when the input is gone, StorageError when the outputs cannot be written."""
+    out = store_for(targets.predictions, timeout)
+    metadata = version.metadata() if version is not None else {}
+    if version is None or not version.pinned:  # a local input: nothing to hold the run to
+        return _publish_as_is(out, outputs, targets, metadata, part_bytes)
+    inputs = store_for(source, timeout)
+    if not out.versioned:  # local outputs of a cloud input: checked, but no condition to write on
+        _check_current(inputs, source, version)
+        return _publish_as_is(out, outputs, targets, metadata, part_bytes)
+
+    ours: ObjectVersion | None = None  # our errors file, written but not yet followed by predictions
+    for _ in range(ATTEMPTS):
+        predictions_found = out.stat(targets.predictions)
+        errors_found = out.stat(targets.errors)
+        try:
+            _check_current(inputs, source, version)
+        except (ObjectSuperseded, ObjectNotFound):
+            if ours is not None:
+                _withdraw(out, targets.errors, ours)
+            raise
+        try:
+            if outputs.has_errors:
+                ours = out.write_file(
+                    targets.errors, outputs.errors_path, metadata=metadata,
+                    precondition=Precondition(errors_found), part_bytes=part_bytes,
+                )
+            elif errors_found is not None:  # an earlier run's errors must not sit beside these predictions
+                out.delete(targets.errors, precondition=Precondition(errors_found))
+            out.write_file(
+                targets.predictions, outputs.predictions_path, metadata=metadata,
+                precondition=Precondition(predictions_found), part_bytes=part_bytes,
+            )
+        except PreconditionFailed as exc:
+            logger.info("batch outputs changed while publishing; looking again", extra={"fields": {
+                "input": source.display, "version": version.describe(), "reason": exc.message}})
+            continue
+        return Published(targets.errors if outputs.has_errors else None)
+    raise StorageError(
+        f"{targets.predictions.display} cannot be written: other runs published it {ATTEMPTS} times while this run "
+        f"tried to; the platform retries this one",
+        targets.predictions.display,
+    )
+
+
+def _check_current(inputs: Any, source: StorageURI, version: ObjectVersion) -> None:
+    current = inputs.stat(source)
+    if current is None:
+        raise ObjectNotFound(f"{source.display} does not exist any more: it was deleted while it was predicted",
+                             source.display)
+    if not version.same_as(current):
+        raise ObjectSuperseded(
+            f"{source.display} was read at {version.describe()}, and {current.describe()} is its current version "
+            "now; that version's own event publishes its predictions",
+            source.display,
+        )
+
+
+def _withdraw(out: Any, errors: StorageURI, ours: ObjectVersion) -> None:
+    """Remove the errors file this run wrote, if it is still the one it wrote."""
+    try:
+        out.delete(errors, precondition=Precondition(ours))
+    except (PreconditionFailed, ObjectNotFound):
+        pass  # replaced or removed by the newer run: theirs now
+
+
+def _publish_as_is(out: Any, outputs: Any, targets: OutputLocations, metadata: dict[str, str],
+                   part_bytes: int) -> Published:
+    """Unconditionally, as for a local file: errors first (or the stale errors file removed), then
+    the predictions, so whoever waits for the predictions finds the errors file already there."""
+    if outputs.has_errors:
+        out.write_file(targets.errors, outputs.errors_path, metadata=metadata, part_bytes=part_bytes)
+    else:
+        try:
+            out.delete(targets.errors)
+        except ObjectNotFound:
+            pass  # no folder yet, so nothing stale; a missing bucket fails the write just below
+    out.write_file(targets.predictions, outputs.predictions_path, metadata=metadata, part_bytes=part_bytes)
+    return Published(targets.errors if outputs.has_errors else None)
+
+
+__all__ = ["ATTEMPTS", "Published", "publish"]
