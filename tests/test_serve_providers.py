@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from tests.conformance.cases import drop_per_load_fields
 from tests.support import start_endpoint, stop_endpoint
 from tests.typed_models import PASSENGER
 
@@ -26,8 +27,7 @@ def observe(endpoint, requests=REQUESTS) -> list:
         status, answer_headers, raw = endpoint.request(method, path, body, headers)
         answer = json.loads(raw)
         answer.pop("request_id", None)
-        for volatile in ("loaded_at", "load_seconds"):
-            answer.pop(volatile, None)
+        drop_per_load_fields(answer)
         lowered = {k.lower(): v for k, v in answer_headers.items()}
         observed.append((status, lowered.get("content-type"), lowered.get("allow"), answer))
     return observed

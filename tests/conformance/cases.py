@@ -176,6 +176,16 @@ COMPARED_HEADERS = (
 VOLATILE_MODEL_FIELDS = ("loaded_at", "load_seconds")
 
 
+def drop_per_load_fields(document: dict) -> None:
+    """Remove what differs from one load of the same model to the next (when, how long, how much
+    memory it took), so that answers of two processes compare equal."""
+    for volatile in VOLATILE_MODEL_FIELDS:
+        document.pop(volatile, None)
+    load = document.get("load")
+    if isinstance(load, dict):
+        load.pop("peak_memory_increase_bytes", None)
+
+
 def normalise(case_name: str, status: int, headers: dict, body: bytes) -> dict:
     """What must be identical across providers: status, contract headers, body minus volatile parts."""
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -192,8 +202,7 @@ def normalise(case_name: str, status: int, headers: dict, body: bytes) -> dict:
             if isinstance(parsed, dict):
                 request_id = parsed.pop("request_id", None)
                 observed["request_id_matches_header"] = request_id == lowered.get("x-request-id")
-                for volatile in VOLATILE_MODEL_FIELDS:
-                    parsed.pop(volatile, None)
+                drop_per_load_fields(parsed)
             observed["body"] = parsed
     else:
         observed["body"] = None

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from core.http import HttpRequest
+from tests.conformance.cases import drop_per_load_fields
 
 IRIS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -23,8 +24,6 @@ API_HEADERS = (
     "access-control-max-age",
 )
 # fields that differ between two loads of the same file by nature
-PER_LOAD_FIELDS = ("loaded_at", "load_seconds")
-
 # the core twin predicts in this process, on arrays, from a model fitted with feature names
 pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
 
@@ -92,8 +91,7 @@ def _comparable(status: int, headers: dict, body: bytes, *, request_id_sent: boo
         document = json.loads(body)
         if not request_id_sent:
             document.pop("request_id", None)
-        for field in PER_LOAD_FIELDS:
-            document.pop(field, None)
+        drop_per_load_fields(document)
         shown["body"] = document
     else:
         shown["body"] = body
