@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from itertools import chain
 from typing import Any
 
 from core.errors import PredictionFailed, PredictionRejected
@@ -66,7 +67,7 @@ def json_values(array: Any) -> list[Any]:
     """A numpy array as nested lists of JSON values: non-finite floats become null."""
     values = array.tolist()
     if array.dtype.kind == "f":
-        if not _all_finite(array):
+        if not _all_finite(array, values):
             return _replace_non_finite(values)
         return values
     if array.dtype.kind == "O":
@@ -74,7 +75,11 @@ def json_values(array: Any) -> list[Any]:
     return values
 
 
-def _all_finite(array: Any) -> bool:
+def _all_finite(array: Any, values: list) -> bool:
+    if array.size <= 64 and array.ndim in (1, 2):
+        # a few rows: math.isfinite over the floats tolist() made already, a fifth of the time of
+        # NumPy's isfinite().all() on an array this small (its call overhead)
+        return all(map(math.isfinite, values if array.ndim == 1 else chain.from_iterable(values)))
     import numpy as np
 
     return bool(np.isfinite(array).all())
