@@ -61,17 +61,75 @@ def context_fields() -> dict[str, Any]:
 
 
 def log_info(logger: logging.Logger, message: str, fields: dict[str, Any]) -> None:
-    """``logger.info(message, extra={"fields": fields})``, the same record to the same handlers,
-    for the line every request writes: the caller's file, line and function are read from its own
-    frame, where logging's findCaller walks up the stack and gives every frame it passes a frame
-    object (3 us of a 1-row request's 30 us of logging)."""
-    if logger.isEnabledFor(logging.INFO):
-        caller = sys._getframe(1)
-        code = caller.f_code
-        logger.handle(logger.makeRecord(
-            logger.name, logging.INFO, code.co_filename, caller.f_lineno, message, (), None, code.co_name,
-            {"fields": fields},
-        ))
+    """``logger.info(message, extra={"fields": fields})`` for the line every request writes: the
+    same line, at a third of the cost.
+
+    When the package's own handler is the only one (``configure()``'s, no filters), the line is
+    formatted by that handler's formatter from a :class:`_Line` and written as StreamHandler.emit
+    writes it; a LogRecord's twenty attributes and logging's handler chain were 12 us of a 1-row
+    request's 35 us of our own work. Any other arrangement (a handler added, a filter, Azure's
+    relay to the host) takes logging's path, with the caller's file and line read from its own
+    frame (logging's findCaller walks the stack)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    handler = _only_stream_handler(logger)
+    if handler is not None:
+        line = _Line(logger.name, message, fields)
+        try:
+            text = handler.format(line)  # type: ignore[arg-type]  # the attributes formatters read
+            with handler.lock:  # type: ignore[union-attr]  # created with the handler
+                handler.stream.write(text + handler.terminator)
+                handler.flush()
+            return
+        except Exception:  # noqa: BLE001 -- logging's own path reports it as logging does
+            pass
+    caller = sys._getframe(1)
+    code = caller.f_code
+    logger.handle(logger.makeRecord(
+        logger.name, logging.INFO, code.co_filename, caller.f_lineno, message, (), None, code.co_name,
+        {"fields": fields},
+    ))
+
+
+def _only_stream_handler(logger: logging.Logger) -> logging.StreamHandler[Any] | None:
+    """configure()'s handler when it is the one handler a record of ``logger`` reaches (through
+    the loggers it propagates to) and nothing filters it; else None."""
+    if logger.filters or logger.disabled:
+        return None
+    found: logging.Handler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if found is not None or type(handler) is not logging.StreamHandler or handler.filters:
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    if found is None or found.level > logging.INFO or not getattr(found, "_serverless_ml", False):
+        return None
+    return found  # type: ignore[return-value]  # its type is checked above
+
+
+class _Line:
+    """An INFO record's attributes that JsonFormatter and its subclasses read."""
+
+    __slots__ = ("name", "msg", "created", "msecs", "fields")
+    levelname = "INFO"
+    levelno = logging.INFO
+    exc_info = None
+    exc_text = None
+    stack_info = None
+
+    def __init__(self, name: str, message: str, fields: dict[str, Any]) -> None:
+        self.name = name
+        self.msg = message
+        self.created = created = time.time()
+        self.msecs = int((created - int(created)) * 1000)  # as LogRecord reckons it
+        self.fields = fields
+
+    def getMessage(self) -> str:  # noqa: N802 -- LogRecord's name
+        return self.msg
 
 
 class JsonFormatter(logging.Formatter):

@@ -318,6 +318,31 @@ def test_one_emf_line_per_invocation_with_latency_rows_cold_start_and_load_time(
     assert (second["Rows"], second["function_request_id"], second["source"]) == (1, "second-id", "http-api")
 
 
+def test_the_emf_line_is_the_text_json_dumps_writes_for_its_document():
+    """The line is written in pieces (the metric definitions once per set of metrics); its text
+    must still be json.dumps' of the one document, whatever the properties hold."""
+    import io
+
+    from aws_lambda.metrics import EmfMetrics
+
+    stream = io.StringIO()
+    metrics = EmfMetrics("team/ml", "fn-\u00e9", stream)
+    cases = [
+        dict(latency_ms=1.23456, rows=2, cold_start=True, model_load_ms=381.0,
+             properties={"function_request_id": "r-\u2028\u00e9", "source": "http-api", "status": 200}),
+        dict(latency_ms=0.5, rows=1, properties={"route": "/predict", "status": 400, "_aws": "ignored", "none": None}),
+        dict(counts={"RowsFailed": 3, "InputsFailed": 0}, properties={"big": 2**70, "small": 1e-7, "nan": float("nan")}),
+        dict(latency_ms=0.5, rows=1, properties={"route": "/predict", "status": 200}),  # definitions again
+    ]
+    for case in cases:
+        line = metrics.emit(**case)
+        document = json.loads(line)
+        assert line == json.dumps(document, separators=(",", ":"), default=str, allow_nan=True)
+        assert list(document)[:2] == ["_aws", "service"] and document["service"] == "fn-\u00e9"
+        assert "ignored" not in line and "none" not in document
+    assert stream.getvalue().count("\n") == len(cases)
+
+
 def test_model_load_time_is_reported_once_also_after_a_warmup(harness):
     harness.invoke({"source": "serverless-plugin-warmup"})
     harness.invoke(make_event("alb", "GET", "/health"))

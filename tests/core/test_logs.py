@@ -61,3 +61,42 @@ def test_the_time_field_is_the_records_utc_time_to_the_millisecond():
         record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
         expected = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(record.msecs):03d}Z"
         assert json.loads(formatter.format(record))["time"] == expected
+
+
+def _lines_of(logger: logging.Logger, write) -> list[dict]:
+    import io
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler._serverless_ml = True  # type: ignore[attr-defined]  # as configure() marks its own
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        with log_context(function_request_id="r1"):
+            write()
+    finally:
+        logger.removeHandler(handler)
+    return [json.loads(line) for line in stream.getvalue().split("\n") if line]  # not splitlines: U+2028
+
+
+def test_the_request_line_written_directly_is_the_line_logging_writes():
+    parent = logging.getLogger("serverless_ml_test_logs")  # holds the handler, as "serverless_ml" does
+    logger = logging.getLogger("serverless_ml_test_logs.http")
+    fields = {"request_id": "a\u00e9\u2028", "status": 200, "rows": 1, "latency_ms": 0.125}
+    direct = _lines_of(parent, lambda: log_info(logger, "request", fields))
+    through_logging = _lines_of(parent, lambda: logger.info("request", extra={"fields": fields}))
+    assert [{k: v for k, v in line.items() if k != "time"} for line in direct] == [
+        {k: v for k, v in line.items() if k != "time"} for line in through_logging
+    ] == [{"level": "INFO", "logger": "serverless_ml_test_logs.http", "message": "request",
+           "function_request_id": "r1", **fields}]
+
+    # a second handler (or a filter) takes logging's path: both handlers get the line
+    seen = Records()
+    logger.addHandler(seen)
+    try:
+        assert len(_lines_of(parent, lambda: log_info(logger, "request", fields))) == 1
+    finally:
+        logger.removeHandler(seen)
+    assert [record.getMessage() for record in seen.records] == ["request"]
