@@ -17,7 +17,10 @@ CSV, fastest first:
   2x NumPy's ``loadtxt`` and independent of how CPython was built), else by ``loadtxt``, without
   bringing pandas or pyarrow into a cold start; a chunk both refuse, or that holds a non-finite
   value, is read again by the next path to name each bad line;
-* every other schema: the ``csv`` module splits the chunk, and each column is converted at once
+* a model that takes a DataFrame (pandas loaded already): pandas' C parser reads a chunk of
+  number and string columns without quotes, where it reads exactly what the converters below
+  read (frame_csv.py says where that is);
+* every other schema and chunk: the ``csv`` module splits the chunk, and each column is converted at once
   (numbers through number_text, else ``float`` in ``map``; strings and categories kept as they
   are; an empty cell as a missing value); only the rows some column flags go through the
   per-value checks (``text_readers_for`` + ``checkers_for``), which accept them or word the refusal.
@@ -33,6 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from core.batch.frame_csv import FrameChunks
 from core.batch.lines import MAX_LINE_BYTES, LineChunk, line_chunks
 from core.batch.number_text import float_column, float_matrix
 from core.errors import InvalidFeatures, InvalidShape, InvalidValue, MalformedJSON, PayloadTooLarge, RequestError
@@ -40,7 +44,7 @@ from core.model.inputs import Columns
 from core.request.cells import CellRefused, text_readers_for
 from core.request.json_body import json_type
 from core.request.rows import RowSchema, array_row, check_names, first_non_number, object_row, text_row, value_message
-from core.schema import ANY, ARRAY, CATEGORICAL, INTEGER, NUMBER, STRING, Column
+from core.schema import ANY, ARRAY, CATEGORICAL, FRAME, INTEGER, NUMBER, STRING, Column
 
 logger = logging.getLogger("serverless_ml.batch")
 _NAN = float("nan")
@@ -247,6 +251,9 @@ class CsvReader:
         typed = self._typed
         width = len(self.columns)
         with _collector_paused():
+            from_frame = typed.frame_rows(numbers, lines, failures)
+            if from_frame is not None:
+                return from_frame
             columns = _plain_columns(lines, width)
             if columns is not None:
                 return typed.rows(numbers, columns, None, failures)
@@ -307,29 +314,53 @@ class _TypedColumns:
         self.checkers = schema.checkers or []
         self.converters = [_converter_for(column) for column in self.columns]
         self.matrix = schema.schema.layout == ARRAY  # numbers only: a float matrix
+        self.frame_chunks = (
+            FrameChunks.for_columns(self.columns, self.file_index, len(header)) if schema.schema.layout == FRAME else None
+        )
 
     def rows(
         self, numbers: list[int], texts: list[Sequence[str]], records: list[list[str]] | None,
         failures: list[RowFailure],
     ) -> tuple[list[int], Any]:
         """``texts``: the chunk's columns in file order; ``records``: its rows, when already cut."""
-        import numpy as np
-
         values, flagged = [], set()
         for j, convert in enumerate(self.converters):
             column_values, column_flagged = convert(texts[self.file_index[j]])
             values.append(column_values)
             flagged.update(column_flagged)
+
+        def fields_of(i: int) -> list[str]:
+            return records[i] if records is not None else [column[i] for column in texts]
+
+        return self._finish(numbers, values, flagged, fields_of, failures)
+
+    def frame_rows(self, numbers: list[int], lines: list[str], failures: list[RowFailure]) -> tuple[list[int], Any] | None:
+        """The chunk read by pandas' parser (frame_csv.py), or None where it does not read it exactly."""
+        if self.frame_chunks is None:
+            return None
+        read = self.frame_chunks.read(lines)
+        if read is None:
+            return None
+        values, flagged = read
+        # a chunk frame_csv reads has no quote: a line's fields are its texts between commas
+        return self._finish(numbers, values, flagged, lambda i: lines[i].removesuffix("\r").split(","), failures)
+
+    def _finish(
+        self, numbers: list[int], values: list[Any], flagged: set[int], fields_of: Callable[[int], list[str]],
+        failures: list[RowFailure],
+    ) -> tuple[list[int], Any]:
+        """Whole-column values -> rows; the flagged rows through the per-value checks."""
+        import numpy as np
+
         if self.matrix:
-            rows: Any = np.column_stack(values) if values else np.empty((len(records if records is not None else numbers), 0))
+            rows: Any = np.column_stack(values) if values else np.empty((len(numbers), 0))
         else:
             rows = Columns([v if hasattr(v, "dtype") or isinstance(v, list) else list(v) for v in values])
         if not flagged:
             return list(numbers), rows
         refused = []
         for i in sorted(flagged):
-            fields = records[i] if records is not None else [column[i] for column in texts]
-            checked = self._checked(numbers[i], fields, failures)
+            checked = self._checked(numbers[i], fields_of(i), failures)
             if checked is None:
                 refused.append(i)
             elif self.matrix:
