@@ -87,6 +87,7 @@ class LambdaApp:
             rows=response.rows,
             cold_start=invocation.cold_start,
             model_load_ms=self.unreported_load_ms(),
+            counts=_rollout_counts(response.rollout),
             properties={
                 "function_request_id": invocation.request_id,
                 "source": view.source,
@@ -160,6 +161,21 @@ class LambdaApp:
                 return None
             self._reported_model = model
         return (model.read_seconds + model.deserialize_seconds) * 1000
+
+
+def _rollout_counts(rollout: dict[str, Any] | None) -> dict[str, int] | None:
+    """With a candidate model (core/rollout.py): ShadowRows and ShadowDisagreements in shadow mode,
+    CandidateAnswers (1 or 0) in canary mode, CandidateUnavailable while it is not loaded."""
+    if rollout is None:
+        return None
+    if "candidate_state" in rollout:
+        return {"CandidateUnavailable": 1}
+    if "shadow_rows" in rollout:
+        counts = {"ShadowRows": rollout["shadow_rows"], "ShadowDisagreements": rollout.get("shadow_disagreements", 0)}
+        if "shadow_error" in rollout:
+            counts["ShadowErrors"] = 1
+        return counts
+    return {"CandidateAnswers": int(rollout.get("answered_by") == "candidate")}
 
 
 class Invocation:

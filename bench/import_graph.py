@@ -43,9 +43,10 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (3, "model", ("core.model",)),
     (4, "request", ("core.request",)),
     (5, "prediction", ("core.prediction",)),
-    (6, "batch", ("core.batch",)),
-    (6, "http", ("core.http",)),
-    (7, "runtime", ("core.runtime",)),
+    (6, "rollout", ("core.rollout",)),  # a candidate model beside the primary: for http and batch
+    (7, "batch", ("core.batch",)),
+    (7, "http", ("core.http",)),
+    (8, "runtime", ("core.runtime",)),
 )
 
 

@@ -20,7 +20,11 @@ def predict(model: ModelDescription, rows: list[list[Any]]) -> dict[str, Any]:
     >>> predict(model, [[5.1, 3.5, 1.4, 0.2]])  # doctest: +SKIP
     {'predictions': ['setosa'], 'probabilities': [[1.0, 0.0, 0.0]], 'classes': ['setosa', ...]}
     """
-    predictions, probabilities = predict_arrays(model, rows)
+    return answer_from(model, *predict_arrays(model, rows))
+
+
+def answer_from(model: ModelDescription, predictions: Any, probabilities: Any) -> dict[str, Any]:
+    """The answer's JSON values from :func:`predict_arrays`' arrays."""
     result: dict[str, Any] = {"predictions": json_values(predictions)}
     if probabilities is not None:
         result["probabilities"] = json_values(probabilities)

@@ -49,6 +49,26 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+CANDIDATE_MODES = ("shadow", "canary")
+DEFAULT_CANDIDATE_KEY_HEADER = "x-request-id"
+DEFAULT_CANDIDATE_PROBABILITY_TOLERANCE = 0.05
+_HEADER_NAME = r"[a-z0-9!#$%&'*+.^_`|~-]{1,64}"
+
+
+class CandidateSettings(NamedTuple):
+    """A second model beside MODEL_URI (core/rollout.py): in ``shadow`` mode it predicts every
+    request's rows without answering; in ``canary`` mode it answers ``percent`` of requests,
+    chosen by a stable hash of the ``key_header`` request header."""
+
+    model_uri: StorageURI
+    model_format: str
+    model_sha256: str | None = None
+    mode: str = "shadow"
+    percent: float = 0.0
+    key_header: str = DEFAULT_CANDIDATE_KEY_HEADER
+    probability_tolerance: float = DEFAULT_CANDIDATE_PROBABILITY_TOLERANCE
+
+
 class Settings(NamedTuple):
     model_uri: StorageURI
     model_sha256: str | None = None
@@ -71,6 +91,17 @@ class Settings(NamedTuple):
     strict_model_version: bool = False
     onnx_threads: int = DEFAULT_ONNX_THREADS
     model_scratch_dir: str | None = None  # where a large remote model is copied to load; None: the temp dir
+    candidate: CandidateSettings | None = None
+
+    def for_candidate(self) -> Settings:
+        """These settings with the candidate as the model (the candidate's own holder reads them)."""
+        candidate = self.candidate
+        if candidate is None:
+            raise ValueError("no candidate model is configured (CANDIDATE_MODEL_URI)")
+        return self._replace(
+            model_uri=candidate.model_uri, model_format=candidate.model_format, model_sha256=candidate.model_sha256,
+            model_version=None, candidate=None,
+        )
 
     @classmethod
     def from_env(
@@ -121,7 +152,47 @@ class Settings(NamedTuple):
             storage_timeout_seconds=_float(
                 "STORAGE_TIMEOUT_SECONDS", env.get("STORAGE_TIMEOUT_SECONDS"), DEFAULT_STORAGE_TIMEOUT_SECONDS, 0.1, 300.0
             ),
+            candidate=_candidate(env),
         )
+
+
+def _candidate(env: Mapping[str, str]) -> CandidateSettings | None:
+    """CANDIDATE_MODEL_URI and the settings that go with it; None when no candidate is set."""
+    raw = env.get("CANDIDATE_MODEL_URI", "").strip()
+    if not raw:
+        given = [name for name in ("CANDIDATE_MODE", "CANDIDATE_PERCENT", "CANDIDATE_MODEL_SHA256") if env.get(name, "").strip()]
+        if given:
+            raise SettingsError(
+                f"{given[0]} is set but CANDIDATE_MODEL_URI is not; expected the candidate model's location "
+                "(s3://, gs://, az:// or file://) next to MODEL_URI, or no CANDIDATE_* settings"
+            )
+        return None
+    mlmodel = _mlflow_mlmodel(raw)
+    uri = _uri("CANDIDATE_MODEL_URI", mlmodel or raw)
+    mode = (env.get("CANDIDATE_MODE") or "shadow").strip().lower()
+    if mode not in CANDIDATE_MODES:
+        raise SettingsError(f"CANDIDATE_MODE={_show(mode)} is not allowed; expected one of {', '.join(CANDIDATE_MODES)}")
+    percent_text = env.get("CANDIDATE_PERCENT", "").strip()
+    if mode == "canary" and not percent_text:
+        raise SettingsError(
+            "CANDIDATE_MODE=canary needs CANDIDATE_PERCENT; expected the share of requests the candidate "
+            "answers, a number from 0 to 100 (e.g. 5)"
+        )
+    header = (env.get("CANDIDATE_KEY_HEADER") or DEFAULT_CANDIDATE_KEY_HEADER).strip().lower()
+    if not re.fullmatch(_HEADER_NAME, header):
+        raise SettingsError(f"CANDIDATE_KEY_HEADER={_show(header)} is not a header name; expected e.g. x-user-id")
+    return CandidateSettings(
+        model_uri=uri,
+        model_format="mlflow" if mlmodel else _model_format(raw, uri, "CANDIDATE_MODEL_URI"),
+        model_sha256=_sha256(env.get("CANDIDATE_MODEL_SHA256"), "CANDIDATE_MODEL_SHA256"),
+        mode=mode,
+        percent=_float("CANDIDATE_PERCENT", percent_text, 0.0, 0.0, 100.0),
+        key_header=header,
+        probability_tolerance=_float(
+            "CANDIDATE_PROBABILITY_TOLERANCE", env.get("CANDIDATE_PROBABILITY_TOLERANCE"),
+            DEFAULT_CANDIDATE_PROBABILITY_TOLERANCE, 0.0, 1.0,
+        ),
+    )
 
 
 def _folder(name: str, value: str | None) -> str | None:
@@ -174,11 +245,11 @@ def _check_outputs_apart_from_inputs(inputs: StorageURI, outputs: StorageURI | N
     check_output_prefix(output_prefix_for(inputs, outputs), inputs, name)
 
 
-def _model_format(raw: str, uri: StorageURI) -> str:
+def _model_format(raw: str, uri: StorageURI, name: str = "MODEL_URI") -> str:
     fmt = format_for_name(uri.name)
     if fmt is None:
         raise SettingsError(
-            f"MODEL_URI={_show(raw)} names a file whose extension this service cannot load; the format "
+            f"{name}={_show(raw)} names a file whose extension this service cannot load; the format "
             f"follows the extension, expected one of {supported_extensions()}; or an MLflow model directory, "
             "ending with '/' (e.g. s3://bucket/models/titanic/ or file:///models/titanic/)"
         )
@@ -225,13 +296,13 @@ def _type_names(name: str, value: str | None) -> tuple[str, ...]:
     return names
 
 
-def _sha256(value: str | None) -> str | None:
+def _sha256(value: str | None, name: str = "MODEL_SHA256") -> str | None:
     value = (value or "").strip().lower()
     if not value:
         return None
     if not re.fullmatch(_SHA256, value):
         raise SettingsError(
-            f"MODEL_SHA256={_show(value)} is not a SHA-256 digest; expected 64 hexadecimal characters "
+            f"{name}={_show(value)} is not a SHA-256 digest; expected 64 hexadecimal characters "
             "(the output of `sha256sum model.joblib`)"
         )
     return value

@@ -7,7 +7,7 @@ Plain classes with ``__slots__`` rather than dataclasses: a dataclass builds its
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.errors import ServerlessMLError
@@ -93,9 +93,9 @@ class HttpRequest:
 
 
 class HttpResponse:
-    """The answer; ``rows`` and ``route`` are facts about it for an adapter's metrics, not sent."""
+    """The answer; ``rows``, ``route`` and ``rollout`` are facts about it for an adapter's metrics, not sent."""
 
-    __slots__ = ("status", "headers", "body", "rows", "route")
+    __slots__ = ("status", "headers", "body", "rows", "route", "rollout")
 
     def __init__(
         self,
@@ -104,12 +104,14 @@ class HttpResponse:
         body: bytes,
         rows: int | None = None,  # rows predicted (POST /predict answered 200)
         route: str | None = None,  # the route matched, or "unmatched"
+        rollout: dict[str, Any] | None = None,  # with a candidate model: what it did (core/rollout.py)
     ) -> None:
         self.status = status
         self.headers = headers
         self.body = body
         self.rows = rows
         self.route = route
+        self.rollout = rollout
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, HttpResponse):

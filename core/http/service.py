@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import MethodNotAllowed, RouteNotFound, ServerlessMLError
 from core.http.cors import CorsPolicy
@@ -31,9 +31,13 @@ from core.http.openapi import OpenApiDocuments
 from core.installed import orjson_module
 from core.logs import log_context, log_info
 from core.model import ModelHolder
-from core.prediction import predict
+from core.prediction import answer_from, predict, predict_arrays
 from core.request import RowSchema, check_content_type, decode_json_object, rows_from_payload
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.model import ModelDescription
+    from core.rollout import Candidate
 
 logger = logging.getLogger("serverless_ml.http")
 
@@ -69,7 +73,12 @@ class PredictionService:
         self.settings = settings
         self.model = model if model is not None else ModelHolder(settings)
         self.cors = CorsPolicy(settings.cors_allow_origins)
-        self._schema: tuple[Any, RowSchema | None] = (None, None)  # (model, its schema)
+        self._schemas: dict[int, tuple[Any, RowSchema]] = {}  # id(model) -> (model, its schema)
+        self.candidate: Candidate | None = None
+        if settings.candidate is not None:
+            from core.rollout import Candidate  # only with a candidate: no cold-start cost otherwise
+
+            self.candidate = Candidate(settings)
         self._openapi = OpenApiDocuments()
         self._routes: dict[str, dict[str, Callable[[HttpRequest, dict], Any]]] = {
             "/predict": {"POST": self._predict},
@@ -119,7 +128,13 @@ class PredictionService:
         }
         if "error_code" in context:
             fields["error_code"] = context["error_code"]
+        rollout = context.get("rollout")
+        if rollout is not None:
+            fields.update(rollout)
+            response.rollout = rollout
         log_info(logger, "request", fields)
+        if self.candidate is not None:
+            self.candidate.start_loading()  # after the answer is ready: never before the primary's first
         return response
 
     def error_response(self, exc: ServerlessMLError, request_id: str | None = None) -> HttpResponse:
@@ -162,10 +177,57 @@ class PredictionService:
         model = self.model.get()
         rows = rows_from_payload(payload, self._schema_for(model), self.settings.max_rows)
         context["rows"] = len(rows)
-        answer = predict(model, rows)
+        if self.candidate is None:
+            answer = predict(model, rows)
+        else:
+            answer, model = self._with_candidate(self.candidate, request, payload, model, rows, context)
         answer["model_version"] = model.version
         answer["request_id"] = context["request_id"]
         return _json_response(200, answer)
+
+    def _with_candidate(
+        self, candidate: Candidate, request: HttpRequest, payload: dict, model: ModelDescription, rows: Any,
+        context: dict,
+    ) -> tuple[dict[str, Any], ModelDescription]:
+        """The answer, and the model that gave it, with a candidate configured (core/rollout.py)."""
+        ready = candidate.holder.loaded  # its load is started after the answer, never before
+        if ready is None:
+            context["rollout"] = {"answered_by": "primary", "candidate_state": candidate.state()}
+            return predict(model, rows), model
+        if candidate.mode == "canary":
+            key = request.header(candidate.settings.key_header) or context["request_id"]
+            if not candidate.answers(key):
+                context["rollout"] = {"answered_by": "primary"}
+                return predict(model, rows), model
+            context["rollout"] = {"answered_by": "candidate"}
+            return predict(ready, self._rows_for(ready, model, payload, rows)), ready
+        primary_answer = predict_arrays(model, rows)
+        answer = answer_from(model, *primary_answer)
+        try:
+            candidate_answer = predict_arrays(ready, self._rows_for(ready, model, payload, rows))
+        except ServerlessMLError as exc:  # the candidate's refusal or failure is a finding, not an answer
+            context["rollout"] = {"answered_by": "primary", "shadow_rows": len(rows), "shadow_error": exc.code}
+            return answer, model
+        from core.rollout import compare
+
+        agreement = compare(model, primary_answer, ready, candidate_answer, candidate.settings.probability_tolerance)
+        context["rollout"] = {
+            "answered_by": "primary", "shadow_rows": agreement.rows, "shadow_disagreements": agreement.disagreeing,
+            "shadow_max_probability_gap": agreement.max_probability_gap,
+        }
+        if agreement.disagreeing:
+            logger.info("shadow disagreement", extra={"fields": {
+                "request_id": context["request_id"], "primary_version": model.version, "candidate_version": ready.version,
+                "rows": agreement.rows, "disagreeing": agreement.disagreeing, "labels_differ": agreement.labels_differ,
+                "max_probability_gap": agreement.max_probability_gap, "positions": list(agreement.positions),
+            }})
+        return answer, model
+
+    def _rows_for(self, candidate: ModelDescription, model: ModelDescription, payload: dict, rows: Any) -> Any:
+        """The rows as the candidate takes them: the primary's when the two share a schema."""
+        if candidate.schema == model.schema:
+            return rows
+        return rows_from_payload(payload, self._schema_for(candidate), self.settings.max_rows)
 
     def _health(self, request: HttpRequest, context: dict) -> HttpResponse:
         loaded = self.model.loaded
@@ -175,13 +237,18 @@ class PredictionService:
             state = "load_failed"
         else:
             state = "not_loaded"
-        body = {"status": "ok", "model": state}
+        body: dict[str, Any] = {"status": "ok", "model": state}
         if loaded is not None:
             body["model_version"] = loaded.version
+        if self.candidate is not None:
+            body["candidate"] = self.candidate.view(with_model=False)
         return _json_response(200, body)
 
     def _model_info(self, request: HttpRequest, context: dict) -> HttpResponse:
-        return _json_response(200, self.model.get().public_view())
+        view = self.model.get().public_view()
+        if self.candidate is not None:
+            view["candidate"] = self.candidate.view(with_model=True)
+        return _json_response(200, view)
 
     def _openapi_document(self, request: HttpRequest, context: dict) -> HttpResponse:
         # the loaded model's rows; a model that cannot load still leaves the API to describe
@@ -193,12 +260,13 @@ class PredictionService:
             body = self._openapi.for_model(model, OPENAPI_PATH)
         return HttpResponse(200, dict(_JSON_HEADERS), body)
 
-    def _schema_for(self, model) -> RowSchema:
-        cached_model, schema = self._schema
-        if cached_model is not model or schema is None:
-            schema = RowSchema(model.schema)
-            self._schema = (model, schema)
-        return schema
+    def _schema_for(self, model: ModelDescription) -> RowSchema:
+        cached = self._schemas.get(id(model))
+        if cached is None or cached[0] is not model:
+            if len(self._schemas) > 4:  # models replaced over time: keep the cache small
+                self._schemas.clear()
+            cached = self._schemas[id(model)] = (model, RowSchema(model.schema))
+        return cached[1]
 
     def preload(self) -> bool:
         """Load the model now (PRELOAD_MODEL, warm-ups) instead of on the first request.
@@ -210,6 +278,8 @@ class PredictionService:
             self.model.get()
         except ServerlessMLError:
             return False
+        if self.candidate is not None:
+            self.candidate.load_now()  # its failure leaves the primary serving: logged, not raised
         return True
 
 

@@ -394,3 +394,37 @@ def test_rows_metric_does_not_depend_on_the_log_level(demo_model_uri):
     assert result.returncode == 0, result.stderr
     (emf,) = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"_aws"')]
     assert emf["Rows"] == 3
+
+
+def test_a_candidate_models_work_is_in_the_emf_line(make_app, demo_model_path, tmp_path):
+    """Shadow: ShadowRows and ShadowDisagreements; canary: CandidateAnswers 1 or 0; a candidate
+    that cannot load: CandidateUnavailable, with the primary answering."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    from core.rollout import canary_share
+
+    data = load_iris()
+    tree = DecisionTreeClassifier(max_depth=1, random_state=0).fit(data.data, data.target_names[data.target])
+    tree.feature_names_in_ = joblib.load(demo_model_path).feature_names_in_
+    joblib.dump(tree, tmp_path / "candidate.joblib")
+    rows = json.dumps({"instances": data.data[::10].tolist()}).encode()
+
+    def metrics_of(mode: str, candidate: str, key: str = "k", **env: str) -> dict:
+        harness = make_app(demo_model_path.as_uri(), CANDIDATE_MODEL_URI=(tmp_path / candidate).as_uri(),
+                           CANDIDATE_MODE=mode, **env)
+        harness.app.preload()
+        answer = harness.invoke(make_event("http-api", "POST", "/predict", body=rows,
+                                           headers={**JSON_HEADERS, "x-request-id": key}))
+        assert answer["statusCode"] == 200
+        (line,) = harness.metrics()
+        return {name: line.get(name) for name in ("ShadowRows", "ShadowDisagreements", "CandidateAnswers", "CandidateUnavailable")}
+
+    shadow = metrics_of("shadow", "candidate.joblib")
+    assert shadow["ShadowRows"] == 15 and shadow["ShadowDisagreements"] >= 5  # a one-split tree misses a class
+    keys = [f"k{n}" for n in range(50)]
+    inside, outside = next(k for k in keys if canary_share(k) < 50), next(k for k in keys if canary_share(k) >= 50)
+    assert metrics_of("canary", "candidate.joblib", inside, CANDIDATE_PERCENT="50")["CandidateAnswers"] == 1
+    assert metrics_of("canary", "candidate.joblib", outside, CANDIDATE_PERCENT="50")["CandidateAnswers"] == 0
+    assert metrics_of("shadow", "absent.joblib")["CandidateUnavailable"] == 1

@@ -55,7 +55,25 @@ CONFIGS = {
     "mixed": {"MODEL_VERSION": "passengers-mixed-1"},
     "strict": {"MODEL_VERSION": "passengers-strict-1"},
     "text": {"MODEL_VERSION": "spam-text-1"},
+    # the classifier with a candidate beside it (core/rollout.py); CANDIDATE_MODEL_URI filled in by
+    # the test; preloaded, so the candidate is ready for the first case as for every later one
+    "shadow": {"MODEL_VERSION": "iris-1", "PRELOAD_MODEL": "true", "CANDIDATE_MODE": "shadow",
+               "CANDIDATE_PROBABILITY_TOLERANCE": "0.01"},
+    "canary": {"MODEL_VERSION": "iris-1", "PRELOAD_MODEL": "true", "CANDIDATE_MODE": "canary", "CANDIDATE_PERCENT": "50"},
+    "broken-candidate": {"MODEL_VERSION": "iris-1", "PRELOAD_MODEL": "true", "CANDIDATE_MODE": "canary",
+                         "CANDIDATE_PERCENT": "100"},
 }
+
+
+def _keys_for_canary() -> tuple[str, str]:
+    """A client key the canary (50%) sends to the candidate, and one it keeps on the primary."""
+    from core.rollout import canary_share
+
+    keys = [f"client-{n}" for n in range(100)]
+    return (next(k for k in keys if canary_share(k) < 50), next(k for k in keys if canary_share(k) >= 50))
+
+
+TO_CANDIDATE, TO_PRIMARY = _keys_for_canary()
 
 # a passenger of the typed models (tests/typed_models.py PASSENGER), as an object and as an array
 PASSENGER = {"age": 22.0, "fare": 7.25, "pclass": 3, "sex": "male", "embarked": "S"}
@@ -163,6 +181,17 @@ CASES = [
     post("text-numeric-rows-refused", {"instances": [ROW]}, 400, config="text"),
     call("text-model", "GET", "/model", 200, config="text"),
     call("text-openapi", "GET", "/openapi.json", 200, config="text"),
+    # --- a candidate model: shadow, canary, and a candidate that cannot load ------------------
+    post("shadow-predict", {"instances": [ROW, ROW2]}, config="shadow"),
+    call("shadow-model", "GET", "/model", 200, config="shadow"),
+    call("shadow-health", "GET", "/health", 200, config="shadow"),
+    post("canary-to-candidate", {"instances": [ROW]}, config="canary", **{"X-Request-Id": TO_CANDIDATE}),
+    post("canary-to-primary", {"instances": [ROW]}, config="canary", **{"X-Request-Id": TO_PRIMARY}),
+    call("canary-model", "GET", "/model", 200, config="canary"),
+    post("broken-candidate-primary-answers", {"instances": [ROW]}, config="broken-candidate",
+         **{"X-Request-Id": TO_CANDIDATE}),
+    call("broken-candidate-model", "GET", "/model", 200, config="broken-candidate"),
+    call("broken-candidate-health", "GET", "/health", 200, config="broken-candidate"),
 ]
 
 # Headers whose values must match across providers when core sends them; providers add their
@@ -184,6 +213,9 @@ def drop_per_load_fields(document: dict) -> None:
     load = document.get("load")
     if isinstance(load, dict):
         load.pop("peak_memory_increase_bytes", None)
+    candidate = document.get("candidate")
+    if isinstance(candidate, dict) and isinstance(candidate.get("model"), dict):
+        drop_per_load_fields(candidate["model"])
 
 
 def normalise(case_name: str, status: int, headers: dict, body: bytes) -> dict:

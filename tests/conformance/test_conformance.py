@@ -37,13 +37,34 @@ def config_environments(demo_model_path, typed_models, tmp_path_factory) -> dict
     X, y = load_diabetes(return_X_y=True)
     regressor = folder / "regressor.joblib"
     joblib.dump(LinearRegression().fit(X, y), regressor)
+    # a candidate for the iris classifier: another kind of model on the same named columns
+    candidate = folder / "candidate.joblib"
+    joblib.dump(_candidate_for(joblib.load(demo_model_path)), candidate)
     uris = {
         "classifier": demo_model_path.as_uri(),
         "regressor": regressor.as_uri(),
         "missing": (folder / "absent" / "model.joblib").as_uri(),
         **{name: typed_models[name].as_uri() for name in ("mixed", "strict", "text")},
     }
-    return {name: {**env, "MODEL_URI": uris[name]} for name, env in CONFIGS.items()}
+    uris.update(shadow=uris["classifier"], canary=uris["classifier"], **{"broken-candidate": uris["classifier"]})
+    candidates = {"shadow": candidate.as_uri(), "canary": candidate.as_uri(),
+                  "broken-candidate": (folder / "absent" / "candidate.joblib").as_uri()}
+    return {
+        name: {**env, "MODEL_URI": uris[name], **({"CANDIDATE_MODEL_URI": candidates[name]} if name in candidates else {})}
+        for name, env in CONFIGS.items()
+    }
+
+
+def _candidate_for(iris):
+    """A decision tree on the demo forest's named columns (set as core/demo.py sets them)."""
+    import numpy as np
+    from sklearn.datasets import load_iris
+    from sklearn.tree import DecisionTreeClassifier
+
+    data = load_iris()
+    tree = DecisionTreeClassifier(max_depth=2, random_state=0).fit(data.data, data.target_names[data.target])
+    tree.feature_names_in_ = np.asarray(iris.feature_names_in_, dtype=object)
+    return tree
 
 
 def run_worker(provider: str, environment: dict[str, str], cases) -> list[dict]:

@@ -11,6 +11,7 @@ HEAVY_OR_PROVIDER = [
     "numpy", "sklearn", "scipy", "joblib", "pandas",
     "boto3", "botocore", "azure", "google", "functions_framework", "flask",
     "aws_lambda", "azure_function", "gcp_function",
+    "core.rollout",  # only with a candidate model configured
 ]
 
 
