@@ -5,6 +5,7 @@
     serverless-ml batch INPUT [OUTPUT] [--model URI]      predict a .csv/.jsonl/.json(.gz) file or object
     serverless-ml export MODEL --to onnx|skops            convert a model, write it with its manifest
     serverless-ml package --provider aws|azure|gcp        build the deployable bundle of one provider
+    serverless-ml compare --primary URI --candidate URI INPUT   how far two models agree on a batch file
 
 Without ``MODEL_URI``, ``serve`` trains (once) and serves the demo model. Without ``--provider``
 the core service answers; with it, the provider's own adapter does (see provider_servers.py).
@@ -55,13 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     batch.add_argument("--demo-dir", type=Path, default=DEFAULT_DEMO_DIR, help="where the demo model is kept")
 
     # Each of these modules defines its own arguments and imports what it needs only when it runs.
-    # Each of these modules defines its own arguments and imports what it needs only when it runs.
-    from serverless_ml import export_command, package_command
+    from serverless_ml import compare_command, export_command, package_command
 
     export_command.add_arguments(commands.add_parser(
         "export", help="convert a model to ONNX or skops and write it with its manifest"))
     package_command.add_arguments(commands.add_parser(
         "package", help="build the deployable bundle (zip or folder) of one provider"))
+    compare_command.add_arguments(commands.add_parser(
+        "compare", help="predict a batch file with two models and report how far they agree"))
 
     args = parser.parse_args(argv)
     try:
@@ -73,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return export_command.run(args)
         if args.command == "package":
             return package_command.run(args)
+        if args.command == "compare":
+            return compare_command.run(args)
         return _demo_model(args.dir)
     except SettingsError as exc:
         print(f"serverless-ml: {exc.message}", file=sys.stderr)
