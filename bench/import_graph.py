@@ -45,8 +45,8 @@ LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (5, "prediction", ("core.prediction",)),
     (6, "rollout", ("core.rollout",)),  # a candidate model beside the primary: for http and batch
     (7, "batch", ("core.batch",)),
-    (7, "http", ("core.http",)),
-    (8, "runtime", ("core.runtime",)),
+    (8, "http", ("core.http",)),  # a CSV body of /invocations is read by the batch CSV reader
+    (9, "runtime", ("core.runtime",)),
 )
 
 

@@ -92,6 +92,7 @@ class Settings(NamedTuple):
     onnx_threads: int = DEFAULT_ONNX_THREADS
     model_scratch_dir: str | None = None  # where a large remote model is copied to load; None: the temp dir
     candidate: CandidateSettings | None = None
+    model_name: str | None = None  # the Open Inference Protocol's model name; None: from the manifest or file
 
     def for_candidate(self) -> Settings:
         """These settings with the candidate as the model (the candidate's own holder reads them)."""
@@ -153,7 +154,20 @@ class Settings(NamedTuple):
                 "STORAGE_TIMEOUT_SECONDS", env.get("STORAGE_TIMEOUT_SECONDS"), DEFAULT_STORAGE_TIMEOUT_SECONDS, 0.1, 300.0
             ),
             candidate=_candidate(env),
+            model_name=_model_name(env.get("MODEL_NAME")),
         )
+
+
+def _model_name(value: str | None) -> str | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", value):
+        raise SettingsError(
+            f"MODEL_NAME={_show(value)} is not usable in a URL path; expected 1-64 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
 
 
 def _candidate(env: Mapping[str, str]) -> CandidateSettings | None:

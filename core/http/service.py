@@ -36,6 +36,7 @@ from core.request import RowSchema, check_content_type, decode_json_object, rows
 from core.settings import Settings
 
 if TYPE_CHECKING:
+    from core.http.open_inference import OpenInference
     from core.model import ModelDescription
     from core.rollout import Candidate
 
@@ -85,7 +86,11 @@ class PredictionService:
             "/health": {"GET": self._health},
             "/model": {"GET": self._model_info},
             "/openapi.json": {"GET": self._openapi_document},
+            # MLflow's scoring server and SageMaker's container contract
+            "/invocations": {"POST": self._invocations},
+            "/ping": {"GET": self._ping},
         }
+        self._open_inference: OpenInference | None = None
 
     # --- entry point ---------------------------------------------------------------------------
 
@@ -113,7 +118,7 @@ class PredictionService:
             context["error_code"] = internal.code
         response.headers["x-request-id"] = request_id
         response.rows = context["rows"]
-        response.route = route if route in self._routes else "unmatched"
+        response.route = context.get("route") or (route if route in self._routes else "unmatched")
         self.cors.decorate(request, response)
         if request.method == "HEAD":
             response.body = b""
@@ -154,9 +159,14 @@ class PredictionService:
     def _dispatch(self, request: HttpRequest, route: str, context: dict) -> HttpResponse:
         methods = self._routes.get(route)
         if methods is None:
+            if route == "/v2" or route.startswith("/v2/"):
+                if request.method == "OPTIONS":
+                    context["route"] = "/v2"
+                    return self.cors.preflight(request, allowed=("GET", "HEAD", "POST", "OPTIONS"))
+                return self._v2().handle(request, route, context)
             raise RouteNotFound(
                 f"no route {_short(route)}; expected one of: POST /predict, GET /health, GET /model, "
-                "GET /openapi.json"
+                "GET /openapi.json, POST /invocations, GET /ping, /v2/... (Open Inference Protocol)"
             )
         method = request.method
         handler = methods.get("GET" if method == "HEAD" else method)
@@ -228,6 +238,55 @@ class PredictionService:
         if candidate.schema == model.schema:
             return rows
         return rows_from_payload(payload, self._schema_for(candidate), self.settings.max_rows)
+
+    def _v2(self) -> OpenInference:
+        if self._open_inference is None:
+            from core.http.open_inference import OpenInference  # on the first /v2 request only
+
+            self._open_inference = OpenInference(
+                self.model.get, self._schema_for, self.model_name, self.settings.max_rows, self.settings.max_body_bytes,
+                encode_json,
+            )
+        return self._open_inference
+
+    def model_name(self, model: ModelDescription) -> str:
+        """The model's name in the Open Inference Protocol: MODEL_NAME, else the manifest's
+        ``name``, else the model file's (or MLflow folder's) name without its extension."""
+        if self.settings.model_name:
+            return self.settings.model_name
+        named = model.manifest.content.get("name") if model.manifest is not None else None
+        if isinstance(named, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", named):
+            return named
+        uri = self.settings.model_uri
+        stem = uri.name if uri.name != "MLmodel" else uri.key.rstrip("/").rsplit("/", 2)[-2]
+        stem = stem.split(".", 1)[0] or "model"
+        return re.sub(r"[^A-Za-z0-9_.-]", "-", stem)[:64]
+
+    def _invocations(self, request: HttpRequest, context: dict) -> HttpResponse:
+        """MLflow's ``POST /invocations``: its JSON forms or a CSV with a header; ``{"predictions": [...]}``."""
+        from core.http.mlflow_scoring import mlflow_error, rows_from_invocation
+
+        try:
+            model = self.model.get()
+            rows = rows_from_invocation(request, self._schema_for(model), self.settings)
+            context["rows"] = len(rows)
+            predictions, _ = predict_arrays(model, rows)
+        except ServerlessMLError as exc:
+            context["error_code"] = exc.code
+            return mlflow_error(exc)
+        from core.prediction import json_values
+
+        return _json_response(200, {"predictions": json_values(predictions)})
+
+    def _ping(self, request: HttpRequest, context: dict) -> HttpResponse:
+        """MLflow's and SageMaker's health check: 200 once the model can be served (it is loaded
+        now if it was not), 503 otherwise."""
+        try:
+            self.model.get()
+        except ServerlessMLError as exc:
+            context["error_code"] = exc.code
+            return _json_response(503, {"status": "unavailable", "message": exc.message})
+        return HttpResponse(200, dict(_JSON_HEADERS), b"\n")
 
     def _health(self, request: HttpRequest, context: dict) -> HttpResponse:
         loaded = self.model.loaded

@@ -1,0 +1,435 @@
+"""The Open Inference Protocol v2 (KServe, Triton, Seldon MLServer) on core's model, so the clients
+teams already have (``tritonclient``, KServe's REST client) can call this service unchanged.
+
+Routes (``{name}`` is the deployment's model name: MODEL_NAME, else the manifest's ``name``, else
+the model file's name without its extension)::
+
+    GET  /v2                                    server metadata
+    GET  /v2/health/live | /v2/health/ready     liveness; readiness (the model loads)
+    GET  /v2/models/{name}[/versions/{v}]       model metadata: inputs from the model's schema
+    GET  /v2/models/{name}[/versions/{v}]/ready
+    POST /v2/models/{name}[/versions/{v}]/infer
+
+An infer request sends one tensor per column (named by feature; BYTES for strings) or one 2-D
+tensor of all columns, as JSON ``data`` or, with the binary-data extension, as raw little-endian
+bytes after a JSON header of ``Inference-Header-Content-Length`` bytes (Triton's clients do so by
+default)::
+
+    {"id": "42", "inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64",
+                             "data": [5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]}],
+     "outputs": [{"name": "predict"}, {"name": "predict_proba", "parameters": {"binary_data": true}}]}
+
+Outputs are ``predict`` (labels) and, where the model has it, ``predict_proba`` (FP64, one column
+per class; the classes in its ``parameters``), only those requested, each as JSON or binary as
+requested. Rows go through the same checks and limits as ``POST /predict`` (MAX_BODY_BYTES before
+anything is read, MAX_ROWS, the schema's types and missing values), and the request writes the
+same log line. Errors answer in the protocol's shape, ``{"error": "..."}``, with /predict's statuses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from core.errors import (
+    InvalidShape,
+    InvalidValue,
+    MalformedJSON,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RouteNotFound,
+    ServerlessMLError,
+)
+from core.http.messages import HttpRequest, HttpResponse
+from core.model import ModelDescription
+from core.prediction import json_values, predict_arrays
+from core.request import RowSchema, decode_json_object, rows_from_payload
+from core.schema import BOOLEAN, CATEGORICAL, INTEGER, NUMBER, TEXT
+
+# datatype -> NumPy little-endian type of one element (BYTES: length-prefixed, read apart)
+_NUMPY = {
+    "BOOL": "?", "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8",
+    "UINT8": "<u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",
+    "FP16": "<f2", "FP32": "<f4", "FP64": "<f8",
+}
+DATATYPES = (*_NUMPY, "BYTES")
+_MODEL_ROUTE = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer)?")
+_HEADER_LENGTH = "inference-header-content-length"
+
+
+class OpenInference:
+    """Answers ``/v2/...`` for one service's model."""
+
+    def __init__(self, model: Callable[[], ModelDescription], schema_for: Callable[[ModelDescription], RowSchema],
+                 name_for: Callable[[ModelDescription], str], max_rows: int, max_body_bytes: int,
+                 encode: Callable[[dict], bytes]) -> None:
+        self._encode = encode  # the service's JSON encoder, as its other answers are written
+        self._model = model
+        self._schema_for = schema_for
+        self._name_for = name_for
+        self._max_rows = max_rows
+        self._max_body_bytes = max_body_bytes
+
+    def handle(self, request: HttpRequest, route: str, context: dict) -> HttpResponse:
+        """The answer to a ``/v2`` request, errors included (in the protocol's shape)."""
+        try:
+            return self._route(request, route, context)
+        except ServerlessMLError as exc:
+            context["error_code"] = exc.code
+            body: dict[str, Any] = {"error": exc.message}
+            response = HttpResponse(exc.status, {"content-type": "application/json"}, json.dumps(body).encode())
+            if isinstance(exc, MethodNotAllowed):
+                response.headers["allow"] = ", ".join(exc.allowed)
+            return response
+
+    def _route(self, request: HttpRequest, route: str, context: dict) -> HttpResponse:
+        method = "GET" if request.method == "HEAD" else request.method
+        if route in ("/v2", "/v2/health/live", "/v2/health/ready"):
+            context["route"] = route
+            _allow(method, "GET")
+            if route == "/v2":
+                return _json(200, {"name": "serverless-ml", "version": "2", "extensions": ["binary_tensor_data"]})
+            if route == "/v2/health/live":
+                return _json(200, {"live": True})
+            try:
+                self._model()
+            except ServerlessMLError as exc:
+                return _json(503, {"ready": False, "error": exc.message})
+            return _json(200, {"ready": True})
+        match = _MODEL_ROUTE.fullmatch(route)
+        if match is None:
+            raise RouteNotFound(
+                f"no route {route[:60]!r} in the Open Inference Protocol; expected /v2, /v2/health/live, "
+                "/v2/health/ready, /v2/models/{name}[/versions/{version}][/ready|/infer]"
+            )
+        name, version, action = match.groups()
+        context["route"] = "/v2/models/{name}" + ("/versions/{version}" if version else "") + (action or "")
+        _allow(method, "POST" if action == "/infer" else "GET")
+        model = self._model()
+        own_name = self._name_for(model)
+        if name != own_name:
+            raise RouteNotFound(f"no model named {name[:60]!r}; this deployment serves {own_name!r}")
+        if version is not None and version != model.version:
+            raise RouteNotFound(f"model {name!r} has no version {version[:60]!r}; it serves {model.version!r}")
+        if action == "/ready":
+            return _json(200, {"name": name, "ready": True})
+        if action is None:
+            return _json(200, self._metadata(model, own_name))
+        return self._infer(request, model, own_name, context)
+
+    # --- metadata -----------------------------------------------------------------------------
+
+    def _metadata(self, model: ModelDescription, name: str) -> dict[str, Any]:
+        return {
+            "name": name, "versions": [model.version], "platform": "onnx" if model.format == "onnx" else "scikit-learn",
+            "inputs": self._inputs(model), "outputs": _outputs(model),
+        }
+
+    def _inputs(self, model: ModelDescription) -> list[dict[str, Any]]:
+        schema = model.schema
+        if schema.layout == TEXT:
+            return [{"name": (schema.names or ("text",))[0], "datatype": "BYTES", "shape": [-1]}]
+        if schema.columns:
+            return [{"name": column.name, "datatype": _datatype_of(column), "shape": [-1]} for column in schema.columns]
+        return [{"name": "input-0", "datatype": "FP64", "shape": [-1, model.n_features if model.n_features else -1]}]
+
+    # --- infer --------------------------------------------------------------------------------
+
+    def _infer(self, request: HttpRequest, model: ModelDescription, name: str, context: dict) -> HttpResponse:
+        body = request.body
+        if len(body) > self._max_body_bytes:
+            raise PayloadTooLarge(
+                f"the body has {len(body)} bytes; at most {self._max_body_bytes} bytes are accepted (MAX_BODY_BYTES)"
+            )
+        binary = b""
+        length_text = request.header(_HEADER_LENGTH)
+        if length_text is not None:
+            if not length_text.isdigit() or int(length_text) > len(body):
+                raise MalformedJSON(
+                    f"Inference-Header-Content-Length is {length_text[:20]!r}; expected the JSON header's length in "
+                    f"bytes, at most the body's {len(body)}"
+                )
+            binary = body[int(length_text):]
+            body = body[:int(length_text)]
+        header = decode_json_object(body, self._max_body_bytes)
+        inputs = header.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            raise InvalidShape("'inputs' is missing or empty; expected a list of tensors with name, shape, datatype and data")
+        tensors = _read_tensors(inputs, binary)
+        schema = self._schema_for(model)
+        rows = self._rows(tensors, model, schema)
+        context["rows"] = len(rows)
+        predictions, probabilities = predict_arrays(model, rows)
+        return self._answer(header, model, name, predictions, probabilities, context)
+
+    def _rows(self, tensors: list[Tensor], model: ModelDescription, schema: RowSchema) -> Any:
+        import numpy as np
+
+        if len(tensors) == 1 and len(tensors[0].shape) == 2 and schema.schema.layout != TEXT:
+            tensor = tensors[0]
+            count, width = tensor.shape
+            _check_rows(count, self._max_rows)
+            expected = schema.count
+            if expected is not None and width != expected:
+                raise InvalidShape(
+                    f"input {tensor.name!r} has shape {tensor.shape}; expected [rows, {expected}], one column per feature"
+                )
+            if schema.plain_numeric and tensor.datatype != "BYTES":
+                matrix = np.asarray(tensor.values, dtype=np.float64).reshape(count, width)
+                if not np.isfinite(matrix).all():
+                    row, column = (int(i) for i in np.argwhere(~np.isfinite(matrix))[0])
+                    raise InvalidValue(
+                        f"input {tensor.name!r} holds {matrix[row, column]!r} at [{row}, {column}]; expected finite numbers"
+                    )
+                return matrix
+            return rows_from_payload({"instances": tensor.rows()}, schema, self._max_rows)
+        if schema.schema.layout == TEXT:
+            if len(tensors) != 1:
+                raise InvalidShape(f"{len(tensors)} input tensors; this model takes one, of texts (BYTES)")
+            tensor = tensors[0]
+            _check_rows(tensor.shape[0] if tensor.shape else 0, self._max_rows)
+            return rows_from_payload({"instances": tensor.column()}, schema, self._max_rows)
+        # one tensor per column
+        names = schema.names
+        if names is None:
+            raise InvalidShape(
+                f"{len(tensors)} input tensors; this model has no feature names, so it takes one tensor of shape "
+                f"[rows, {schema.count or 'features'}]"
+            )
+        by_name = {tensor.name: tensor for tensor in tensors}
+        missing = [n for n in names if n not in by_name]
+        unknown = [t.name for t in tensors if t.name not in set(names)]
+        if missing or unknown:
+            parts = ([f"missing {', '.join(map(repr, missing[:10]))}"] if missing else []) + (
+                [f"unknown {', '.join(map(repr, unknown[:10]))}"] if unknown else [])
+            raise InvalidShape(f"input tensors: {'; '.join(parts)}; expected one per feature: {', '.join(names[:20])}")
+        columns = [by_name[n].column() for n in names]
+        counts = {len(c) for c in columns}
+        if len(counts) != 1:
+            raise InvalidShape("the input tensors hold different numbers of rows; expected one value per row in each")
+        _check_rows(counts.pop(), self._max_rows)
+        return rows_from_payload(
+            {"dataframe_split": {"columns": list(names), "data": [list(row) for row in zip(*columns, strict=True)]}},
+            schema, self._max_rows,
+        )
+
+    def _answer(self, header: dict, model: ModelDescription, name: str, predictions: Any, probabilities: Any,
+                context: dict) -> HttpResponse:
+        available = {"predict": predictions}
+        if probabilities is not None:
+            available["predict_proba"] = probabilities
+        requested = header.get("outputs")
+        binary_default = bool((header.get("parameters") or {}).get("binary_data_output")) if isinstance(
+            header.get("parameters"), dict) else False
+        if requested is None:
+            wanted = [(output, binary_default) for output in available]
+        else:
+            if not isinstance(requested, list):
+                raise InvalidShape("'outputs' is not a list; expected [{\"name\": \"predict\"}, ...]")
+            wanted = []
+            for output in requested:
+                output_name = output.get("name") if isinstance(output, dict) else None
+                if output_name not in available:
+                    raise InvalidShape(
+                        f"output {str(output_name)[:60]!r} is not one this model gives; expected one of {', '.join(available)}"
+                    )
+                parameters = output.get("parameters") if isinstance(output.get("parameters"), dict) else {}
+                wanted.append((output_name, bool(parameters.get("binary_data", binary_default))))
+        outputs, chunks = [], []
+        for output_name, as_binary in wanted:
+            array = available[output_name]
+            described: dict[str, Any] = {"name": output_name, "shape": list(array.shape), "datatype": _datatype(array)}
+            if output_name == "predict_proba":
+                described["parameters"] = {"classes": model.classes}
+            if as_binary:
+                raw = _to_bytes(array, described["datatype"])
+                described.setdefault("parameters", {})["binary_data_size"] = len(raw)
+                chunks.append(raw)
+            else:
+                described["data"] = _flat(json_values(array))
+            outputs.append(described)
+        answer = {"model_name": name, "model_version": model.version,
+                  "id": str(header["id"]) if isinstance(header.get("id"), (str, int)) else context["request_id"],
+                  "outputs": outputs}
+        document = self._encode(answer)
+        if not chunks:
+            return HttpResponse(200, {"content-type": "application/json"}, document)
+        return HttpResponse(200, {"content-type": "application/octet-stream", _HEADER_LENGTH: str(len(document))},
+                            document + b"".join(chunks))
+
+
+class Tensor:
+    """One input tensor: its name, shape, datatype and values (flat, row-major)."""
+
+    __slots__ = ("name", "shape", "datatype", "values")
+
+    def __init__(self, name: str, shape: list[int], datatype: str, values: Any) -> None:
+        self.name, self.shape, self.datatype, self.values = name, shape, datatype, values
+
+    def column(self) -> list[Any]:
+        """The values as one column (shape [rows] or [rows, 1]); NaN is a missing value."""
+        if len(self.shape) == 2 and self.shape[1] != 1 or len(self.shape) not in (1, 2):
+            raise InvalidShape(f"input {self.name!r} has shape {self.shape}; expected [rows] or [rows, 1] for one column")
+        return [_missing_for_nan(v) for v in _as_list(self.values)]
+
+    def rows(self) -> list[list[Any]]:
+        count, width = self.shape
+        values = [_missing_for_nan(v) for v in _as_list(self.values)]
+        return [values[i * width:(i + 1) * width] for i in range(count)]
+
+
+def _read_tensors(inputs: list, binary: bytes) -> list[Tensor]:
+    tensors, offset = [], 0
+    for i, item in enumerate(inputs):
+        tensor, offset = _read_tensor(i, item, binary, offset)
+        tensors.append(tensor)
+    return tensors
+
+
+def _read_tensor(i: int, item: Any, binary: bytes, offset: int) -> tuple[Tensor, int]:
+    """Input ``i``, and where the next binary tensor starts."""
+    where = f"inputs[{i}]"
+    if not isinstance(item, dict):
+        raise InvalidShape(f"{where} is not an object; expected a tensor with name, shape, datatype and data")
+    name, shape, datatype = item.get("name"), item.get("shape"), item.get("datatype")
+    if not isinstance(name, str) or not name:
+        raise InvalidShape(f"{where} has no name; expected the feature's (or the tensor's) name")
+    where = f"input {name!r}"
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape) or not shape:
+        raise InvalidShape(f"{where} has shape {str(shape)[:60]}; expected a list of non-negative integers")
+    if datatype not in DATATYPES:
+        raise InvalidShape(f"{where} has datatype {str(datatype)[:20]!r}; expected one of {', '.join(DATATYPES)}")
+    count = math.prod(shape)
+    parameters = item.get("parameters")
+    size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+    if size is not None:
+        if type(size) is not int or size < 0 or offset + size > len(binary):
+            raise InvalidShape(f"{where} has binary_data_size {size!r}; the binary part holds {len(binary) - offset} more bytes")
+        return Tensor(name, shape, datatype, _binary_values(binary[offset:offset + size], datatype, shape, where)), offset + size
+    data = item.get("data")
+    if not isinstance(data, list):
+        raise InvalidShape(f"{where} has no data; expected 'data' (a list) or parameters.binary_data_size")
+    values = _flat(data)
+    if len(values) != count:
+        raise InvalidShape(f"{where} has {len(values)} values; its shape {shape} needs {count}")
+    if datatype == "BYTES":
+        if not all(isinstance(v, str) for v in values):
+            raise InvalidValue(f"{where} is BYTES; expected its data as JSON strings")
+    elif datatype == "BOOL":
+        if not all(type(v) is bool for v in values):
+            raise InvalidValue(f"{where} is BOOL; expected its data as true or false")
+    elif not all(type(v) in (int, float) for v in values):
+        raise InvalidValue(f"{where} is {datatype}; expected its data as numbers")
+    return Tensor(name, shape, datatype, values), offset
+
+
+def _binary_values(raw: bytes, datatype: str, shape: list[int], where: str) -> Any:
+    import numpy as np
+
+    count = math.prod(shape)
+    if datatype == "BYTES":
+        return _bytes_elements(raw, count, where)
+    itemsize = np.dtype(_NUMPY[datatype]).itemsize
+    if len(raw) != count * itemsize:
+        raise InvalidShape(f"{where} has {len(raw)} bytes of {datatype}; shape {shape} needs {count * itemsize}")
+    return np.frombuffer(raw, dtype=_NUMPY[datatype])
+
+
+def _bytes_elements(raw: bytes, count: int, where: str) -> list[str]:
+    """BYTES in binary: each element a 4-byte little-endian length, then that many bytes (UTF-8)."""
+    values: list[str] = []
+    position = 0
+    for _ in range(count):
+        if position + 4 > len(raw):
+            raise InvalidShape(f"{where}: its binary BYTES data ends before element {len(values)}")
+        length = int.from_bytes(raw[position:position + 4], "little")
+        element = raw[position + 4:position + 4 + length]
+        if len(element) != length:
+            raise InvalidShape(f"{where}: element {len(values)} is cut short")
+        try:
+            values.append(element.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidValue(f"{where}: element {len(values)} is not UTF-8 text") from None
+        position += 4 + length
+    return values
+
+
+def _to_bytes(array: Any, datatype: str) -> bytes:
+    import numpy as np
+
+    if datatype == "BYTES":
+        parts = []
+        for value in array.reshape(-1).tolist():
+            encoded = str(value).encode("utf-8")
+            parts.append(len(encoded).to_bytes(4, "little") + encoded)
+        return b"".join(parts)
+    return np.ascontiguousarray(array, dtype=_NUMPY[datatype]).tobytes()
+
+
+def _datatype(array: Any) -> str:
+    kind = array.dtype.kind
+    if kind == "b":
+        return "BOOL"
+    if kind in "iu":
+        return "INT64"
+    if kind == "f":
+        return "FP64"
+    return "BYTES"
+
+
+def _datatype_of(column: Any) -> str:
+    if column.type == NUMBER:
+        return "FP64"
+    if column.type == INTEGER:
+        return "INT64"
+    if column.type == BOOLEAN:
+        return "BOOL"
+    if column.type == CATEGORICAL and column.categories and not isinstance(column.categories[0], str):
+        return "INT64" if all(isinstance(c, int) for c in column.categories) else "FP64"
+    return "BYTES"
+
+
+def _outputs(model: ModelDescription) -> list[dict[str, Any]]:
+    classes = model.classes
+    labels = "BYTES" if classes and isinstance(classes[0], str) else ("INT64" if classes else "FP64")
+    described: list[dict[str, Any]] = [{"name": "predict", "datatype": labels, "shape": [-1]}]
+    if model.has_probabilities:
+        described.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(classes or ())],
+                          "parameters": {"classes": classes}})
+    return described
+
+
+def _flat(data: list) -> list:
+    """Row-major values of nested lists (the protocol allows both forms)."""
+    if not any(isinstance(v, list) for v in data):
+        return data
+    out: list = []
+    for value in data:
+        out.extend(_flat(value) if isinstance(value, list) else [value])
+    return out
+
+
+def _as_list(values: Any) -> list:
+    return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
+def _missing_for_nan(value: Any) -> Any:
+    return None if isinstance(value, float) and value != value else value
+
+
+def _check_rows(count: int, max_rows: int) -> None:
+    if count > max_rows:
+        raise PayloadTooLarge(f"the tensors hold {count} rows; at most {max_rows} are accepted per request (MAX_ROWS)")
+
+
+def _allow(method: str, allowed: str) -> None:
+    if method != allowed:
+        raise MethodNotAllowed(f"{method[:20]!r} is not allowed here; expected {allowed}",
+                               (allowed, "OPTIONS") if allowed == "POST" else ("GET", "HEAD", "OPTIONS"))
+
+
+def _json(status: int, body: dict) -> HttpResponse:
+    return HttpResponse(status, {"content-type": "application/json", "cache-control": "no-store"}, json.dumps(body).encode())

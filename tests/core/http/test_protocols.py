@@ -1,0 +1,130 @@
+"""The inference protocols clients already speak, through clients no one here wrote: the Triton
+HTTP client (Open Inference Protocol v2, binary data by default) against `serverless-ml serve`
+and against functions-framework's server; MLflow's /invocations request forms (JSON and CSV).
+Answers are compared with the model's own predict/predict_proba."""
+
+from __future__ import annotations
+
+import json
+
+import joblib
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from tritonclient.utils import InferenceServerException
+
+from tests.gcp_parts import start_function
+from tests.support import stop_process
+
+NAME = "iris-random-forest"  # the demo model's file name without its extension
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+X = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]])
+# the demo model has feature names; the direct model.predict(X) calls here pass an array
+pytestmark = pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+
+
+@pytest.fixture(scope="module")
+def gcp_function(tmp_path_factory, demo_model_uri):
+    server = start_function(tmp_path_factory.mktemp("oip-gcp"), {"MODEL_URI": demo_model_uri, "MAX_ROWS": "50"})
+    yield server
+    stop_process(server.process)
+
+
+@pytest.fixture(params=["serve", "functions-framework"])
+def server(request, endpoint, gcp_function):
+    return endpoint if request.param == "serve" else gcp_function
+
+
+def client_of(server) -> triton.InferenceServerClient:
+    return triton.InferenceServerClient(url=server.url.removeprefix("http://"), network_timeout=30)
+
+
+def test_triton_client_health_metadata_and_binary_infer(server, demo_model_path):
+    model = joblib.load(demo_model_path)
+    client = client_of(server)
+    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(NAME)
+    metadata = client.get_model_metadata(NAME)
+    assert [i["name"] for i in metadata["inputs"]] == FEATURES
+    assert metadata["outputs"][1]["parameters"]["classes"] == model.classes_.tolist()
+
+    tensor = triton.InferInput("input-0", list(X.shape), "FP64")
+    tensor.set_data_from_numpy(X, binary_data=True)
+    outputs = [triton.InferRequestedOutput("predict", binary_data=True),
+               triton.InferRequestedOutput("predict_proba", binary_data=True)]
+    result = client.infer(NAME, [tensor], outputs=outputs, request_id="oip-1")
+    assert [label.decode() for label in result.as_numpy("predict")] == model.predict(X).tolist()
+    assert np.array_equal(result.as_numpy("predict_proba"), model.predict_proba(X))
+    assert result.get_response()["id"] == "oip-1"
+
+
+def test_triton_client_one_json_tensor_per_column_and_only_the_outputs_asked(server, demo_model_path):
+    model = joblib.load(demo_model_path)
+    client = client_of(server)
+    tensors = []
+    for j, name in enumerate(FEATURES):
+        tensor = triton.InferInput(name, [len(X)], "FP32")
+        tensor.set_data_from_numpy(X[:, j].astype(np.float32), binary_data=False)
+        tensors.append(tensor)
+    result = client.infer(NAME, tensors, outputs=[triton.InferRequestedOutput("predict_proba", binary_data=False)])
+    response = result.get_response()
+    assert [o["name"] for o in response["outputs"]] == ["predict_proba"]
+    expected = model.predict_proba(X.astype(np.float32).astype(np.float64))
+    assert np.allclose(np.array(response["outputs"][0]["data"]).reshape(expected.shape), expected, rtol=0, atol=1e-12)
+
+
+def test_protocol_errors_name_what_is_wrong(server):
+    client = client_of(server)
+    tensor = triton.InferInput("input-0", [1, 3], "FP64")
+    tensor.set_data_from_numpy(np.ones((1, 3)), binary_data=True)
+    with pytest.raises(InferenceServerException, match=r"\[400\] input 'input-0' has shape \[1, 3\]; expected \[rows, 4\]"):
+        client.infer(NAME, [tensor])
+    with pytest.raises(InferenceServerException, match=r"\[404\] no model named 'other'; this deployment serves"):
+        client.infer("other", [tensor])
+    status, _, body = server.request("POST", f"/v2/models/{NAME}/infer", json.dumps(
+        {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, "x"]}]}).encode(),
+        {"Content-Type": "application/json"})
+    assert (status, json.loads(body)) == (400, {"error": "input 'input-0' is FP64; expected its data as numbers"})
+    too_many = np.ones((51, 4))
+    status, _, body = server.request("POST", f"/v2/models/{NAME}/infer", json.dumps(
+        {"inputs": [{"name": "input-0", "shape": [51, 4], "datatype": "FP64", "data": too_many.ravel().tolist()}]}).encode())
+    assert status == 413 and "MAX_ROWS" in json.loads(body)["error"]
+
+
+def test_a_request_over_the_protocol_writes_the_same_log_line(endpoint):
+    status, headers, _ = endpoint.request("POST", f"/v2/models/{NAME}/infer", json.dumps(
+        {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": X[0].tolist()}]}).encode(),
+        {"X-Request-Id": "oip-log-1"})
+    assert status == 200 and headers["x-request-id"] == "oip-log-1"
+    (line,) = [line for line in endpoint.log_lines() if line.get("request_id") == "oip-log-1"]
+    assert (line["route"], line["status"], line["rows"]) == ("/v2/models/{name}/infer", 200, 1)
+
+
+# --- MLflow's scoring server contract ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", [
+    {"dataframe_split": {"columns": FEATURES, "data": X.tolist()}},
+    {"dataframe_records": [dict(zip(FEATURES, row, strict=True)) for row in X.tolist()]},
+    {"instances": X.tolist()},
+    {"inputs": X.tolist(), "params": {"ignored": True}},
+])
+def test_invocations_takes_mlflows_json_forms(server, demo_model_path, body):
+    status, _, raw = server.request("POST", "/invocations", json.dumps(body).encode(), {"Content-Type": "application/json"})
+    assert (status, json.loads(raw)) == (200, {"predictions": joblib.load(demo_model_path).predict(X).tolist()})
+
+
+def test_invocations_takes_csv_with_a_header_and_refuses_a_bad_cell(server, demo_model_path):
+    csv_body = ("petal_width,sepal_length,sepal_width,petal_length\n"
+                + "\n".join(f"{r[3]},{r[0]},{r[1]},{r[2]}" for r in X.tolist()) + "\n").encode()
+    status, _, raw = server.request("POST", "/invocations", csv_body, {"Content-Type": "text/csv"})
+    assert (status, json.loads(raw)) == (200, {"predictions": joblib.load(demo_model_path).predict(X).tolist()})
+    status, _, raw = server.request("POST", "/invocations", b"sepal_length,sepal_width,petal_length,petal_width\n5.1,x,1,1\n",
+                                    {"Content-Type": "text/csv"})
+    assert status == 400
+    assert json.loads(raw) == {"error_code": "BAD_REQUEST",
+                               "message": "the CSV body: line 2, column 'sepal_width' is the string 'x'; expected a number"}
+
+
+def test_ping_answers_once_the_model_can_be_served(server):
+    status, _, body = server.request("GET", "/ping")
+    assert (status, body) == (200, b"\n")
