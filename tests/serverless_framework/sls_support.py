@@ -5,7 +5,7 @@ The framework works in `<service>/.serverless/` while it packages, so it runs in
 repository's sources (node_modules linked), never in the working tree: two test sessions at
 once would otherwise write into the same folder.
 
-The package is made the way a user makes it (`npm run package`: the Serverless Framework v3 and its
+The package is made the way a user makes it (`npm run package`: osls, the Serverless Framework v3 fork, and its
 plugins from node_modules, pip fetching the Lambda wheels from PyPI), for the stage ``local`` so
 that the deploy test can send the very same artifacts into moto's server. AWS settings point at a
 port nobody listens on: packaging needs no AWS account and no endpoint.
@@ -143,8 +143,8 @@ def package_service(base: Path, params: tuple[str, ...] = PARAMS) -> Packaged:
     env = sls_env(
         PYTHON_REQUIREMENTS_BIN=pip_python,
         SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH,
-        # serverless-localstack is active for the stage `local`: any AWS call would go here, and
-        # nothing listens there.
+        # the AWS SDK inside osls sends any AWS call here, and nothing listens there: packaging
+        # makes none
         AWS_ENDPOINT_URL=f"http://localhost:{free_port()}",
     )
     started = time.monotonic()
