@@ -11,6 +11,13 @@ module "bundle" {
 
 locals {
   bundle_path = coalesce(var.bundle_path, "${path.module}/../../build/aws/serverless-ml-aws.zip")
+  # What `serverless-ml package` wrote beside this very zip (see ../modules/bundle): the Python and
+  # the architecture its wheels and bytecode are for. A zip that nothing describes is not checked.
+  bundle_description_path = "${trimsuffix(module.bundle.path, ".zip")}.bundle.json"
+  bundle_description      = fileexists(local.bundle_description_path) ? jsondecode(file(local.bundle_description_path)) : null
+  bundle_described        = local.bundle_description != null && try(local.bundle_description.sha256 == filesha256(module.bundle.path), false)
+  bundle_python           = local.bundle_described ? try(local.bundle_description.python_version, null) : null
+  bundle_architecture     = local.bundle_described ? try(local.bundle_description.architecture, null) : null
 
   model_parts  = regex("^s3://([^/]+)/(.+)$", var.model_uri)
   model_bucket = local.model_parts[0]
@@ -81,6 +88,19 @@ resource "aws_lambda_function" "predict" {
 
   tracing_config {
     mode = "PassThrough"
+  }
+
+  lifecycle {
+    # NumPy's compiled modules load only under the CPython and on the machine they were built for:
+    # a mismatch deploys fine and then fails every cold start
+    precondition {
+      condition     = local.bundle_python == null ? true : "python${local.bundle_python}" == var.runtime
+      error_message = "runtime = ${var.runtime}, but ${module.bundle.path} was built for Python ${coalesce(local.bundle_python, "?")}; its compiled wheels do not load under another Python. Build it with `serverless-ml package --provider aws --python-version ${trimprefix(var.runtime, "python")}` or set runtime = \"python${coalesce(local.bundle_python, "?")}\"."
+    }
+    precondition {
+      condition     = local.bundle_architecture == null ? true : local.bundle_architecture == var.architecture
+      error_message = "architecture = ${var.architecture}, but ${module.bundle.path} was built for ${coalesce(local.bundle_architecture, "?")}; its compiled wheels do not load on another machine. Build it with `serverless-ml package --provider aws --arch ${var.architecture}` or set architecture = \"${coalesce(local.bundle_architecture, "?")}\"."
+    }
   }
 
   depends_on = [aws_iam_role_policy.predict]

@@ -158,7 +158,8 @@ def test_functions_get_the_entry_points_and_settings_core_accepts(stack):
     batch = function_config(client, outputs["function_names"]["batch"])
     assert predict["Handler"] == "aws_lambda.handler.predict"
     assert batch["Handler"] == "aws_lambda.handler.batch"
-    assert {predict["Runtime"], batch["Runtime"]} <= {"python3.11", "python3.12"}
+    assert (predict["Runtime"], batch["Runtime"]) == ("python3.13", "python3.13")  # the default
+    assert (predict["Architectures"], batch["Architectures"]) == (["x86_64"], ["x86_64"])
 
     for function in (predict, batch):
         env = function["Environment"]["Variables"]
@@ -324,7 +325,8 @@ WRONG_VARIABLES = {
     # name: (value, what the refusal says)
     "model_uri": ("https://example.com/model.joblib", "model_uri must be an S3 object"),
     "model_sha256": ("abc123", "model_sha256 must be 64 lowercase hexadecimal"),
-    "runtime": ("python3.9", "runtime must be python3.11 or python3.12"),
+    "runtime": ("python3.11", "runtime must be python3.12 or python3.13"),
+    "architecture": ("aarch64", "architecture must be x86_64 or arm64"),
     "input_prefix": ("incoming", "input_prefix must be a non-empty key prefix ending with /"),
     "max_rows": ("0", "max_rows must be an integer from 1 to 1000000"),
     "cors_allow_origins": ('["app.example.com"]', "cors_allow_origins must hold"),
@@ -387,3 +389,48 @@ def test_a_model_that_needs_pandas_gets_a_bundle_with_it_or_no_plan(stack, tmp_p
         "extras": ["pandas"]}))
     accepted = workdir.run("plan", "-input=false", "-refresh=false", *var_args({**needs, "bundle_path": str(described)}))
     assert accepted.returncode == 0, accepted.stderr
+
+
+def planned_functions(workdir, variables: dict[str, str]) -> dict[str, dict]:
+    """The Lambda functions as `terraform plan` would create them, read from the saved plan."""
+    result = workdir.run("plan", "-input=false", "-refresh=false", "-out=functions.tfplan", *var_args(variables))
+    assert result.returncode == 0, f"terraform plan failed:\n{result.stdout[-4000:]}\n{result.stderr}"
+    plan = json.loads(workdir.run("show", "-json", "functions.tfplan").stdout)
+    return {change["name"]: change["change"]["after"] for change in plan["resource_changes"]
+            if change["type"] == "aws_lambda_function"}
+
+
+def described_bundle(folder: Path, python_version: str, architecture: str) -> Path:
+    """The tiny bundle with the description `serverless-ml package` writes beside it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bundle = tiny_bundle(folder / "serverless-ml-aws.zip")
+    (folder / "serverless-ml-aws.bundle.json").write_text(json.dumps({
+        "bundle": bundle.name, "sha256": hashlib.sha256(bundle.read_bytes()).hexdigest(), "provider": "aws",
+        "python_version": python_version, "architecture": architecture, "extras": []}))
+    return bundle
+
+
+@pytest.mark.parametrize("runtime, architecture", [("python3.12", "arm64"), ("python3.13", "x86_64"), ("python3.13", "arm64")])
+def test_both_functions_get_the_runtime_and_architecture_the_bundle_is_built_for(stack, tmp_path, runtime, architecture):
+    workdir, variables, _, _ = stack
+    bundle = described_bundle(tmp_path, runtime.removeprefix("python"), architecture)
+    functions = planned_functions(workdir, {**variables, "bundle_path": str(bundle), "runtime": runtime,
+                                            "architecture": architecture})
+    assert {name: (f["runtime"], f["architectures"]) for name, f in functions.items()} == {
+        "predict": (runtime, [architecture]), "batch": (runtime, [architecture])}
+
+
+@pytest.mark.parametrize("built, asked, expected", [
+    (("3.12", "x86_64"), {},
+     "runtime = python3.13, but {bundle} was built for Python 3.12; its compiled wheels do not load under another "
+     "Python. Build it with `serverless-ml package --provider aws --python-version 3.13` or set runtime = \"python3.12\"."),
+    (("3.13", "x86_64"), {"architecture": "arm64"},
+     "architecture = arm64, but {bundle} was built for x86_64; its compiled wheels do not load on another machine. "
+     "Build it with `serverless-ml package --provider aws --arch arm64` or set architecture = \"x86_64\"."),
+])
+def test_a_bundle_built_for_another_python_or_architecture_is_refused_at_plan(stack, tmp_path, built, asked, expected):
+    workdir, variables, _, _ = stack
+    bundle = described_bundle(tmp_path, *built)
+    result = workdir.run("plan", "-input=false", "-refresh=false", *var_args({**variables, "bundle_path": str(bundle), **asked}))
+    assert result.returncode != 0
+    assert expected.format(bundle=bundle) in " ".join(result.stderr.split()), result.stderr

@@ -32,7 +32,13 @@ SLS = REPO / "node_modules" / ".bin" / "sls"
 STAGE = "local"
 SERVICE = "serverless-ml"
 INPUT_BUCKET = "serverless-ml-local-input"
-PARAMS = (f"--param=inputBucket={INPUT_BUCKET}",)
+BUCKET_PARAM = f"--param=inputBucket={INPUT_BUCKET}"
+# The packages these tests make are for python3.12, not the default (python3.13): their handler is
+# run from the unzipped package by this machine's Python 3.12 (invoke_unzipped), whose NumPy
+# wheels must be its own. What the default and the other runtimes resolve to is checked by `sls
+# print` (test_runtime_params.py) and their wheels by tests/packaging/test_lambda_runtimes.py.
+RUNTIME_HERE = "python3.12"
+PARAMS = (BUCKET_PARAM, f"--param=runtime={RUNTIME_HERE}")
 ONNX_MODEL_KEY = "models/model.onnx"
 # Any fixed value: pip then writes hash-checked bytecode, as `npm run package` does.
 SOURCE_DATE_EPOCH = "315532800"
