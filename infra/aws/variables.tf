@@ -164,6 +164,12 @@ variable "log_level" {
   }
 }
 
+variable "snap_start" {
+  description = "SnapStart for the predict function: Lambda runs its init once per published version, with the model loaded (PRELOAD_MODEL is forced to true for predict), snapshots it and starts new instances from the snapshot; the HTTP API invokes the alias `snapstart` of the version this config publishes. Needs predict_ephemeral_storage_mb = 512 (at most; refused above) and neither provisioned concurrency nor EFS on predict (this config sets neither)."
+  type        = bool
+  default     = false
+}
+
 variable "preload_model" {
   description = "PRELOAD_MODEL: load the model during init (Lambda's init phase is not billed the same way) instead of on the first request."
   type        = bool

@@ -434,3 +434,63 @@ def test_a_bundle_built_for_another_python_or_architecture_is_refused_at_plan(st
     result = workdir.run("plan", "-input=false", "-refresh=false", *var_args({**variables, "bundle_path": str(bundle), **asked}))
     assert result.returncode != 0
     assert expected.format(bundle=bundle) in " ".join(result.stderr.split()), result.stderr
+
+
+@pytest.fixture(scope="module")
+def snapstart_stack(moto, cli_config, tmp_path_factory, terraform):
+    """infra/aws with snap_start = true (and preload_model = false, which SnapStart overrides),
+    planned and then applied to the same moto server under another name."""
+    import boto3
+
+    workdir = tf.Workdir(tf.copy_config("aws", tmp_path_factory.mktemp("infra-aws-snapstart")), cli_config)
+    (workdir.path / "moto_override.tf").write_text(moto_override(moto.url))
+    variables = {**APPLY_VARIABLES, "bundle_path": str(tiny_bundle(workdir.path / "bundle.zip")),
+                 "name": "serverless-ml-snap", "snap_start": "true", "preload_model": "false"}
+    init = workdir.run("init", "-backend=false", "-input=false")
+    assert init.returncode == 0, init.stderr
+    planned = workdir.run("plan", "-input=false", "-refresh=false", "-out=snap.tfplan", *var_args(variables))
+    assert planned.returncode == 0, f"terraform plan failed:\n{planned.stdout[-4000:]}\n{planned.stderr}"
+    plan = json.loads(workdir.run("show", "-json", "snap.tfplan").stdout)
+    applied = workdir.run("apply", "-auto-approve", "-input=false", "snap.tfplan", timeout=280)
+    assert applied.returncode == 0, f"terraform apply failed:\n{applied.stdout[-4000:]}\n{applied.stderr}"
+    outputs = {name: item["value"] for name, item in json.loads(workdir.run("output", "-json").stdout).items()}
+
+    def client(service: str):
+        return boto3.client(service, endpoint_url=moto.url, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    return workdir, variables, plan, outputs, client
+
+
+def test_snap_start_publishes_predict_with_snapstart_and_its_model_preloaded(snapstart_stack):
+    _, _, plan, outputs, client = snapstart_stack
+    changes = {(c["type"], c["name"]): c["change"]["after"] for c in plan["resource_changes"]}
+    predict, batch = changes[("aws_lambda_function", "predict")], changes[("aws_lambda_function", "batch")]
+    assert predict["snap_start"] == [{"apply_on": "PublishedVersions"}] and predict["publish"] is True
+    assert batch["snap_start"] == [] and batch["publish"] is False
+    # preload_model = false was asked: SnapStart overrides it for predict only
+    assert predict["environment"][0]["variables"]["PRELOAD_MODEL"] == "true"
+    batch_env = function_config(client, outputs["function_names"]["batch"])["Environment"]["Variables"]
+    assert batch_env["PRELOAD_MODEL"] == "false"  # known after apply only (it names the data bucket)
+    assert changes[("aws_lambda_alias", "predict")]["name"] == "snapstart"
+
+
+def test_with_snap_start_the_http_api_invokes_the_alias_of_the_published_version(snapstart_stack):
+    _, _, _, outputs, client = snapstart_stack
+    name = outputs["function_names"]["predict"]
+    alias = client("lambda").get_alias(FunctionName=name, Name="snapstart")
+    assert alias["FunctionVersion"] not in ("$LATEST", "")
+    (api,) = [a for a in client("apigatewayv2").get_apis()["Items"] if a["Name"] == "serverless-ml-snap"]
+    (integration,) = client("apigatewayv2").get_integrations(ApiId=api["ApiId"])["Items"]
+    assert integration["IntegrationUri"].endswith(f":function:{name}:snapstart/invocations"), integration
+    policy = json.loads(client("lambda").get_policy(FunctionName=name, Qualifier="snapstart")["Policy"])
+    assert [s["Principal"] for s in policy["Statement"]] == [{"Service": "apigateway.amazonaws.com"}]
+
+
+def test_snap_start_with_more_than_512_mb_of_tmp_is_refused_at_plan(snapstart_stack):
+    workdir, variables, _, _, _ = snapstart_stack
+    result = workdir.run("plan", "-input=false", "-refresh=false",
+                         *var_args({**variables, "predict_ephemeral_storage_mb": "1024"}))
+    assert result.returncode != 0
+    assert ("snap_start = true with predict_ephemeral_storage_mb = 1024: SnapStart allows at most 512 MB of /tmp; "
+            "set predict_ephemeral_storage_mb = 512") in " ".join(result.stderr.split()), result.stderr

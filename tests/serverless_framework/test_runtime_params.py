@@ -64,8 +64,37 @@ def test_each_allowed_runtime_and_architecture_picks_its_wheels(service_copy, ru
     ("runtime=python3.11", "runtime=python3.11 is not allowed; expected one of python3.12, python3.13, python3.14"),
     ("runtime=3.14", "runtime=3.14 is not allowed; expected one of python3.12, python3.13, python3.14"),
     ("architecture=aarch64", "architecture=aarch64 is not allowed; expected x86_64 or arm64"),
+    ("snapStart=yes please", "snapStart=yes please is not allowed; expected true or false"),
 ])
 def test_a_runtime_or_architecture_lambda_cannot_serve_this_package_on_is_refused(service_copy, param, expected):
     done = _print(service_copy, f"--param={param}")
     assert done.returncode != 0
     assert expected in done.stdout + done.stderr
+
+
+def test_snapstart_with_more_than_512_mb_of_tmp_is_refused(service_copy):
+    done = _print(service_copy, "--param=snapStart=true", "--param=predictEphemeralStorage=1024")
+    assert done.returncode != 0
+    assert ("snapStart=true with predictEphemeralStorage=1024: SnapStart allows at most 512 MB of /tmp; "
+            "expected predictEphemeralStorage=512") in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("key, value, what", [
+    ("fileSystemConfig", {"localMountPath": "/mnt/models",
+                          "arn": "arn:aws:elasticfilesystem:us-east-1:123456789012:access-point/fsap-0123456789abcdef0"},
+     "EFS file systems"),
+    ("provisionedConcurrency", 2, "provisioned concurrency"),
+])
+def test_snapstart_with_efs_or_provisioned_concurrency_added_to_predict_is_refused(tmp_path, key, value, what):
+    """Neither is a param: a user who adds one to functions.predict and asks for SnapStart is told
+    before anything is built (Lambda would refuse the deploy); without SnapStart it is kept."""
+    service = sls.copy_service(tmp_path / "service")
+    config = service / "serverless.yml"
+    anchor = "    ephemeralStorageSize: ${param:predictEphemeralStorage}\n"
+    assert anchor in config.read_text()
+    config.write_text(config.read_text().replace(anchor, anchor + f"    {key}: {json.dumps(value)}\n", 1))
+    refused = _print(service, "--param=snapStart=true")
+    assert refused.returncode != 0
+    assert (f"snapStart=true with functions.predict.{key} set: SnapStart does not support {what}; "
+            f"expected no functions.predict.{key}") in refused.stdout + refused.stderr
+    assert _resolved(service, "--param=snapStart=false")["functions"]["predict"][key] == value
