@@ -39,7 +39,7 @@ variable "runtime" {
 }
 
 variable "architecture" {
-  description = "x86_64 or arm64 (Graviton); must match the wheels inside the bundle (`serverless-ml package --provider aws --arch arm64`)."
+  description = "x86_64 or arm64 (Graviton, cheaper per GB-second; its speed for this package is not measured, so x86_64 stays the default); must match the wheels inside the bundle (`serverless-ml package --provider aws --arch arm64`)."
   type        = string
   default     = "x86_64"
 
