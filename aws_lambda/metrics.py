@@ -23,7 +23,6 @@ format is a few keys of JSON.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import threading
@@ -31,6 +30,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from core import json_text
 from core.errors import SettingsError
 
 __all__ = ["DEFAULT_NAMESPACE", "EmfMetrics", "namespace_from_env"]
@@ -104,7 +104,9 @@ class EmfMetrics:
         for key, value in (properties or {}).items():
             if value is not None and key not in document:
                 document[key] = value
-        line = json.dumps(document, separators=(",", ":"), default=str)
+        # the same text as json.dumps(document, separators=(",", ":"), default=str), in a tenth of
+        # the time where orjson writes the same; "_aws" holds only this class's strings and ints
+        line = json_text.compact_ascii(document, checked=[v for k, v in document.items() if k != "_aws"])
         stream = self._stream or sys.stdout
         with self._lock:
             stream.write(line + "\n")

@@ -31,7 +31,8 @@ WARMUP_PLUGIN_SOURCE = "serverless-plugin-warmup"
 
 def warmup_source(event: Any, context: Any = None) -> str | None:
     """``"serverless-plugin-warmup"`` or ``"scheduled-event"`` for a warm-up, else None."""
-    if isinstance(event, Mapping):
+    # a dict first: isinstance against the Mapping ABC is the slow test, and every request asks
+    if type(event) is dict or isinstance(event, Mapping):
         if event.get("source") == WARMUP_PLUGIN_SOURCE:
             return WARMUP_PLUGIN_SOURCE
         if event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event":

@@ -36,7 +36,8 @@ RESULTS = ROOT / "bench" / "results"
 LAYERS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     # core.schema: the columns a model takes, read by the model's loaders and by request parsing
     (0, "base", ("core.errors", "core.installed", "core.stack_headroom", "core.logs", "core.demo", "core.schema",
-               "core.file_formats")),  # the model file table: stdlib and core.installed only
+               "core.file_formats",  # the model file table: stdlib and core.installed only
+               "core.json_text")),  # JSON lines as the json module writes them: stdlib and core.installed
     (1, "storage", ("core.storage",)),
     (2, "settings", ("core.settings",)),
     (3, "model", ("core.model",)),

@@ -46,18 +46,15 @@ class HttpRequest:
         error: ServerlessMLError | None = None,
     ) -> None:
         # adapters hand over whatever casing their provider uses; core looks up lower-case names
-        fields = {
-            "method": method.upper(),
-            "path": path,
-            "headers": {k.lower(): v for k, v in headers.items()} if headers else {},
-            "body": body,
-            "query": dict(query) if query else {},
-            "request_id": request_id,
-            "cold_start": cold_start,
-            "error": error,
-        }
-        for name, value in fields.items():
-            object.__setattr__(self, name, value)
+        init = object.__setattr__  # __setattr__ below refuses every assignment after this
+        init(self, "method", method.upper())
+        init(self, "path", path)
+        init(self, "headers", dict(zip(map(str.lower, headers), headers.values(), strict=True)) if headers else {})
+        init(self, "body", body)
+        init(self, "query", dict(query) if query else {})
+        init(self, "request_id", request_id)
+        init(self, "cold_start", cold_start)
+        init(self, "error", error)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"HttpRequest is read-only: build a new one (with_body) instead of setting {name!r}")

@@ -21,6 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from core.errors import MethodNotAllowed, RouteNotFound, ServerlessMLError
@@ -28,7 +29,7 @@ from core.http.cors import CorsPolicy
 from core.http.messages import HttpRequest, HttpResponse
 from core.http.openapi import OpenApiDocuments
 from core.installed import orjson_module
-from core.logs import log_context
+from core.logs import log_context, log_info
 from core.model import ModelHolder
 from core.prediction import predict
 from core.request import RowSchema, check_content_type, decode_json_object, rows_from_payload
@@ -37,7 +38,7 @@ from core.settings import Settings
 logger = logging.getLogger("serverless_ml.http")
 
 OPENAPI_PATH = os.path.join(os.path.dirname(__file__), "openapi.json")
-_REQUEST_ID = r"[A-Za-z0-9._:-]{1,128}"  # compiled (and cached) by re on the first request that sends one
+_REQUEST_ID = r"[A-Za-z0-9._:-]{1,128}"  # compiled on the first request that sends one (_request_id_match)
 _JSON_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)  # built once, not per answer
 
@@ -116,21 +117,18 @@ class PredictionService:
         self.cors.decorate(request, response)
         if request.method == "HEAD":
             response.body = b""
-        logger.info(
-            "request",
-            extra={
-                "fields": {
-                    "request_id": request_id,
-                    "method": request.method,
-                    "route": response.route,
-                    "status": response.status,
-                    "rows": response.rows,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                    "cold_start": cold_start,
-                    **({"error_code": context["error_code"]} if "error_code" in context else {}),
-                }
-            },
-        )
+        fields = {
+            "request_id": request_id,
+            "method": request.method,
+            "route": response.route,
+            "status": response.status,
+            "rows": response.rows,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "cold_start": cold_start,
+        }
+        if "error_code" in context:
+            fields["error_code"] = context["error_code"]
+        log_info(logger, "request", fields)
         return response
 
     def error_response(self, exc: ServerlessMLError, request_id: str | None = None) -> HttpResponse:
@@ -154,16 +152,16 @@ class PredictionService:
                 f"no route {_short(route)}; expected one of: POST /predict, GET /health, GET /model, "
                 "GET /openapi.json"
             )
+        method = request.method
+        handler = methods.get("GET" if method == "HEAD" else method)
+        if handler is not None and method != "OPTIONS":
+            return handler(request, context)
         allowed = _ALLOWED[tuple(methods)]
-        if request.method == "OPTIONS":
+        if method == "OPTIONS":
             return self.cors.preflight(request, allowed=allowed)
-        handler = methods.get("GET" if request.method == "HEAD" else request.method)
-        if handler is None:
-            raise MethodNotAllowed(
-                f"{_short(request.method)} is not allowed on {route}; expected {' or '.join(methods)}",
-                allowed,
-            )
-        return handler(request, context)
+        raise MethodNotAllowed(
+            f"{_short(method)} is not allowed on {route}; expected {' or '.join(methods)}", allowed
+        )
 
     # --- routes --------------------------------------------------------------------------------
 
@@ -227,9 +225,16 @@ class PredictionService:
 def _request_id(request: HttpRequest) -> str:
     """The client's X-Request-Id, else the provider's id, else a new one; only safe characters."""
     for candidate in (request.headers.get("x-request-id"), request.request_id):
-        if candidate and re.fullmatch(_REQUEST_ID, candidate):
+        if candidate and _request_id_match()(candidate):
             return candidate
     return os.urandom(16).hex()
+
+
+@cache
+def _request_id_match() -> Callable[[str], Any]:
+    # compiled once, on first use rather than at import (a cold start that never sees an id
+    # skips it); re.fullmatch(pattern, ...) would look the pattern up in re's cache every call
+    return re.compile(_REQUEST_ID).fullmatch
 
 
 def _json_response(status: int, body: dict) -> HttpResponse:

@@ -45,7 +45,7 @@ def decode_json_object(body: bytes, max_body_bytes: int) -> dict[str, Any]:
             f"the body has {len(body)} bytes; at most {max_body_bytes} bytes are accepted (MAX_BODY_BYTES); "
             "split the rows over several requests or use batch prediction"
         )
-    if not body.strip():
+    if not body or body.isspace():  # not strip(): that copies the body
         raise MalformedJSON(f"the body is empty; expected a JSON object such as {EXAMPLE_BODY}")
     fast = _fast_loads() if len(body) <= FAST_PARSE_MAX_BYTES else None
     if fast is not None:

@@ -130,10 +130,8 @@ def _rows(
     objects_allowed: bool,
     arrays_allowed: bool = True,
 ) -> list[list[float]]:
-    wanted = " or ".join(
-        kind for kind, ok in (("arrays", arrays_allowed), ("objects", objects_allowed)) if ok
-    )
     if not isinstance(value, list):
+        wanted = _row_forms(arrays_allowed, objects_allowed)
         raise InvalidShape(f"'{key}' is a JSON {json_type(value)}; expected an array of rows ({wanted})")
     if not value:
         raise InvalidShape(f"'{key}' is empty; expected at least one row")
@@ -162,8 +160,15 @@ def _rows(
         else:
             if schema.text:
                 wanted = "a string (this model takes one text per row)"
+            else:
+                wanted = _row_forms(arrays_allowed, objects_allowed)
             raise InvalidShape(f"{where} is a JSON {json_type(row)}; expected a row as one of: {wanted}")
     return rows
+
+
+def _row_forms(arrays_allowed: bool, objects_allowed: bool) -> str:
+    # for messages only: built when one is raised, not on every request
+    return " or ".join(kind for kind, ok in (("arrays", arrays_allowed), ("objects", objects_allowed)) if ok)
 
 
 _NUMBER_TYPES = frozenset({float, int})

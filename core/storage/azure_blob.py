@@ -6,7 +6,9 @@ The account comes from the environment, read when the store is built:
   ``devstoreaccount1``); it wins when both are set;
 - ``AZURE_STORAGE_ACCOUNT_URL`` (``https://<account>.blob.core.windows.net``): signed in with
   azure-identity's ``DefaultAzureCredential`` (a managed identity on Azure, ``az login`` on a
-  laptop); azure-identity is imported only in this case.
+  laptop); azure-identity is imported only in this case. The app's system-assigned identity is
+  used unless ``AZURE_CLIENT_ID`` names a user-assigned one (DefaultAzureCredential reads it;
+  infra/azure sets it).
 
 The SDK's default retry policy waits 15 s, 18 s, 24 s... between tries, so a call to a storage
 service that is down hangs for about 84 s. Here every call gives up within about

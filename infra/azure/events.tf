@@ -16,8 +16,11 @@ resource "azurerm_eventgrid_system_topic" "data" {
 # the app has started with the code deployed.
 data "azurerm_function_app_host_keys" "this" {
   count               = var.batch_function == "batch_blob" ? 1 : 0
-  name                = azurerm_linux_function_app.this.name
+  name                = local.app_name
   resource_group_name = azurerm_resource_group.this.name
+
+  # the key exists once the host has started with the blob trigger deployed
+  depends_on = [terraform_data.deploy, azurerm_linux_function_app.this]
 }
 
 resource "azurerm_eventgrid_system_topic_event_subscription" "batch_inputs" {
@@ -41,7 +44,7 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "batch_inputs" {
   dynamic "azure_function_endpoint" {
     for_each = var.batch_function == "batch_event_grid" ? [1] : []
     content {
-      function_id          = "${azurerm_linux_function_app.this.id}/functions/batch_event_grid"
+      function_id          = "${local.app_id}/functions/batch_event_grid"
       max_events_per_batch = 1
     }
   }
@@ -49,7 +52,7 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "batch_inputs" {
   dynamic "webhook_endpoint" {
     for_each = var.batch_function == "batch_blob" ? [1] : []
     content {
-      url = "https://${azurerm_linux_function_app.this.default_hostname}/runtime/webhooks/blobs?functionName=Host.Functions.batch_blob&code=${data.azurerm_function_app_host_keys.this[0].blobs_extension_key}"
+      url = "https://${local.app_hostname}/runtime/webhooks/blobs?functionName=Host.Functions.batch_blob&code=${data.azurerm_function_app_host_keys.this[0].blobs_extension_key}"
     }
   }
 
@@ -64,8 +67,12 @@ resource "azurerm_eventgrid_system_topic_event_subscription" "batch_inputs" {
     storage_blob_container_name = azurerm_storage_container.dead_letters.name
   }
 
+  # Event Grid checks that the function exists when the subscription is made: the code must be
+  # deployed by then (terraform_data.deploy on Flex, zip_deploy_file on Elastic Premium).
   depends_on = [
     azurerm_role_assignment.input_reader,
     azurerm_role_assignment.output_writer,
+    terraform_data.deploy,
+    azurerm_linux_function_app.this,
   ]
 }

@@ -1,16 +1,16 @@
 output "endpoint_url" {
   description = "Base URL of the app: POST <url>/predict, GET <url>/health, GET <url>/model (host.json's route prefix is empty)."
-  value       = "https://${azurerm_linux_function_app.this.default_hostname}"
+  value       = "https://${local.app_hostname}"
 }
 
 output "predict_url" {
   description = "The prediction route; with auth_level FUNCTION add ?code=<key> (az functionapp keys list)."
-  value       = "https://${azurerm_linux_function_app.this.default_hostname}/predict"
+  value       = "https://${local.app_hostname}/predict"
 }
 
 output "function_app_name" {
   description = "Name of the function app (for az functionapp commands)."
-  value       = azurerm_linux_function_app.this.name
+  value       = local.app_name
 }
 
 output "resource_group_name" {

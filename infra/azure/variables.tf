@@ -34,30 +34,63 @@ variable "bundle_path" {
 }
 
 variable "python_version" {
-  description = "Python of the Functions host."
+  description = "Python of the Functions host: 3.12 or 3.13 (Flex Consumption and Elastic Premium run both; the bundle's wheels must be for the same one)."
   type        = string
-  default     = "3.12"
+  default     = "3.13"
 
   validation {
-    condition     = contains(["3.11", "3.12"], var.python_version)
-    error_message = "python_version must be 3.11 or 3.12."
+    condition     = contains(["3.12", "3.13"], var.python_version)
+    error_message = "python_version must be 3.12 or 3.13."
   }
 }
 
 variable "remote_build" {
-  description = "true: the zip holds the sources and the host installs requirements.txt (Oryx remote build); false: the zip already holds .python_packages and runs from the package."
+  description = "true: the zip holds the sources and the platform installs requirements.txt (remote build); false: the zip already holds .python_packages (`serverless-ml package --provider azure --vendor-deps`) and runs as it is."
   type        = bool
   default     = true
 }
 
 variable "sku_name" {
-  description = "App Service plan: Y1 (Linux Consumption) or an Elastic Premium plan (EP1-EP3) for always-ready instances without cold starts."
+  description = "The plan: FC1 (Flex Consumption: scales from zero, per-second billing, always_ready_http instances on request) or Elastic Premium EP1-EP3 (at least one instance always running, billed monthly). Linux Consumption (Y1) is not offered: it retires on 30 September 2028 and runs no Python newer than 3.12."
   type        = string
-  default     = "Y1"
+  default     = "FC1"
 
   validation {
-    condition     = contains(["Y1", "EP1", "EP2", "EP3"], var.sku_name)
-    error_message = "sku_name must be Y1, EP1, EP2 or EP3."
+    condition     = contains(["FC1", "EP1", "EP2", "EP3"], var.sku_name)
+    error_message = "sku_name must be FC1 (Flex Consumption), EP1, EP2 or EP3 (Elastic Premium); Y1 (Linux Consumption, retiring on 30 September 2028) is not offered."
+  }
+}
+
+variable "instance_memory_in_mb" {
+  description = "Flex Consumption: memory of each instance, 512, 2048 or 4096 MB (CPU grows with it); the model, NumPy and scikit-learn need more than 512 MB for most models."
+  type        = number
+  default     = 2048
+
+  validation {
+    condition     = contains([512, 2048, 4096], var.instance_memory_in_mb)
+    error_message = "instance_memory_in_mb must be 512, 2048 or 4096."
+  }
+}
+
+variable "maximum_instance_count" {
+  description = "Flex Consumption: the most instances the app scales out to (1 to 1000); caps what a burst of requests or batch events can cost."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.maximum_instance_count >= 1 && var.maximum_instance_count <= 1000 && floor(var.maximum_instance_count) == var.maximum_instance_count
+    error_message = "maximum_instance_count must be an integer from 1 to 1000."
+  }
+}
+
+variable "always_ready_http" {
+  description = "Flex Consumption: instances of the HTTP functions kept started (0 to 1000, at most maximum_instance_count), billed while idle; 0 scales to zero and the first request after a quiet spell pays the cold start."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.always_ready_http >= 0 && var.always_ready_http <= 1000 && floor(var.always_ready_http) == var.always_ready_http
+    error_message = "always_ready_http must be an integer from 0 to 1000."
   }
 }
 

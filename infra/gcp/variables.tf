@@ -39,13 +39,13 @@ variable "bundle_path" {
 }
 
 variable "runtime" {
-  description = "Cloud Functions Python runtime."
+  description = "Cloud Run functions Python runtime: python312 or python313 (Ubuntu 22.04), python314 (Ubuntu 24.04)."
   type        = string
-  default     = "python312"
+  default     = "python314"
 
   validation {
-    condition     = contains(["python311", "python312"], var.runtime)
-    error_message = "runtime must be python311 or python312."
+    condition     = contains(["python312", "python313", "python314"], var.runtime)
+    error_message = "runtime must be python312, python313 or python314."
   }
 }
 

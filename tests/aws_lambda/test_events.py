@@ -190,6 +190,18 @@ def test_every_source_gives_the_same_query_values(source):
     assert view.multi_query["a"] == ["1", "2 3"]
 
 
+@pytest.mark.parametrize("raw", [
+    "", "a=1", "a=1&a=2&b=", "a&b=&=c&&", "a==b&c=d=e", "x=%20y&z=1", "a+b=c+d", "%zz=1&k=%E2%82%AC", "ü=ß&;=;",
+    "&", "==", "a=1&", "&a=1",
+])
+def test_raw_query_strings_split_as_parse_qsl_splits_them(raw):
+    from urllib.parse import parse_qsl
+
+    from aws_lambda.events import _query_pairs
+
+    assert _query_pairs(raw) == parse_qsl(raw, keep_blank_values=True)
+
+
 def test_alb_single_value_query_is_percent_decoded():
     event = make_event("alb", "GET", "/health", query=[("q", "a b/ü")], multi_value=False)
     assert event["queryStringParameters"] == {"q": "a%20b/%C3%BC"}
