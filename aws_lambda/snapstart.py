@@ -7,9 +7,13 @@ registers the hooks; elsewhere (tests, other runtimes) it is usually absent and 
 * before the snapshot: load the model, so every restored instance starts with it in memory, then
   close S3 connections, which would be dead sockets after a restore;
 * after a restore: re-seed the ``random`` module and NumPy's global generator (every instance
-  restored from one snapshot would otherwise draw the same numbers), and drop the S3 clients so
-  that the next one picks up this instance's credentials. Core's request ids come from
-  ``os.urandom``, which the kernel keeps unique across restores, so they need nothing.
+  restored from one snapshot would otherwise draw the same numbers); drop the S3 clients, with the
+  credentials botocore cached in them (SnapStart hands each restored instance its own, through the
+  container credentials endpoint), and the TLS context of the direct S3 path, so that the next
+  request builds them afresh; and make the next invocation the instance's cold start again, as it
+  is one (the restore), whatever the snapshotted process did. Core's request ids come from
+  ``os.urandom``, which the kernel keeps unique across restores, so they need nothing. The model
+  is kept: that is what the snapshot is for; nothing is read from S3 again.
 
 Lambda runs before-snapshot hooks in reverse order of registration and after-restore hooks in
 order of registration.
@@ -59,6 +63,12 @@ def after_restore() -> None:
         numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
         reseeded.append("numpy")
     _drop_storage_clients()
+    direct = sys.modules.get("core.storage.s3_direct")
+    if direct is not None:
+        direct.forget_tls_context()
+    from core.http.service import restart_cold_start
+
+    restart_cold_start()
     logger.info("after restore", extra={"fields": {"reseeded": reseeded}})
 
 

@@ -5,7 +5,7 @@
 The other cold-start scripts run their children in this checkout's virtualenv, where every
 interpreter also processes site-packages' .pth files (the editable install's import hook, about
 10 ms). A Lambda function has none of that: its /var/task is the unzipped bundle, bytecode
-included. Here each child is ``python3.12 -I -S`` in the bundle's folder with sys.path = the
+included. Here each child is ``python3.13 -I -S`` in the bundle's folder with sys.path = the
 bundle and the standard library, which is what /var/task gives the handler, and each first imports
 what Lambda's runtime has imported before the handler (json, logging, traceback; RUNTIME_PRELUDE):
 
@@ -25,8 +25,8 @@ onnx_cold_start.py become in the deployed layout, and what a smaller bundle is w
 
     python bench/bundle_cold_start.py [--rounds 11]
 
-Needs a Python 3.12 (Lambda's runtime for every deployment here: the only one whose glibc takes
-onnxruntime's wheels) and pip's access to PyPI for the bundles' dependencies.
+Needs a Python 3.13 (the Lambda runtime the bundles are built for by default; its compiled wheels
+load only under it) and pip's access to PyPI for the bundles' dependencies.
 """
 
 from __future__ import annotations
@@ -56,10 +56,11 @@ RUNTIME_PRELUDE = "import importlib, json, logging, os, sys, time, traceback\n"
 def lambda_python() -> str:
     sys.path.insert(0, str(ROOT))
     from serverless_ml.bundles.dependencies import find_interpreter
+    from serverless_ml.bundles.providers import LAMBDA_DEFAULT_PYTHON
 
-    found = find_interpreter("3.12")
+    found = find_interpreter(LAMBDA_DEFAULT_PYTHON)  # the runtime the bundles are built for by default
     if found is None:
-        sys.exit("bundle_cold_start: no Python 3.12 here (Lambda's runtime for the bundles); install one")
+        sys.exit(f"bundle_cold_start: no Python {LAMBDA_DEFAULT_PYTHON} here (Lambda's runtime for the bundles); install one")
     return found
 
 
@@ -137,7 +138,7 @@ def measure(python: str, bundles: dict, joblib_path: str, onnx_path: str, row: l
 def markdown(result: dict) -> str:
     sizes = result["bundles"]
     lines = [
-        "### Cold start as deployed: the Lambda handler from the unzipped bundles (python3.12 -I -S)",
+        "### Cold start as deployed: the Lambda handler from the unzipped bundles (python3.13 -I -S)",
         "",
         f"{result['rounds']} rounds per model, order rotating; Python {result['lambda_python']} in the bundles. "
         f"Default bundle: {sizes['joblib']['unzipped_bytes'] / 2**20:.1f} MB unzipped / "
@@ -186,7 +187,7 @@ def main() -> None:
         {
             "benchmark": "cold start as deployed",
             "model": name,
-            "case": "1 row, Lambda handler from the unzipped bundle, python3.12 -I -S, local file",
+            "case": "1 row, Lambda handler from the unzipped bundle, python3.13 -I -S, local file",
             "core": f"{m['median_answer_ms']['onnx-bundle']:.1f} ms (--onnx-only, .onnx)",
             "baseline": f"{m['median_answer_ms']['floor']:.1f} ms (joblib+numpy floor); default bundle "
                         f"{m['median_answer_ms']['joblib-bundle']:.1f} ms",

@@ -53,17 +53,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="AWS: leave the dependencies out (for a layer that has them, or a quick look)")
     parser.add_argument("--vendor-deps", action="store_true",
                         help="Azure: install the dependencies into .python_packages, for a deployment without remote build")
-    # 3.12, as serverless.yml and infra/ deploy: Lambda's 3.11 runs on Amazon Linux 2, whose glibc
-    # 2.26 has no wheels of current NumPy or scikit-learn
-    parser.add_argument("--python-version", default="3.12", choices=("3.10", "3.11", "3.12", "3.13"),
-                        help="the runtime's Python (default 3.12); the wheels and bytecode are for it")
+    # AWS: one of Lambda's Amazon Linux 2023 runtimes (providers.LAMBDA_PYTHON_VERSIONS), 3.13 by
+    # default as serverless.yml and infra/aws deploy (providers.LAMBDA_DEFAULT_PYTHON says why);
+    # Lambda's 3.11 runs on Amazon Linux 2, whose glibc 2.26 has no wheels of current NumPy
+    parser.add_argument("--python-version", choices=("3.10", "3.11", "3.12", "3.13", "3.14"),
+                        help="the runtime's Python; the wheels and bytecode are for it (default: AWS 3.13, as serverless.yml "
+                             "and infra/aws deploy; it must match the function's runtime; Azure and GCP 3.12)")
     parser.add_argument("--arch", default="x86_64", choices=("x86_64", "arm64"),
-                        help="AWS: the function's architecture (default x86_64)")
+                        help="AWS: the function's architecture, x86_64 (default) or arm64 (Graviton: manylinux "
+                             "aarch64 wheels); it must match the function's architecture")
     parser.add_argument("--include-boto3", action="store_true",
                         help="AWS: bundle boto3/botocore instead of using the runtime's (about 25 MB more)")
     parser.add_argument("--constraint", type=Path,
                         help="a pip constraints file for the installed dependencies, e.g. scikit-learn==1.7.2 "
-                             "(AWS, Python 3.12: aws_lambda/requirements.txt unless given; with --onnx-only "
+                             "(AWS: aws_lambda/requirements.txt unless given; with --onnx-only "
                              "aws_lambda/requirements-onnx.txt, with pandas aws_lambda/requirements-pandas.txt: "
                              "the files serverless.yml deploys)")
     parser.add_argument(
@@ -81,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     provider = PROVIDERS[args.provider]
     try:
         limit_mb = _limit_mb(args)
+        python_version = _python_version(args)
     except ValueError as exc:
         return _fail(str(exc))
     if args.vendor_deps and provider.name != "azure":
@@ -122,14 +126,15 @@ def run(args: argparse.Namespace) -> int:
     constraints = args.constraint
     pinned = source / "aws_lambda" / LAMBDA_REQUIREMENTS[
         "onnx-only" if args.onnx_only else "pandas" if "pandas" in extras else ""]
-    if constraints is None and provider.name == "aws" and args.python_version == "3.12" and pinned.is_file():
-        # the versions serverless.yml deploys (pinned for python3.12): both AWS paths ship the same
+    if constraints is None and provider.name == "aws" and pinned.is_file():
+        # the versions serverless.yml deploys (pinned, with wheels for every Lambda runtime): both AWS
+        # paths ship the same
         constraints = pinned
     options = BundleOptions(
         provider=provider, output=output, source=source, extras=tuple(extras),
         onnx_only=args.onnx_only,
         install_dependencies=(not args.no_deps) if provider.name == "aws" else args.vendor_deps,
-        python_version=args.python_version, architecture=args.arch, include_boto3=args.include_boto3,
+        python_version=python_version, architecture=args.arch, include_boto3=args.include_boto3,
         constraints=constraints, limit_bytes=None if limit_mb is None else round(limit_mb * MB),
     )
     try:
@@ -139,6 +144,21 @@ def run(args: argparse.Namespace) -> int:
     result.notes[:0] = model_notes
     _print_report(result)
     return 0
+
+
+def _python_version(args: argparse.Namespace) -> str:
+    from serverless_ml.bundles.providers import LAMBDA_DEFAULT_PYTHON, LAMBDA_PYTHON_VERSIONS
+
+    if args.provider != "aws":
+        return args.python_version or "3.12"
+    if args.python_version is None:
+        return LAMBDA_DEFAULT_PYTHON
+    if args.python_version not in LAMBDA_PYTHON_VERSIONS:
+        raise ValueError(
+            f"--python-version {args.python_version} is not a Lambda runtime this package is built for; expected "
+            f"{', '.join(LAMBDA_PYTHON_VERSIONS[:-1])} or {LAMBDA_PYTHON_VERSIONS[-1]} (Amazon Linux 2023). Lambda's "
+            f"python{args.python_version} runs on Amazon Linux 2, whose glibc 2.26 has no wheels of current NumPy")
+    return args.python_version
 
 
 def _limit_mb(args: argparse.Namespace):

@@ -63,6 +63,15 @@ def take_cold_start() -> bool:
     return cold
 
 
+def restart_cold_start() -> None:
+    """Make the next invocation this process's first again: a process restored from a memory
+    snapshot (Lambda SnapStart) begins a new instance's life there, whatever the snapshotted
+    process had taken before."""
+    global _cold_start
+    with _cold_start_lock:
+        _cold_start = True
+
+
 # the Allow header of a route, from the methods it serves: HEAD comes with GET, OPTIONS with all
 _ALLOWED: dict[tuple[str, ...], tuple[str, ...]] = {("POST",): ("POST", "OPTIONS"), ("GET",): ("GET", "HEAD", "OPTIONS")}
 

@@ -212,4 +212,12 @@ def _tls_context() -> ssl.SSLContext:
     return _tls[0]
 
 
-__all__ = ["ObjectResponse", "RedirectToBotocore", "Target", "direct_target", "get_object", "read_conditions"]
+def forget_tls_context() -> None:
+    """Build the TLS context again on the next HTTPS request: after a restore from a memory
+    snapshot (Lambda SnapStart) every instance would share the one in the snapshot, with its
+    session cache and OpenSSL state."""
+    _tls.clear()
+
+
+__all__ = ["ObjectResponse", "RedirectToBotocore", "Target", "direct_target", "forget_tls_context", "get_object",
+           "read_conditions"]

@@ -11,6 +11,13 @@ module "bundle" {
 
 locals {
   bundle_path = coalesce(var.bundle_path, "${path.module}/../../build/aws/serverless-ml-aws.zip")
+  # What `serverless-ml package` wrote beside this very zip (see ../modules/bundle): the Python and
+  # the architecture its wheels and bytecode are for. A zip that nothing describes is not checked.
+  bundle_description_path = "${trimsuffix(module.bundle.path, ".zip")}.bundle.json"
+  bundle_description      = fileexists(local.bundle_description_path) ? jsondecode(file(local.bundle_description_path)) : null
+  bundle_described        = local.bundle_description != null && try(local.bundle_description.sha256 == filesha256(module.bundle.path), false)
+  bundle_python           = local.bundle_described ? try(local.bundle_description.python_version, null) : null
+  bundle_architecture     = local.bundle_described ? try(local.bundle_description.architecture, null) : null
 
   model_parts  = regex("^s3://([^/]+)/(.+)$", var.model_uri)
   model_bucket = local.model_parts[0]
@@ -64,13 +71,23 @@ resource "aws_lambda_function" "predict" {
   architectures    = [var.architecture]
   memory_size      = var.predict_memory_mb
   timeout          = var.predict_timeout_seconds
+  # SnapStart snapshots published versions only; the alias below points at the one published here
+  publish = var.snap_start
 
   ephemeral_storage {
     size = var.predict_ephemeral_storage_mb
   }
 
+  dynamic "snap_start" {
+    for_each = var.snap_start ? ["PublishedVersions"] : []
+    content {
+      apply_on = snap_start.value
+    }
+  }
+
   environment {
-    variables = local.function_environment
+    # with SnapStart the snapshot should hold the model: loaded at init, whatever preload_model says
+    variables = merge(local.function_environment, var.snap_start ? { PRELOAD_MODEL = "true" } : {})
   }
 
   logging_config {
@@ -83,7 +100,34 @@ resource "aws_lambda_function" "predict" {
     mode = "PassThrough"
   }
 
+  lifecycle {
+    # NumPy's compiled modules load only under the CPython and on the machine they were built for:
+    # a mismatch deploys fine and then fails every cold start
+    precondition {
+      condition     = local.bundle_python == null ? true : "python${local.bundle_python}" == var.runtime
+      error_message = "runtime = ${var.runtime}, but ${module.bundle.path} was built for Python ${coalesce(local.bundle_python, "?")}; its compiled wheels do not load under another Python. Build it with `serverless-ml package --provider aws --python-version ${trimprefix(var.runtime, "python")}` or set runtime = \"python${coalesce(local.bundle_python, "?")}\"."
+    }
+    precondition {
+      condition     = !var.snap_start || var.predict_ephemeral_storage_mb <= 512
+      error_message = "snap_start = true with predict_ephemeral_storage_mb = ${var.predict_ephemeral_storage_mb}: SnapStart allows at most 512 MB of /tmp; set predict_ephemeral_storage_mb = 512, or snap_start = false for a model that needs more /tmp."
+    }
+    precondition {
+      condition     = local.bundle_architecture == null ? true : local.bundle_architecture == var.architecture
+      error_message = "architecture = ${var.architecture}, but ${module.bundle.path} was built for ${coalesce(local.bundle_architecture, "?")}; its compiled wheels do not load on another machine. Build it with `serverless-ml package --provider aws --arch ${var.architecture}` or set architecture = \"${coalesce(local.bundle_architecture, "?")}\"."
+    }
+  }
+
   depends_on = [aws_iam_role_policy.predict]
+}
+
+# The version the HTTP API invokes when SnapStart is on: each apply that changes the function
+# publishes a new version (and Lambda snapshots it), and the alias follows.
+resource "aws_lambda_alias" "predict" {
+  count            = var.snap_start ? 1 : 0
+  name             = "snapstart"
+  description      = "The latest published version of predict, started from its SnapStart snapshot"
+  function_name    = aws_lambda_function.predict.function_name
+  function_version = aws_lambda_function.predict.version
 }
 
 resource "aws_lambda_function" "batch" {

@@ -28,18 +28,18 @@ variable "bundle_path" {
 }
 
 variable "runtime" {
-  description = "Lambda Python runtime."
+  description = "Lambda Python runtime, on Amazon Linux 2023; must be the Python the bundle is built for (`serverless-ml package --provider aws`: 3.13 unless --python-version). python3.11 (Amazon Linux 2, glibc 2.26) has no wheels of current NumPy; python3.14 needs the AWS provider 6.x, which versions.tf does not allow yet (deploy it with serverless.yml)."
   type        = string
-  default     = "python3.12"
+  default     = "python3.13"
 
   validation {
-    condition     = contains(["python3.11", "python3.12"], var.runtime)
-    error_message = "runtime must be python3.11 or python3.12 (the runtimes the bundle is built for)."
+    condition     = contains(["python3.12", "python3.13"], var.runtime)
+    error_message = "runtime must be python3.12 or python3.13 (the Lambda runtimes the bundle is built for, on Amazon Linux 2023, that the AWS provider 5.x of versions.tf knows; python3.14 needs its 6.x releases)."
   }
 }
 
 variable "architecture" {
-  description = "x86_64 or arm64; must match the wheels inside the bundle."
+  description = "x86_64 or arm64 (Graviton, cheaper per GB-second; its speed for this package is not measured, so x86_64 stays the default); must match the wheels inside the bundle (`serverless-ml package --provider aws --arch arm64`)."
   type        = string
   default     = "x86_64"
 
@@ -162,6 +162,12 @@ variable "log_level" {
     condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
     error_message = "log_level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL."
   }
+}
+
+variable "snap_start" {
+  description = "SnapStart for the predict function: Lambda runs its init once per published version, with the model loaded (PRELOAD_MODEL is forced to true for predict), snapshots it and starts new instances from the snapshot; the HTTP API invokes the alias `snapstart` of the version this config publishes. Needs predict_ephemeral_storage_mb = 512 (at most; refused above) and neither provisioned concurrency nor EFS on predict (this config sets neither)."
+  type        = bool
+  default     = false
 }
 
 variable "preload_model" {

@@ -47,7 +47,7 @@ class BundleOptions:
     extras: tuple[str, ...] = ()
     onnx_only: bool = False  # serve .onnx models only: onnxruntime and NumPy, no scikit-learn, SciPy or joblib
     install_dependencies: bool = True  # Lambda: into the zip; Azure: into .python_packages (no remote build)
-    python_version: str = "3.11"
+    python_version: str = "3.12"
     architecture: str = "x86_64"  # Lambda's: x86_64 or arm64
     include_boto3: bool = False
     constraints: Path | None = None
@@ -178,16 +178,7 @@ def _install_dependencies(options: BundleOptions, staging: Path, result: BundleR
     else:
         raise OutputRefused(f"{provider.title} installs the dependencies itself (Cloud Build); --deps is not used there")
     site_packages.mkdir(parents=True, exist_ok=True)
-    try:
-        dependencies.install(requirements, site_packages, platform, options.constraints)
-    except DependencyInstallFailed as exc:
-        if provider is AWS and lambda_glibc_minor(options.python_version) < lambda_glibc_minor("3.12"):
-            # onnxruntime 1.17+ and NumPy 2.3+ publish wheels for glibc 2.27/2.28 and later only
-            raise DependencyInstallFailed(
-                f"{exc.message}\nLambda's python{options.python_version} runtime runs on Amazon Linux 2 (glibc 2.26); "
-                "its Python 3.12 and later runtimes run on Amazon Linux 2023 (glibc 2.34), which newer wheels "
-                "need: try --python-version 3.12 and a python3.12 runtime") from None
-        raise
+    dependencies.install(requirements, site_packages, platform, options.constraints)
     if options.onnx_only:
         _check_scikit_learn_left_out(site_packages, requirements)
     removed = dependencies.prune(site_packages)

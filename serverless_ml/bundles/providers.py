@@ -86,6 +86,16 @@ DATAFRAME_EXTRA = "pandas"
 # later on Amazon Linux 2023 (glibc 2.34). A wheel for a newer glibc would install and then fail
 # to load in the cloud, so the platforms pip may pick stop at the runtime's glibc.
 LAMBDA_ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}
+# The Lambda runtimes a bundle is built for, as serverless.yml (param runtime) and infra/aws
+# (variable runtime) allow them: Amazon Linux 2023 only, since NumPy 2.3 and later publish no
+# wheels for Amazon Linux 2's glibc 2.26 (python3.11). Every pin of aws_lambda/requirements*.txt
+# has manylinux wheels for each of them on x86_64 and aarch64 (tests/packaging/test_lambda_runtimes.py).
+LAMBDA_PYTHON_VERSIONS = ("3.12", "3.13", "3.14")
+# What `serverless-ml package --provider aws`, serverless.yml and infra/aws default to: python3.13,
+# not the newest, because infra/aws's provider (hashicorp/aws ~> 5.100, versions.tf) refuses
+# python3.14, which only its 6.x releases know, and both AWS paths should deploy the same bundle by
+# default. serverless.yml and this command take python3.14 when asked.
+LAMBDA_DEFAULT_PYTHON = "3.13"
 
 
 def lambda_glibc_minor(python_version: str) -> int:

@@ -16,14 +16,23 @@ import pytest
 from tests.infra import terraform_support as tf
 from tests.support import REPO
 
-# The one list. Defaults: the newest version for which every pinned wheel exists (AWS: set by the
-# platforms-aws work; Azure: Flex Consumption's newest; GCP: python314 on Ubuntu 24.04).
+# The one list. Defaults: the newest version for which every pinned wheel exists (Azure: Flex
+# Consumption's newest; GCP: python314 on Ubuntu 24.04), except AWS: every pin of
+# aws_lambda/requirements*.txt has python3.14 wheels, but infra/aws's provider does not know
+# python3.14 (PROVIDER_LAGS) and `serverless-ml package --provider aws` builds one bundle for both
+# AWS paths, so serverless.yml, infra/aws and the package command all default to python3.13.
 SUPPORTED = {
     "aws": ("3.12", "3.13", "3.14"),
     "azure": ("3.12", "3.13"),
     "gcp": ("3.12", "3.13", "3.14"),
 }
-DEFAULT = {"azure": "3.13", "gcp": "3.14"}
+DEFAULT = {"aws": "3.13", "azure": "3.13", "gcp": "3.14"}
+
+# Versions the cloud runs that its Terraform provider, at the pin of infra/<cloud>/versions.tf,
+# refuses: hashicorp/aws 5.100 (the machine's mirror) knows Lambda runtimes up to python3.13, 6.x
+# knows python3.14. serverless.yml deploys these versions; the runtime variable's message says why
+# it does not. Moving the pin fails the test below until the version is allowed and taken out here.
+PROVIDER_LAGS = {"aws": {"3.14": 'version = "~> 5.100"'}}
 
 # how each cloud writes a version in its own configuration
 SPELLING = {
@@ -88,25 +97,19 @@ def mentions(cloud: str) -> list[tuple[str, int, str, set[str]]]:
     return found
 
 
-def aws_still_on_311() -> bool:
-    return "python3.11" in (REPO / "infra" / "aws" / "variables.tf").read_text()
-
-
-def xfail_aws(cloud: str) -> pytest.MarkDecorator | None:
-    return pytest.mark.xfail(aws_still_on_311(), reason="platforms-aws branch sets these", strict=False) if cloud == "aws" else None
-
-
-def clouds() -> list:
-    return [pytest.param(cloud, marks=xfail_aws(cloud) or ()) for cloud in SUPPORTED]
-
-
-@pytest.mark.parametrize("cloud", clouds())
+@pytest.mark.parametrize("cloud", SUPPORTED)
 def test_the_runtime_variable_allows_exactly_the_supported_versions(cloud, hcl2_module):
     variable = tf.parse_config(tf.INFRA / cloud).variables[VARIABLE[cloud]]
     (validation,) = variable["validation"]
     allowed = set(validation["condition"].split('"')[1::2])
-    assert allowed == {SPELLING[cloud](v) for v in SUPPORTED[cloud]}, (
-        f"infra/{cloud}/variables.tf: {VARIABLE[cloud]} allows {sorted(allowed)}, the list says {SUPPORTED[cloud]}")
+    lags = PROVIDER_LAGS.get(cloud, {})
+    assert allowed == {SPELLING[cloud](v) for v in SUPPORTED[cloud] if v not in lags}, (
+        f"infra/{cloud}/variables.tf: {VARIABLE[cloud]} allows {sorted(allowed)}, the list says {SUPPORTED[cloud]}"
+        f" less {sorted(lags)} (PROVIDER_LAGS)")
+    pins = (tf.INFRA / cloud / "versions.tf").read_text()
+    for version, pin in lags.items():
+        assert pin in pins, (f"infra/{cloud}/versions.tf no longer has {pin}: if its provider knows "
+                             f"{SPELLING[cloud](version)} now, allow it and take it out of PROVIDER_LAGS")
     for version in SUPPORTED[cloud]:
         assert SPELLING[cloud](version) in validation["error_message"], validation["error_message"]
     assert variable["default"] in allowed
@@ -114,14 +117,14 @@ def test_the_runtime_variable_allows_exactly_the_supported_versions(cloud, hcl2_
         assert variable["default"] == SPELLING[cloud](DEFAULT[cloud])
 
 
-@pytest.mark.parametrize("cloud", clouds())
+@pytest.mark.parametrize("cloud", SUPPORTED)
 def test_every_document_names_only_supported_versions(cloud):
     wrong = [f"{name}:{number}: {sorted(versions - set(SUPPORTED[cloud]))} in {line!r}"
              for name, number, line, versions in mentions(cloud) if versions - set(SUPPORTED[cloud])]
     assert not wrong, f"{cloud} supports {SUPPORTED[cloud]}; these lines name others:\n" + "\n".join(wrong)
 
 
-@pytest.mark.parametrize("cloud", ["azure", "gcp"])
+@pytest.mark.parametrize("cloud", SUPPORTED)
 def test_the_versions_are_named_somewhere_a_user_reads(cloud):
     """The check above can only fail where versions are named: each cloud's README names them."""
     named = set().union(*(versions for name, _, _, versions in mentions(cloud) if name.endswith("README.md")))
@@ -132,6 +135,18 @@ def test_serverless_yml_runtime_is_a_supported_version():
     text = (REPO / "serverless.yml").read_text()
     runtimes = set(re.findall(r"^\s*runtime:\s*python(3\.\d+)", text, re.M))
     assert runtimes and runtimes <= set(SUPPORTED["aws"]), runtimes
+    # params.runtime is the default; lambda_settings.js allows exactly the list
+    (default,) = re.findall(r"^    runtime: python(3\.\d+)$", text, re.M)
+    assert default == DEFAULT["aws"]
+    settings = (REPO / "serverless_ml" / "bundles" / "lambda_settings.js").read_text()
+    (allowed,) = re.findall(r"^const RUNTIMES = \[(.*)\];$", settings, re.M)
+    assert re.findall(r"'python(3\.\d+)'", allowed) == list(SUPPORTED["aws"])
+
+
+def test_the_aws_bundle_is_built_for_the_supported_versions():
+    from serverless_ml.bundles.providers import LAMBDA_DEFAULT_PYTHON, LAMBDA_PYTHON_VERSIONS
+
+    assert (tuple(LAMBDA_PYTHON_VERSIONS), LAMBDA_DEFAULT_PYTHON) == (SUPPORTED["aws"], DEFAULT["aws"])
 
 
 def test_the_mention_pattern_reads_each_spelling():

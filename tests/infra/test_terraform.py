@@ -158,7 +158,8 @@ def test_functions_get_the_entry_points_and_settings_core_accepts(stack):
     batch = function_config(client, outputs["function_names"]["batch"])
     assert predict["Handler"] == "aws_lambda.handler.predict"
     assert batch["Handler"] == "aws_lambda.handler.batch"
-    assert {predict["Runtime"], batch["Runtime"]} <= {"python3.11", "python3.12"}
+    assert (predict["Runtime"], batch["Runtime"]) == ("python3.13", "python3.13")  # the default
+    assert (predict["Architectures"], batch["Architectures"]) == (["x86_64"], ["x86_64"])
 
     for function in (predict, batch):
         env = function["Environment"]["Variables"]
@@ -324,7 +325,8 @@ WRONG_VARIABLES = {
     # name: (value, what the refusal says)
     "model_uri": ("https://example.com/model.joblib", "model_uri must be an S3 object"),
     "model_sha256": ("abc123", "model_sha256 must be 64 lowercase hexadecimal"),
-    "runtime": ("python3.9", "runtime must be python3.11 or python3.12"),
+    "runtime": ("python3.11", "runtime must be python3.12 or python3.13"),
+    "architecture": ("aarch64", "architecture must be x86_64 or arm64"),
     "input_prefix": ("incoming", "input_prefix must be a non-empty key prefix ending with /"),
     "max_rows": ("0", "max_rows must be an integer from 1 to 1000000"),
     "cors_allow_origins": ('["app.example.com"]', "cors_allow_origins must hold"),
@@ -387,3 +389,108 @@ def test_a_model_that_needs_pandas_gets_a_bundle_with_it_or_no_plan(stack, tmp_p
         "extras": ["pandas"]}))
     accepted = workdir.run("plan", "-input=false", "-refresh=false", *var_args({**needs, "bundle_path": str(described)}))
     assert accepted.returncode == 0, accepted.stderr
+
+
+def planned_functions(workdir, variables: dict[str, str]) -> dict[str, dict]:
+    """The Lambda functions as `terraform plan` would create them, read from the saved plan."""
+    result = workdir.run("plan", "-input=false", "-refresh=false", "-out=functions.tfplan", *var_args(variables))
+    assert result.returncode == 0, f"terraform plan failed:\n{result.stdout[-4000:]}\n{result.stderr}"
+    plan = json.loads(workdir.run("show", "-json", "functions.tfplan").stdout)
+    return {change["name"]: change["change"]["after"] for change in plan["resource_changes"]
+            if change["type"] == "aws_lambda_function"}
+
+
+def described_bundle(folder: Path, python_version: str, architecture: str) -> Path:
+    """The tiny bundle with the description `serverless-ml package` writes beside it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bundle = tiny_bundle(folder / "serverless-ml-aws.zip")
+    (folder / "serverless-ml-aws.bundle.json").write_text(json.dumps({
+        "bundle": bundle.name, "sha256": hashlib.sha256(bundle.read_bytes()).hexdigest(), "provider": "aws",
+        "python_version": python_version, "architecture": architecture, "extras": []}))
+    return bundle
+
+
+@pytest.mark.parametrize("runtime, architecture", [("python3.12", "arm64"), ("python3.13", "x86_64"), ("python3.13", "arm64")])
+def test_both_functions_get_the_runtime_and_architecture_the_bundle_is_built_for(stack, tmp_path, runtime, architecture):
+    workdir, variables, _, _ = stack
+    bundle = described_bundle(tmp_path, runtime.removeprefix("python"), architecture)
+    functions = planned_functions(workdir, {**variables, "bundle_path": str(bundle), "runtime": runtime,
+                                            "architecture": architecture})
+    assert {name: (f["runtime"], f["architectures"]) for name, f in functions.items()} == {
+        "predict": (runtime, [architecture]), "batch": (runtime, [architecture])}
+
+
+@pytest.mark.parametrize("built, asked, expected", [
+    (("3.12", "x86_64"), {},
+     "runtime = python3.13, but {bundle} was built for Python 3.12; its compiled wheels do not load under another "
+     "Python. Build it with `serverless-ml package --provider aws --python-version 3.13` or set runtime = \"python3.12\"."),
+    (("3.13", "x86_64"), {"architecture": "arm64"},
+     "architecture = arm64, but {bundle} was built for x86_64; its compiled wheels do not load on another machine. "
+     "Build it with `serverless-ml package --provider aws --arch arm64` or set architecture = \"x86_64\"."),
+])
+def test_a_bundle_built_for_another_python_or_architecture_is_refused_at_plan(stack, tmp_path, built, asked, expected):
+    workdir, variables, _, _ = stack
+    bundle = described_bundle(tmp_path, *built)
+    result = workdir.run("plan", "-input=false", "-refresh=false", *var_args({**variables, "bundle_path": str(bundle), **asked}))
+    assert result.returncode != 0
+    assert expected.format(bundle=bundle) in " ".join(result.stderr.split()), result.stderr
+
+
+@pytest.fixture(scope="module")
+def snapstart_stack(moto, cli_config, tmp_path_factory, terraform):
+    """infra/aws with snap_start = true (and preload_model = false, which SnapStart overrides),
+    planned and then applied to the same moto server under another name."""
+    import boto3
+
+    workdir = tf.Workdir(tf.copy_config("aws", tmp_path_factory.mktemp("infra-aws-snapstart")), cli_config)
+    (workdir.path / "moto_override.tf").write_text(moto_override(moto.url))
+    variables = {**APPLY_VARIABLES, "bundle_path": str(tiny_bundle(workdir.path / "bundle.zip")),
+                 "name": "serverless-ml-snap", "snap_start": "true", "preload_model": "false"}
+    init = workdir.run("init", "-backend=false", "-input=false")
+    assert init.returncode == 0, init.stderr
+    planned = workdir.run("plan", "-input=false", "-refresh=false", "-out=snap.tfplan", *var_args(variables))
+    assert planned.returncode == 0, f"terraform plan failed:\n{planned.stdout[-4000:]}\n{planned.stderr}"
+    plan = json.loads(workdir.run("show", "-json", "snap.tfplan").stdout)
+    applied = workdir.run("apply", "-auto-approve", "-input=false", "snap.tfplan", timeout=280)
+    assert applied.returncode == 0, f"terraform apply failed:\n{applied.stdout[-4000:]}\n{applied.stderr}"
+    outputs = {name: item["value"] for name, item in json.loads(workdir.run("output", "-json").stdout).items()}
+
+    def client(service: str):
+        return boto3.client(service, endpoint_url=moto.url, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    return workdir, variables, plan, outputs, client
+
+
+def test_snap_start_publishes_predict_with_snapstart_and_its_model_preloaded(snapstart_stack):
+    _, _, plan, outputs, client = snapstart_stack
+    changes = {(c["type"], c["name"]): c["change"]["after"] for c in plan["resource_changes"]}
+    predict, batch = changes[("aws_lambda_function", "predict")], changes[("aws_lambda_function", "batch")]
+    assert predict["snap_start"] == [{"apply_on": "PublishedVersions"}] and predict["publish"] is True
+    assert batch["snap_start"] == [] and batch["publish"] is False
+    # preload_model = false was asked: SnapStart overrides it for predict only
+    assert predict["environment"][0]["variables"]["PRELOAD_MODEL"] == "true"
+    batch_env = function_config(client, outputs["function_names"]["batch"])["Environment"]["Variables"]
+    assert batch_env["PRELOAD_MODEL"] == "false"  # known after apply only (it names the data bucket)
+    assert changes[("aws_lambda_alias", "predict")]["name"] == "snapstart"
+
+
+def test_with_snap_start_the_http_api_invokes_the_alias_of_the_published_version(snapstart_stack):
+    _, _, _, outputs, client = snapstart_stack
+    name = outputs["function_names"]["predict"]
+    alias = client("lambda").get_alias(FunctionName=name, Name="snapstart")
+    assert alias["FunctionVersion"] not in ("$LATEST", "")
+    (api,) = [a for a in client("apigatewayv2").get_apis()["Items"] if a["Name"] == "serverless-ml-snap"]
+    (integration,) = client("apigatewayv2").get_integrations(ApiId=api["ApiId"])["Items"]
+    assert integration["IntegrationUri"].endswith(f":function:{name}:snapstart/invocations"), integration
+    policy = json.loads(client("lambda").get_policy(FunctionName=name, Qualifier="snapstart")["Policy"])
+    assert [s["Principal"] for s in policy["Statement"]] == [{"Service": "apigateway.amazonaws.com"}]
+
+
+def test_snap_start_with_more_than_512_mb_of_tmp_is_refused_at_plan(snapstart_stack):
+    workdir, variables, _, _, _ = snapstart_stack
+    result = workdir.run("plan", "-input=false", "-refresh=false",
+                         *var_args({**variables, "predict_ephemeral_storage_mb": "1024"}))
+    assert result.returncode != 0
+    assert ("snap_start = true with predict_ephemeral_storage_mb = 1024: SnapStart allows at most 512 MB of /tmp; "
+            "set predict_ephemeral_storage_mb = 512") in " ".join(result.stderr.split()), result.stderr

@@ -92,10 +92,10 @@ def built(tmp_path_factory) -> Callable[..., Path]:
 
 @pytest.fixture(scope="session")
 def lambda_bundle(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """The Lambda zip with its dependencies really installed for manylinux x86_64 / CPython 3.11
-    (the Python running these tests, so that the bundle can be run here)."""
+    """The Lambda zip with its dependencies really installed for manylinux x86_64 and the default
+    runtime, CPython 3.13 (run here by ``lambda_python``)."""
     archive = tmp_path_factory.mktemp("lambda-bundle") / "serverless-ml-aws.zip"
-    done = run_package("--provider", "aws", "--python-version", "3.11", "--out", str(archive))
+    done = run_package("--provider", "aws", "--out", str(archive))
     assert done.returncode == 0, done.stderr
     return archive, done
 
@@ -119,12 +119,13 @@ def predict_event() -> Callable[[object], dict]:
 
 
 @pytest.fixture(scope="session")
-def python312() -> str:
-    """A Python 3.12, Lambda's runtime of every deployment (the only one whose glibc onnxruntime's
-    wheels run on): a bundle built for it can only be run by it."""
+def lambda_python() -> str:
+    """A Python of the Lambda runtime `serverless-ml package --provider aws` builds for by default
+    (3.13): a bundle built for it, its compiled wheels and bytecode, can only be run by it."""
     from serverless_ml.bundles.dependencies import find_interpreter
+    from serverless_ml.bundles.providers import LAMBDA_DEFAULT_PYTHON
 
-    found = find_interpreter("3.12")
+    found = find_interpreter(LAMBDA_DEFAULT_PYTHON)
     if found is None:
-        pytest.skip("python3.12 (the Lambda runtime the bundle is built for) is not on this machine")
+        pytest.skip(f"python{LAMBDA_DEFAULT_PYTHON} (the Lambda runtime the bundle is built for) is not on this machine")
     return found

@@ -56,6 +56,8 @@ def test_the_report_shows_the_sizes_against_the_provider_limits(package, tmp_pat
     (("--provider", "gcp", "--no-deps"), "--no-deps is for --provider aws"),
     (("--provider", "aws", "--vendor-deps"), "--vendor-deps is for --provider azure"),
     (("--provider", "gcp", "--limit-mb", "-3"), "--limit-mb='-3' is not allowed; expected a positive number"),
+    (("--provider", "aws", "--no-deps", "--python-version", "3.11"),
+     "--python-version 3.11 is not a Lambda runtime this package is built for; expected 3.12, 3.13 or 3.14"),
 ])
 def test_a_wrong_argument_is_refused_with_what_was_expected(package, tmp_path, args, expected):
     done = package(*args)

@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.support import REPO
 
 ONNX_REQUIREMENTS = REPO / "aws_lambda" / "requirements-onnx.txt"
-# an onnxruntime older than the file's pin, with the same dependencies and wheels for Lambda's Python 3.12
+# an onnxruntime older than the file's pin, with the same dependencies and wheels for Lambda's Pythons
 OLDER_ONNXRUNTIME = "1.31.1"
 
 

@@ -40,7 +40,7 @@ HANDLE = """
 
 @pytest.fixture(scope="module")
 def onnx_only_lambda(package, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """The Lambda bundle with --onnx-only (Python 3.12, aws_lambda/requirements-onnx.txt as constraints:
+    """The Lambda bundle with --onnx-only (Python 3.13, aws_lambda/requirements-onnx.txt as constraints:
     see test_onnx_constraints.py)."""
     archive = tmp_path_factory.mktemp("onnx-only-lambda") / "serverless-ml-aws.zip"
     done = package("--provider", "aws", "--onnx-only", "--out", str(archive))
@@ -93,8 +93,8 @@ def test_the_lambda_bundle_carries_onnxruntime_and_numpy_and_nothing_of_scikit_l
     shipped = {top[: -len(".dist-info")].rsplit("-", 1)[0].replace("_", "-").lower()
                for top in tops if top.endswith(".dist-info")}
     assert "onnxruntime" in shipped and not shipped & set(LEFT_OUT_PROJECTS), shipped
-    # compiled for Lambda's Python 3.12, as the default bundle is
-    assert "onnxruntime/__pycache__/__init__.cpython-312.pyc" in names
+    # compiled for Lambda's Python 3.13, as the default bundle is
+    assert "onnxruntime/__pycache__/__init__.cpython-313.pyc" in names
 
 
 def test_the_report_shows_the_smaller_bundle_and_what_was_left_out(onnx_only_lambda, built):
@@ -113,8 +113,8 @@ def test_the_report_shows_the_smaller_bundle_and_what_was_left_out(onnx_only_lam
 
 @pytest.mark.filterwarnings("ignore:X does not have valid feature names")  # the expected probabilities, here
 def test_the_handler_serves_an_onnx_model_from_the_bundle_alone(
-        onnx_only_task, python312, models, in_bundle, predict_event):
-    outcome = serve_in_lambda_bundle(onnx_only_task, python312, models / "model.onnx", in_bundle, predict_event)
+        onnx_only_task, lambda_python, models, in_bundle, predict_event):
+    outcome = serve_in_lambda_bundle(onnx_only_task, lambda_python, models / "model.onnx", in_bundle, predict_event)
     answer = outcome["answer"]
     assert answer["statusCode"] == 200, answer
     body = json.loads(answer["body"])
@@ -137,14 +137,14 @@ TYPED_ROWS = {
 
 @pytest.mark.parametrize("name", ["mixed", "text"])
 def test_the_handler_serves_typed_onnx_models_from_the_bundle_alone(
-        onnx_only_task, python312, typed_onnx, in_bundle, predict_event, name):
+        onnx_only_task, lambda_python, typed_onnx, in_bundle, predict_event, name):
     """Strings, missing values and texts, with onnxruntime and NumPy alone, in an environment with
     no locale settings (the bundle runs with PATH only), as scikit-learn answers them."""
     import joblib
     import pandas as pd
 
     rows = TYPED_ROWS[name]
-    outcome = serve_in_lambda_bundle(onnx_only_task, python312, typed_onnx / f"{name}.onnx", in_bundle, predict_event, rows)
+    outcome = serve_in_lambda_bundle(onnx_only_task, lambda_python, typed_onnx / f"{name}.onnx", in_bundle, predict_event, rows)
     assert outcome["answer"]["statusCode"] == 200, outcome["answer"]
     body = json.loads(outcome["answer"]["body"])
     model = joblib.load(typed_onnx / f"{name}.joblib")
@@ -158,8 +158,8 @@ def test_the_handler_serves_typed_onnx_models_from_the_bundle_alone(
 @pytest.mark.parametrize("model, missing", [("model.joblib", "scikit-learn and joblib"),
                                             ("model.skops", "scikit-learn and skops")])
 def test_a_scikit_learn_model_answers_503_saying_what_to_do(
-        onnx_only_task, python312, models, in_bundle, predict_event, model, missing):
-    outcome = serve_in_lambda_bundle(onnx_only_task, python312, models / model, in_bundle, predict_event)
+        onnx_only_task, lambda_python, models, in_bundle, predict_event, model, missing):
+    outcome = serve_in_lambda_bundle(onnx_only_task, lambda_python, models / model, in_bundle, predict_event)
     answer = outcome["answer"]
     assert answer["statusCode"] == 503, answer
     error = json.loads(answer["body"])["error"]

@@ -67,7 +67,7 @@ def _description(archive: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def pandas_lambda(package, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """The Lambda bundle with --extra pandas, for Lambda's Python 3.12 (built once)."""
+    """The Lambda bundle with --extra pandas, for Lambda's default Python 3.13 (built once)."""
     archive = tmp_path_factory.mktemp("pandas-lambda") / "serverless-ml-aws.zip"
     done = package("--provider", "aws", "--extra", "pandas", "--out", str(archive))
     assert done.returncode == 0, done.stderr
@@ -81,7 +81,7 @@ def pandas_task(pandas_lambda, unzip, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def default_task(built, unzip, tmp_path_factory) -> Path:
-    """The default Python 3.12 Lambda bundle (the build test_lambda_bundle.py checks), unzipped."""
+    """The default Python 3.13 Lambda bundle (the build test_lambda_bundle.py checks), unzipped."""
     return unzip(built("aws"), tmp_path_factory.mktemp("var-task-default"))
 
 
@@ -105,7 +105,7 @@ def test_the_pandas_lambda_bundle_ships_what_serverless_yml_deploys(pandas_lambd
     assert needed <= set(pins), f"not pinned in {PANDAS_REQUIREMENTS.name}: {sorted(needed - set(pins))}"
     assert set(shipped) <= set(pins), sorted(set(shipped) - set(pins))
     tags = [line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")]
-    assert tags and all(t.startswith("cp312-cp312-manylinux") and t.endswith("_x86_64") for t in tags), tags
+    assert tags and all(t.startswith("cp313-cp313-manylinux") and t.endswith("_x86_64") for t in tags), tags
     assert "pandas 3." in done.stdout  # the report's versions line
 
 
@@ -113,7 +113,7 @@ def test_the_pandas_lambda_bundle_fits_lambdas_limit_and_reports_both_sizes(pand
     archive, done = pandas_lambda
     unzipped, zipped = _sizes(archive)
     default_unzipped, default_zipped = _sizes(built("aws"))
-    print(f"\nLambda bundle (python3.12 x86_64): without pandas {default_unzipped / 2**20:.1f} MiB unzipped, "
+    print(f"\nLambda bundle (python3.13 x86_64): without pandas {default_unzipped / 2**20:.1f} MiB unzipped, "
           f"{default_zipped / 2**20:.1f} MiB zipped; with pandas {unzipped / 2**20:.1f} MiB unzipped, "
           f"{zipped / 2**20:.1f} MiB zipped (+{(unzipped - default_unzipped) / 2**20:.1f} / +{(zipped - default_zipped) / 2**20:.1f})")
     assert unzipped < LAMBDA_UNZIPPED_LIMIT, f"{unzipped} bytes unzipped exceeds Lambda's 250 MB"
@@ -129,13 +129,13 @@ def test_each_bundle_describes_what_it_carries_beside_the_zip(pandas_lambda, bui
         description = _description(archive)
         assert description["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
         assert (description["bundle"], description["provider"], description["extras"]) == (archive.name, "aws", extras)
-        assert description["python_version"] == "3.12" and description["onnx_only"] is False
+        assert description["python_version"] == "3.13" and description["onnx_only"] is False
         assert ("pandas" in description["dependencies"]) == bool(extras)
 
 
 def test_the_mixed_pipeline_is_served_from_the_bundle_with_pandas(
-        pandas_task, python312, typed_models, in_bundle, predict_event):
-    outcome = serve_mixed(pandas_task, python312, typed_models["mixed"], in_bundle, predict_event)
+        pandas_task, lambda_python, typed_models, in_bundle, predict_event):
+    outcome = serve_mixed(pandas_task, lambda_python, typed_models["mixed"], in_bundle, predict_event)
     answer = outcome["answer"]
     assert answer["statusCode"] == 200, answer
     body = json.loads(answer["body"])
@@ -149,8 +149,8 @@ def test_the_mixed_pipeline_is_served_from_the_bundle_with_pandas(
 
 
 def test_without_pandas_the_mixed_pipeline_answers_503_naming_what_to_install(
-        default_task, python312, typed_models, in_bundle, predict_event):
-    outcome = serve_mixed(default_task, python312, typed_models["mixed"], in_bundle, predict_event)
+        default_task, lambda_python, typed_models, in_bundle, predict_event):
+    outcome = serve_mixed(default_task, lambda_python, typed_models["mixed"], in_bundle, predict_event)
     answer = outcome["answer"]
     assert answer["statusCode"] == 503, answer
     assert "Traceback" not in answer["body"]

@@ -1,4 +1,4 @@
-"""``serverless-ml package --provider aws --extra skops`` (Python 3.12) takes
+"""``serverless-ml package --provider aws --extra skops`` (Python 3.13, the default) takes
 aws_lambda/requirements.txt as its constraints, the file serverless.yml installs for a .joblib or
 .skops model: the Terraform zip and `sls deploy` ship the same skops and the same dependencies of it."""
 

@@ -31,6 +31,14 @@ def packaged_pandas(tmp_path_factory) -> Packaged:
 
 
 @pytest.fixture(scope="session")
+def packaged_snapstart(tmp_path_factory) -> Packaged:
+    """SnapStart for predict on arm64, asked together with the warm-up plugin (which SnapStart
+    turns off for predict): `--param=snapStart=true --param=warmup=true --param=architecture=arm64`."""
+    return package_service(tmp_path_factory.mktemp("sls-package-snapstart"), (
+        *PARAMS, "--param=snapStart=true", "--param=warmup=true", "--param=architecture=arm64"))
+
+
+@pytest.fixture(scope="session")
 def package_entries(packaged) -> dict[str, zipfile.ZipInfo]:
     with zipfile.ZipFile(packaged.zip_path) as archive:
         return {info.filename: info for info in archive.infolist()}

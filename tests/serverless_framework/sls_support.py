@@ -5,7 +5,7 @@ The framework works in `<service>/.serverless/` while it packages, so it runs in
 repository's sources (node_modules linked), never in the working tree: two test sessions at
 once would otherwise write into the same folder.
 
-The package is made the way a user makes it (`npm run package`: the Serverless Framework v3 and its
+The package is made the way a user makes it (`npm run package`: osls, the Serverless Framework v3 fork, and its
 plugins from node_modules, pip fetching the Lambda wheels from PyPI), for the stage ``local`` so
 that the deploy test can send the very same artifacts into moto's server. AWS settings point at a
 port nobody listens on: packaging needs no AWS account and no endpoint.
@@ -32,7 +32,13 @@ SLS = REPO / "node_modules" / ".bin" / "sls"
 STAGE = "local"
 SERVICE = "serverless-ml"
 INPUT_BUCKET = "serverless-ml-local-input"
-PARAMS = (f"--param=inputBucket={INPUT_BUCKET}",)
+BUCKET_PARAM = f"--param=inputBucket={INPUT_BUCKET}"
+# The packages these tests make are for python3.12, not the default (python3.13): their handler is
+# run from the unzipped package by this machine's Python 3.12 (invoke_unzipped), whose NumPy
+# wheels must be its own. What the default and the other runtimes resolve to is checked by `sls
+# print` (test_runtime_params.py) and their wheels by tests/packaging/test_lambda_runtimes.py.
+RUNTIME_HERE = "python3.12"
+PARAMS = (BUCKET_PARAM, f"--param=runtime={RUNTIME_HERE}")
 ONNX_MODEL_KEY = "models/model.onnx"
 # Any fixed value: pip then writes hash-checked bytecode, as `npm run package` does.
 SOURCE_DATE_EPOCH = "315532800"
@@ -143,8 +149,8 @@ def package_service(base: Path, params: tuple[str, ...] = PARAMS) -> Packaged:
     env = sls_env(
         PYTHON_REQUIREMENTS_BIN=pip_python,
         SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH,
-        # serverless-localstack is active for the stage `local`: any AWS call would go here, and
-        # nothing listens there.
+        # the AWS SDK inside osls sends any AWS call here, and nothing listens there: packaging
+        # makes none
         AWS_ENDPOINT_URL=f"http://localhost:{free_port()}",
     )
     started = time.monotonic()

@@ -92,7 +92,14 @@ def test_each_function_may_do_only_its_own_work(packaged):
     assert granted(predict, "s3:DeleteObject") == []
 
 
-def test_cfn_lint_finds_no_error(packaged):
+@pytest.fixture(params=["packaged", "packaged_snapstart"])
+def any_packaged(request):
+    """The default package, and the one with SnapStart on arm64 (its alias and version)."""
+    return request.getfixturevalue(request.param)
+
+
+def test_cfn_lint_finds_no_error(any_packaged):
+    packaged = any_packaged
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     result = subprocess.run(
         [str(cfn_lint if cfn_lint.exists() else "cfn-lint"), "--format", "json", str(packaged.update_template), str(packaged.create_template)],
@@ -114,7 +121,8 @@ def _checkov() -> Path:
     return path
 
 
-def test_checkov_passes_and_every_skipped_check_says_why(packaged, tmp_path):
+def test_checkov_passes_and_every_skipped_check_says_why(any_packaged, tmp_path):
+    packaged = any_packaged
     checkov = _checkov()
     result = subprocess.run(
         # The update template is the stack as deployed; the create template is its first step
