@@ -184,7 +184,11 @@ def compile_bytecode(root: Path, interpreter: str, runtime_root: str) -> None:
     look stale, and the package never changes once deployed. File names inside the bytecode are
     written as ``runtime_root``, where the code runs, so the bytes do not depend on the build folder.
     """
-    command = [interpreter, "-m", "compileall", "-q", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash",
+    # one process, files in compileall's sorted order: marshal marks an object shared only when
+    # something else holds it, so a module's bytes depend on what its process compiled before, and
+    # worker processes (-j 0) share the files out differently from one build to the next (two
+    # scikit-learn pycs differed between builds on a loaded machine); ~1.5 s more per build
+    command = [interpreter, "-m", "compileall", "-q", "-q", "-j", "1", "--invalidation-mode", "unchecked-hash",
                "-s", str(root), "-p", runtime_root, str(root)]
     # a file that does not compile (a template some wheels ship) is one that is never imported:
     # compileall's exit status 1 for it is not a failure of the bundle

@@ -129,7 +129,8 @@ def test_unknown_routes_and_wrong_methods_get_the_same_answers_as_every_provider
     assert unknown.response.status_code == 404
     assert body(unknown.response)["error"] == {
         "code": "not_found",
-        "message": "no route '/nope'; expected one of: POST /predict, GET /health, GET /model, GET /openapi.json",
+        "message": "no route '/nope'; expected one of: POST /predict, GET /health, GET /model, GET /openapi.json, "
+                   "POST /invocations, GET /ping, /v2/... (Open Inference Protocol)",
     }
     wrong = app.host.invoke("GET", "/predict")
     assert wrong.function.name == "unmatched"  # the predict function takes POST and OPTIONS only
