@@ -13,8 +13,9 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
+from core.http import HttpRequest
 from tests.gcp_parts import start_function
-from tests.support import stop_process
+from tests.support import make_service, stop_process
 
 NAME = "iris-random-forest"  # the demo model's file name without its extension
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -128,3 +129,86 @@ def test_invocations_takes_csv_with_a_header_and_refuses_a_bad_cell(server, demo
 def test_ping_answers_once_the_model_can_be_served(server):
     status, _, body = server.request("GET", "/ping")
     assert (status, body) == (200, b"\n")
+
+
+# --- what the protocol refuses, and how (in process, through service.handle) ---------------------
+
+
+def infer(service, body, headers=None, name: str = NAME):
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    response = service.handle(HttpRequest("POST", f"/v2/models/{name}/infer", headers=headers or {}, body=raw))
+    return response.status, response.headers, response.body
+
+
+def tensor(name="input-0", shape=(1, 4), datatype="FP64", data=(5.1, 3.5, 1.4, 0.2), **extra):
+    return {"name": name, "shape": list(shape), "datatype": datatype, "data": list(data), **extra}
+
+
+@pytest.fixture(scope="module")
+def plain_service(tmp_path_factory):
+    """A model of plain numbers (no missing value taken): its rows are one float matrix."""
+    from sklearn.linear_model import LogisticRegression
+
+    path = tmp_path_factory.mktemp("plain") / "plain.joblib"
+    joblib.dump(LogisticRegression(max_iter=500).fit(X.repeat(2, axis=0), [0, 1, 2] * 2), path)
+    return make_service(path.as_uri(), MODEL_NAME=NAME)
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"inputs": [tensor(data=[True, False, True, True], datatype="BOOL")]},
+     "input 'input-0' is BOOL; column 'sepal_length' takes numbers (FP64, FP32 or an integer datatype)"),
+    ({"inputs": [tensor(data=["5.1", "3.5", "1.4", "0.2"], datatype="BYTES")]}, "input 'input-0' is BYTES"),
+    ({"inputs": [tensor(shape=[0, 4], data=[])]}, "input 'input-0' has shape [0, 4]; expected at least one row"),
+    ({"inputs": [tensor(name=n, shape=[1], data=[1.0]) for n in FEATURES[:3] + FEATURES[:1]]},
+     "input tensors named twice: 'sepal_length'"),
+    ({"inputs": [tensor(name=n, shape=[1], data=[True], datatype="BOOL") for n in FEATURES]},
+     "input 'sepal_length' is BOOL; it takes numbers"),
+    ({"inputs": [tensor(data=[[[5.1, 3.5, 1.4, 0.2]]])]}, "input 'input-0' has data nested more than 2 levels deep"),
+])
+def test_a_wrong_datatype_or_shape_is_a_400_naming_the_tensor(service, body, message):
+    status, headers, raw = infer(service, body)
+    assert (status, headers["cache-control"]) == (400, "no-store")
+    assert json.loads(raw)["error"].startswith(message), raw
+
+
+def test_data_nested_a_thousand_levels_deep_is_a_400_not_a_server_error(service):
+    deep = b'{"inputs": [{"name": "sepal_length", "shape": [1], "datatype": "FP64", "data": ' + b"[" * 1000 + b"1" \
+        + b"]" * 1000 + b"}]}"
+    status, _, raw = infer(service, deep)
+    assert status == 400 and "nested more than 1 level deep" in json.loads(raw)["error"]
+
+
+def test_a_plain_numeric_model_refuses_what_predict_refuses(plain_service):
+    huge = b'{"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": [1' + b"0" * 400 \
+        + b', 1, 1, 1]}]}'
+    status, _, raw = infer(plain_service, huge)
+    assert (status, json.loads(raw)) == (400, {"error": "input 'input-0' holds a number outside the 64-bit float range; "
+                                                        "expected finite numbers"})
+    header = json.dumps({"inputs": [tensor(data=(), parameters={"binary_data_size": 32})]}).encode()
+    status, _, raw = infer(plain_service, header + np.array([1.0, np.nan, 1.0, 1.0]).tobytes(),
+                           {"Inference-Header-Content-Length": str(len(header))})
+    assert (status, json.loads(raw)) == (400, {"error": "input 'input-0' holds nan at [0, 1]; expected finite numbers"})
+
+
+def test_nan_is_a_missing_value_where_the_model_takes_one(service, demo_model_path):
+    """The demo forest takes missing values: NaN in a binary tensor is one, as null is in /predict."""
+    rows = X.copy()
+    rows[1, 2] = np.nan
+    header = json.dumps({"inputs": [tensor(shape=rows.shape, data=(), parameters={"binary_data_size": rows.size * 8})],
+                         "outputs": [{"name": "predict"}]}).encode()
+    status, _, raw = infer(service, header + rows.tobytes(), {"Inference-Header-Content-Length": str(len(header))})
+    assert status == 200
+    assert json.loads(raw)["outputs"][0]["data"] == joblib.load(demo_model_path).predict(rows).tolist()
+    rows[1, 2] = np.inf
+    status, _, raw = infer(service, header + rows.tobytes(), {"Inference-Header-Content-Length": str(len(header))})
+    assert (status, json.loads(raw)) == (
+        400, {"error": "input 'input-0' holds inf at [1, 2]; expected finite numbers (NaN for a missing value)"})
+
+
+def test_answers_are_never_cached_and_a_503_says_when_to_retry(tmp_path):
+    missing = make_service((tmp_path / "absent.joblib").as_uri(), MODEL_NAME=NAME)
+    for path in (f"/v2/models/{NAME}", "/v2/health/ready"):
+        response = missing.handle(HttpRequest("GET", path))
+        assert (response.status, response.headers["retry-after"], response.headers["cache-control"]) == (503, "5", "no-store")
+    status, headers, _ = infer(missing, {"inputs": [tensor()]})
+    assert (status, headers["retry-after"]) == (503, "5")
