@@ -325,7 +325,7 @@ class PredictionService:
         except ServerlessMLError:
             body = self._openapi.generic(OPENAPI_PATH)
         else:
-            body = self._openapi.for_model(model, OPENAPI_PATH)
+            body = self._openapi.for_model(model, OPENAPI_PATH, self.model_name(model))
         return HttpResponse(200, dict(_JSON_HEADERS), body)
 
     def _schema_for(self, model: ModelDescription) -> RowSchema:
