@@ -34,6 +34,7 @@ import re
 from collections.abc import Callable
 from itertools import chain
 from typing import Any
+from urllib.parse import unquote
 
 from core.errors import (
     InvalidShape,
@@ -113,6 +114,9 @@ class OpenInference:
                 "/v2/health/ready, /v2/models/{name}[/versions/{version}][/ready|/infer]"
             )
         name, version, action = match.groups()
+        # a segment as a client may encode it (':' of a digest version as %3A); the path was split first
+        name = unquote(name) if "%" in name else name
+        version = unquote(version) if version is not None and "%" in version else version
         context["route"] = "/v2/models/{name}" + ("/versions/{version}" if version else "") + (action or "")
         _allow(method, "POST" if action == "/infer" else "GET")
         model = self._model()

@@ -212,3 +212,15 @@ def test_answers_are_never_cached_and_a_503_says_when_to_retry(tmp_path):
         assert (response.status, response.headers["retry-after"], response.headers["cache-control"]) == (503, "5", "no-store")
     status, headers, _ = infer(missing, {"inputs": [tensor()]})
     assert (status, headers["retry-after"]) == (503, "5")
+
+
+def test_a_percent_encoded_version_is_the_version(service):
+    """A client that encodes the ':' of a digest version (%3A) reaches the same model version."""
+    from urllib.parse import quote
+
+    version = json.loads(service.handle(HttpRequest("GET", "/model")).body)["model_version"]
+    assert ":" in version
+    response = service.handle(HttpRequest("GET", f"/v2/models/{NAME}/versions/{quote(version, safe='')}/ready"))
+    assert (response.status, json.loads(response.body)) == (200, {"name": NAME, "ready": True})
+    response = service.handle(HttpRequest("GET", f"/v2/models/{NAME}/versions/sha256%3A0/ready"))
+    assert response.status == 404 and "has no version 'sha256:0'" in json.loads(response.body)["error"]
