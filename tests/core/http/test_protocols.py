@@ -1,11 +1,15 @@
 """The inference protocols clients already speak, through clients no one here wrote: the Triton
 HTTP client (Open Inference Protocol v2, binary data by default) against `serverless-ml serve`
-and against functions-framework's server; MLflow's /invocations request forms (JSON and CSV).
-Answers are compared with the model's own predict/predict_proba."""
+and against functions-framework's server; KServe's InferenceRESTClient against `serverless-ml
+serve` (from the KServe venv the Makefile builds, .venv-kserve); MLflow's /invocations request
+forms (JSON and CSV). Answers are compared with the model's own predict/predict_proba."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -98,6 +102,39 @@ def test_a_request_over_the_protocol_writes_the_same_log_line(endpoint):
     assert status == 200 and headers["x-request-id"] == "oip-log-1"
     (line,) = [line for line in endpoint.log_lines() if line.get("request_id") == "oip-log-1"]
     assert (line["route"], line["status"], line["rows"]) == ("/v2/models/{name}/infer", 200, 1)
+
+
+# --- KServe's REST client ------------------------------------------------------------------------
+
+KSERVE_HINT = "make .venv-kserve/.installed (or set KSERVE_PYTHON to a Python with kserve installed)"
+
+
+def kserve_python() -> str:
+    """KSERVE_PYTHON, else the Makefile's .venv-kserve: kserve pins pandas<3, so it is not in the
+    test venv. Missing, the test is skipped with the command that installs it, except in CI."""
+    configured = os.environ.get("KSERVE_PYTHON")
+    path = Path(configured) if configured else Path(__file__).resolve().parents[3] / ".venv-kserve" / "bin" / "python"
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"KServe's client is not installed at {path}: {KSERVE_HINT}")
+        pytest.skip(f"KServe's client is not installed at {path}: {KSERVE_HINT}")
+    return str(path)
+
+
+def test_kserve_rest_client_health_binary_and_json_infer(endpoint, demo_model_path):
+    script = Path(__file__).with_name("kserve_client.py")
+    done = subprocess.run([kserve_python(), str(script), endpoint.url, NAME], input=json.dumps(X.tolist()),
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": ""})
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    model = joblib.load(demo_model_path)
+    assert (seen["live"], seen["ready"], seen["model_ready"], seen["other_model_ready"]) == (True, True, True, False)
+    for kind in ("binary", "json"):
+        assert seen[kind]["predict"] == model.predict(X).tolist(), kind
+        assert np.array_equal(np.asarray(seen[kind]["predict_proba"]), model.predict_proba(X)), kind
+    assert (seen["binary_id"], seen["json_id"]) == ("kserve-binary", "kserve-json")
+    assert "no model named 'other'; this deployment serves 'iris-random-forest'" in seen["other_error"]
+    assert "404" in seen["other_error"]
 
 
 # --- MLflow's scoring server contract ----------------------------------------------------------
