@@ -19,11 +19,19 @@ default)::
                              "data": [5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]}],
      "outputs": [{"name": "predict"}, {"name": "predict_proba", "parameters": {"binary_data": true}}]}
 
+A tensor's datatype must be one its column takes, as ``GET /v2/models/{name}`` lists them: numbers
+(FP64, FP32, FP16 or an integer type) for a number or integer column, BOOL for a boolean one,
+BYTES for strings and string categories; a 2-D tensor needs columns that all take its datatype. In
+a binary tensor NaN is a missing value where the column takes one (JSON has no NaN). A numeric 2-D
+tensor of a numbers-only model becomes its float64 matrix in one step, never a Python list per row.
+
 Outputs are ``predict`` (labels) and, where the model has it, ``predict_proba`` (FP64, one column
 per class; the classes in its ``parameters``), only those requested, each as JSON or binary as
 requested. Rows go through the same checks and limits as ``POST /predict`` (MAX_BODY_BYTES before
 anything is read, MAX_ROWS, the schema's types and missing values), and the request writes the
-same log line. Errors answer in the protocol's shape, ``{"error": "..."}``, with /predict's statuses.
+same log line. Errors answer in the protocol's shape, ``{"error": "..."}``, with /predict's statuses,
+naming the tensor; every answer is ``Cache-Control: no-store`` and a 503 carries ``Retry-After``.
+A percent-encoded ``{name}`` or ``{version}`` segment (``sha256%3A...``) is decoded.
 """
 
 from __future__ import annotations
