@@ -30,6 +30,17 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
 	touch $@
 
+# KServe's own REST client (tests/core/http/test_protocols.py runs it against `serverless-ml serve`)
+# lives in a venv of its own: kserve pins pandas<3 and protobuf<7, which would move the test venv
+# off the pandas 3 the project is tested with. The tests find it at .venv-kserve/bin/python (or
+# wherever KSERVE_PYTHON points).
+KSERVE_VENV ?= .venv-kserve
+$(KSERVE_VENV)/.installed:
+	$(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(KSERVE_VENV)/bin/python -m pip install --quiet 'kserve>=0.15,<1'
+	touch $@
+
 # Azurite (the Azure Blob emulator) and the Serverless Framework, pinned by package-lock.json
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -44,11 +55,11 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint $(VENV)/.test-installed node_modules/.installed $(CHECKOV_VENV)/.installed
+test: lint $(VENV)/.test-installed node_modules/.installed $(CHECKOV_VENV)/.installed $(KSERVE_VENV)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .serverless-ml .pytest_cache .hypothesis .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(KSERVE_VENV) node_modules .serverless-ml .pytest_cache .hypothesis .ruff_cache .mypy_cache

@@ -76,7 +76,8 @@ def _refused(failure: Any) -> ServerlessMLError:
 
 def mlflow_error(exc: ServerlessMLError) -> HttpResponse:
     body = {"error_code": _MLFLOW_CODES.get(exc.status, "INTERNAL_ERROR"), "message": exc.message}
-    response = HttpResponse(exc.status, {"content-type": "application/json"}, json.dumps(body).encode())
+    headers = {"content-type": "application/json", "cache-control": "no-store"}  # as every JSON answer of the service
+    response = HttpResponse(exc.status, headers, json.dumps(body).encode())
     if exc.status == 503:
         response.headers["retry-after"] = "5"
     return response

@@ -19,11 +19,19 @@ default)::
                              "data": [5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]}],
      "outputs": [{"name": "predict"}, {"name": "predict_proba", "parameters": {"binary_data": true}}]}
 
+A tensor's datatype must be one its column takes, as ``GET /v2/models/{name}`` lists them: numbers
+(FP64, FP32, FP16 or an integer type) for a number or integer column, BOOL for a boolean one,
+BYTES for strings and string categories; a 2-D tensor needs columns that all take its datatype. In
+a binary tensor NaN is a missing value where the column takes one (JSON has no NaN). A numeric 2-D
+tensor of a numbers-only model becomes its float64 matrix in one step, never a Python list per row.
+
 Outputs are ``predict`` (labels) and, where the model has it, ``predict_proba`` (FP64, one column
 per class; the classes in its ``parameters``), only those requested, each as JSON or binary as
 requested. Rows go through the same checks and limits as ``POST /predict`` (MAX_BODY_BYTES before
 anything is read, MAX_ROWS, the schema's types and missing values), and the request writes the
-same log line. Errors answer in the protocol's shape, ``{"error": "..."}``, with /predict's statuses.
+same log line. Errors answer in the protocol's shape, ``{"error": "..."}``, with /predict's statuses,
+naming the tensor; every answer is ``Cache-Control: no-store`` and a 503 carries ``Retry-After``.
+A percent-encoded ``{name}`` or ``{version}`` segment (``sha256%3A...``) is decoded.
 """
 
 from __future__ import annotations
@@ -32,7 +40,9 @@ import json
 import math
 import re
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
+from urllib.parse import unquote
 
 from core.errors import (
     InvalidShape,
@@ -47,7 +57,7 @@ from core.http.messages import HttpRequest, HttpResponse
 from core.model import ModelDescription
 from core.prediction import json_values, predict_arrays
 from core.request import RowSchema, decode_json_object, rows_from_payload
-from core.schema import BOOLEAN, CATEGORICAL, INTEGER, NUMBER, TEXT
+from core.schema import BOOLEAN, CATEGORICAL, INTEGER, NUMBER, STRING, TEXT
 
 # datatype -> NumPy little-endian type of one element (BYTES: length-prefixed, read apart)
 _NUMPY = {
@@ -56,8 +66,12 @@ _NUMPY = {
     "FP16": "<f2", "FP32": "<f4", "FP64": "<f8",
 }
 DATATYPES = (*_NUMPY, "BYTES")
+_NUMBER_TYPES = frozenset((int, float))
 _MODEL_ROUTE = re.compile(r"/v2/models/([^/]+)(?:/versions/([^/]+))?(/ready|/infer)?")
 _HEADER_LENGTH = "inference-header-content-length"
+# every answer, as every JSON answer of the service: never cached; a 503 also says when to retry
+_NO_STORE = "no-store"
+_RETRY_AFTER_SECONDS = "5"
 
 
 class OpenInference:
@@ -72,6 +86,9 @@ class OpenInference:
         self._name_for = name_for
         self._max_rows = max_rows
         self._max_body_bytes = max_body_bytes
+        # per loaded model, not per request: its name, and the datatype families of its columns
+        self._named: tuple[Any, str] = (None, "")
+        self._typed: tuple[Any, frozenset[str]] = (None, frozenset())
 
     def handle(self, request: HttpRequest, route: str, context: dict) -> HttpResponse:
         """The answer to a ``/v2`` request, errors included (in the protocol's shape)."""
@@ -79,8 +96,7 @@ class OpenInference:
             return self._route(request, route, context)
         except ServerlessMLError as exc:
             context["error_code"] = exc.code
-            body: dict[str, Any] = {"error": exc.message}
-            response = HttpResponse(exc.status, {"content-type": "application/json"}, json.dumps(body).encode())
+            response = _json(exc.status, {"error": exc.message})
             if isinstance(exc, MethodNotAllowed):
                 response.headers["allow"] = ", ".join(exc.allowed)
             return response
@@ -106,10 +122,16 @@ class OpenInference:
                 "/v2/health/ready, /v2/models/{name}[/versions/{version}][/ready|/infer]"
             )
         name, version, action = match.groups()
+        # a segment as a client may encode it (':' of a digest version as %3A); the path was split first
+        name = unquote(name) if "%" in name else name
+        version = unquote(version) if version is not None and "%" in version else version
         context["route"] = "/v2/models/{name}" + ("/versions/{version}" if version else "") + (action or "")
         _allow(method, "POST" if action == "/infer" else "GET")
         model = self._model()
-        own_name = self._name_for(model)
+        named = self._named
+        if named[0] is not model:
+            named = self._named = (model, self._name_for(model))
+        own_name = named[1]
         if name != own_name:
             raise RouteNotFound(f"no model named {name[:60]!r}; this deployment serves {own_name!r}")
         if version is not None and version != model.version:
@@ -117,24 +139,8 @@ class OpenInference:
         if action == "/ready":
             return _json(200, {"name": name, "ready": True})
         if action is None:
-            return _json(200, self._metadata(model, own_name))
+            return _json(200, model_metadata(model, own_name))
         return self._infer(request, model, own_name, context)
-
-    # --- metadata -----------------------------------------------------------------------------
-
-    def _metadata(self, model: ModelDescription, name: str) -> dict[str, Any]:
-        return {
-            "name": name, "versions": [model.version], "platform": "onnx" if model.format == "onnx" else "scikit-learn",
-            "inputs": self._inputs(model), "outputs": _outputs(model),
-        }
-
-    def _inputs(self, model: ModelDescription) -> list[dict[str, Any]]:
-        schema = model.schema
-        if schema.layout == TEXT:
-            return [{"name": (schema.names or ("text",))[0], "datatype": "BYTES", "shape": [-1]}]
-        if schema.columns:
-            return [{"name": column.name, "datatype": _datatype_of(column), "shape": [-1]} for column in schema.columns]
-        return [{"name": "input-0", "datatype": "FP64", "shape": [-1, model.n_features if model.n_features else -1]}]
 
     # --- infer --------------------------------------------------------------------------------
 
@@ -166,53 +172,58 @@ class OpenInference:
         return self._answer(header, model, name, predictions, probabilities, context)
 
     def _rows(self, tensors: list[Tensor], model: ModelDescription, schema: RowSchema) -> Any:
-        import numpy as np
-
+        columns = schema.schema.columns
         if len(tensors) == 1 and len(tensors[0].shape) == 2 and schema.schema.layout != TEXT:
             tensor = tensors[0]
             count, width = tensor.shape
-            _check_rows(count, self._max_rows)
+            _check_rows(tensor, count, self._max_rows)
             expected = schema.count
             if expected is not None and width != expected:
                 raise InvalidShape(
                     f"input {tensor.name!r} has shape {tensor.shape}; expected [rows, {expected}], one column per feature"
                 )
-            if schema.plain_numeric and tensor.datatype != "BYTES":
-                matrix = np.asarray(tensor.values, dtype=np.float64).reshape(count, width)
-                if not np.isfinite(matrix).all():
-                    row, column = (int(i) for i in np.argwhere(~np.isfinite(matrix))[0])
-                    raise InvalidValue(
-                        f"input {tensor.name!r} holds {matrix[row, column]!r} at [{row}, {column}]; expected finite numbers"
-                    )
-                return matrix
+            typed = self._typed
+            if typed[0] is not schema:  # the datatype families every column takes, once per model
+                typed = self._typed = (schema, frozenset.intersection(*map(_families, columns or (None,))))
+            if _FAMILY.get(tensor.datatype, _NUMBERS) not in typed[1]:
+                _check_datatype(tensor, columns or (None,))
+            if schema.numbers_fast:  # one float matrix straight from the tensor: no Python list per row
+                return _number_matrix(tensor, count, width, nullable=not schema.plain_numeric)
             return rows_from_payload({"instances": tensor.rows()}, schema, self._max_rows)
         if schema.schema.layout == TEXT:
             if len(tensors) != 1:
                 raise InvalidShape(f"{len(tensors)} input tensors; this model takes one, of texts (BYTES)")
             tensor = tensors[0]
-            _check_rows(tensor.shape[0] if tensor.shape else 0, self._max_rows)
+            _check_rows(tensor, tensor.shape[0], self._max_rows)
+            if tensor.datatype != "BYTES":
+                raise InvalidValue(f"input {tensor.name!r} is {tensor.datatype}; this model takes one text per row: BYTES")
             return rows_from_payload({"instances": tensor.column()}, schema, self._max_rows)
         # one tensor per column
         names = schema.names
-        if names is None:
+        if names is None or columns is None:
             raise InvalidShape(
                 f"{len(tensors)} input tensors; this model has no feature names, so it takes one tensor of shape "
                 f"[rows, {schema.count or 'features'}]"
             )
         by_name = {tensor.name: tensor for tensor in tensors}
+        if len(by_name) != len(tensors):
+            twice = sorted({t.name for t in tensors if sum(u.name == t.name for u in tensors) > 1})
+            raise InvalidShape(f"input tensors named twice: {', '.join(map(repr, twice[:10]))}; expected one per feature")
         missing = [n for n in names if n not in by_name]
-        unknown = [t.name for t in tensors if t.name not in set(names)]
+        unknown = [t.name for t in tensors if t.name not in schema.index]
         if missing or unknown:
             parts = ([f"missing {', '.join(map(repr, missing[:10]))}"] if missing else []) + (
                 [f"unknown {', '.join(map(repr, unknown[:10]))}"] if unknown else [])
             raise InvalidShape(f"input tensors: {'; '.join(parts)}; expected one per feature: {', '.join(names[:20])}")
-        columns = [by_name[n].column() for n in names]
-        counts = {len(c) for c in columns}
+        for name, column in zip(names, columns, strict=True):
+            _check_datatype(by_name[name], (column,))
+        values = [by_name[n].column() for n in names]
+        counts = {len(c) for c in values}
         if len(counts) != 1:
             raise InvalidShape("the input tensors hold different numbers of rows; expected one value per row in each")
-        _check_rows(counts.pop(), self._max_rows)
+        _check_rows(by_name[names[0]], counts.pop(), self._max_rows)
         return rows_from_payload(
-            {"dataframe_split": {"columns": list(names), "data": [list(row) for row in zip(*columns, strict=True)]}},
+            {"dataframe_split": {"columns": list(names), "data": [list(row) for row in zip(*values, strict=True)]}},
             schema, self._max_rows,
         )
 
@@ -249,16 +260,34 @@ class OpenInference:
                 described.setdefault("parameters", {})["binary_data_size"] = len(raw)
                 chunks.append(raw)
             else:
-                described["data"] = _flat(json_values(array))
+                described["data"] = json_values(array.reshape(-1))
             outputs.append(described)
         answer = {"model_name": name, "model_version": model.version,
                   "id": str(header["id"]) if isinstance(header.get("id"), (str, int)) else context["request_id"],
                   "outputs": outputs}
         document = self._encode(answer)
         if not chunks:
-            return HttpResponse(200, {"content-type": "application/json"}, document)
-        return HttpResponse(200, {"content-type": "application/octet-stream", _HEADER_LENGTH: str(len(document))},
-                            document + b"".join(chunks))
+            return HttpResponse(200, {"content-type": "application/json", "cache-control": _NO_STORE}, document)
+        headers = {"content-type": "application/octet-stream", "cache-control": _NO_STORE,
+                   _HEADER_LENGTH: str(len(document))}
+        return HttpResponse(200, headers, document + b"".join(chunks))
+
+
+def model_metadata(model: ModelDescription, name: str) -> dict[str, Any]:
+    """``GET /v2/models/{name}``: inputs from the model's schema, its outputs."""
+    return {
+        "name": name, "versions": [model.version], "platform": "onnx" if model.format == "onnx" else "scikit-learn",
+        "inputs": _inputs(model), "outputs": _outputs(model),
+    }
+
+
+def _inputs(model: ModelDescription) -> list[dict[str, Any]]:
+    schema = model.schema
+    if schema.layout == TEXT:
+        return [{"name": (schema.names or ("text",))[0], "datatype": "BYTES", "shape": [-1]}]
+    if schema.columns:
+        return [{"name": column.name, "datatype": _datatype_of(column), "shape": [-1]} for column in schema.columns]
+    return [{"name": "input-0", "datatype": "FP64", "shape": [-1, model.n_features if model.n_features else -1]}]
 
 
 class Tensor:
@@ -312,16 +341,17 @@ def _read_tensor(i: int, item: Any, binary: bytes, offset: int) -> tuple[Tensor,
     data = item.get("data")
     if not isinstance(data, list):
         raise InvalidShape(f"{where} has no data; expected 'data' (a list) or parameters.binary_data_size")
-    values = _flat(data)
+    values = _flat(data, len(shape), where)
     if len(values) != count:
         raise InvalidShape(f"{where} has {len(values)} values; its shape {shape} needs {count}")
+    kinds = set(map(type, values))  # the types present, in one pass at C speed
     if datatype == "BYTES":
-        if not all(isinstance(v, str) for v in values):
+        if not kinds <= {str}:
             raise InvalidValue(f"{where} is BYTES; expected its data as JSON strings")
     elif datatype == "BOOL":
-        if not all(type(v) is bool for v in values):
+        if not kinds <= {bool}:
             raise InvalidValue(f"{where} is BOOL; expected its data as true or false")
-    elif not all(type(v) in (int, float) for v in values):
+    elif not kinds <= _NUMBER_TYPES:
         raise InvalidValue(f"{where} is {datatype}; expected its data as numbers")
     return Tensor(name, shape, datatype, values), offset
 
@@ -402,14 +432,29 @@ def _outputs(model: ModelDescription) -> list[dict[str, Any]]:
     return described
 
 
-def _flat(data: list) -> list:
-    """Row-major values of nested lists (the protocol allows both forms)."""
-    if not any(isinstance(v, list) for v in data):
-        return data
-    out: list = []
-    for value in data:
-        out.extend(_flat(value) if isinstance(value, list) else [value])
-    return out
+def _flat(data: list, rank: int, where: str) -> list:
+    """Row-major values of ``data``, flat or nested one level per dimension (the protocol allows
+    both); flattened a level at a time, never recursively, so that a body nested a thousand levels
+    deep is a 400 and not a RecursionError."""
+    values = data
+    for level in range(rank):
+        kinds = set(map(type, values))  # the types present, in one pass at C speed
+        if list not in kinds:
+            return values
+        if level == rank - 1:
+            break
+        if kinds == {list}:
+            values = list(chain.from_iterable(values))
+            continue
+        flat: list = []
+        for value in values:
+            if type(value) is list:
+                flat.extend(value)
+            else:
+                flat.append(value)
+        values = flat
+    raise InvalidShape(f"{where} has data nested more than {rank} level{'s' if rank != 1 else ''} deep; expected its "
+                       "values flat, or nested one level per dimension of its shape")
 
 
 def _as_list(values: Any) -> list:
@@ -420,9 +465,69 @@ def _missing_for_nan(value: Any) -> Any:
     return None if isinstance(value, float) and value != value else value
 
 
-def _check_rows(count: int, max_rows: int) -> None:
+def _check_rows(tensor: Tensor, count: int, max_rows: int) -> None:
     if count > max_rows:
         raise PayloadTooLarge(f"the tensors hold {count} rows; at most {max_rows} are accepted per request (MAX_ROWS)")
+    if count == 0:
+        raise InvalidShape(f"input {tensor.name!r} has shape {tensor.shape}; expected at least one row")
+
+
+def _check_datatype(tensor: Tensor, columns: Any) -> None:
+    """A tensor's datatype must be one its columns take (``None``: a column of numbers), as GET
+    /v2/models/{name} lists them: an InvalidValue naming the tensor otherwise."""
+    family = _FAMILY.get(tensor.datatype, _NUMBERS)
+    for column in columns:
+        families = _families(column)
+        if family not in families:
+            takes = f"column {column.name!r} takes" if column is not None and column.name != tensor.name else "it takes"
+            raise InvalidValue(
+                f"input {tensor.name!r} is {tensor.datatype}; {takes} "
+                f"{' or '.join(_DESCRIBED[f] for f in sorted(families, key=list(_DESCRIBED).index))}"
+                + ("; send one tensor per column" if len({_families(c) for c in columns}) > 1 else "")
+            )
+
+
+_NUMBERS = "numbers"
+_FAMILY = {"BOOL": "BOOL", "BYTES": "BYTES"}  # every other datatype carries numbers
+_ONLY_NUMBERS = frozenset((_NUMBERS,))
+_DESCRIBED = {_NUMBERS: "numbers (FP64, FP32 or an integer datatype)", "BOOL": "BOOL", "BYTES": "BYTES (strings)"}
+
+
+def _families(column: Any) -> frozenset[str]:
+    """The datatype families a column takes, as core.request.cells checks its values."""
+    if column is None or column.type in (NUMBER, INTEGER):
+        return _ONLY_NUMBERS
+    if column.type == BOOLEAN:
+        return frozenset(("BOOL",))
+    if column.type == STRING:
+        return frozenset(("BYTES",))
+    if column.type == CATEGORICAL:
+        if not column.categories:
+            return frozenset(("BYTES", _NUMBERS))
+        return frozenset(("BYTES",)) if isinstance(column.categories[0], str) else _ONLY_NUMBERS
+    return frozenset((_NUMBERS, "BOOL", "BYTES"))  # ANY
+
+
+def _number_matrix(tensor: Tensor, count: int, width: int, nullable: bool) -> Any:
+    """A numeric tensor as the model's float64 matrix; NaN (a missing value) only where every
+    column takes one, infinities never: what POST /predict takes, checked in bulk."""
+    import numpy as np
+
+    try:
+        matrix = np.asarray(tensor.values, dtype=np.float64).reshape(count, width)
+    except OverflowError:  # an integer of JSON data beyond the float range
+        raise InvalidValue(f"input {tensor.name!r} holds a number outside the 64-bit float range; "
+                           "expected finite numbers") from None
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        refused = ~(finite | np.isnan(matrix)) if nullable else ~finite
+        if refused.any():
+            row, column = (int(i) for i in np.argwhere(refused)[0])
+            raise InvalidValue(
+                f"input {tensor.name!r} holds {float(matrix[row, column])} at [{row}, {column}]; expected finite "
+                f"numbers{' (NaN for a missing value)' if nullable else ''}"
+            )
+    return matrix
 
 
 def _allow(method: str, allowed: str) -> None:
@@ -432,4 +537,7 @@ def _allow(method: str, allowed: str) -> None:
 
 
 def _json(status: int, body: dict) -> HttpResponse:
-    return HttpResponse(status, {"content-type": "application/json", "cache-control": "no-store"}, json.dumps(body).encode())
+    headers = {"content-type": "application/json", "cache-control": _NO_STORE}
+    if status == 503:
+        headers["retry-after"] = _RETRY_AFTER_SECONDS
+    return HttpResponse(status, headers, json.dumps(body).encode())

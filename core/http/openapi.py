@@ -17,7 +17,10 @@ input schema (core.schema), so that a client, a code generator or a fuzzer sees 
 What changes: ``RowArray`` (one schema per column, in order), ``RowObject`` (the names, all
 required, no other), ``Value`` (any value of this model), ``Rows`` and the one-row forms (texts
 only for a text model), ``dataframe_split`` (its columns are the names, in any order) and every
-request example (rows of this model). Everything else is the file's.
+request example (rows of this model). For the other protocols: the Open Inference Protocol's
+``{name}`` and ``{version}`` (the one name and version served, as enums), the model's metadata
+and infer requests of its tensors as examples, and a CSV of its columns for ``/invocations``.
+Everything else is the file's.
 
 Built once per loaded model (:class:`OpenApiDocuments` keeps it with the model it describes), never
 per request, and never at start: the model is loaded by the first request that needs it.
@@ -25,6 +28,8 @@ per request, and never at start: the model is loaded by the first request that n
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import threading
@@ -61,29 +66,38 @@ class OpenApiDocuments:
             self._generic = Path(path).read_bytes()
         return self._generic
 
-    def for_model(self, model: Any, path: str | Path) -> bytes:
-        """The document of ``model`` (a ModelDescription): built on its first request, then kept."""
+    def for_model(self, model: Any, path: str | Path, model_name: str | None = None) -> bytes:
+        """The document of ``model`` (a ModelDescription, served as ``model_name`` in the Open
+        Inference Protocol): built on its first request, then kept."""
         cached_model, document = self._typed
         if cached_model is model and document is not None:
             return document
         with self._lock:
             cached_model, document = self._typed
             if cached_model is not model or document is None:
-                document = self._build(model, self.generic(path))
+                document = self._build(model, self.generic(path), model_name)
                 self._typed = (model, document)
         return document
 
-    def _build(self, model: Any, base: bytes) -> bytes:
+    def _build(self, model: Any, base: bytes, model_name: str | None) -> bytes:
         try:
-            typed = typed_document(json.loads(base), model.schema, model_version=model.version)
+            metadata = None
+            if model_name is not None:
+                from core.http.open_inference import model_metadata
+
+                metadata = model_metadata(model, model_name)
+            typed = typed_document(json.loads(base), model.schema, model_version=model.version, metadata=metadata)
             return _ENCODER.encode(typed).encode()
         except Exception:  # a schema this code does not foresee must not take the route down
             logger.exception("the OpenAPI document of the model could not be built; serving the generic one")
             return base
 
 
-def typed_document(base: dict, schema: InputSchema, *, model_version: str | None = None) -> dict:
-    """``base`` (the parsed file, modified in place and returned) narrowed to ``schema``'s rows."""
+def typed_document(base: dict, schema: InputSchema, *, model_version: str | None = None,
+                   metadata: dict | None = None) -> dict:
+    """``base`` (the parsed file, modified in place and returned) narrowed to ``schema``'s rows;
+    with the model's Open Inference Protocol ``metadata`` (core.http.open_inference.model_metadata),
+    its name, version and tensors too."""
     schemas = base["components"]["schemas"]
     text = schema.layout == TEXT
     names = schema.names
@@ -118,7 +132,79 @@ def typed_document(base: dict, schema: InputSchema, *, model_version: str | None
         f"\n\nThis document describes the rows of {described}: {_summary(schema)}."
     )
     base["info"]["x-input-schema"] = schema.as_json()
+    _replace_csv_example(base, schema)
+    if metadata is not None:
+        _type_open_inference(base, schema, metadata)
     return base
+
+
+# --- the other protocols: Open Inference Protocol v2, MLflow's /invocations -----------------------
+
+INFER_PATHS = ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer")
+
+
+def _type_open_inference(base: dict, schema: InputSchema, metadata: dict) -> None:
+    parameters = base["components"]["parameters"]
+    for parameter, value in (("OipModelName", metadata["name"]), ("OipModelVersion", metadata["versions"][0])):
+        parameters[parameter]["schema"] = {"type": "string", "enum": [value]}
+        parameters[parameter]["example"] = value
+    schemas = base["components"]["schemas"]
+    schemas["OipModelMetadata"]["examples"] = [metadata]
+    examples = infer_examples(schema, metadata["inputs"])
+    schemas["OipInferRequest"]["examples"] = [example["value"] for example in examples.values()]
+    for path in INFER_PATHS:
+        base["paths"][path]["post"]["requestBody"]["content"]["application/json"]["examples"] = examples
+
+
+def infer_examples(schema: InputSchema, inputs: list[dict]) -> dict[str, dict]:
+    """Infer requests of two rows this model takes: one tensor per column (a model with names), one
+    2-D FP64 tensor (a model whose columns are all numbers), one BYTES tensor of texts (a text model)."""
+    if schema.layout == TEXT:
+        texts = [row[0] for row in example_rows(schema)]
+        tensor = {"name": inputs[0]["name"], "shape": [len(texts)], "datatype": "BYTES", "data": texts}
+        return {"texts": {"summary": "one BYTES tensor of texts", "value": {"inputs": [tensor]}}}
+    rows = _rows_without_missing(schema)
+    examples = {}
+    if schema.names is not None:
+        tensors = [
+            {"name": meta["name"], "shape": [len(rows)], "datatype": meta["datatype"],
+             "data": [str(row[j]) if meta["datatype"] == "BYTES" else row[j] for row in rows]}
+            for j, meta in enumerate(inputs)
+        ]
+        examples["tensor_per_column"] = {
+            "summary": "one tensor per column, named by feature; only predict asked for",
+            "value": {"id": "42", "inputs": tensors, "outputs": [{"name": "predict"}]},
+        }
+    if schema.columns is None or all(column.type in (NUMBER, INTEGER) for column in schema.columns):
+        matrix = {"name": "input-0", "shape": [len(rows), len(rows[0])], "datatype": "FP64",
+                  "data": [float(value) for row in rows for value in row]}
+        examples["matrix"] = {"summary": "one 2-D FP64 tensor of every column, flat row-major data; every output",
+                              "value": {"inputs": [matrix]}}
+    return examples
+
+
+def _rows_without_missing(schema: InputSchema) -> list[list[Any]]:
+    """Two example rows with a value in every column: a JSON tensor has no null (a binary one
+    carries a missing number as NaN)."""
+    if schema.columns is None:
+        return example_rows(schema)
+    return [[_example(column, which) for column in schema.columns] for which in (0, 1)]
+
+
+def _replace_csv_example(base: dict, schema: InputSchema) -> None:
+    """The /invocations CSV example: a header of this model's names and its example rows."""
+    csv_schema = base["components"]["schemas"].get("InvocationsCsv")
+    if csv_schema is None:
+        return
+    if schema.names is None:  # a CSV header names the columns: such a model takes JSON rows only
+        csv_schema.pop("examples", None)
+        return
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(schema.names)
+    for row in example_rows(schema):
+        writer.writerow(["" if value is None else value for value in row])
+    csv_schema["examples"] = [out.getvalue()]
 
 
 def value_schemas(schema: InputSchema) -> list[dict]:

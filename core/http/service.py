@@ -8,8 +8,12 @@
     GET  /model          what is loaded: version, digest, feature names, classes
     GET  /openapi.json   the OpenAPI 3.1 document of this API, typed for the loaded model
     OPTIONS <route>      CORS preflight
+    /v2/...              the Open Inference Protocol v2 (core/http/open_inference.py)
+    POST /invocations    MLflow's scoring server / SageMaker (core/http/mlflow_scoring.py)
+    GET  /ping           their health check: 200 once the model can be served, else 503
 
-Errors are JSON: ``{"error": {"code": ..., "message": ...}, "request_id": ...}``.
+Errors are JSON: ``{"error": {"code": ..., "message": ...}, "request_id": ...}``; the two other
+protocols answer theirs in their own shapes.
 """
 
 from __future__ import annotations
@@ -325,7 +329,7 @@ class PredictionService:
         except ServerlessMLError:
             body = self._openapi.generic(OPENAPI_PATH)
         else:
-            body = self._openapi.for_model(model, OPENAPI_PATH)
+            body = self._openapi.for_model(model, OPENAPI_PATH, self.model_name(model))
         return HttpResponse(200, dict(_JSON_HEADERS), body)
 
     def _schema_for(self, model: ModelDescription) -> RowSchema:

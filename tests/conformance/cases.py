@@ -8,6 +8,7 @@ same order, through each provider's real entry point.
 from __future__ import annotations
 
 import json
+import struct
 from dataclasses import dataclass, field
 
 ORIGIN = "https://app.example.com"
@@ -79,6 +80,110 @@ TO_CANDIDATE, TO_PRIMARY = _keys_for_canary()
 PASSENGER = {"age": 22.0, "fare": 7.25, "pclass": 3, "sex": "male", "embarked": "S"}
 PASSENGER2 = {"age": 38.0, "fare": 71.28, "pclass": 1, "sex": "female", "embarked": "C"}
 COLUMNS = list(PASSENGER)
+
+# --- the other protocols -------------------------------------------------------------------------
+# the Open Inference Protocol's {name}: the demo model's file name (no MODEL_NAME), its version MODEL_VERSION
+OIP = "/v2/models/iris-random-forest"
+INFER = OIP + "/infer"
+
+
+def tensor(name: str = "input-0", shape=(2, 4), datatype: str = "FP64", data=(*ROW, *ROW2)) -> dict:
+    return {"name": name, "shape": list(shape), "datatype": datatype, "data": list(data)}
+
+
+def binary_infer(rows: list[list[float]], binary_outputs: bool) -> tuple[bytes, dict]:
+    """The binary-data extension as tritonclient sends it: a JSON header, then little-endian float64
+    (1.4 is 0x3ff6666666666666: bytes that are not UTF-8, so Lambda sources carry them base64-encoded)."""
+    header = json.dumps({
+        "id": "binary-1",
+        "inputs": [{"name": "input-0", "shape": [len(rows), 4], "datatype": "FP64",
+                    "parameters": {"binary_data_size": 32 * len(rows)}}],
+        "outputs": [{"name": "predict", "parameters": {"binary_data": binary_outputs}},
+                    {"name": "predict_proba", "parameters": {"binary_data": binary_outputs}}],
+    }).encode()
+    raw = struct.pack(f"<{4 * len(rows)}d", *(v for row in rows for v in row))
+    return header + raw, {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))}
+
+
+CSV = ("petal_width,sepal_length,sepal_width,petal_length\n" + f"{ROW[3]},{ROW[0]},{ROW[1]},{ROW[2]}\n"
+       + f"{ROW2[3]},{ROW2[0]},{ROW2[1]},{ROW2[2]}\n").encode()
+TEXT_CSV = {"Content-Type": "text/csv"}
+_BINARY, _BINARY_HEADERS = binary_infer([ROW, ROW2], binary_outputs=True)
+_BINARY_IN, _BINARY_IN_HEADERS = binary_infer([ROW], binary_outputs=False)
+
+PROTOCOL_CASES = [
+    call("v2-server", "GET", "/v2", 200),
+    call("v2-live", "GET", "/v2/health/live", 200),
+    call("v2-ready", "GET", "/v2/health/ready", 200),
+    call("v2-model-metadata", "GET", OIP, 200),
+    call("v2-model-version-metadata", "GET", OIP + "/versions/iris-1", 200),
+    call("v2-model-ready", "GET", OIP + "/ready", 200),
+    call("v2-head-model-ready", "HEAD", OIP + "/ready", 200),
+    post("v2-infer-matrix", {"id": "m-1", "inputs": [tensor()]}, path=INFER),
+    post("v2-infer-nested-data", {"id": "m-2", "inputs": [tensor(data=[ROW, ROW2])]}, path=INFER),
+    post("v2-infer-per-column", {"id": "c-1", "inputs": [tensor(n, [2], "FP32", [ROW[j], ROW2[j]]) for j, n in enumerate(NAMES)],
+                                 "outputs": [{"name": "predict_proba"}]}, path=INFER),
+    post("v2-infer-version", {"id": "v-1", "inputs": [tensor()]}, path=OIP + "/versions/iris-1/infer"),
+    post("v2-infer-no-id", {"inputs": [tensor()], "outputs": [{"name": "predict"}]}, path=INFER),
+    post("v2-infer-binary", _BINARY, path=INFER, **_BINARY_HEADERS),
+    post("v2-infer-binary-in-json-out", _BINARY_IN, path=INFER, **_BINARY_IN_HEADERS),
+    post("v2-infer-binary-output-default", {"id": "b-2", "inputs": [tensor()], "parameters": {"binary_data_output": True}},
+         path=INFER),
+    post("v2-infer-wrong-name", {"inputs": [tensor()]}, 404, path="/v2/models/other/infer"),
+    post("v2-infer-wrong-version", {"inputs": [tensor()]}, 404, path=OIP + "/versions/iris-0/infer"),
+    post("v2-infer-wrong-shape", {"inputs": [tensor(shape=[1, 3], data=ROW[:3])]}, 400, path=INFER),
+    post("v2-infer-wrong-datatype", {"inputs": [tensor(datatype="BOOL", data=[True] * 8)]}, 400, path=INFER),
+    post("v2-infer-unknown-column", {"inputs": [tensor("petal_widht", [1], data=[0.2])]}, 400, path=INFER),
+    post("v2-infer-malformed-json", b'{"inputs": [', 400, path=INFER),
+    post("v2-infer-binary-size-wrong", _BINARY[:-8], 400, path=INFER, **_BINARY_HEADERS),
+    post("v2-infer-too-many-rows", {"inputs": [tensor(shape=[6, 4], data=ROW * 6)]}, 413, path=INFER),
+    call("v2-unknown-path", "GET", "/v2/nowhere", 404),
+    call("v2-put-model", "PUT", OIP, 405),
+    call("v2-get-infer", "GET", INFER, 405),
+    call("v2-preflight", "OPTIONS", INFER, 204, Origin=ORIGIN, **{"Access-Control-Request-Method": "POST"}),
+    post("v2-cors-infer", {"id": "o-1", "inputs": [tensor()]}, path=INFER, Origin=ORIGIN),
+    post("invocations-split", {"dataframe_split": {"columns": NAMES, "data": [ROW, ROW2]}}, path="/invocations"),
+    post("invocations-records", {"dataframe_records": [NAMED, NAMED2]}, path="/invocations"),
+    post("invocations-inputs-params", {"inputs": [ROW], "params": {"ignored": True}}, path="/invocations"),
+    post("invocations-csv", CSV, path="/invocations", **TEXT_CSV),
+    post("invocations-csv-bad-cell", b"sepal_length,sepal_width,petal_length,petal_width\n5.1,x,1,1\n", 400,
+         path="/invocations", **TEXT_CSV),
+    post("invocations-csv-too-many-rows", CSV.split(b"\n", 1)[0] + b"\n" + b"1,2,3,4\n" * 6, 413, path="/invocations",
+         **TEXT_CSV),
+    post("invocations-bad-json", b"{", 400, path="/invocations"),
+    post("invocations-text-plain", {"instances": [ROW]}, 415, path="/invocations", **{"Content-Type": "text/plain"}),
+    call("invocations-get", "GET", "/invocations", 405),
+    call("ping", "GET", "/ping", 200),
+    call("ping-post", "POST", "/ping", 405),
+    # the model cannot load
+    call("v2-ready-missing", "GET", "/v2/health/ready", 503, config="missing"),
+    call("v2-model-metadata-missing", "GET", "/v2/models/model", 503, config="missing"),
+    post("v2-infer-missing", {"inputs": [tensor()]}, 503, config="missing", path="/v2/models/model/infer"),
+    post("invocations-missing", {"instances": [ROW]}, 503, config="missing", path="/invocations"),
+    call("ping-missing", "GET", "/ping", 503, config="missing"),
+    # typed columns (strings, categories, integers), a text model, a regressor without names
+    call("v2-typed-metadata", "GET", "/v2/models/mixed/versions/passengers-mixed-1", 200, config="mixed"),
+    post("v2-typed-per-column", {"id": "t-1", "inputs": [
+        tensor("age", [2], "FP64", [PASSENGER["age"], PASSENGER2["age"]]),
+        tensor("fare", [2], "FP32", [7.25, 71.28125]),
+        tensor("pclass", [2], "INT64", [3, 1]),
+        tensor("sex", [2, 1], "BYTES", [["male"], ["female"]]),
+        tensor("embarked", [2], "BYTES", ["S", "C"]),
+    ]}, config="mixed", path="/v2/models/mixed/infer"),
+    post("v2-typed-number-as-bytes", {"inputs": [
+        tensor(c, [1], "BYTES" if c in ("sex", "embarked", "fare") else "FP64", [str(PASSENGER[c]) if c == "fare" else PASSENGER[c]])
+        for c in COLUMNS]}, 400, config="mixed", path="/v2/models/mixed/infer"),
+    post("v2-typed-matrix-refused", {"inputs": [tensor(shape=[1, 5], data=[22.0, 7.25, 3, 1, 2])]}, 400, config="mixed",
+         path="/v2/models/mixed/infer"),
+    post("invocations-typed-csv", b"sex,embarked,age,fare,pclass\nmale,S,,7.25,3\nfemale,C,38,71.28,1\n", config="mixed",
+         path="/invocations", **TEXT_CSV),
+    call("v2-text-metadata", "GET", "/v2/models/text", 200, config="text"),
+    post("v2-text-infer", {"id": "x-1", "inputs": [tensor("text", [2], "BYTES", ["free money now", "see you at lunch"])]},
+         config="text", path="/v2/models/text/infer"),
+    call("v2-regressor-metadata", "GET", "/v2/models/regressor", 200, config="regressor"),
+    post("v2-regressor-infer", {"id": "r-1", "inputs": [tensor(shape=[1, 10], data=[0.01] * 10)]}, config="regressor",
+         path="/v2/models/regressor/infer"),
+]
 
 CASES = [
     # --- every body form ---------------------------------------------------------------------
@@ -181,6 +286,8 @@ CASES = [
     post("text-numeric-rows-refused", {"instances": [ROW]}, 400, config="text"),
     call("text-model", "GET", "/model", 200, config="text"),
     call("text-openapi", "GET", "/openapi.json", 200, config="text"),
+    # --- the other protocols: Open Inference Protocol v2 and MLflow's /invocations, /ping ------------
+    *PROTOCOL_CASES,
     # --- a candidate model: shadow, canary, and a candidate that cannot load ------------------
     post("shadow-predict", {"instances": [ROW, ROW2]}, config="shadow"),
     call("shadow-model", "GET", "/model", 200, config="shadow"),
@@ -197,7 +304,7 @@ CASES = [
 # Headers whose values must match across providers when core sends them; providers add their
 # own (Date, Content-Length, Server, x-amzn-*) which are not part of the contract.
 COMPARED_HEADERS = (
-    "content-type", "cache-control", "allow", "retry-after", "vary",
+    "content-type", "cache-control", "allow", "retry-after", "vary", "inference-header-content-length",
     "access-control-allow-origin", "access-control-allow-methods", "access-control-allow-headers",
     "access-control-max-age", "access-control-expose-headers",
 )
@@ -225,7 +332,10 @@ def normalise(case_name: str, status: int, headers: dict, body: bytes) -> dict:
         "status": status,
         "headers": {name: lowered[name] for name in COMPARED_HEADERS if name in lowered},
     }
-    if body:
+    if body and "inference-header-content-length" in lowered:  # binary-data extension: JSON header, then tensors
+        length = int(lowered["inference-header-content-length"])
+        observed["body"] = {"header": json.loads(body[:length]), "binary": body[length:].hex()}
+    elif body:
         try:
             parsed = json.loads(body)
         except ValueError:
@@ -235,6 +345,8 @@ def normalise(case_name: str, status: int, headers: dict, body: bytes) -> dict:
                 request_id = parsed.pop("request_id", None)
                 observed["request_id_matches_header"] = request_id == lowered.get("x-request-id")
                 drop_per_load_fields(parsed)
+                if "outputs" in parsed and parsed.get("id") == lowered.get("x-request-id"):
+                    parsed["id"] = "<the request id>"  # an infer request without an id is answered with its request id
             observed["body"] = parsed
     else:
         observed["body"] = None

@@ -124,8 +124,9 @@ def test_the_table_is_large_enough_and_names_are_unique():
 def test_reference_answers_the_expected_status(observations, case):
     observed = observations("core")[case.name]
     assert observed["status"] == case.status, observed
-    if isinstance(observed.get("body"), dict) and case.status >= 400:
-        assert observed["request_id_matches_header"] is True
+    body = observed.get("body")
+    if isinstance(body, dict) and case.status >= 400 and isinstance(body.get("error"), dict):
+        assert observed["request_id_matches_header"] is True  # the other protocols' errors carry no request id
     if case.name == "client-request-id":
         assert observed["client_request_id"] == "conformance-42"
 
@@ -173,3 +174,42 @@ def test_typed_answers_are_the_models_own(observations, typed_models):
     text = joblib.load(typed_models["text"])
     assert observations("core")["text-instances"]["body"]["predictions"] == text.predict(
         ["free money now", "see you at lunch"]).tolist()
+
+
+def test_protocol_answers_are_the_models_own(observations, demo_model_path, typed_models):
+    """The reference's answers over the other protocols are model.predict / predict_proba of the rows."""
+    import numpy as np
+    import pandas as pd
+
+    from tests.conformance.cases import PASSENGER, PASSENGER2, ROW, ROW2
+
+    iris = joblib.load(demo_model_path)
+    rows = pd.DataFrame([ROW, ROW2], columns=iris.feature_names_in_)
+    labels, probabilities = iris.predict(rows).tolist(), iris.predict_proba(rows)
+    core = observations("core")
+    matrix = {o["name"]: o for o in core["v2-infer-matrix"]["body"]["outputs"]}
+    assert matrix["predict"]["data"] == labels
+    assert np.array_equal(np.reshape(matrix["predict_proba"]["data"], (2, 3)), probabilities)
+    assert core["v2-infer-nested-data"]["body"]["outputs"] == core["v2-infer-matrix"]["body"]["outputs"]
+    binary = core["v2-infer-binary"]["body"]
+    proba_bytes = np.frombuffer(bytes.fromhex(binary["binary"])[-probabilities.nbytes:], dtype="<f8")
+    assert np.array_equal(proba_bytes.reshape(2, 3), probabilities)
+    assert core["v2-infer-no-id"]["body"]["id"] == "<the request id>"
+    assert core["invocations-csv"]["body"] == core["invocations-split"]["body"] == {"predictions": labels}
+    mixed = joblib.load(typed_models["mixed"])
+    typed = core["v2-typed-per-column"]["body"]["outputs"][0]
+    assert typed["data"] == mixed.predict(pd.DataFrame([PASSENGER, PASSENGER2])).tolist()
+    text = joblib.load(typed_models["text"])
+    assert core["v2-text-infer"]["body"]["outputs"][0]["data"] == text.predict(["free money now", "see you at lunch"]).tolist()
+
+
+@pytest.mark.parametrize("case_name, fragment", [
+    ("v2-infer-wrong-shape", "input 'input-0' has shape [1, 3]; expected [rows, 4]"),
+    ("v2-infer-wrong-datatype", "input 'input-0' is BOOL; column 'sepal_length' takes numbers"),
+    ("v2-infer-wrong-name", "no model named 'other'; this deployment serves 'iris-random-forest'"),
+    ("v2-typed-number-as-bytes", "input 'fare' is BYTES; it takes numbers"),
+    ("v2-typed-matrix-refused", "send one tensor per column"),
+    ("v2-infer-binary-size-wrong", "input 'input-0' has binary_data_size 64; the binary part holds 56 more bytes"),
+])
+def test_protocol_refusals_name_the_tensor(observations, case_name, fragment):
+    assert fragment in observations("core")[case_name]["body"]["error"]

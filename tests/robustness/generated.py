@@ -8,6 +8,12 @@ every machine and every run, and one corpus is replayed through AWS, Azure and G
 Bodies are built as JSON *text*, not only through ``json.dumps``, so that what a client can write
 but Python would not (``NaN``, ``1e999``, integers of 5,000 digits, duplicate keys, 100,000
 brackets) is in the corpus too.
+
+A quarter of the requests speak the other protocols of the same service: Open Inference Protocol
+v2 under ``/v2`` (near-valid tensors with one thing wrong, as JSON and with the binary-data
+extension: a JSON header of ``Inference-Header-Content-Length`` bytes, then raw tensors whose
+sizes, datatypes and values may be wrong) and MLflow's ``/invocations`` (the JSON bodies above and
+near-valid CSV) and ``/ping``.
 """
 
 from __future__ import annotations
@@ -26,8 +32,11 @@ BODY_KEYS = ["instances", "inputs", "dataframe_split", "dataframe_records", "fea
 # the limits the fuzzed functions run with: small enough that oversized bodies are cheap to send
 MAX_BODY_BYTES = 16384
 MAX_ROWS = 50
+# the Open Inference Protocol's {name} and {version} of the fuzzed functions (MODEL_NAME, MODEL_VERSION)
+MODEL_NAME, MODEL_VERSION = "iris", "fuzz-1"
 FUZZ_SETTINGS = {"MAX_BODY_BYTES": str(MAX_BODY_BYTES), "MAX_ROWS": str(MAX_ROWS),
-                 "CORS_ALLOW_ORIGINS": "https://app.example.com"}
+                 "CORS_ALLOW_ORIGINS": "https://app.example.com", "MODEL_NAME": MODEL_NAME,
+                 "MODEL_VERSION": MODEL_VERSION}
 BATCH = 25  # requests drawn per hypothesis example: generation costs per example, not per request
 
 
@@ -242,8 +251,198 @@ paths = st.sampled_from(
 )
 
 
+# --- Open Inference Protocol v2 -------------------------------------------------------------------
+
+INFER = f"/v2/models/{MODEL_NAME}/infer"
+DATATYPES = ["BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP16", "FP32", "FP64",
+             "BYTES"]
+_NUMPY = {"BOOL": "?", "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "UINT8": "<u1", "UINT16": "<u2",
+          "UINT32": "<u4", "UINT64": "<u8", "FP16": "<f2", "FP32": "<f4", "FP64": "<f8"}
+oip_paths = st.sampled_from(
+    [INFER] * 30 + [f"/v2/models/{MODEL_NAME}/versions/{MODEL_VERSION}/infer"] * 4
+    + ["/v2", "/v2/health/live", "/v2/health/ready", f"/v2/models/{MODEL_NAME}", f"/v2/models/{MODEL_NAME}/ready",
+       f"/v2/models/{MODEL_NAME}/versions/{MODEL_VERSION}", f"/v2/models/{MODEL_NAME}/versions/{MODEL_VERSION}/ready",
+       "/v2/models/other/infer", f"/v2/models/{MODEL_NAME}/versions/0/infer", "/v2/nowhere", "/v2/models",
+       f"/v2/models/{MODEL_NAME}%2Fx/infer", "/v2/models/ir%69s/infer", "/v2/models//infer", INFER + "/",
+       "/V2/models/iris/infer", f"/v2/models/{MODEL_NAME}/versions/fuzz%2D1/ready", "/v2/models/\u00e9/infer",
+       INFER + "/x"]
+)
+oip_methods = st.sampled_from(["POST"] * 12 + ["GET"] * 3 + ["HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"])
+SHAPE_HOLES = ["[0, 4]", "[-1, 4]", "[1e400]", "[1, 4, 1]", "[]", "[true, 4]", "[99999999999999999999, 4]", "[2, 2]",
+               "[4]", "[1]", "[1, 1]", '"1,4"', "null", "[1.0, 4.0]"]
+DATA_HOLES = ["[]", "[[[[5.1]]]]", "[null, 1, 2, 3]", '["5.1", 3.5, 1.4, 0.2]', "[true, false, true, false]",
+              "[NaN, 1, 2, 3]", "[1e999, 1, 2, 3]", "[" + "1" * 400 + ", 1, 2, 3]", "{}", '"data"', "null",
+              "[[5.1, 3.5], [1.4, 0.2]]", "[[5.1, [3.5]], 1.4, 0.2]"]
+
+
+def _spoil(draw, body: dict, tensors: list) -> str | None:
+    """Put one thing wrong in an infer request (or nothing); the raw JSON text of a hole, if one."""
+    field = draw(st.sampled_from([None, None, "name", "shape", "datatype", "data", "data-item", "parameters", "drop",
+                                  "tensor", "inputs", "duplicate"]))
+    tensor = tensors[draw(st.integers(0, len(tensors) - 1))]
+    hole = None
+    if field == "name":
+        tensor["name"], hole = "\x00HOLE", draw(st.one_of(names.map(json.dumps), scalars))
+    elif field == "shape":
+        tensor["shape"], hole = "\x00HOLE", draw(st.one_of(st.sampled_from(SHAPE_HOLES), json_text))
+    elif field == "datatype":
+        tensor["datatype"] = draw(st.sampled_from(DATATYPES + ["fp64", "", "STRING", "FP128"]))
+    elif field == "data":
+        tensor["data"], hole = "\x00HOLE", draw(st.one_of(st.sampled_from(DATA_HOLES), json_text, deeply_nested()))
+    elif field == "data-item":
+        data = tensor["data"]
+        if data and isinstance(data[0], list):
+            data = data[0]
+        data[draw(st.integers(0, len(data) - 1))], hole = "\x00HOLE", draw(scalars)
+    elif field == "parameters":
+        tensor["parameters"], hole = "\x00HOLE", draw(st.one_of(st.sampled_from(
+            ['{"binary_data_size": 32}', '{"binary_data_size": -1}', '{"binary_data_size": 1e3}', "[]"]), json_text))
+    elif field == "drop":
+        del tensor[draw(st.sampled_from(["name", "shape", "datatype", "data"]))]
+    elif field == "tensor":
+        tensors[tensors.index(tensor)], hole = "\x00HOLE", draw(json_text)
+    elif field == "inputs":
+        body["inputs"], hole = "\x00HOLE", draw(st.one_of(st.sampled_from(["[]", "{}", "null", '"x"']), json_text))
+    elif field == "duplicate":
+        tensors.append(dict(tensor))
+    return hole
+
+
+@st.composite
+def oip_json(draw) -> str:
+    """An infer request of the demo rows, as one 2-D tensor or one tensor per column, with one
+    thing wrong (or nothing: 200 is fine too), as JSON text."""
+    count = draw(st.integers(1, 3))
+    rows = [list(ROWS[i % 3]) for i in range(count)]
+    if draw(st.booleans()):
+        flat = [v for row in rows for v in row]
+        tensors = [{"name": "input-0", "shape": [count, 4], "datatype": draw(st.sampled_from(["FP64", "FP64", "FP32"])),
+                    "data": rows if draw(st.booleans()) else flat}]
+    else:
+        tensors = [{"name": n, "shape": [count], "datatype": "FP64", "data": [r[j] for r in rows]}
+                   for j, n in enumerate(NAMES)]
+    body: dict = {"inputs": tensors}
+    body["outputs"] = draw(st.sampled_from([
+        None, [{"name": "predict"}], [{"name": "predict_proba", "parameters": {"binary_data": True}}],
+        [{"name": "predict", "parameters": {"binary_data": True}}, {"name": "predict_proba"}],
+        [{"name": "transform"}], "predict", [5], [{"name": "predict", "parameters": "x"}],
+    ]))
+    if body["outputs"] is None:
+        del body["outputs"]
+    parameters = draw(st.sampled_from([None, None, {"binary_data_output": True}, "x", {"binary_data_output": "yes"}]))
+    if parameters is not None:
+        body["parameters"] = parameters
+    identifier = draw(st.sampled_from([None, None, "42", 42, [1], "x" * 300]))
+    if identifier is not None:
+        body["id"] = identifier
+    hole = _spoil(draw, body, tensors)
+    text = json.dumps(body)
+    return text.replace('"\\u0000HOLE"', hole) if hole is not None else text
+
+
+@st.composite
+def oip_binary(draw) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """The binary-data extension: a JSON header, then the rows as raw tensor bytes; the datatype,
+    the values (NaN, infinities), the sizes or Inference-Header-Content-Length may be wrong."""
+    import numpy as np
+
+    count = draw(st.integers(1, 3))
+    values = np.asarray([ROWS[i % 3] for i in range(count)], dtype=np.float64)
+    if draw(st.integers(0, 3)) == 0:
+        values[divmod(draw(st.integers(0, values.size - 1)), 4)] = draw(
+            st.sampled_from([np.nan, np.inf, -np.inf, 1e308, -0.0, 70000.0]))
+    datatype = draw(st.sampled_from(["FP64"] * 6 + ["FP32", "FP16", "INT64", "INT8", "UINT64", "BOOL", "BYTES"]))
+    if datatype == "BYTES":
+        raw = b"".join(len(t).to_bytes(4, "little") + t for t in (str(v).encode() for v in values.ravel()))
+    else:
+        with np.errstate(all="ignore"):
+            raw = values.astype(_NUMPY[datatype]).tobytes()
+    size = draw(st.sampled_from([len(raw)] * 6 + [len(raw) - 1, len(raw) + 8, 0, -1]))
+    shape = draw(st.sampled_from([[count, 4]] * 6 + [[count * 4], [count, 3], [0, 4], [count, 4, 1]]))
+    header: dict = {"inputs": [{"name": "input-0", "shape": shape, "datatype": datatype,
+                                "parameters": {"binary_data_size": size}}]}
+    if draw(st.booleans()):
+        header["outputs"] = [{"name": "predict", "parameters": {"binary_data": draw(st.booleans())}},
+                             {"name": "predict_proba", "parameters": {"binary_data": draw(st.booleans())}}]
+    head = json.dumps(header).encode()
+    if draw(st.integers(0, 7)) == 0:
+        head = head[:draw(st.integers(0, len(head)))]
+    tail = raw + draw(st.sampled_from([b""] * 6 + [b"\x00", b"\xff" * 9]))
+    if draw(st.integers(0, 7)) == 0:
+        tail = tail[:draw(st.integers(0, len(tail)))]
+    length = draw(st.sampled_from([str(len(head))] * 8 + [str(len(head) - 1), str(len(head) + 1), "0",
+                                                          str(len(head) + len(tail) + 5), "abc", "-1", "", " 12", "1e3"]))
+    return head + tail, (("Inference-Header-Content-Length", length),)
+
+
+# --- MLflow's /invocations and /ping ---------------------------------------------------------------
+
+mlflow_paths = st.sampled_from(["/invocations"] * 16 + ["/ping"] * 3 + ["/invocations/", "/Invocations", "/ping/x"])
+mlflow_methods = st.sampled_from(["POST"] * 12 + ["GET"] * 3 + ["HEAD", "PUT", "OPTIONS"])
+CSV_CELLS = ["", "x", "1e999", "NaN", "nan", "inf", '"5.1"', '"unterminated', '"1,2"', " 5.1 ", "\ufeff5.1", "1" * 400,
+             "true", "5,1", '""']
+CSV_TYPES = ["text/csv"] * 8 + ["text/csv; charset=utf-8", "TEXT/CSV", "text/csv;header=present", "application/csv",
+                                "text/plain", "text/csv; charset=latin-1"]
+
+
+@st.composite
+def csv_body(draw) -> bytes:
+    """A CSV with a header of feature names and the demo rows, with one thing wrong (or nothing)."""
+    header = draw(st.sampled_from([NAMES] * 6 + [NAMES[::-1], NAMES[:3], NAMES + ["x"], [NAMES[0]] * 4, ["a,b"], []]))
+    count = draw(st.sampled_from([1, 2, 3, 3, MAX_ROWS, MAX_ROWS + 1]))
+    rows = [[str(ROWS[i % 3][j]) for j in range(len(NAMES))] for i in range(count)]
+    if draw(st.booleans()):
+        row = rows[draw(st.integers(0, count - 1))]
+        place = draw(st.integers(0, 4))
+        cell = draw(st.one_of(st.sampled_from(CSV_CELLS), st.text(max_size=6)))
+        if place < 4:
+            row[place] = cell
+        else:
+            row.append(cell)
+    newline = draw(st.sampled_from(["\n", "\n", "\r\n", "\r"]))
+    text = newline.join([",".join(header)] + [",".join(row) for row in rows]) + draw(st.sampled_from(
+        [newline, newline, "", newline * 3]))
+    if draw(st.integers(0, 9)) == 0:
+        text = "\ufeff" + text
+    encoding = draw(st.sampled_from(["utf-8"] * 8 + ["latin-1", "utf-16"]))
+    return text.encode(encoding, "replace")
+
+
+@st.composite
+def protocol_request(draw, headers: list) -> tuple[str, str, bytes]:
+    """(method, path, body) of a request to the other protocols; headers appended to ``headers``."""
+    if draw(st.integers(0, 3)) < 3:  # Open Inference Protocol v2
+        path = draw(oip_paths)
+        if draw(st.integers(0, 2)) == 0:
+            body, extra = draw(oip_binary())
+            headers += list(extra)
+            headers.append(("Content-Type", "application/octet-stream"))
+        else:
+            body = draw(st.one_of(oip_json().map(_utf8), oip_json().map(_utf8), oip_json().map(_utf8), bodies))
+            if draw(st.booleans()):
+                headers.append(("Content-Type", "application/json"))
+        return draw(oip_methods), path, body
+    path = draw(mlflow_paths)
+    if draw(st.booleans()):
+        body = draw(csv_body())
+        headers.append(("Content-Type", draw(st.sampled_from(CSV_TYPES))))
+    else:
+        body = draw(bodies)
+        content_type = draw(st.sampled_from([None, "application/json", "application/json; charset=utf-8", "text/csv"]))
+        if content_type is not None:
+            headers.append(("Content-Type", content_type))
+    return draw(mlflow_methods), path, body
+
+
 @st.composite
 def requests(draw) -> FuzzRequest:
+    if draw(st.integers(0, 5)) == 0:  # about a quarter (hypothesis draws 0 more often): the other protocols
+        headers: list = []
+        method, path, body = draw(protocol_request(headers))
+        if draw(st.integers(0, 3)) == 0:
+            headers.append(("X-Request-Id", draw(request_ids)))
+        headers += draw(st.lists(st.tuples(header_names, header_values), max_size=1))
+        return FuzzRequest(method, path, tuple(draw(query)), tuple(headers), body)
     headers = []
     # mostly what JSON clients send, so that most bodies reach the parser; now and then junk
     if draw(st.integers(0, 9)) == 0:

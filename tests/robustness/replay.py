@@ -42,8 +42,11 @@ def aws() -> Callable[[int, FuzzRequest], Answer]:
             base64_body, escaped = number % 8 >= 6, None
         except UnicodeDecodeError:
             # bytes that are not UTF-8 arrive base64-encoded, or (every other one) as a JSON string
-            # with lone surrogates, which a hand-made or test event can hold
-            base64_body = number % 2 == 0
+            # with lone surrogates, which a hand-made or test event can hold; binary tensors (the
+            # Open Inference Protocol's binary-data extension) always base64-encoded, as API Gateway
+            # sends binary media, so that their bytes reach core as they reach it on the other clouds
+            binary_tensors = request.header("inference-header-content-length") is not None
+            base64_body = number % 2 == 0 or binary_tensors
             escaped = None if base64_body else request.body.decode("utf-8", "surrogateescape")
         # request.path is the path as sent (percent-encoded); API Gateway REST hands over the path
         # decoded, HTTP API and Function URL as sent in rawPath, ALB as sent

@@ -21,8 +21,13 @@ def outcome(answer) -> tuple:
         parsed = json.loads(body) if body else None
     except ValueError:
         parsed = None
-    code = parsed.get("error", {}).get("code") if isinstance(parsed, dict) else None
-    return status, code
+    if not isinstance(parsed, dict):
+        return status, None
+    error = parsed.get("error")
+    if isinstance(error, dict):
+        return status, error.get("code")
+    # the other protocols' error shapes: the Open Inference Protocol's {"error": "..."}, MLflow's error_code
+    return status, "protocol error" if isinstance(error, str) else parsed.get("error_code")
 
 
 def test_aws_azure_and_gcp_give_the_same_status_and_code(fuzz_corpus, fuzz_runs):

@@ -1,5 +1,8 @@
 """core/http/openapi.json describes the HTTP API exactly as PredictionService answers it.
 
+The other protocols on the same service (the Open Inference Protocol v2 under /v2, MLflow's
+/invocations and /ping) are held to it the same way, each error in its protocol's own shape.
+
 Every route and every status the service can give is driven through ``service.handle`` over real
 models on disk; each answer must be documented for its (path, method, status), its body must
 validate against the documented schema, and every header it carries must be documented for it.
@@ -43,8 +46,18 @@ DOC_URI = "urn:serverless-ml:openapi.json"
 REGISTRY = Registry().with_resource(DOC_URI, DRAFT202012.create_resource(DOC))
 
 OAS_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "TRACE", "OPTIONS")
+# every service here serves its model under this name and version (MODEL_NAME, MODEL_VERSION)
+NAME, VERSION = "iris", "iris-1"
+V2 = f"/v2/models/{NAME}"
+V2_VERSION = f"{V2}/versions/{VERSION}"
 # The routes as the service implements them (deliberately not read from the document).
-ROUTES = {"/predict": {"POST"}, "/health": {"GET"}, "/model": {"GET"}, "/openapi.json": {"GET"}}
+ROUTES = {
+    "/predict": {"POST"}, "/health": {"GET"}, "/model": {"GET"}, "/openapi.json": {"GET"},
+    "/v2": {"GET"}, "/v2/health/live": {"GET"}, "/v2/health/ready": {"GET"},
+    V2: {"GET"}, f"{V2}/ready": {"GET"}, f"{V2}/infer": {"POST"},
+    V2_VERSION: {"GET"}, f"{V2_VERSION}/ready": {"GET"}, f"{V2_VERSION}/infer": {"POST"},
+    "/invocations": {"POST"}, "/ping": {"GET"},
+}
 ORIGIN = "https://app.example.com"
 
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
@@ -86,6 +99,7 @@ class Call:
     before: tuple[tuple[str, str], ...] = ()  # (method, path) calls made first on the same service
     request_valid: bool | None = None  # whether the body must (not) validate as PredictRequest
     request_id: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # more request headers
 
     @property
     def raw_body(self) -> bytes:
@@ -101,6 +115,117 @@ def ok(id: str, body: Any, **kw: Any) -> Call:
 def bad(id: str, code: str, body: Any, request_valid: bool | None = None, **kw: Any) -> Call:
     return Call(id, "POST", "/predict", 400, code, body=body, request_valid=request_valid, **kw)
 
+
+def tensor_body(**outputs: bool) -> dict:
+    """An infer request of the two rows as one 2-D tensor, each named output as JSON or binary."""
+    body: dict[str, Any] = {"inputs": [{"name": "input-0", "shape": [2, 4], "datatype": "FP64", "data": ROW + ROW2}]}
+    if outputs:
+        body["outputs"] = [{"name": name, "parameters": {"binary_data": binary}} for name, binary in outputs.items()]
+    return body
+
+
+def binary_infer(rows: list[list[float]], **outputs: bool) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """The binary-data extension: the JSON header, then the rows as little-endian float64."""
+    header = json.dumps({
+        "inputs": [{"name": "input-0", "shape": [len(rows), 4], "datatype": "FP64",
+                    "parameters": {"binary_data_size": 32 * len(rows)}}],
+        "outputs": [{"name": name, "parameters": {"binary_data": binary}} for name, binary in outputs.items()],
+    }).encode()
+    return header + np.asarray(rows, dtype="<f8").tobytes(), (("Inference-Header-Content-Length", str(len(header))),)
+
+
+BINARY_BODY, BINARY_HEADERS = binary_infer([ROW, ROW2], predict=True, predict_proba=True)
+PER_COLUMN = {"inputs": [{"name": n, "shape": [1], "datatype": "FP64", "data": [v]} for n, v in OBJ.items()]}
+
+
+def oip_reads(path: str) -> list[Call]:
+    """GET and HEAD of one of the protocol's model routes: served, unknown name, model missing, failing."""
+    other = path.replace(f"/models/{NAME}", "/models/other")
+    slug = path.replace("/", "-").strip("-")
+    calls = []
+    for method in ("GET", "HEAD"):
+        low = method.lower()
+        calls += [
+            Call(f"{low}-{slug}", method, path, 200),
+            Call(f"{low}-{slug}-other-name", method, other, 404),
+            Call(f"{low}-{slug}-missing", method, path, 503, service="missing"),
+            Call(f"{low}-{slug}-failing", method, path, 500, "internal_error", service="failing"),
+        ]
+        if "/versions/" in path:
+            calls.append(Call(f"{low}-{slug}-other-version", method, path.replace(VERSION, "iris-0"), 404))
+    return calls
+
+
+def oip_infers(path: str) -> list[Call]:
+    slug = path.replace("/", "-").strip("-")
+    post = lambda id, status, body=b"", **kw: Call(f"{slug}-{id}", "POST", path, status, body=body, **kw)  # noqa: E731
+    return [
+        post("matrix", 200, tensor_body()),
+        post("per-column", 200, PER_COLUMN),
+        post("asked-outputs", 200, tensor_body(predict_proba=False)),
+        post("binary", 200, BINARY_BODY, headers=BINARY_HEADERS, content_type="application/octet-stream"),
+        post("binary-in-json-out", 200, binary_infer([ROW])[0], headers=binary_infer([ROW])[1], content_type=None),
+        post("wrong-width", 400, {"inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP64", "data": ROW[:3]}]}),
+        post("bool-tensor", 400, {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "BOOL",
+                                              "data": [True] * 4}]}),
+        post("not-json", 400, b"{"),
+        post("unknown-output", 400, {**tensor_body(), "outputs": [{"name": "transform"}]}),
+        Call(f"{slug}-other-name", "POST", path.replace(f"/models/{NAME}", "/models/other"), 404, body=tensor_body()),
+        post("too-many-rows", 413, {"inputs": [{"name": "input-0", "shape": [3, 4], "datatype": "FP64",
+                                                "data": ROW * 3}]}, service="limits"),
+        post("too-many-bytes", 413, {**tensor_body(), "padding": "x" * 300}, service="limits"),
+        post("model-fails", 500, {"inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP64",
+                                              "data": [1, 2, 3]}]}, service="broken"),
+        post("internal", 500, tensor_body(), code="internal_error", service="failing"),
+        post("missing", 503, tensor_body(), service="missing"),
+    ]
+
+
+OIP_CALLS: list[Call] = [
+    Call("v2", "GET", "/v2", 200),
+    Call("head-v2", "HEAD", "/v2", 200),
+    Call("v2-live", "GET", "/v2/health/live", 200),
+    Call("head-v2-live", "HEAD", "/v2/health/live", 200),
+    Call("v2-live-missing", "GET", "/v2/health/live", 200, service="missing"),
+    *[Call(f"{method.lower()}-v2-ready{suffix}", method, "/v2/health/ready", status, service=service)
+      for method in ("GET", "HEAD")
+      for suffix, status, service in (("", 200, "iris"), ("-missing", 503, "missing"), ("-failing", 500, "failing"))],
+    *[call for path in (V2, V2_VERSION, f"{V2}/ready", f"{V2_VERSION}/ready") for call in oip_reads(path)],
+    *[call for path in (f"{V2}/infer", f"{V2_VERSION}/infer") for call in oip_infers(path)],
+    Call("v2-unknown-path", "GET", "/v2/nowhere", 404),
+    Call("head-v2-unknown-path", "HEAD", "/v2/nowhere", 404),
+    Call("v2-too-deep", "GET", f"{V2}/ready/x", 404),
+]
+CSV_BODY = ",".join(FEATURES) + "\n" + ",".join(map(str, ROW)) + "\n" + ",".join(map(str, ROW2)) + "\n"
+MLFLOW_CALLS: list[Call] = [
+    Call("invocations-split", "POST", "/invocations", 200, body={"dataframe_split": {"columns": list(FEATURES),
+                                                                                  "data": [ROW, ROW2]}}),
+    Call("invocations-records", "POST", "/invocations", 200, body={"dataframe_records": [OBJ, OBJ2]}),
+    Call("invocations-inputs-params", "POST", "/invocations", 200, body={"inputs": [ROW], "params": {"x": 1}}),
+    Call("invocations-no-content-type", "POST", "/invocations", 200, body={"instances": [ROW]}, content_type=None),
+    Call("invocations-csv", "POST", "/invocations", 200, body=CSV_BODY.encode(), content_type="text/csv"),
+    Call("invocations-csv-charset", "POST", "/invocations", 200, body=CSV_BODY.encode(),
+         content_type="text/csv; charset=utf-8"),
+    Call("invocations-bad-json", "POST", "/invocations", 400, body=b"{"),
+    Call("invocations-bad-cell", "POST", "/invocations", 400, body=b"sepal_length,sepal_width,petal_length,petal_width\n"
+         b"5.1,x,1,1\n", content_type="text/csv"),
+    Call("invocations-csv-header-only", "POST", "/invocations", 400, body=",".join(FEATURES).encode() + b"\n",
+         content_type="text/csv"),
+    Call("invocations-too-many-rows", "POST", "/invocations", 413, body={"instances": [ROW] * 3}, service="limits"),
+    Call("invocations-csv-too-many-rows", "POST", "/invocations", 413, service="limits",
+         body=(",".join(FEATURES) + "\n" + "1,2,3,4\n" * 3).encode(), content_type="text/csv"),
+    Call("invocations-text-plain", "POST", "/invocations", 415, body={"instances": [ROW]}, content_type="text/plain"),
+    Call("invocations-model-fails", "POST", "/invocations", 500, body={"instances": [[1, 2, 3]]}, service="broken"),
+    Call("invocations-internal", "POST", "/invocations", 500, "internal_error", body={"instances": [ROW]},
+         service="failing"),
+    Call("invocations-missing", "POST", "/invocations", 503, body={"instances": [ROW]}, service="missing"),
+    Call("ping", "GET", "/ping", 200),
+    Call("head-ping", "HEAD", "/ping", 200),
+    Call("ping-missing", "GET", "/ping", 503, service="missing"),
+    Call("head-ping-missing", "HEAD", "/ping", 503, service="missing"),
+    Call("ping-failing", "GET", "/ping", 500, "internal_error", service="failing"),
+    Call("head-ping-failing", "HEAD", "/ping", 500, "internal_error", service="failing"),
+]
 
 CALLS: list[Call] = [
     # 200: every body form, content types, limits
@@ -164,6 +289,10 @@ CALLS: list[Call] = [
     bad("beyond-float-range", "invalid_value", b'{"features": [1e400, 3.5, 1.4, 0.2]}'),
     # 400 prediction_rejected: finite in float64, infinite in the trees' float32
     bad("model-refuses", "prediction_rejected", {"features": [1e300, 3.5, 1.4, 0.2]}, request_valid=True),
+    # --- the Open Inference Protocol v2 ---------------------------------------------------------
+    *OIP_CALLS,
+    # --- MLflow's scoring server ------------------------------------------------------------------
+    *MLFLOW_CALLS,
     # 404: any path not documented, whatever the method
     Call("unknown-path", "GET", "/nowhere", 404, "not_found"),
     Call("root", "HEAD", "/", 404, "not_found"),
@@ -172,7 +301,7 @@ CALLS: list[Call] = [
     Call("preflight-unknown", "OPTIONS", "/nowhere", 404, "not_found"),
     # 405: every method OpenAPI can name that a route does not take
     *[
-        Call(f"{method.lower()}{path}", method, path, 405, "method_not_allowed")
+        Call(f"{method.lower()}{path}", method, path, 405, None if path.startswith("/v2") else "method_not_allowed")
         for path, allowed in ROUTES.items()
         for method in OAS_METHODS
         if method not in allowed | {"OPTIONS"} and not (method == "HEAD" and "GET" in allowed)
@@ -250,7 +379,7 @@ class FailingHolder(ModelHolder):
 
 
 def build_service(kind: str, uris: dict[str, str], monkeypatch, tmp_path) -> PredictionService:
-    env = {"MODEL_URI": uris["iris"], "CORS_ALLOW_ORIGINS": ORIGIN}
+    env = {"MODEL_URI": uris["iris"], "CORS_ALLOW_ORIGINS": ORIGIN, "MODEL_NAME": NAME, "MODEL_VERSION": VERSION}
     if kind == "limits":
         env.update(MAX_ROWS="2", MAX_BODY_BYTES="200")
     elif kind in ("regressor", "broken", "invalid", "missing"):
@@ -278,6 +407,7 @@ def run(call: Call, uris, monkeypatch, tmp_path, origin: str | None) -> HttpResp
         headers["Origin"] = origin
     if call.request_id:
         headers["X-Request-Id"] = call.request_id
+    headers.update(call.headers)
     return service.handle(HttpRequest(call.method, call.path, headers=headers, body=call.raw_body))
 
 
@@ -332,14 +462,30 @@ def operations() -> Iterator[tuple[str, str, dict]]:
                 yield path, method, operation
 
 
+def template_of(path: str) -> str | None:
+    """The document's path (template) a request path is, or None: ``/v2/models/iris`` is
+    ``/v2/models/{name}``."""
+    route = path.rstrip("/") or "/"
+    if route in DOC["paths"]:
+        return route
+    parts = route.split("/")
+    for template in DOC["paths"]:
+        pattern = template.split("/")
+        if len(pattern) == len(parts) and all(
+            p == q or (p.startswith("{") and p.endswith("}") and q) for p, q in zip(pattern, parts, strict=True)
+        ):
+            return template
+    return None
+
+
 def documented(path: str, method: str, status: int) -> tuple[dict, str]:
     """The response documented for this answer (resolved) and its pointer; fails if there is none.
 
     A path the document lists must list the status under the method itself; ``default`` stands only
     for the 404 of paths the document does not list, and must then be on every operation.
     """
-    route = path.rstrip("/") or "/"
-    if route in DOC["paths"]:
+    route = template_of(path)
+    if route is not None:
         item = DOC["paths"][route]
         assert method.lower() in item, f"{method} {route} is not documented"
         responses = item[method.lower()]["responses"]
@@ -371,10 +517,16 @@ def check_against_document(call: Call, response: HttpResponse) -> None:
         assert content, f"{call.method} {call.path} {response.status} answered a body the document does not describe"
         media_type = response.headers["content-type"].split(";")[0].strip()
         assert media_type in content, f"{media_type} is not documented for {call.method} {call.path}"
-        body = json.loads(response.body)
-        validate(body, at + "/content/" + _escape(media_type) + "/schema")
-        if response.status >= 400:
-            assert body["error"]["code"] in error_codes()
+        if media_type == "application/octet-stream":  # the binary-data extension: a JSON header, then tensors
+            length = int(response.headers["inference-header-content-length"])
+            validate(json.loads(response.body[:length]), "/components/schemas/OipInferResponse")
+        elif "schema" not in content[media_type]:  # /ping: MLflow's newline, not a JSON document
+            assert response.body.strip() == b"", response.body
+        else:
+            body = json.loads(response.body)
+            validate(body, at + "/content/" + _escape(media_type) + "/schema")
+            if response.status >= 400 and isinstance(body.get("error"), dict):
+                assert body["error"]["code"] in error_codes()
 
     # the headers: every one sent is documented, every required one is sent, each value valid
     if response.status >= 400:
@@ -433,7 +585,7 @@ def test_every_documented_answer_is_produced(model_uris, monkeypatch, tmp_path):
     produced = set()
     for call in CALLS:
         response = run(call, model_uris, monkeypatch, tmp_path, None)
-        produced.add(((call.path.rstrip("/") or "/"), call.method.lower(), str(response.status)))
+        produced.add((template_of(call.path) or call.path, call.method.lower(), str(response.status)))
     monkeypatch.undo()
     documented_answers = {
         (path, method, status)
@@ -450,7 +602,9 @@ def test_error_codes_are_exactly_those_answered(model_uris, monkeypatch, tmp_pat
     for call in CALLS:
         response = run(call, model_uris, monkeypatch, tmp_path, None)
         if response.status >= 400 and call.method != "HEAD":
-            answered.add(json.loads(response.body)["error"]["code"])
+            error = json.loads(response.body).get("error")
+            if isinstance(error, dict):  # the service's own shape (the protocols answer in theirs)
+                answered.add(error["code"])
     enum = error_codes()
     assert len(enum) == len(set(enum))
     assert answered <= set(enum), f"codes answered but not documented: {answered - set(enum)}"
@@ -494,7 +648,13 @@ def test_served_document_is_the_file_typed_for_the_loaded_model(model_uris, monk
                if typed["components"]["schemas"][name] != schema}
     rows = {"Value", "RowArray", "RowObject", "Rows", "InstancesBody", "InputsBody", "DataframeSplitBody",
             "DataframeRecordsBody", "FeaturesBody", "DataBody"}
-    assert changed <= rows
+    protocols = {"OipModelMetadata", "OipInferRequest", "InvocationsCsv"}  # examples of this model
+    assert changed <= rows | protocols
+    parameters = typed["components"]["parameters"]
+    assert parameters["OipModelName"]["schema"] == {"type": "string", "enum": [NAME]}
+    assert parameters["OipModelVersion"]["schema"] == {"type": "string", "enum": [VERSION]}
+    metadata = json.loads(service.handle(HttpRequest("GET", V2)).body)
+    assert typed["components"]["schemas"]["OipModelMetadata"]["examples"] == [metadata]
     row = typed["components"]["schemas"]["RowObject"]
     assert row["required"] == list(FEATURES) and row["additionalProperties"] is False
     # the forest takes missing values (its allow_nan tag): null is documented, a string is not
@@ -569,6 +729,29 @@ def test_each_model_answers_the_examples_of_its_document(name, documents, model_
         response = service.handle(HttpRequest("POST", "/predict", {"content-type": "application/json"},
                                               json.dumps(example["value"]).encode()))
         assert response.status == 200, (key, response.body)
+
+
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_each_model_answers_the_protocol_examples_of_its_document(name, documents, model_uris, typed_models):
+    """The infer requests and the /invocations CSV a document shows are answered 200 by its model,
+    under the one name the document's {name} admits; the file's by the demo-like iris forest."""
+    document = documents[name]
+    uri = model_uris["iris" if name == "file" else name] if name in model_uris or name == "file" \
+        else typed_models[name].as_uri()
+    service = PredictionService(Settings.from_env({"MODEL_URI": uri, **({"MODEL_NAME": "iris-random-forest"}
+                                                                          if name == "file" else {})}))
+    model_name = (document["components"]["parameters"]["OipModelName"]["schema"].get("enum") or ["iris-random-forest"])[0]
+    examples = document["paths"]["/v2/models/{name}/infer"]["post"]["requestBody"]["content"]["application/json"]
+    assert examples["examples"]
+    for key, example in examples["examples"].items():
+        validate(example["value"], "/components/schemas/OipInferRequest", document)
+        response = service.handle(HttpRequest("POST", f"/v2/models/{model_name}/infer", {},
+                                              json.dumps(example["value"]).encode()))
+        assert response.status == 200, (key, response.body)
+        validate(json.loads(response.body), "/components/schemas/OipInferResponse", document)
+    for csv_text in document["components"]["schemas"]["InvocationsCsv"].get("examples", []):
+        response = service.handle(HttpRequest("POST", "/invocations", {"content-type": "text/csv"}, csv_text.encode()))
+        assert response.status == 200, response.body
 
 
 # --- a typed model's document: a body it admits is answered, a body it refuses is a 400 -------------
