@@ -63,7 +63,8 @@ class Pace:
         remaining = self.deadline.remaining_seconds()
         if remaining >= needed:
             return
-        share = f", {bytes_read / self.size:.0%} of its bytes" if self.size else ""
+        # the reader reads ahead in blocks: a share of the bytes says little of a small file
+        share = f", {bytes_read / self.size:.0%} of its bytes" if self.size and bytes_read < self.size else ""
         raise BatchTimeLimit(
             f"{self.input} cannot be finished in this invocation: {rows_done} rows were done in {elapsed:.0f} s"
             f"{share}, and the rest needs about {needed:.0f} s with {remaining:.0f} s left; nothing was published. "

@@ -34,41 +34,73 @@ _holder: Any = None
 _settings: Settings | None = None
 
 
-def run_with_workers(
-    input_uri: StorageURI, settings: Settings, workers: int, *, model_holder: Any = None,
-    output_prefix: StorageURI | None = None, progress: Progress | None = None,
-) -> tuple[BatchResult, dict[str, Any]]:
-    """Predict ``input_uri`` with ``workers`` processes; the result as run_batch gives it, and how
-    the work went: parts, workers, and the seconds of planning, running the parts and merging.
-    ``model_holder``: this process's, for a file that runs here whole."""
-    if workers < 1:
-        raise ValueError(f"workers must be 1 or more; got {workers}")
-    started = time.perf_counter()
-    surveyed = None if workers == 1 else fanout.survey(
-        input_uri, settings, output_prefix=output_prefix, at_least=2 * workers, floor_bytes=LOCAL_FLOOR_BYTES)
-    if surveyed is None or surveyed["whole"] or surveyed["skipped"]:
-        why = "one worker" if surveyed is None else surveyed["whole"] or surveyed["skipped"]
-        return _whole(input_uri, settings, model_holder, output_prefix, progress, started, why)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(settings,)) as pool:
+class LocalWorkers:
+    """``workers`` processes for fanned-out runs, started on the first file that needs them and
+    kept for the next (each loads the model once); ``settings`` are theirs for good."""
+
+    def __init__(self, settings: Settings, workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be 1 or more; got {workers}")
+        self.settings = settings
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def run(self, input_uri: StorageURI, *, model_holder: Any = None, output_prefix: StorageURI | None = None,
+            progress: Progress | None = None) -> tuple[BatchResult, dict[str, Any]]:
+        """Predict ``input_uri``; the result as run_batch gives it, and how the work went: parts,
+        workers, and the seconds of planning, running the parts and merging. ``model_holder``:
+        this process's, for a file that runs here whole."""
+        settings, workers = self.settings, self.workers
+        started = time.perf_counter()
+        surveyed = None if workers == 1 else fanout.survey(
+            input_uri, settings, output_prefix=output_prefix, at_least=2 * workers, floor_bytes=LOCAL_FLOOR_BYTES)
+        if surveyed is None or surveyed["whole"] or surveyed["skipped"]:
+            why = "one worker" if surveyed is None else surveyed["whole"] or surveyed["skipped"]
+            return _whole(input_uri, settings, model_holder, output_prefix, progress, started, why)
+        pool = self._started()
         grains = surveyed["grains"]
         scans = list(pool.map(fanout.scan_grain, grains, chunksize=max(1, len(grains) // (8 * workers))))
         plan = fanout.cut(surveyed, scans)
         planned = time.perf_counter()
         if len(plan["parts"]) == 1:  # no place to cut (one quoted field that never ends, say)
-            pool.shutdown()
             return _whole(input_uri, settings, model_holder, output_prefix, progress, started,
                           "no place to cut was found")
         results = _run_parts(pool, plan, settings, progress)
-    ran = time.perf_counter()
-    merged = fanout.merge(plan, results, settings)
-    done = time.perf_counter()
-    result = BatchResult(**merged)
-    return result, {
-        "workers": workers, "parts": len(plan["parts"]), "plan_seconds": round(planned - started, 3),
-        "parts_seconds": round(ran - planned, 3), "merge_seconds": round(done - ran, 3),
-        "seconds": round(done - started, 3),
-    }
+        ran = time.perf_counter()
+        merged = fanout.merge(plan, results, settings)
+        done = time.perf_counter()
+        return BatchResult(**merged), {
+            "workers": workers, "parts": len(plan["parts"]), "plan_seconds": round(planned - started, 3),
+            "parts_seconds": round(ran - planned, 3), "merge_seconds": round(done - ran, 3),
+            "seconds": round(done - started, 3),
+        }
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> LocalWorkers:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
+                                             initargs=(self.settings,))
+        return self._pool
+
+
+def run_with_workers(
+    input_uri: StorageURI, settings: Settings, workers: int, *, model_holder: Any = None,
+    output_prefix: StorageURI | None = None, progress: Progress | None = None,
+) -> tuple[BatchResult, dict[str, Any]]:
+    """One file with ``workers`` processes (see LocalWorkers.run), which end with it."""
+    with LocalWorkers(settings, workers) as local:
+        return local.run(input_uri, model_holder=model_holder, output_prefix=output_prefix, progress=progress)
 
 
 def _run_parts(pool: ProcessPoolExecutor, plan: dict[str, Any], settings: Settings,
@@ -125,4 +157,4 @@ def _run_part(part: dict[str, Any]) -> dict[str, Any]:
     return fanout.run_part(part, _holder, _settings)
 
 
-__all__ = ["LOCAL_FLOOR_BYTES", "run_with_workers"]
+__all__ = ["LOCAL_FLOOR_BYTES", "LocalWorkers", "run_with_workers"]
