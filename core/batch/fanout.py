@@ -19,34 +19,31 @@ as does a file no larger than one part (``BATCH_FANOUT_PART_BYTES``, or ``BATCH_
 rows estimated from its first lines). A plan of one part is not worth fanning out: run the file
 with :func:`core.batch.engine.run_batch`, exactly as a trigger does without fan-out.
 
-The contract, with the values of a real plan (a 104,857,639-byte CSV on S3, ``BATCH_FANOUT_PART_BYTES``
-of 32 MiB; ``parts`` shortened to two of its four)::
+The contract, with the values of a real run (a 1,920,042-byte CSV of 120,000 rows on S3 (moto),
+two of them bad, ``BATCH_FANOUT_PART_BYTES=524288``; parts 2 and 3 left out)::
 
-    plan = plan("s3://data/incoming/day.csv", settings)
-    {
-      "input": "s3://data/incoming/day.csv",
-      "version": {"version_id": "3HL4kqtJvjVBH40Nrjfkd", "etag": "\\"9b2cf535f27731c974343645a3985328\\""},
-      "format": "csv", "size": 104857639, "header_end": 76, "lines": 1310718,
-      "output_prefix": "s3://data/predictions/", "run": "5f0c2a9e41d7b3c8",
-      "whole": null, "skipped": null,
-      "parts": [
-        {"input": "s3://data/incoming/day.csv", "version": {...}, "format": "csv",
-         "output_prefix": "s3://data/predictions/", "run": "5f0c2a9e41d7b3c8", "header_end": 76,
-         "index": 0, "count": 4, "start": 0, "end": 33554471, "first_line": 1},
-        {..., "index": 1, "count": 4, "start": 33554471, "end": 67108900, "first_line": 419431},
-        ...
-      ]
-    }
+    plan("s3://data/incoming/day.csv", settings) ->
+    {"input": "s3://data/incoming/day.csv",
+     "version": {"version_id": "bb71762e-7cc1-4a71-be5d-744a56d4b0cb",
+                 "etag": "\"e84c1eee4390372e92b6ad3c09a154e9\""},
+     "format": "csv", "size": 1920042, "header_end": 50, "output_prefix": "s3://data/predictions/",
+     "run": "3065ffd0fc374dc6", "whole": null, "skipped": null,
+     "parts": [
+       {"input": "s3://data/incoming/day.csv", "version": {...as above}, "format": "csv",
+        "output_prefix": "s3://data/predictions/", "run": "3065ffd0fc374dc6", "header_end": 50,
+        "index": 0, "count": 4, "start": 0, "end": 524290, "first_line": 1},
+       {..., "index": 1, "count": 4, "start": 524290, "end": 1048578, "first_line": 32767},
+       ...]}
 
-    result = run_part(plan["parts"][1], model_holder, settings)
-    {"index": 1, "rows_read": 419429, "rows_predicted": 419427, "rows_failed": 2, "errors": true,
-     "input_error": null, "skipped": null, "seconds": 21.4}
+    run_part(plan["parts"][0], model_holder, settings) ->
+    {"index": 0, "rows_read": 32765, "rows_predicted": 32764, "rows_failed": 1, "errors": true,
+     "input_error": null, "skipped": null, "seconds": 0.258}
 
-    merge(plan, [result_0, result_1, result_2, result_3], settings)
-    {"input": "s3://data/incoming/day.csv", "rows_read": 1310717, "rows_predicted": 1310713,
-     "rows_failed": 4, "predictions_uri": "s3://data/predictions/incoming/day.csv.predictions.jsonl",
+    merge(plan, [result_0, result_1, result_2, result_3], settings) ->
+    {"input": "s3://data/incoming/day.csv", "rows_read": 120000, "rows_predicted": 119998,
+     "rows_failed": 2, "predictions_uri": "s3://data/predictions/incoming/day.csv.predictions.jsonl",
      "errors_uri": "s3://data/predictions/incoming/day.csv.errors.jsonl", "skipped": null,
-     "input_error": null, "version": "versionId 3HL4kqtJvjVBH40Nrjfkd"}
+     "input_error": null, "version": "versionId bb71762e-7cc1-4a71-be5d-744a56d4b0cb"}
 
 A part is self-contained: the input, the version every part reads (pinned by the plan: the one its
 event named, else the one current when planned), its byte range ``start``-``end`` (starting at a

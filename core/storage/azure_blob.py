@@ -24,6 +24,11 @@ as blocks of that size and committed by one Put Block List; block ids carry a to
 so two uploads of the same blob at once never mix their blocks. Metadata names are C# identifiers
 here: ``input-etag`` is stored as ``input_etag``.
 
+``compose`` (a fanned-out batch run's parts merged into its outputs) stages each source as blocks
+the service copies itself (Put Block From URL, the source read through a SAS this store signs,
+or the caller's bearer token), then commits them with one Put Block List. Azurite implements Put
+Block From URL from 3.37.0 on (package.json pins it).
+
 Errors become :mod:`core.errors` storage errors whose messages name ``uri.display`` and the cause,
 never an SDK message: those can carry request URLs with SAS tokens.
 """

@@ -14,6 +14,9 @@ gone answers 404 while the object itself exists: ObjectSuperseded), a conditiona
 sends ``ifGenerationMatch`` (0: the object must not exist). The GCS emulator the tests use keeps
 generations but ignores both (it serves the current object and never answers 412).
 
+``compose`` (a fanned-out batch run's parts merged into its outputs) is GCS's own compose, 32
+sources a request, in a tree of temporary objects beyond that; no byte passes through the caller.
+
     >>> store = GCSObjectStore(timeout_seconds=5)
     >>> store.read_bytes(parse_uri("gs://models/iris/model.joblib"))[:2]  # doctest: +SKIP
     b'\\x80\\x04'
