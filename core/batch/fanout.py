@@ -62,8 +62,8 @@ run's files: only while the input is still the planned version, on conditions, t
 recorded in the outputs' metadata. The bytes are those one run over the whole file writes: the
 same lines, in the same order, with the same line numbers, the errors file only when a line failed
 (a failure reported once, by the part that holds its line). A part whose version was replaced ends
-``skipped`` ("superseded: ..."), and so does the merge, publishing nothing; the parts are removed
-either way.
+``skipped`` ("superseded: ..."; or the input was deleted), and so does the merge, publishing
+nothing; the parts are removed either way.
 """
 
 from __future__ import annotations
@@ -280,7 +280,8 @@ def cut(surveyed: dict[str, Any], scans: Sequence[dict[str, Any]]) -> dict[str, 
 def run_part(part: dict[str, Any], model_holder: Any, settings: Settings,
              store_for: Callable[..., Any] = store_for) -> dict[str, Any]:
     """Predict one part of a plan into its part outputs; its result (a small JSON value) for merge.
-    Reads the plan's version of the input, or ends ``skipped`` when that version is gone. Raises
+    Reads the plan's version of the input, or ends ``skipped`` when that version (or the input)
+    is gone. Raises
     ModelUnavailable, StorageError, PredictionFailed as run_batch does (an orchestrator retries the
     part alone: it writes the same bytes again)."""
     started = time.perf_counter()
@@ -306,6 +307,11 @@ def run_part(part: dict[str, Any], model_holder: Any, settings: Settings,
                         result["input_error"] = exc.message
         except ObjectSuperseded as exc:
             result["skipped"] = f"superseded: {exc.message}"
+        except ObjectNotFound as exc:
+            if exc.uri != source.display:  # the output bucket, say: a setting to fix, and retried
+                raise
+            result["skipped"] = f"{exc.message} (deleted after the plan was made?)"
+        if result["skipped"] is not None:
             logger.info("batch part skipped", extra={"fields": {
                 "input": source.display, "part": index, "reason": result["skipped"]}})
             return result
@@ -395,6 +401,10 @@ def merge(plan: dict[str, Any], results: Sequence[dict[str, Any]], settings: Set
                                 part_bytes=settings.batch_part_bytes)
         except ObjectSuperseded as exc:
             skipped = f"superseded: {exc.message}"
+        except ObjectNotFound as exc:
+            if exc.uri != source.display:
+                raise
+            skipped = f"{exc.message} (deleted after the plan was made?)"
     _remove_parts(locations, store_for, timeout)
     if skipped is not None:
         logger.info("batch input skipped", extra={"fields": {"input": source.display, "version": shown,

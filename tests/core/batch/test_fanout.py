@@ -244,6 +244,24 @@ def test_a_refused_header_is_reported_once_by_the_first_part(tmp_path, settings)
                                                                             "odd.csv.predictions.jsonl"]
 
 
+def test_an_input_deleted_after_the_plan_ends_skipped_with_nothing_left_behind(tmp_path, settings):
+    data, _ = csv_file(120)
+    path = tmp_path / "gone.csv"
+    path.write_bytes(data)
+    holder = ModelHolder(settings)
+    made = fanout.plan(path.as_uri(), settings)
+    first = fanout.run_part(made["parts"][0], holder, settings)
+    path.unlink()
+
+    results = [first] + [fanout.run_part(part, holder, settings) for part in made["parts"][1:]]
+    merged = fanout.merge(made, results, settings)
+
+    assert [r["skipped"] for r in results[1:]] == ["file://.../gone.csv does not exist (deleted after the plan was made?)"
+                                                   ] * (len(results) - 1)
+    assert merged["skipped"] == results[1]["skipped"] and merged["predictions_uri"] is None
+    assert not (tmp_path / "predictions").exists() or not any((tmp_path / "predictions").iterdir())
+
+
 def test_a_part_of_a_jsonl_file_learns_the_row_width_from_the_files_first_rows(tmp_path):
     """A model that says nothing of its width takes the width of the file's first array row; a
     part starting further on learns it there, so its rows are refused with the same words."""
