@@ -7,49 +7,59 @@ interface, for any orchestrator (Step Functions, Durable Functions, Workflows, o
     run_part(part)           -> part result   predict one part into part outputs
     merge(plan, results)     -> batch result  publish the outputs, in input order; remove the parts
 
-The plan's pass over the bytes (the boundaries of quoted fields and the line numbers,
-core/batch/boundaries.py) may itself run in parallel: ``plan`` is ``survey`` (one look at the
-input, a few KB read) + ``scan_grain`` for each grain of the survey (any order, any machine) +
-``cut`` (the scans combined in order). An orchestrator calls them one by one, or ``plan`` with its
-own ``scan=`` map.
+Parts are whole chunks of the single run: a part starts where one run over the file starts a
+chunk (after a multiple of BATCH_CHUNK_ROWS entries, core/batch/boundaries.py), so the model sees
+the very batches it would see in one run. That matters: a model's numbers can depend on the batch
+a row is predicted in (a logistic regression's probabilities move in the last digit with the
+batch's shape), and the outputs are to be the same bytes. The plan carries ``chunk_rows`` and every
+part reads with it, whatever the worker's own setting.
+
+Finding those places takes a pass over the bytes that may itself run in parallel: ``plan`` is
+``survey`` (one look at the input, a few KB read) + ``scan_grain`` for each grain of the survey
+(pass 1: line ends, entries and CSV quote states from both possible starting states; any order,
+any machine) + ``cut`` (the scans combined in order from byte 0; then ``locate_entry`` reads again,
+up to it, the one grain that holds each cut: pass 2). An orchestrator calls them one by one, or
+``plan`` with its own ``scan=`` map.
 
 Which files are split: ``.csv`` and ``.jsonl``. A gzip stream cannot be entered in the middle, and
 a ``.json`` document is one JSON value: those run whole (a plan of one part, ``whole`` says why),
 as does a file no larger than one part (``BATCH_FANOUT_PART_BYTES``, or ``BATCH_FANOUT_PART_ROWS``
 rows estimated from its first lines). A plan of one part is not worth fanning out: run the file
-with :func:`core.batch.engine.run_batch`, exactly as a trigger does without fan-out.
+with :func:`core.batch.engine.run_batch`, exactly as a trigger does without fan-out. After a line
+over 1 MiB that holds a quote, where the reader's outcome is not known in advance, no cut is made.
 
 The contract, with the values of a real run (a 1,920,042-byte CSV of 120,000 rows on S3 (moto),
-two of them bad, ``BATCH_FANOUT_PART_BYTES=524288``; parts 2 and 3 left out)::
+two of them bad, ``BATCH_FANOUT_PART_BYTES=524288``, BATCH_CHUNK_ROWS at its 10,000)::
 
     plan("s3://data/incoming/day.csv", settings) ->
     {"input": "s3://data/incoming/day.csv",
-     "version": {"version_id": "bb71762e-7cc1-4a71-be5d-744a56d4b0cb",
-                 "etag": "\"e84c1eee4390372e92b6ad3c09a154e9\""},
+     "version": {"version_id": "e08646e4-8760-4e02-a37e-7de076918a04",
+                 "etag": "\\"e84c1eee4390372e92b6ad3c09a154e9\\""},
      "format": "csv", "size": 1920042, "header_end": 50, "output_prefix": "s3://data/predictions/",
-     "run": "3065ffd0fc374dc6", "whole": null, "skipped": null,
+     "run": "60f8eed6171a48c2", "chunk_rows": 10000, "whole": null, "skipped": null,
      "parts": [
        {"input": "s3://data/incoming/day.csv", "version": {...as above}, "format": "csv",
-        "output_prefix": "s3://data/predictions/", "run": "3065ffd0fc374dc6", "header_end": 50,
-        "index": 0, "count": 4, "start": 0, "end": 524290, "first_line": 1},
-       {..., "index": 1, "count": 4, "start": 524290, "end": 1048578, "first_line": 32767},
-       ...]}
+        "output_prefix": "s3://data/predictions/", "run": "60f8eed6171a48c2", "header_end": 50,
+        "chunk_rows": 10000, "index": 0, "count": 3, "start": 0, "end": 640034, "first_line": 1,
+        "first_entry": 0},
+       {..., "index": 1, "count": 3, "start": 640034, "end": 1280034, "first_line": 40001, "first_entry": 40000},
+       {..., "index": 2, "count": 3, "start": 1280034, "end": 1920042, "first_line": 80001, "first_entry": 80000}]}
 
     run_part(plan["parts"][0], model_holder, settings) ->
-    {"index": 0, "rows_read": 32765, "rows_predicted": 32764, "rows_failed": 1, "errors": true,
-     "input_error": null, "skipped": null, "seconds": 0.258}
+    {"index": 0, "rows_read": 39999, "rows_predicted": 39998, "rows_failed": 1, "errors": true,
+     "input_error": null, "skipped": null, "seconds": 1.47}
 
-    merge(plan, [result_0, result_1, result_2, result_3], settings) ->
+    merge(plan, [result_0, result_1, result_2], settings) ->
     {"input": "s3://data/incoming/day.csv", "rows_read": 120000, "rows_predicted": 119998,
      "rows_failed": 2, "predictions_uri": "s3://data/predictions/incoming/day.csv.predictions.jsonl",
      "errors_uri": "s3://data/predictions/incoming/day.csv.errors.jsonl", "skipped": null,
-     "input_error": null, "version": "versionId bb71762e-7cc1-4a71-be5d-744a56d4b0cb"}
+     "input_error": null, "version": "versionId e08646e4-8760-4e02-a37e-7de076918a04"}
 
 A part is self-contained: the input, the version every part reads (pinned by the plan: the one its
 event named, else the one current when planned), its byte range ``start``-``end`` (starting at a
-line start outside any quoted field), the whole file's number of its first line, and where the
-CSV header ends (every part reads bytes 0 to ``header_end`` first, so its rows are typed and
-numbered exactly as one run over the file would). Its outputs go to
+line start outside any quoted field), the whole file's number of its first line and of its first
+entry (a multiple of ``chunk_rows``), and where the CSV header ends (every part reads bytes 0 to
+``header_end`` first, so its rows are typed and numbered exactly as one run over the file would). Its outputs go to
 ``<output prefix>_parts/<input key>/<run>/<index>.predictions.jsonl`` (and ``.errors.jsonl``),
 under the output prefix, so their storage events are never taken as inputs; a part run again (a
 retry) writes the same bytes to the same objects. ``run`` is drawn once per plan, so two plans of
@@ -78,7 +88,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from typing import Any
 
-from core.batch.boundaries import OUTSIDE, RangeScan, Scanner, header_end
+from core.batch.boundaries import OUTSIDE, Scanner, header_end
 from core.batch.engine import BatchResult, Counts, predict_chunks, reader_for
 from core.batch.formats import input_format
 from core.batch.lines import BLOCK_BYTES, MAX_LINE_BYTES
@@ -100,7 +110,7 @@ SPLIT_FORMATS = ("csv", "jsonl")
 # The plan's pass reads its grains (the ranges scanned one by one, and the places where a part
 # may end) of at most this size, and a file in at most about MAX_GRAINS of them, so the survey
 # stays a small JSON value whatever the file's size.
-MAX_GRAIN_BYTES = 64 * 1024 * 1024
+MAX_GRAIN_BYTES = 16 * 1024 * 1024
 MIN_GRAIN_BYTES = 64
 MAX_GRAINS = 4096
 # Bytes of the input's head read to find the CSV header and guess the bytes per row.
@@ -126,7 +136,7 @@ def plan(
     surveyed = survey(input_uri, settings, version=version, output_prefix=output_prefix, part_bytes=part_bytes,
                       part_rows=part_rows, store_for=store_for)
     scans = list(scan(scan_grain, surveyed["grains"])) if surveyed["grains"] else []
-    return cut(surveyed, scans)
+    return cut(surveyed, scans, locate=scan)
 
 
 def survey(
@@ -144,8 +154,9 @@ def survey(
     found = input_format(source.name)
     base: dict[str, Any] = {
         "input": str(source), "version": None, "format": None, "size": None, "header_end": None,
-        "output_prefix": None, "run": uuid.uuid4().hex[:16], "whole": None, "skipped": None, "grains": [],
-        "part_bytes": None, "part_rows": None, "line_bytes": None,
+        "output_prefix": None, "run": uuid.uuid4().hex[:16], "chunk_rows": settings.batch_chunk_rows,
+        "whole": None, "skipped": None, "grains": [], "part_bytes": None, "part_rows": None,
+        "timeout": settings.storage_timeout_seconds,
     }
     if isinstance(targets, str) or isinstance(found, str):
         base["skipped"] = targets if isinstance(targets, str) else found
@@ -194,7 +205,7 @@ def survey(
         base["whole"] = "the file is no larger than one part"
         return base
     grain = min(MAX_GRAIN_BYTES, max(MIN_GRAIN_BYTES, target_bytes // 4, -(-size // MAX_GRAINS)))
-    base.update(part_bytes=target_bytes, part_rows=rows or None, line_bytes=round(line_bytes, 3))
+    base.update(part_bytes=target_bytes, part_rows=rows or None)
     common = {"input": base["input"], "version": base["version"], "format": found.kind, "size": size,
               "timeout": timeout}
     base["grains"] = [
@@ -205,9 +216,10 @@ def survey(
 
 
 def scan_grain(grain: dict[str, Any], store_for: Callable[..., Any] = store_for) -> dict[str, Any]:
-    """Scan one grain of a survey: where it really starts and ends (the line starts at or after
-    its nominal bounds), its line ends, and the quote states possible at its end (see
-    boundaries.RangeScan). Any grain on any machine, in any order."""
+    """Pass 1 over one grain of a survey: where it really starts and ends (the line starts at or
+    after its nominal bounds), its line ends, and for a start outside and a start inside a quoted
+    field the entries that start in it and the quote state at its end (boundaries.Scanner). Any
+    grain on any machine, in any order."""
     source = parse_uri(grain["input"])
     version = version_from(grain["version"])
     size, nominal_end = grain["size"], grain["nominal_end"]
@@ -215,12 +227,12 @@ def scan_grain(grain: dict[str, Any], store_for: Callable[..., Any] = store_for)
     start = _line_start(store, source, version, grain["nominal_start"], size)
     answer = {"index": grain["index"], "start": start}
     if start >= nominal_end and nominal_end < size:  # a line longer than the grain: nothing starts here
-        return {**answer, "end": start, "newlines": 0, "after_outside": [False], "after_inside": [True]}
-    scanner = Scanner(quoted=grain["format"] == "csv", at_file_start=start == 0)
+        return {**answer, "end": start, "newlines": 0, "outside": {"state": False, "entries": 0},
+                "inside": {"state": True, "entries": 0}}
+    scanner = Scanner(quoted=grain["format"] == "csv", at_file_start=start == 0, offset=start)
     boundary = nominal_end - 1 if nominal_end < size else None  # the first "\n" from here ends the grain
     position, end = start, size
-    window = (nominal_end - start) + HEAD_BYTES
-    with closing(_blocks(store, source, version, start, size, window)) as blocks:
+    with closing(_blocks(store, source, version, start, size, (nominal_end - start) + HEAD_BYTES)) as blocks:
         for block in blocks:
             if boundary is not None and position + len(block) > boundary:
                 newline = block.find(b"\n", max(0, boundary - position))
@@ -230,48 +242,115 @@ def scan_grain(grain: dict[str, Any], store_for: Callable[..., Any] = store_for)
                     break
             scanner.feed(block)
             position += len(block)
-    scan = scanner.finish()
-    return {**answer, "end": end, "newlines": scan.newlines, "after_outside": list(scan.after_outside),
-            "after_inside": list(scan.after_inside)}
+    return {**answer, "end": end, **scanner.finish()}
 
 
-def cut(surveyed: dict[str, Any], scans: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def cut(surveyed: dict[str, Any], scans: Sequence[dict[str, Any]], locate: ScanMap = map) -> dict[str, Any]:
     """The plan: the survey's grains (their ``scans``, any order) combined from the start of the
-    file, cut where a part has reached its size, at a grain's end that is a line start outside any
-    quoted field and after the CSV header."""
-    keys = ("input", "version", "format", "size", "header_end", "output_prefix", "run", "whole", "skipped")
+    file, which tells where each grain's first entry is; cuts at the entries that start the
+    single run's chunks (multiples of BATCH_CHUNK_ROWS), about a part's size apart; each cut's
+    byte and line found by reading its grain again up to it (``locate_entry``, through ``locate``:
+    ``map`` by default, an executor's map runs them in parallel)."""
+    keys = ("input", "version", "format", "size", "header_end", "output_prefix", "run", "chunk_rows", "whole",
+            "skipped")
     made: dict[str, Any] = {key: surveyed[key] for key in keys}
     if surveyed["skipped"] is not None:
         made["parts"] = []
         return made
-    size = surveyed["size"]
-    ranges: list[tuple[int, int, int]] = []  # (start, end, first line)
+    size, chunk = surveyed["size"], surveyed["chunk_rows"]
+    cuts: list[dict[str, Any]] = []
     if surveyed["grains"]:
         by_index = {scan["index"]: scan for scan in scans}
         missing = [g["index"] for g in surveyed["grains"] if g["index"] not in by_index]
         if missing:
             raise ValueError(f"scans of grains {_indexes(missing)} are missing; expected one per grain of the survey")
-        target_bytes, target_rows = surveyed["part_bytes"], surveyed["part_rows"]
-        states: tuple[bool, ...] = (OUTSIDE,)
-        lines_before, start, first_line = 0, 0, 1
-        for grain in surveyed["grains"]:
-            scan = by_index[grain["index"]]
-            states = RangeScan(scan["newlines"], tuple(scan["after_outside"]), tuple(scan["after_inside"])).after(states)
-            lines_before += scan["newlines"]
-            end = scan["end"]
-            big_enough = end - start >= target_bytes or (target_rows and lines_before + 1 - first_line >= target_rows)
-            if big_enough and states == (OUTSIDE,) and end > (surveyed["header_end"] or 0) and end < size:
-                ranges.append((start, end, first_line))
-                start, first_line = end, lines_before + 1
-        ranges.append((start, size, first_line))
-    else:
-        ranges.append((0, size, 1))
-    common = {key: made[key] for key in ("input", "version", "format", "output_prefix", "run", "header_end")}
+        known = _known_grains([by_index[g["index"]] for g in surveyed["grains"]])
+        requests = [
+            {**{key: surveyed[key] for key in ("input", "version", "format", "size")}, "timeout": surveyed["timeout"],
+             "cut": entry, **grain}
+            for entry, grain in _cut_entries(known, chunk, surveyed["part_bytes"], surveyed["part_rows"])
+        ]
+        cuts = sorted(locate(locate_entry, requests), key=lambda found: found["cut"]) if requests else []
+    bounds = [(0, 1, 0)] + [(c["offset"], c["first_line"], c["cut"]) for c in cuts] + [(size, 0, 0)]
+    common = {key: made[key] for key in ("input", "version", "format", "output_prefix", "run", "header_end",
+                                         "chunk_rows")}
     made["parts"] = [
-        {**common, "index": index, "count": len(ranges), "start": start, "end": end, "first_line": first_line}
-        for index, (start, end, first_line) in enumerate(ranges)
+        {**common, "index": index, "count": len(bounds) - 1, "start": start, "end": bounds[index + 1][0],
+         "first_line": first_line, "first_entry": first_entry}
+        for index, (start, first_line, first_entry) in enumerate(bounds[:-1])
     ]
     return made
+
+
+def locate_entry(request: dict[str, Any], store_for: Callable[..., Any] = store_for) -> dict[str, Any]:
+    """Pass 2 for one cut: read the grain that holds entry ``request["cut"]`` from its start up
+    to that entry; its byte in the file and its line number."""
+    source = parse_uri(request["input"])
+    version = version_from(request["version"])
+    store = store_for(source, request["timeout"])
+    scanner = Scanner(quoted=request["format"] == "csv", at_file_start=request["start"] == 0,
+                      starts=(request["state"],), offset=request["start"], stop_at=request["stop_at"])
+    with closing(_blocks(store, source, version, request["start"], request["end"],
+                         request["end"] - request["start"])) as blocks:
+        for block in blocks:
+            scanner.feed(block)
+            if scanner.found is not None:
+                break
+    if scanner.found is None:
+        scanner.finish()
+    if scanner.found is None:
+        raise RuntimeError(f"entry {request['cut']} of {source.display} was not found in bytes "
+                           f"{request['start']}-{request['end']}: the input changed since it was scanned?")
+    offset, newlines = scanner.found
+    return {"cut": request["cut"], "offset": offset, "first_line": request["newlines_before"] + newlines + 1}
+
+
+def _known_grains(scans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The grains, in order, whose first entry, line and quote state are known for certain: up
+    to the first one whose outcome from its start state is not known (an over-long line there)."""
+    known = []
+    state, entries, newlines = OUTSIDE, 0, 0
+    for scan in scans:
+        outcome = scan["inside" if state else "outside"]
+        if outcome is None:
+            break
+        known.append({"start": scan["start"], "end": scan["end"], "state": state, "entries_before": entries,
+                      "entries": outcome["entries"], "newlines_before": newlines})
+        state, entries, newlines = outcome["state"], entries + outcome["entries"], newlines + scan["newlines"]
+    return known
+
+
+def _cut_entries(known: list[dict[str, Any]], chunk: int, part_bytes: int, part_rows: int | None):
+    """(entry, grain) of each cut: multiples of ``chunk``, about ``part_bytes`` (or ``part_rows``
+    entries) apart, each starting in a known grain; the last part at least half the others."""
+    total = known[-1]["entries_before"] + known[-1]["entries"] if known else 0
+
+    def entry_at(byte: float) -> float:
+        for grain in known:
+            if byte < grain["end"]:
+                share = (byte - grain["start"]) / max(1, grain["end"] - grain["start"])
+                return grain["entries_before"] + max(0.0, share) * grain["entries"]
+        return float(total)
+
+    def byte_at(entry: int) -> float:
+        for grain in known:
+            if entry < grain["entries_before"] + grain["entries"]:
+                share = (entry - grain["entries_before"]) / max(1, grain["entries"])
+                return grain["start"] + share * (grain["end"] - grain["start"])
+        return float(known[-1]["end"]) if known else 0.0
+
+    last_entry, last_byte = 0, 0.0
+    while True:
+        goal = entry_at(last_byte + part_bytes)
+        if part_rows:
+            goal = min(goal, last_entry + part_rows)
+        entry = max(last_entry + chunk, -(-int(goal) // chunk) * chunk)
+        if total - entry < (entry - last_entry) / 2:  # the rest is less than half a part: it stays in this one
+            return
+        grain = next(g for g in known if entry < g["entries_before"] + g["entries"])
+        yield entry, {"start": grain["start"], "end": grain["end"], "state": grain["state"],
+                      "stop_at": entry - grain["entries_before"], "newlines_before": grain["newlines_before"]}
+        last_entry, last_byte = entry, byte_at(entry)
 
 
 # --- run one part --------------------------------------------------------------------------------
@@ -292,7 +371,7 @@ def run_part(part: dict[str, Any], model_holder: Any, settings: Settings,
                               "input_error": None, "skipped": None, "seconds": 0.0}
     model = model_holder.get()
     reader = reader_for(part["format"], RowSchema(model.schema), by_position=model.feature_names_source == "generated")
-    timeout, chunk_rows = settings.storage_timeout_seconds, settings.batch_chunk_rows
+    timeout, chunk_rows = settings.storage_timeout_seconds, part["chunk_rows"]
     store = store_for(source, timeout)
     counts = Counts()
     with OutputFiles() as outputs, model_thread_limit(settings.batch_model_threads):
@@ -541,7 +620,6 @@ def _indexes(indexes: Sequence[int]) -> str:
 
 
 __all__ = [
-    "PARTS_FOLDER", "cut", "final_outputs", "merge", "part_locations", "plan", "remove_parts", "run_part", "scan_grain",
-    "survey",
-    "version_from", "version_json",
+    "PARTS_FOLDER", "cut", "final_outputs", "locate_entry", "merge", "part_locations", "plan", "remove_parts",
+    "run_part", "scan_grain", "survey", "version_from", "version_json",
 ]

@@ -198,7 +198,9 @@ def _ends_inside_quotes(line: str, inside: bool) -> bool:
 
 def _add(chunk: LineChunk, first_number: int, pieces: list[str]) -> None:
     lengths = list(map(len, pieces))
-    if pieces and min(lengths) > 1 and max(lengths) <= MAX_LINE_BYTES:  # the usual block: all plain rows
+    # the usual block: all plain rows. A line of spaces (" \r") is blank however long: without the
+    # isspace test it would be a row here and blank in the loop below, as other lines decide
+    if pieces and min(lengths) > 1 and max(lengths) <= MAX_LINE_BYTES and not any(map(str.isspace, pieces)):
         chunk.numbers.extend(range(first_number, first_number + len(pieces)))
         chunk.lines.extend(pieces)
         return

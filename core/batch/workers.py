@@ -4,7 +4,7 @@ and merge run end to end anywhere.
 
     survey          this process: one look at the input
     scan_grain      the N processes, one grain after another
-    cut             this process
+    cut             this process, and its locate_entry on the N processes
     run_part        the N processes, one part after another (each loads the model once)
     merge           this process (server-side on S3, GCS and Azure; a copy for local files)
 
@@ -60,7 +60,7 @@ class LocalWorkers:
         pool = self._started()
         grains = surveyed["grains"]
         scans = list(pool.map(fanout.scan_grain, grains, chunksize=max(1, len(grains) // (8 * workers))))
-        plan = fanout.cut(surveyed, scans)
+        plan = fanout.cut(surveyed, scans, locate=pool.map)
         planned = time.perf_counter()
         if len(plan["parts"]) == 1:  # no place to cut (one quoted field that never ends, say)
             return _whole(input_uri, settings, model_holder, output_prefix, progress, started,

@@ -78,9 +78,9 @@ def test_two_workers_write_what_one_process_writes(tmp_path, demo_model_uri):
     rows[123] = "5.1,abc,1.4,0.2"
     rows[301] = '5.1,"3.5\n",1.4'
     (tmp_path / "day.csv").write_text(HEADER + "\n".join(rows) + "\n")
-    one = batch_command(tmp_path, "day.csv", "one", "--model", demo_model_uri)
+    one = batch_command(tmp_path, "day.csv", "one", "--model", demo_model_uri, BATCH_CHUNK_ROWS="20")
     two = batch_command(tmp_path, "day.csv", "two", "--model", demo_model_uri, "--workers", "2",
-                        BATCH_FANOUT_PART_BYTES="1024", LOG_LEVEL="WARNING")
+                        BATCH_FANOUT_PART_BYTES="1024", BATCH_CHUNK_ROWS="20", LOG_LEVEL="WARNING")
 
     assert (one.returncode, two.returncode) == (1, 1), two.stderr
     summary = json.loads(two.stdout)

@@ -31,7 +31,8 @@ from tests.aws_lambda import moto_support
 from tests.core.batch.places import Place, open_place
 
 HEADER = "sepal_length,sepal_width,petal_length,petal_width"
-SMALL_PARTS = {"BATCH_FANOUT_PART_BYTES": "512", "BATCH_CHUNK_ROWS": "50", "STORAGE_TIMEOUT_SECONDS": "5"}
+# parts of about 20 rows, cut where one run's chunks of 10 entries begin
+SMALL_PARTS = {"BATCH_FANOUT_PART_BYTES": "512", "BATCH_CHUNK_ROWS": "10", "STORAGE_TIMEOUT_SECONDS": "5"}
 
 
 def csv_file(rows: int = 300, seed: int = 7) -> tuple[bytes, set[int]]:
@@ -179,6 +180,15 @@ def test_a_part_run_again_writes_the_same_bytes_and_a_replaced_input_publishes_n
 # --- the plan, on local files ---------------------------------------------------------------------------
 
 
+def entries(data: bytes) -> int:
+    """The entries (rows, and lines too long to hold) one run's chunks count in ``data``."""
+    import io
+
+    from core.batch.lines import line_chunks
+
+    return sum(len(chunk) for chunk in line_chunks(io.BytesIO(data), 10**6, quoted=True)) if data else 0
+
+
 def test_the_plan_cuts_between_rows_only_though_many_ranges_begin_inside_a_quoted_field(tmp_path, settings):
     data, _, continued = csv_file_and_continued_lines()
     path = tmp_path / "day.csv"
@@ -190,6 +200,9 @@ def test_the_plan_cuts_between_rows_only_though_many_ranges_begin_inside_a_quote
     first_lines = [data[:part["start"]].count(b"\n") + 1 for part in plan["parts"]]
     assert [part["first_line"] for part in plan["parts"]] == first_lines
     assert not continued & set(first_lines)
+    # each part begins where one run's chunk begins: after a multiple of BATCH_CHUNK_ROWS entries
+    assert [part["first_entry"] for part in plan["parts"]] == [entries(data[:part["start"]]) for part in plan["parts"]]
+    assert all(part["first_entry"] % 10 == 0 for part in plan["parts"])
     assert [part["start"] for part in plan["parts"][1:]] == [part["end"] for part in plan["parts"][:-1]]
     assert plan["parts"][-1]["end"] == len(data) and plan["parts"][0]["start"] == 0
     assert plan["parts"][1]["start"] >= surveyed["header_end"] == len(("\ufeff" + HEADER + "\r\n").encode())
@@ -197,6 +210,35 @@ def test_the_plan_cuts_between_rows_only_though_many_ranges_begin_inside_a_quote
     inside = [scan for scan in scans if data[:scan["start"]].count(b"\n") + 1 in continued]
     assert len(inside) >= 5
     assert len(plan["parts"]) >= 10
+
+
+def test_a_model_whose_numbers_depend_on_the_batch_gets_the_batches_of_one_run(tmp_path):
+    """A logistic regression over 20 features: BLAS sums a row's products in another order in
+    another batch shape, and the last digits of a probability move (here, 1 row in 400 for the
+    last row predicted alone). Parts are whole chunks of the single run, so they are predicted in
+    the same batches: the same digits."""
+    import joblib
+    import numpy as np
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_classification(n_samples=2000, n_features=20, random_state=0)
+    joblib.dump(LogisticRegression(max_iter=1000).fit(X, y), tmp_path / "lr.joblib")
+    rows = np.random.default_rng(3).normal(size=(401, 20)) * 2
+    header = ",".join(f"f{i}" for i in range(20))
+    (tmp_path / "wide.csv").write_text(header + "\n" + "\n".join(",".join(f"{v:.6g}" for v in row) for row in rows) + "\n")
+    settings = Settings.from_env({"MODEL_URI": (tmp_path / "lr.joblib").as_uri(), "BATCH_CHUNK_ROWS": "7",
+                                  "BATCH_FANOUT_PART_BYTES": "2000"})
+    holder = ModelHolder(settings)
+    run_batch((tmp_path / "wide.csv").as_uri(), holder, settings,
+              output_prefix=parse_output_prefix((tmp_path / "single").as_uri()))
+
+    made = fanout.plan((tmp_path / "wide.csv").as_uri(), settings)
+    fanout.merge(made, [fanout.run_part(part, holder, settings) for part in made["parts"]], settings)
+
+    assert len(made["parts"]) >= 10
+    name = "wide.csv.predictions.jsonl"
+    assert (tmp_path / "predictions" / name).read_bytes() == (tmp_path / "single" / name).read_bytes()
 
 
 def test_files_that_run_whole_say_why(tmp_path, settings):
@@ -221,10 +263,11 @@ def test_a_plan_by_rows_cuts_near_the_row_count(tmp_path, demo_model_uri):
     data, _ = jsonl_file(400)
     path = tmp_path / "day.jsonl"
     path.write_bytes(data)
-    settings = Settings.from_env({"MODEL_URI": demo_model_uri, "BATCH_FANOUT_PART_ROWS": "100"})
+    settings = Settings.from_env({"MODEL_URI": demo_model_uri, "BATCH_FANOUT_PART_ROWS": "100",
+                                  "BATCH_CHUNK_ROWS": "30"})
     made = fanout.plan(path.as_uri(), settings)
-    sizes = [b["first_line"] - a["first_line"] for a, b in zip(made["parts"], made["parts"][1:], strict=False)]
-    assert len(made["parts"]) in (4, 5) and all(90 <= size <= 130 for size in sizes)
+    # 100 rows, up to the next chunk of 30; the last 40 rows are under half a part: they join the one before
+    assert [part["first_entry"] for part in made["parts"]] == [0, 120, 240]
 
 
 def test_a_refused_header_is_reported_once_by_the_first_part(tmp_path, settings):
@@ -289,14 +332,14 @@ def test_a_run_stops_between_chunks_before_its_deadline_and_publishes_nothing(tm
     data, _ = csv_file(100)
     path = tmp_path / "late.csv"
     path.write_bytes(data)
-    left = iter([600.0, 0.5])  # plenty after the first chunk (the header and 49 rows), not enough after the second
+    left = iter([600.0, 0.5])  # plenty after the first chunk (the header and 9 rows), not enough after the second
 
     with pytest.raises(BatchTimeLimit) as raised:
         run_batch(path.as_uri(), ModelHolder(settings), settings,
                   deadline=Deadline(lambda: next(left), "BATCH_FANOUT_STATE_MACHINE_ARN"))
 
     message = raised.value.message
-    assert message.startswith("file://.../late.csv cannot be finished in this invocation: 99 rows were done in ")
+    assert message.startswith("file://.../late.csv cannot be finished in this invocation: 19 rows were done in ")
     assert message.endswith("nothing was published. A file this large is split across invocations when "
                             "BATCH_FANOUT_STATE_MACHINE_ARN is set")
     assert not (tmp_path / "predictions").exists()
