@@ -91,7 +91,7 @@ from typing import Any
 from core.batch.boundaries import OUTSIDE, Scanner, header_end
 from core.batch.engine import BatchResult, Counts, predict_chunks, reader_for
 from core.batch.formats import input_format
-from core.batch.lines import BLOCK_BYTES, MAX_LINE_BYTES
+from core.batch.lines import MAX_LINE_BYTES
 from core.batch.model_threads import model_thread_limit
 from core.batch.outputs import OutputFiles
 from core.batch.publish import publish
@@ -592,7 +592,7 @@ def _blocks(store: Any, source: StorageURI, version: ObjectVersion | None, start
         end = min(size, position + window)
         with store.open_read(source, version, start=position, end=end) as stream:
             while True:
-                block = stream.read(BLOCK_BYTES)
+                block = stream.read(MAX_LINE_BYTES)  # the largest a Scanner takes in one piece
                 if not block:
                     break
                 yield block

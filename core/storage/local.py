@@ -8,6 +8,7 @@ not written here.
 
 from __future__ import annotations
 
+import io
 import os
 import stat as stat_module
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from core.errors import ObjectNotFound, StorageAccessDenied, StorageError
 from core.storage import DEFAULT_PART_BYTES
 from core.storage.parts import FileSlice
-from core.storage.sdk_errors import mapped_errors, mapped_stream
+from core.storage.sdk_errors import mapped_errors
 from core.storage.uri import StorageURI
 
 if TYPE_CHECKING:
@@ -51,7 +52,9 @@ class LocalObjectStore:
                 return stream
             with stream:
                 length = (os.fstat(stream.fileno()).st_size if end is None else end) - start
-            return mapped_stream(FileSlice(uri.key, start, max(0, length)), _storage_error, uri)
+            # like the whole file above, a slice is read unmapped: a local read that fails halfway
+            # is an OSError of the machine, not a storage answer
+            return io.BufferedReader(FileSlice(uri.key, start, max(0, length)), buffer_size=1 << 20)
 
     def stat(self, uri: StorageURI) -> ObjectVersion | None:
         """An unpinned version (files have no versions) with the file's size, or None when there
