@@ -107,9 +107,9 @@ logger = logging.getLogger("serverless_ml.batch")
 
 PARTS_FOLDER = "_parts/"
 SPLIT_FORMATS = ("csv", "jsonl")
-# The plan's pass reads its grains (the ranges scanned one by one, and the places where a part
-# may end) of at most this size, and a file in at most about MAX_GRAINS of them, so the survey
-# stays a small JSON value whatever the file's size.
+# The plan's pass reads its grains (the ranges scanned one by one; each cut reads one again, up to
+# the cut) of at most this size, but a file in at most MAX_GRAINS of them, so that the survey stays
+# a small JSON value whatever the file's size.
 MAX_GRAIN_BYTES = 16 * 1024 * 1024
 MIN_GRAIN_BYTES = 64
 MAX_GRAINS = 4096
@@ -204,7 +204,7 @@ def survey(
     if size <= target_bytes:
         base["whole"] = "the file is no larger than one part"
         return base
-    grain = min(MAX_GRAIN_BYTES, max(MIN_GRAIN_BYTES, target_bytes // 4, -(-size // MAX_GRAINS)))
+    grain = max(min(MAX_GRAIN_BYTES, max(MIN_GRAIN_BYTES, target_bytes // 4)), -(-size // MAX_GRAINS))
     base.update(part_bytes=target_bytes, part_rows=rows or None)
     common = {"input": base["input"], "version": base["version"], "format": found.kind, "size": size,
               "timeout": timeout}
