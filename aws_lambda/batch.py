@@ -21,7 +21,11 @@ Every piece of the event gets one result and one log line::
                   at WARNING and not retried, since no retry can make it one
     failed        storage or model error: retried as above (``"retry": true``); a wrong setting
                   is not retried (``"retry": false``), since every retry would fail the same
-                  way. The policy is core's (core/batch/triggered.py), the same on every cloud
+                  way. The policy is core's (core/batch/triggered.py), the same on every cloud.
+                  A file that cannot be finished before the invocation's time limit
+                  (``context.get_remaining_time_in_millis()``) stops between chunks, publishes
+                  nothing and fails with ``batch_time_limit`` (not retried): the message names the
+                  file, the rows done and FANOUT_SETTING, which splits such files
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ from aws_lambda.storage_events import VIA_SQS, ObjectNotice, Unrecognised, stora
 from aws_lambda.warmup import warmup_source
 
 logger = logging.getLogger("serverless_ml.aws_lambda.batch")
+
+# The setting that has a file too large for one invocation split and run by Step Functions (the
+# fan-out of core/batch/fanout.py); a run that cannot finish before Lambda's time limit names it.
+FANOUT_SETTING = "BATCH_FANOUT_STATE_MACHINE_ARN"
 
 __all__ = ["BatchFailed", "handle"]
 
@@ -60,7 +68,8 @@ def handle(app: LambdaApp, event: Any, context: Any) -> dict[str, Any]:
             via = "none"
         else:
             via = delivery.via
-            results = [_one(app, piece, via) for piece in delivery.pieces]
+            deadline = _deadline(context)
+            results = [_one(app, piece, via, deadline) for piece in delivery.pieces]
 
         answer: dict[str, Any] = {"results": results}
         failed = [r for r in results if r["status"] == "failed" and r["retry"]]
@@ -83,7 +92,18 @@ def handle(app: LambdaApp, event: Any, context: Any) -> dict[str, Any]:
         return answer
 
 
-def _one(app: LambdaApp, piece: Any, via: str) -> dict[str, Any]:
+def _deadline(context: Any) -> Any:
+    """Lambda's time limit, as core asks for it (core/batch/deadline.py); None for a context
+    without one (a test's, a local runner's)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    from core.batch.deadline import Deadline
+
+    return Deadline(lambda: remaining() / 1000.0, FANOUT_SETTING)
+
+
+def _one(app: LambdaApp, piece: Any, via: str, deadline: Any = None) -> dict[str, Any]:
     if isinstance(piece, Unrecognised):
         if piece.test_event:
             return _record("skipped", via, piece.message_id, reason=piece.reason)
@@ -100,7 +120,7 @@ def _one(app: LambdaApp, piece: Any, via: str) -> dict[str, Any]:
     common = {"input": shown, "event_name": notice.event_name,
               "version": notice.version.describe() if notice.version is not None else None}
     try:
-        settled = settle_created_object(notice.uri, service.model, service.settings, notice.version)
+        settled = settle_created_object(notice.uri, service.model, service.settings, notice.version, deadline)
     except Exception:  # a bug: the trace goes to the log only
         logger.exception("unhandled error in the batch handler", extra={"fields": {"input": shown}})
         return _record(

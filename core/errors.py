@@ -104,6 +104,10 @@ class StorageError(ServerlessMLError):
         super().__init__(message)
         self.uri = uri
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        # rebuilt with both arguments when it crosses a process boundary (batch --workers)
+        return type(self), (self.message, self.uri)
+
 
 class ObjectNotFound(StorageError):
     code = "object_not_found"

@@ -26,6 +26,12 @@ from core.storage.parts import MAX_PART_BYTES, MIN_PART_BYTES
 from core.storage.uri import StorageURI, parse_uri
 
 DEFAULT_MAX_ROWS = 10_000
+# A fanned-out batch run's parts: 256 MiB is about 1.4 million rows of 20 numbers, a minute or
+# two of a 200-tree forest on one vCPU: far inside Lambda's 15 minutes, and few enough parts that
+# planning and merging stay a small share of the work.
+DEFAULT_BATCH_FANOUT_PART_BYTES = 256 * 1024 * 1024
+MIN_FANOUT_PART_BYTES = 256
+MAX_FANOUT_PART_BYTES = 2**40
 # Lambda's synchronous payload limit; a larger body could not reach a Lambda anyway.
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
 # Rows parsed and predicted at a time in batch: a few MB of memory for 20 features, and large
@@ -80,6 +86,10 @@ class Settings(NamedTuple):
     # outputs larger than this are uploaded in parts of this size (S3 multipart, Azure blocks, GCS
     # resumable pieces): from S3's smallest part (5 MiB) to Azure's largest block (4000 MiB)
     batch_part_bytes: int = DEFAULT_BATCH_PART_BYTES
+    # a fanned-out run (core/batch/fanout.py) cuts its input into ranges of about this many bytes,
+    # or of this many rows when that comes first (0: by bytes only)
+    batch_fanout_part_bytes: int = DEFAULT_BATCH_FANOUT_PART_BYTES
+    batch_fanout_part_rows: int = 0
     max_rows: int = DEFAULT_MAX_ROWS
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     cors_allow_origins: tuple[str, ...] = ()
@@ -142,6 +152,15 @@ class Settings(NamedTuple):
             batch_part_bytes=_int(
                 "BATCH_PART_BYTES", env.get("BATCH_PART_BYTES"), DEFAULT_BATCH_PART_BYTES, MIN_PART_BYTES, MAX_PART_BYTES,
                 ("5 MiB, S3's smallest part", "4000 MiB, Azure's largest block"),
+            ),
+            batch_fanout_part_bytes=_int(
+                "BATCH_FANOUT_PART_BYTES", env.get("BATCH_FANOUT_PART_BYTES"), DEFAULT_BATCH_FANOUT_PART_BYTES,
+                MIN_FANOUT_PART_BYTES, MAX_FANOUT_PART_BYTES,
+                ("256 bytes: tiny parts are for tests", "1 TiB"),
+            ),
+            batch_fanout_part_rows=_int(
+                "BATCH_FANOUT_PART_ROWS", env.get("BATCH_FANOUT_PART_ROWS"), 0, 0, 10**12,
+                ("0: cut by bytes only", "a trillion rows"),
             ),
             max_rows=_int("MAX_ROWS", env.get("MAX_ROWS"), DEFAULT_MAX_ROWS, 1, 1_000_000),
             max_body_bytes=_int(

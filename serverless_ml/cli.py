@@ -2,7 +2,8 @@
 
     serverless-ml serve [--host 127.0.0.1] [--port 8080] [--provider aws|azure|gcp]
     serverless-ml demo-model [--dir .serverless-ml/demo]  train the demo model, print its MODEL_URI
-    serverless-ml batch INPUT [OUTPUT] [--model URI]      predict a .csv/.jsonl/.json(.gz) file or object
+    serverless-ml batch INPUT [OUTPUT] [--model URI] [--workers N]
+                                                          predict a .csv/.jsonl/.json(.gz) file or object
     serverless-ml export MODEL --to onnx|skops            convert a model, write it with its manifest
     serverless-ml package --provider aws|azure|gcp        build the deployable bundle of one provider
     serverless-ml compare --primary URI --candidate URI INPUT   how far two models agree on a batch file
@@ -54,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     batch.add_argument("--model", help="the model's URI or local path (default: MODEL_URI, else the demo model)")
     batch.add_argument("--demo-dir", type=Path, default=DEFAULT_DEMO_DIR, help="where the demo model is kept")
+    batch.add_argument(
+        "--workers", type=_workers, default=1, metavar="N",
+        help="split a .csv or .jsonl file into row-aligned parts, predict them in N processes and merge the outputs "
+        "(the same bytes as one process writes); default 1",
+    )
 
     # Each of these modules defines its own arguments and imports what it needs only when it runs.
     from serverless_ml import compare_command, export_command, package_command
@@ -124,16 +130,25 @@ def _batch(args: argparse.Namespace) -> int:
         return 2
     size = os.path.getsize(input_uri.key) if input_uri.scheme == "file" and os.path.isfile(input_uri.key) else None
     bar = _progress_bar(size)
+    fanned: dict | None = None
     try:
-        result = run_batch(
-            input_uri, ModelHolder(settings), settings, output_prefix=output_prefix, progress=bar.update if bar else None)
+        if args.workers > 1:
+            from core.batch.workers import run_with_workers
+
+            result, fanned = run_with_workers(
+                input_uri, settings, args.workers, model_holder=ModelHolder(settings), output_prefix=output_prefix,
+                progress=bar.update if bar else None)
+        else:
+            result = run_batch(
+                input_uri, ModelHolder(settings), settings, output_prefix=output_prefix,
+                progress=bar.update if bar else None)
     except (ModelUnavailable, StorageError, PredictionFailed) as exc:
         print(f"serverless-ml: {exc.message}", file=sys.stderr)
         return 2
     finally:
         if bar:
             bar.close()
-    print(json.dumps(result.as_dict()), flush=True)
+    print(json.dumps({**result.as_dict(), **({"fanout": fanned} if fanned is not None else {})}), flush=True)
     if result.skipped:
         print(f"serverless-ml: skipped: {result.skipped}", file=sys.stderr)
         return 2
@@ -151,6 +166,16 @@ def _batch(args: argparse.Namespace) -> int:
         print(f"serverless-ml: {result.rows_failed} line(s) failed; see {result.errors_uri}", file=sys.stderr)
         return 1
     return 0
+
+
+def _workers(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 256:
+        raise argparse.ArgumentTypeError(f"expected a number of processes from 1 to 256; got {text!r}")
+    return count
 
 
 def _as_uri(text: str) -> str:

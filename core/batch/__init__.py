@@ -1,4 +1,4 @@
-"""Batch prediction: a ``.csv`` or ``.jsonl`` object (optionally ``.gz``) in, predictions out.
+"""Batch prediction: a ``.csv``, ``.jsonl`` or ``.json`` object (optionally ``.gz``) in, predictions out.
 
 One engine for every trigger: a provider adapter (or the ``serverless-ml batch`` command) turns
 its event into an input URI and calls :func:`run_batch`. Importing this package loads neither
@@ -11,6 +11,11 @@ NumPy nor a cloud SDK; the first run pays for them.
     outputs.py    the predictions and errors files: their format and temp files
     publish.py    publishing them: only while the input is still the version read, on conditions
     triggered.py  run_for_created_object(): what every storage trigger does with one object
+    deadline.py   a run stopped cleanly before its invocation's time limit (BatchTimeLimit)
+    fanout.py     a file too large for one run: plan (row-aligned byte ranges), run_part, merge;
+                  the JSON contract an orchestrator (Step Functions, Durable Functions, Workflows) calls
+    boundaries.py the plan's pass over the bytes: line ends and CSV quote states, range by range
+    workers.py    the same fan-out with N local processes (serverless-ml batch --workers N)
 
 Where the outputs go, and which objects are never inputs, is core.storage.locations: the
 settings check the output prefix against the same rules at start.

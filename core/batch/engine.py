@@ -19,10 +19,11 @@ import gzip
 import logging
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO, cast
 
+from core.batch.deadline import BatchTimeLimit, Deadline, Pace
 from core.batch.formats import input_format
 from core.batch.model_threads import model_thread_limit
 from core.batch.outputs import OutputFiles
@@ -66,6 +67,7 @@ def run_batch(
     progress: Progress | None = None,
     store_for: Callable[..., Any] = store_for,
     version: ObjectVersion | None = None,
+    deadline: Deadline | None = None,
 ) -> BatchResult:
     """Predict every row of ``input_uri`` (exactly ``version`` of it, when given); write the
     outputs under ``output_prefix`` (default: ``settings.batch_output_uri``, else ``predictions/``
@@ -75,7 +77,8 @@ def run_batch(
     skipped (``superseded: ...``) with nothing published. Raises SettingsError for an output prefix
     that is the input's folder, ModelUnavailable when the model cannot be loaded, ObjectNotFound
     when the input is missing, StorageError when the input cannot be read or the outputs cannot
-    be written (nothing is published then), PredictionFailed when the model breaks.
+    be written (nothing is published then), PredictionFailed when the model breaks, BatchTimeLimit
+    when ``deadline`` comes before the file can be finished (see deadline.py; nothing published).
     """
     source = parse_uri(input_uri) if isinstance(input_uri, str) else input_uri
     targets = outputs_for(
@@ -91,7 +94,7 @@ def run_batch(
     started = time.perf_counter()
     reader = reader_for(found.kind, RowSchema(model.schema), by_position=model.feature_names_source == "generated")
     try:
-        return _run(source, targets, found, reader, model, settings, version, progress, store_for, started)
+        return _run(source, targets, found, reader, model, settings, version, progress, store_for, started, deadline)
     except ObjectSuperseded as exc:
         reason = f"superseded: {exc.message}"
         shown = version.describe() if version is not None and version.pinned else None
@@ -117,9 +120,9 @@ def open_input(source: StorageURI, version: ObjectVersion | None, timeout: float
 
 def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, settings: Settings,
          version: ObjectVersion | None, progress: Progress | None, store_for: Callable[..., Any],
-         started: float) -> BatchResult:
+         started: float, deadline: Deadline | None = None) -> BatchResult:
     timeout = settings.storage_timeout_seconds
-    read = predicted = failed = 0
+    counts = Counts()
     input_error = None
     with OutputFiles() as outputs, model_thread_limit(settings.batch_model_threads):
         stream_in, version = open_input(source, version, timeout, store_for)
@@ -127,32 +130,42 @@ def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, 
         logger.info("batch started", extra={"fields": {
             "input": source.display, "format": found.kind, "gzip": found.gzipped, "version": shown}})
         raw = _Counting(stream_in)
+        pace = None
+        if deadline is not None:
+            size = version.size if version is not None else None
+            if size is None:  # an event that did not tell the size, or a store without versions
+                known = store_for(source, timeout).stat(source)
+                size = known.size if known is not None else None
+            pace = Pace(deadline, source.display, size)
+
+        def after_chunk() -> None:
+            if progress is not None:
+                progress(counts.read, raw.count)
+            if pace is not None:
+                pace.check(counts.read, raw.count)
+
         try:
             # _Counting has the read and close the readers use, not all of BinaryIO; gzip reads forward
             # only, though typeshed's protocol for its file object also asks for seek
             stream: BinaryIO = (
                 gzip.GzipFile(fileobj=raw, mode="rb") if found.gzipped else raw  # type: ignore[call-overload,assignment]
             )
-            last_line = 0
             try:
-                for parsed in reader.chunks(stream, settings.batch_chunk_rows):
-                    last_line = max(last_line, parsed.last_line)
-                    rejected = _predict(model, parsed.numbers, parsed.rows, outputs) if parsed.numbers else []
-                    outputs.write_failures(sorted(parsed.failures + rejected, key=lambda f: f.line))
-                    read += len(parsed.numbers) + len(parsed.failures)
-                    predicted += len(parsed.numbers) - len(rejected)
-                    failed += len(parsed.failures) + len(rejected)
-                    if progress is not None:
-                        progress(read, raw.count)
+                predict_chunks(reader.chunks(stream, settings.batch_chunk_rows), model, outputs, counts, after_chunk)
             except BatchInputError as exc:
                 input_error, error_line = exc.message, exc.line
             except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-                error_line = last_line + 1
+                error_line = counts.last_line + 1
                 input_error = (
                     f"the input is not a complete gzip stream ({exc}); lines from {error_line} on could not be read"
                 )
             if input_error is not None:
                 outputs.write_failures([RowFailure(error_line, BatchInputError.code, input_error)])
+        except BatchTimeLimit as exc:
+            logger.error("batch stopped before the time limit", extra={"fields": {
+                "input": source.display, "version": shown, "rows_read": counts.read, "error_code": exc.code,
+                "reason": exc.message}})
+            raise
         finally:
             raw.close()
         outputs.finish()
@@ -160,6 +173,7 @@ def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, 
             outputs, targets, source, version, store_for=store_for, timeout=timeout, part_bytes=settings.batch_part_bytes
         )
         errors_uri = str(published.errors) if published.errors is not None else None
+    read, predicted, failed = counts.read, counts.predicted, counts.failed
 
     seconds = time.perf_counter() - started
     result = BatchResult(
@@ -177,6 +191,31 @@ def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, 
         }},
     )
     return result
+
+
+class Counts:
+    """Rows of one run (or one part) so far."""
+
+    __slots__ = ("read", "predicted", "failed", "last_line")
+
+    def __init__(self) -> None:
+        self.read = self.predicted = self.failed = self.last_line = 0
+
+
+def predict_chunks(chunks: Iterable[Any], model: Any, outputs: OutputFiles, counts: Counts,
+                   after_chunk: Callable[[], None] | None = None) -> None:
+    """Predict each parsed chunk and write its lines and failures (in line order) to ``outputs``;
+    the step of a whole run and of a fanned-out part (core/batch/fanout.py). A BatchInputError
+    from the reader propagates: the caller writes it as the last failure."""
+    for parsed in chunks:
+        counts.last_line = max(counts.last_line, parsed.last_line)
+        rejected = _predict(model, parsed.numbers, parsed.rows, outputs) if parsed.numbers else []
+        outputs.write_failures(sorted(parsed.failures + rejected, key=lambda f: f.line))
+        counts.read += len(parsed.numbers) + len(parsed.failures)
+        counts.predicted += len(parsed.numbers) - len(rejected)
+        counts.failed += len(parsed.failures) + len(rejected)
+        if after_chunk is not None:
+            after_chunk()
 
 
 def _predict(model: Any, numbers: list[int], rows: Any, outputs: OutputFiles) -> list[RowFailure]:

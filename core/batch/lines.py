@@ -42,20 +42,29 @@ class LineChunk:
         return len(self.lines) + len(self.too_long)
 
 
-def line_chunks(stream: BinaryIO, chunk_lines: int, *, quoted: bool = False) -> Iterator[LineChunk]:
+def line_chunks(
+    stream: BinaryIO, chunk_lines: int, *, quoted: bool = False, first_line: int = 1, offset: int = 0
+) -> Iterator[LineChunk]:
     """Yield chunks of up to ``chunk_lines`` rows (non-blank or over-long) read from ``stream``.
 
     Blank lines are neither rows nor errors; their numbers are skipped. ``quoted``: CSV records,
     whose quoted fields may hold line ends.
+
+    ``first_line``, ``offset``: the stream is a range of a larger file that starts at byte
+    ``offset``, at the start of line ``first_line``, outside any quoted field (a part of a fanned-out
+    run, core/batch/fanout.py). Its blocks are then read on the whole file's grid of BLOCK_BYTES, so
+    every line is read exactly as a run over the whole file reads it, over-long ones included.
     """
     pending = LineChunk()
     records = _Records(pending) if quoted else None
-    number = 0
+    number = first_line - 1
     carry = b""
     skipping_long_line = False
-    first = True
+    first = offset == 0  # a BOM is stripped at the start of the file only
+    size = BLOCK_BYTES - offset % BLOCK_BYTES
     while True:
-        block = stream.read(BLOCK_BYTES)
+        block = stream.read(size)
+        size = BLOCK_BYTES
         if not block:
             break
         end = block.rfind(b"\n")
@@ -189,7 +198,9 @@ def _ends_inside_quotes(line: str, inside: bool) -> bool:
 
 def _add(chunk: LineChunk, first_number: int, pieces: list[str]) -> None:
     lengths = list(map(len, pieces))
-    if pieces and min(lengths) > 1 and max(lengths) <= MAX_LINE_BYTES:  # the usual block: all plain rows
+    # the usual block: all plain rows. A line of spaces (" \r") is blank however long: without the
+    # isspace test it would be a row here and blank in the loop below, as other lines decide
+    if pieces and min(lengths) > 1 and max(lengths) <= MAX_LINE_BYTES and not any(map(str.isspace, pieces)):
         chunk.numbers.extend(range(first_number, first_number + len(pieces)))
         chunk.lines.extend(pieces)
         return

@@ -113,6 +113,12 @@ class OutputFiles:
     def has_errors(self) -> bool:
         return self._errors is not None
 
+    def store_as(self, store: Any, which: str, uri: Any, **options: Any) -> Any:
+        """Upload the finished ``which`` file ("predictions" or "errors") to ``uri`` of ``store``
+        (write_file's ``metadata``, ``precondition`` and ``part_bytes`` in ``options``): how
+        core/batch/publish.py stores each output."""
+        return store.write_file(uri, self.predictions_path if which == "predictions" else self.errors_path, **options)
+
     def finish(self) -> None:
         """Wait for every line and close both files; after this they are complete and can be
         published. Raises WriterProcessFailed when the writer process failed."""

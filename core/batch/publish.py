@@ -67,8 +67,10 @@ def publish(
     timeout: float,
     part_bytes: int,
 ) -> Published:
-    """Publish ``outputs`` (finished OutputFiles) to ``targets`` as made from ``source`` at
-    ``version``. Raises ObjectSuperseded when ``version`` is no longer the input's current one,
+    """Publish ``outputs`` to ``targets`` as made from ``source`` at ``version``: finished
+    OutputFiles (a run's temporary files), or a fanned-out run's parts (core/batch/fanout.py), each
+    an object with ``has_errors`` and ``store_as(store, "predictions" | "errors", uri, metadata=...,
+    precondition=..., part_bytes=...)`` that stores one output and returns its version. Raises ObjectSuperseded when ``version`` is no longer the input's current one,
     ObjectNotFound when the input is gone, StorageError when the outputs cannot be written."""
     out = store_for(targets.predictions, timeout)
     metadata = version.metadata() if version is not None else {}
@@ -91,14 +93,14 @@ def publish(
             raise
         try:
             if outputs.has_errors:
-                ours = out.write_file(
-                    targets.errors, outputs.errors_path, metadata=metadata,
+                ours = outputs.store_as(
+                    out, "errors", targets.errors, metadata=metadata,
                     precondition=Precondition(errors_found), part_bytes=part_bytes,
                 )
             elif errors_found is not None:  # an earlier run's errors must not sit beside these predictions
                 out.delete(targets.errors, precondition=Precondition(errors_found))
-            out.write_file(
-                targets.predictions, outputs.predictions_path, metadata=metadata,
+            outputs.store_as(
+                out, "predictions", targets.predictions, metadata=metadata,
                 precondition=Precondition(predictions_found), part_bytes=part_bytes,
             )
         except PreconditionFailed as exc:
@@ -139,13 +141,13 @@ def _publish_as_is(out: Any, outputs: Any, targets: OutputLocations, metadata: d
     """Unconditionally, as for a local file: errors first (or the stale errors file removed), then
     the predictions, so whoever waits for the predictions finds the errors file already there."""
     if outputs.has_errors:
-        out.write_file(targets.errors, outputs.errors_path, metadata=metadata, part_bytes=part_bytes)
+        outputs.store_as(out, "errors", targets.errors, metadata=metadata, part_bytes=part_bytes)
     else:
         try:
             out.delete(targets.errors)
         except ObjectNotFound:
             pass  # no folder yet, so nothing stale; a missing bucket fails the write just below
-    out.write_file(targets.predictions, outputs.predictions_path, metadata=metadata, part_bytes=part_bytes)
+    outputs.store_as(out, "predictions", targets.predictions, metadata=metadata, part_bytes=part_bytes)
     return Published(targets.errors if outputs.has_errors else None)
 
 

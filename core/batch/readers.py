@@ -114,8 +114,9 @@ class CsvReader:
         self.order: list[int] | None = None  # file column of each feature; None: same order
         self._typed: _TypedColumns | None = None
 
-    def chunks(self, stream: BinaryIO, chunk_rows: int) -> Iterator[ParsedChunk]:
-        for chunk in line_chunks(stream, chunk_rows, quoted=True):
+    def chunks(self, stream: BinaryIO, chunk_rows: int, first_line: int = 1, offset: int = 0) -> Iterator[ParsedChunk]:
+        """``first_line``, ``offset``: the stream is a range of the file (see lines.line_chunks)."""
+        for chunk in line_chunks(stream, chunk_rows, quoted=True, first_line=first_line, offset=offset):
             yield self.parse(chunk)
 
     def parse(self, chunk: LineChunk) -> ParsedChunk:
@@ -543,8 +544,9 @@ class JsonlReader:
         self.schema = schema
         self.json_rows = JsonRows(schema)
 
-    def chunks(self, stream: BinaryIO, chunk_rows: int) -> Iterator[ParsedChunk]:
-        for chunk in line_chunks(stream, chunk_rows):
+    def chunks(self, stream: BinaryIO, chunk_rows: int, first_line: int = 1, offset: int = 0) -> Iterator[ParsedChunk]:
+        """``first_line``, ``offset``: the stream is a range of the file (see lines.line_chunks)."""
+        for chunk in line_chunks(stream, chunk_rows, first_line=first_line, offset=offset):
             yield self.parse(chunk)
 
     def parse(self, chunk: LineChunk) -> ParsedChunk:

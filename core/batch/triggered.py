@@ -8,7 +8,8 @@ The object is predicted by :func:`run_batch`, and the run is settled one of thre
   the event names was replaced before the run could publish (``superseded: ...``; the newer
   version's own event publishes its predictions);
 - ``failed``: logged at ERROR with ``retry``. A wrong setting (``BATCH_OUTPUT_URI`` that is the
-  input's folder) is not retried: every retry would fail the same way. Any other failure (storage,
+  input's folder) is not retried: every retry would fail the same way; nor is a run stopped before
+  its invocation's time limit (core/batch/deadline.py): every retry would meet the same limit. Any other failure (storage,
   model, the output writer) is retried by the platform (SQS, Lambda's async retries, the blob
   trigger, Eventarc, Event Grid), so that nothing is lost.
 
@@ -22,6 +23,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from core.batch.deadline import BatchTimeLimit, Deadline
 from core.batch.engine import BatchResult, run_batch
 from core.errors import ObjectNotFound, ServerlessMLError, SettingsError
 from core.settings import Settings
@@ -43,19 +45,20 @@ class Settled:
 
 
 def settle_created_object(
-    uri: StorageURI, model_holder: Any, settings: Settings, version: ObjectVersion | None = None
+    uri: StorageURI, model_holder: Any, settings: Settings, version: ObjectVersion | None = None,
+    deadline: Deadline | None = None,
 ) -> Settled:
-    """Predict the object a trigger announced (the ``version`` its event names); never raises a
-    ServerlessMLError."""
+    """Predict the object a trigger announced (the ``version`` its event names; stopping cleanly
+    before ``deadline``, when given); never raises a ServerlessMLError."""
     try:
-        result = run_batch(uri, model_holder, settings, version=version)
+        result = run_batch(uri, model_holder, settings, version=version, deadline=deadline)
     except ObjectNotFound as exc:
         if exc.uri != uri.display:  # the output bucket or the model is missing: a setting to fix
             return _failed(uri, exc, retry=True)
         reason = f"{exc.message} (deleted after the event was sent?)"
         logger.warning("batch input skipped", extra={"fields": {"input": uri.display, "reason": reason}})
         return Settled("skipped", reason=reason)
-    except SettingsError as exc:
+    except (SettingsError, BatchTimeLimit) as exc:
         return _failed(uri, exc, retry=False)
     except ServerlessMLError as exc:
         return _failed(uri, exc, retry=True)

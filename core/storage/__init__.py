@@ -12,13 +12,17 @@ Versions (:mod:`core.storage.versions`): a store whose ``versioned`` is true rea
 version it is given (or raises :class:`~core.errors.ObjectSuperseded`), tells the current version
 of an object (``stat``), and writes or deletes on a :class:`~core.storage.versions.Precondition`
 (or raises :class:`~core.errors.PreconditionFailed`). ``file://`` is not versioned.
+
+Byte ranges and concatenation (batch fan-out, core/batch/fanout.py): ``open_read`` reads a range
+of an object, ``compose`` publishes the concatenation of several objects as one, without
+downloading them where the provider can concatenate on its side.
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from core.errors import StorageError
@@ -49,13 +53,17 @@ class ObjectStore(Protocol):
 
     def read_bytes(self, uri: StorageURI) -> bytes: ...
 
-    def open_read(self, uri: StorageURI, version: ObjectVersion | None = None) -> BinaryIO:
+    def open_read(
+        self, uri: StorageURI, version: ObjectVersion | None = None, *, start: int = 0, end: int | None = None
+    ) -> BinaryIO:
         """A stream over the object; over exactly ``version`` when it is pinned, or else
-        ObjectSuperseded (that version was replaced or deleted)."""
+        ObjectSuperseded (that version was replaced or deleted). ``start``/``end``: only bytes
+        ``start`` to ``end`` (exclusive; None: to the end), in one ranged request where the
+        provider takes one; ``end`` must not pass the object's size."""
         ...
 
     def stat(self, uri: StorageURI) -> ObjectVersion | None:
-        """The object's current version, or None when there is no such object."""
+        """The object's current version (with its ``size``), or None when there is no such object."""
         ...
 
     def write_bytes(self, uri: StorageURI, data: bytes) -> None: ...
@@ -69,6 +77,17 @@ class ObjectStore(Protocol):
         file larger than ``part_bytes`` goes in parts, committed by one last request. With a
         ``precondition``, the object is replaced only if it is as expected (else
         PreconditionFailed, nothing changed). Returns the version written (None: not versioned)."""
+        ...
+
+    def compose(
+        self, uri: StorageURI, sources: Sequence[StorageURI], *, metadata: Mapping[str, str] | None = None,
+        precondition: Precondition | None = None, part_bytes: int = DEFAULT_PART_BYTES,
+    ) -> ObjectVersion | None:
+        """Store the concatenation of ``sources`` (objects of this store, in the same bucket or
+        container as ``uri``, in this order) as ``uri``, atomically and on ``precondition`` as
+        write_file does, server-side where the provider can (S3 UploadPartCopy, GCS compose, Azure
+        Put Block From URL), so the bytes need not pass through this process. The sources are left
+        as they are. A missing source is ObjectNotFound. Returns the version written."""
         ...
 
     def delete(self, uri: StorageURI, *, precondition: Precondition | None = None) -> None:

@@ -14,6 +14,9 @@ gone answers 404 while the object itself exists: ObjectSuperseded), a conditiona
 sends ``ifGenerationMatch`` (0: the object must not exist). The GCS emulator the tests use keeps
 generations but ignores both (it serves the current object and never answers 412).
 
+``compose`` (a fanned-out batch run's parts merged into its outputs) is GCS's own compose, 32
+sources a request, in a tree of temporary objects beyond that; no byte passes through the caller.
+
     >>> store = GCSObjectStore(timeout_seconds=5)
     >>> store.read_bytes(parse_uri("gs://models/iris/model.joblib"))[:2]  # doctest: +SKIP
     b'\\x80\\x04'
@@ -26,7 +29,8 @@ import io
 import mimetypes
 import os
 import threading
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from core.errors import (
@@ -92,6 +96,7 @@ READ_CHUNK_BYTES = 8 * 1024 * 1024
 # pieces of part_bytes, rounded up to a multiple of this (the protocol's unit), so memory holds one
 # piece; the SDK's default piece is 100 MiB.
 RESUMABLE_UNIT_BYTES = 256 * 1024
+_COMPOSE_SOURCES = 32  # sources of one compose request
 
 
 class GCSObjectStore:
@@ -113,14 +118,18 @@ class GCSObjectStore:
         with mapped_errors(self._storage_error, uri, "read"):
             return self._blob(uri).download_as_bytes(timeout=self.timeout_seconds, retry=self._retry)
 
-    def open_read(self, uri: StorageURI, version: ObjectVersion | None = None) -> BinaryIO:
-        """A stream over the object (its ``version.generation`` when given), fetched in ranges. A
-        missing object fails here, not on the first read; the stream keeps to the generation that
-        existed when it was opened."""
+    def open_read(
+        self, uri: StorageURI, version: ObjectVersion | None = None, *, start: int = 0, end: int | None = None
+    ) -> BinaryIO:
+        """A stream over the object (its ``version.generation`` when given; bytes ``start`` to
+        ``end`` only, when given), fetched in ranges. A missing object fails here, not on the
+        first read; the stream keeps to the generation that existed when it was opened."""
+        if end is not None and end <= start:
+            return io.BytesIO()  # an empty range: nothing to ask for
         with mapped_errors(self._storage_error, uri, "read"):
             generation = version.generation if version is not None else None
             blob = self._client_once().bucket(uri.bucket).blob(uri.key, generation=generation)
-            ranges = _Ranges(blob, READ_CHUNK_BYTES, self.timeout_seconds, self._retry)
+            ranges = _Ranges(blob, READ_CHUNK_BYTES, self.timeout_seconds, self._retry, start, end)
         return mapped_stream(ranges, self._storage_error, uri)
 
     def write_bytes(self, uri: StorageURI, data: bytes) -> None:
@@ -138,7 +147,7 @@ class GCSObjectStore:
             blob = self._client_once().bucket(uri.bucket).get_blob(
                 uri.key, timeout=self.timeout_seconds, retry=self._retry
             )
-        return None if blob is None else ObjectVersion(generation=blob.generation)
+        return None if blob is None else ObjectVersion(generation=blob.generation, size=blob.size)
 
     def write_file(
         self, uri: StorageURI, path: str, *, metadata: Mapping[str, str] | None = None,
@@ -160,6 +169,58 @@ class GCSObjectStore:
                     data, size=size, content_type=_content_type(uri.name),
                     timeout=self.timeout_seconds, retry=self._retry, if_generation_match=_generation_match(precondition),
                 )
+        return ObjectVersion(generation=blob.generation)
+
+    def compose(
+        self, uri: StorageURI, sources: Sequence[StorageURI], *, metadata: Mapping[str, str] | None = None,
+        precondition: Precondition | None = None, part_bytes: int = DEFAULT_PART_BYTES,
+    ) -> ObjectVersion:
+        """GCS compose, which takes at most 32 sources a call: more sources are composed in a
+        tree, 32 at a time into temporary objects beside ``uri`` (``<name>.compose-<token>-<n>``,
+        removed afterwards, also when composing fails), and the last call writes ``uri`` with
+        ``metadata`` on ``precondition``. No byte passes through this process; ``part_bytes`` is
+        not used. No source at all writes an empty object."""
+        for source in sources:
+            if source.scheme != "gs" or source.bucket != uri.bucket:
+                raise ValueError(f"{source.display} cannot be composed into {uri.display}: GCS composes objects "
+                                 "of one bucket only")
+        if not sources:
+            with mapped_errors(self._storage_error, uri, "written"):
+                blob = self._blob(uri)
+                if metadata:
+                    blob.metadata = dict(metadata)
+                blob.upload_from_string(b"", content_type=_content_type(uri.name), timeout=self.timeout_seconds,
+                                        retry=self._retry, if_generation_match=_generation_match(precondition))
+            return ObjectVersion(generation=blob.generation)
+        bucket = self._client_once().bucket(uri.bucket)
+        level = [bucket.blob(source.key) for source in sources]
+        token = uuid.uuid4().hex[:12]
+        temporary: list[storage.Blob] = []
+        try:
+            while len(level) > _COMPOSE_SOURCES:
+                grouped = []
+                for at in range(0, len(level), _COMPOSE_SOURCES):
+                    group = level[at:at + _COMPOSE_SOURCES]
+                    if len(group) == 1:
+                        grouped.append(group[0])
+                        continue
+                    middle = bucket.blob(f"{uri.key}.compose-{token}-{len(temporary)}")
+                    middle.content_type = _content_type(uri.name)
+                    self._compose_call(middle, group, sources, uri, None)
+                    temporary.append(middle)
+                    grouped.append(middle)
+                level = grouped
+            blob = bucket.blob(uri.key)
+            blob.content_type = _content_type(uri.name)
+            if metadata:
+                blob.metadata = dict(metadata)
+            self._compose_call(blob, level, sources, uri, _generation_match(precondition))
+        finally:
+            for middle in temporary:
+                try:
+                    middle.delete(timeout=self.timeout_seconds, retry=self._retry)
+                except _SDK_ERRORS:  # a leftover costs storage only; the compose's own outcome matters
+                    pass
         return ObjectVersion(generation=blob.generation)
 
     def delete(self, uri: StorageURI, *, precondition: Precondition | None = None) -> None:
@@ -185,6 +246,22 @@ class GCSObjectStore:
                     ) from None
 
     # --- internals -----------------------------------------------------------------------------
+
+    def _compose_call(self, blob: storage.Blob, parts: list, sources: Sequence[StorageURI], uri: StorageURI,
+                      generation_match: int | None) -> None:
+        """One compose request; a 404 names the source that is missing, not the bucket."""
+        with mapped_errors(self._storage_error, uri, "written"):
+            try:
+                blob.compose(parts, timeout=self.timeout_seconds, retry=self._retry, if_generation_match=generation_match)
+            except api_exceptions.NotFound:
+                for source in sources:
+                    if not self._client_once().bucket(source.bucket).blob(source.key).exists(
+                            timeout=self.timeout_seconds, retry=self._retry):
+                        raise ObjectNotFound(
+                            f"{source.display} does not exist (it was to be composed into {uri.display})",
+                            source.display,
+                        ) from None
+                raise
 
     def _blob(self, uri: StorageURI, chunk_size: int | None = None) -> storage.Blob:
         return self._client_once().bucket(uri.bucket).blob(uri.key, chunk_size=chunk_size)
@@ -331,30 +408,34 @@ class _Ranges(io.RawIOBase):
     generation, the data, and a read past the end that answers 416); this reads the first range
     when opened (so a missing object fails at once) and learns the generation from that answer's
     ``x-goog-generation`` header, which pins the later ranges to it. A range shorter than asked
-    for is the last, so a small object is one request in all.
+    for is the last, so a small object is one request in all. ``start``/``limit``: only those
+    bytes of the object (positions stay the object's own).
     """
 
-    def __init__(self, blob: storage.Blob, chunk_bytes: int, timeout: float, retry: object) -> None:
+    def __init__(self, blob: storage.Blob, chunk_bytes: int, timeout: float, retry: object,
+                 start: int = 0, limit: int | None = None) -> None:
         super().__init__()
         self._blob = blob
         self._chunk_bytes = chunk_bytes
         self._timeout = timeout
         self._retry = retry
-        self._position = 0
-        self._end: int | None = None  # known once a short range has been read
+        self._position = start
+        self._limit = limit
+        self._end: int | None = limit  # known once a short range has been read
         self._buffer = b""
-        self._buffer_start = 0
-        self._fetch(0)
+        self._buffer_start = start
+        self._fetch(start)
 
     def _fetch(self, start: int) -> None:
+        wanted = self._chunk_bytes if self._limit is None else min(self._chunk_bytes, self._limit - start)
         try:
             data = self._blob.download_as_bytes(
-                start=start, end=start + self._chunk_bytes - 1, checksum=None,  # a range has no checksum
+                start=start, end=start + wanted - 1, checksum=None,  # a range has no checksum
                 timeout=self._timeout, retry=self._retry,
             )
         except api_exceptions.RequestRangeNotSatisfiable:  # started at or past the end
             data = b""
-        if len(data) < self._chunk_bytes:
+        if len(data) < wanted:
             self._end = start + len(data)
         self._buffer, self._buffer_start = data, start
 

@@ -62,10 +62,9 @@ class FileSlice(io.RawIOBase):
         if wanted <= 0:
             return 0
         self._file.seek(self._offset + self._position)  # the file is this slice's own
-        data = self._file.read(wanted)
-        buffer[: len(data)] = data
-        self._position += len(data)
-        return len(data)
+        count = self._file.readinto(memoryview(buffer).cast("B")[:wanted])
+        self._position += count
+        return count
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._length}[whence]

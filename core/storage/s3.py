@@ -20,6 +20,10 @@ read from the file one at a time (memory holds none of them), the object created
 CompleteMultipartUpload; an upload that fails is aborted (and the buckets' lifecycle rules remove
 any left after 7 days).
 
+``compose`` (a batch run's parts merged into its outputs) is a multipart upload whose parts S3
+copies from the sources itself (UploadPartCopy); only pieces under S3's 5 MiB part minimum are
+downloaded and uploaded again (see its docstring).
+
 Timeouts and retries are set here on purpose, so one call gives up within about
 ``timeout_seconds`` instead of botocore's default of 60 s per read and up to 5 attempts::
 
@@ -39,16 +43,17 @@ endpoint's address: :mod:`core.storage.s3_errors` maps each client's failures.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import closing
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from core.errors import StorageError
+from core.errors import ObjectNotFound, StorageError
 from core.storage import DEFAULT_PART_BYTES, DEFAULT_TIMEOUT_SECONDS, s3_direct
-from core.storage.parts import FileSlice, cut, part_size
+from core.storage.parts import MIN_PART_BYTES, FileSlice, cut, part_size
 from core.storage.s3_errors import botocore_error, direct_read_error
 from core.storage.sdk_errors import ErrorMapper, mapped_errors, mapped_stream
 from core.storage.uri import StorageURI
@@ -81,6 +86,7 @@ def _import_sdk() -> None:
 
 MAX_OBJECT_BYTES = 5 * 2**40  # the largest object S3 stores
 MAX_PARTS = 10_000  # parts of one multipart upload
+MAX_COPY_PART_BYTES = 5 * 2**30  # the largest part, also of UploadPartCopy
 STREAM_BUFFER_BYTES = 1024 * 1024  # open_read's buffer: one GET body read per MiB
 
 # Every store made in this process, so that a SnapStart restore can drop the connections and
@@ -123,15 +129,20 @@ class S3ObjectStore:
         with closing(body), mapped_errors(to_storage_error, uri, "read"):
             return body.read()
 
-    def open_read(self, uri: StorageURI, version: ObjectVersion | None = None) -> BinaryIO:
-        """A buffered binary stream over the object (exactly ``version`` when it is pinned); read
-        errors are storage errors too."""
-        body, to_storage_error = self._get(uri, version)
+    def open_read(
+        self, uri: StorageURI, version: ObjectVersion | None = None, *, start: int = 0, end: int | None = None
+    ) -> BinaryIO:
+        """A buffered binary stream over the object (exactly ``version`` when it is pinned; bytes
+        ``start`` to ``end`` only, by a Range header, when given); read errors are storage errors too."""
+        if end is not None and end <= start:
+            return io.BytesIO()  # an empty range: S3 would answer 416
+        byte_range = None if start == 0 and end is None else f"bytes={start}-{'' if end is None else end - 1}"
+        body, to_storage_error = self._get(uri, version, byte_range)
         return mapped_stream(body, to_storage_error, uri, STREAM_BUFFER_BYTES)
 
     def stat(self, uri: StorageURI) -> ObjectVersion | None:
-        """One HeadObject: the current version's versionId (versioned buckets) and eTag; None
-        when the key has no object (or its current version is a delete marker)."""
+        """One HeadObject: the current version's versionId (versioned buckets), eTag and size;
+        None when the key has no object (or its current version is a delete marker)."""
         with mapped_errors(self._storage_error, uri, "read"):
             try:
                 head = self.client().head_object(Bucket=uri.bucket, Key=uri.key)
@@ -139,7 +150,7 @@ class S3ObjectStore:
                 if (exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") == 404:
                     return None
                 raise
-        return ObjectVersion(version_id=head.get("VersionId"), etag=head.get("ETag"))
+        return ObjectVersion(version_id=head.get("VersionId"), etag=head.get("ETag"), size=head.get("ContentLength"))
 
     def write_bytes(self, uri: StorageURI, data: bytes) -> None:
         """One PutObject: S3 makes the object visible whole or not at all."""
@@ -182,6 +193,78 @@ class S3ObjectStore:
             else:  # each part reads its own slice of the file
                 each = part_size(size, part_bytes, MAX_PARTS)
                 answer = self._upload_in_parts(uri, path, size, each, extra, conditions)
+        return ObjectVersion(version_id=answer.get("VersionId"), etag=answer.get("ETag"))
+
+    def compose(
+        self, uri: StorageURI, sources: Sequence[StorageURI], *, metadata: Mapping[str, str] | None = None,
+        precondition: Precondition | None = None, part_bytes: int = DEFAULT_PART_BYTES,
+    ) -> ObjectVersion:
+        """A multipart upload whose parts are copied from the sources by S3 itself (UploadPartCopy,
+        each held to the eTag its HeadObject found), committed by CompleteMultipartUpload on
+        ``precondition``.
+
+        Every part but the last must be 5 MiB or more, and sources may be smaller. So a source
+        under 5 MiB is downloaded and gathered with its neighbours into a part of its own; after
+        such a piece, the head of the next source tops it up to 5 MiB; the rest of a source, when
+        it is 5 MiB or more, is copied server-side (in ranges of at most 5 GiB, S3's largest part),
+        else downloaded too. So under 10 MiB of each source passes through this process, and
+        memory holds under 10 MiB; sources of less than 5 MiB in all are downloaded and written
+        with one PutObject. ``part_bytes`` is not used: the parts follow the sources.
+        """
+        found = []
+        for source in sources:
+            if source.scheme != "s3":
+                raise ValueError(f"{source.display} cannot be composed into {uri.display}: not an S3 object")
+            head = self.stat(source)
+            if head is None:
+                raise ObjectNotFound(f"{source.display} does not exist (it was to be composed into {uri.display})",
+                                     source.display)
+            found.append((source, head))
+        extra: dict[str, Any] = {"Metadata": dict(metadata)} if metadata else {}
+        conditions = _write_conditions(precondition)
+        total = sum(head.size or 0 for _, head in found)
+        if total < MIN_PART_BYTES:  # one small object: download, one PutObject
+            data = b"".join(self._range(source, head, 0, head.size or 0) for source, head in found)
+            with mapped_errors(self._storage_error, uri, "written"):
+                answer = self.client().put_object(Bucket=uri.bucket, Key=uri.key, Body=data, **extra, **conditions)
+            return ObjectVersion(version_id=answer.get("VersionId"), etag=answer.get("ETag"))
+        client = self.client()
+        with mapped_errors(self._storage_error, uri, "written"):
+            upload_id = client.create_multipart_upload(
+                Bucket=uri.bucket, Key=uri.key, ChecksumAlgorithm="CRC32", **extra
+            )["UploadId"]
+        try:
+            parts = _ComposedParts(self, uri, upload_id)
+            for source, head in found:
+                size, at = head.size or 0, 0
+                if parts.pending:  # a small piece waits: top it up to S3's smallest part from this source
+                    at = min(size, MIN_PART_BYTES - len(parts.pending))
+                    parts.add_bytes(self._range(source, head, 0, at))
+                rest = size - at
+                if rest >= MIN_PART_BYTES:
+                    count = -(-rest // MAX_COPY_PART_BYTES)
+                    each = -(-rest // count)
+                    for offset in range(at, size, each):
+                        parts.copy(source, head, offset, min(size, offset + each))
+                elif rest:
+                    parts.add_bytes(self._range(source, head, at, size))
+            parts.flush()
+            if len(parts.done) > MAX_PARTS:
+                raise StorageError(
+                    f"{uri.display} cannot be written: {len(parts.done)} parts, more than the {MAX_PARTS} of one "
+                    "S3 upload; expected fewer, larger sources", uri.display,
+                )
+            with mapped_errors(self._storage_error, uri, "written"):
+                answer = client.complete_multipart_upload(
+                    Bucket=uri.bucket, Key=uri.key, UploadId=upload_id, MultipartUpload={"Parts": parts.done},
+                    **conditions,
+                )
+        except BaseException:
+            try:
+                client.abort_multipart_upload(Bucket=uri.bucket, Key=uri.key, UploadId=upload_id)
+            except Exception:  # the failure that got here is the one to report; lifecycle rules clean up
+                pass
+            raise
         return ObjectVersion(version_id=answer.get("VersionId"), etag=answer.get("ETag"))
 
     def delete(self, uri: StorageURI, *, precondition: Precondition | None = None) -> None:
@@ -235,16 +318,16 @@ class S3ObjectStore:
     # --- internals -----------------------------------------------------------------------------------
 
     def _get(
-        self, uri: StorageURI, version: ObjectVersion | None = None
+        self, uri: StorageURI, version: ObjectVersion | None = None, byte_range: str | None = None
     ) -> tuple[s3_direct.ObjectResponse | StreamingBody, ErrorMapper]:
-        """The object's body (of ``version`` when pinned), and the mapping function for failures
-        while reading it (the body of a direct GET fails with http.client's exceptions, botocore's
-        with its own)."""
+        """The object's body (of ``version`` when pinned; ``byte_range`` only, a Range header's
+        value, when given), and the mapping function for failures while reading it (the body of a
+        direct GET fails with http.client's exceptions, botocore's with its own)."""
         target = s3_direct.direct_target(uri)
         if target is not None:
             try:
                 response = s3_direct.get_object(
-                    target, uri, self.timeout_seconds, self.attempts, self.per_attempt_seconds, version
+                    target, uri, self.timeout_seconds, self.attempts, self.per_attempt_seconds, version, byte_range
                 )
                 return response, self._direct_read_error
             except s3_direct.RedirectToBotocore:
@@ -253,8 +336,21 @@ class S3ObjectStore:
         conditions = {"VersionId": query["versionId"]} if query else {}
         if headers:
             conditions["IfMatch"] = headers["if-match"]
+        if byte_range:
+            conditions["Range"] = byte_range
         with mapped_errors(self._storage_error, uri, "read"):
             return self.client().get_object(Bucket=uri.bucket, Key=uri.key, **conditions)["Body"], self._storage_error
+
+    def _range(self, source: StorageURI, head: ObjectVersion, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` of the version of ``source`` that ``head`` found (botocore;
+        a composing run has the client already)."""
+        if end <= start:
+            return b""
+        with mapped_errors(self._storage_error, source, "read"):
+            answer = self.client().get_object(
+                Bucket=source.bucket, Key=source.key, Range=f"bytes={start}-{end - 1}", IfMatch=head.quoted_etag,
+            )
+            return answer["Body"].read()
 
     def _upload_in_parts(
         self, uri: StorageURI, path: str, size: int, each: int, extra: dict[str, Any], conditions: dict[str, str]
@@ -294,6 +390,50 @@ class S3ObjectStore:
 
     def _direct_read_error(self, exc: Exception, uri: StorageURI, done: str) -> StorageError | None:
         return direct_read_error(exc, uri, done, self.timeout_seconds)
+
+
+class _ComposedParts:
+    """The parts of one composing multipart upload, in order: copied ranges, and small pieces
+    gathered in memory (``pending``) until they make a part of S3's smallest size."""
+
+    def __init__(self, store: S3ObjectStore, uri: StorageURI, upload_id: str) -> None:
+        self._store = store
+        self._uri = uri
+        self._upload_id = upload_id
+        self.pending = bytearray()
+        self.done: list[dict[str, Any]] = []
+
+    def add_bytes(self, data: bytes) -> None:
+        self.pending += data
+        if len(self.pending) >= MIN_PART_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        with mapped_errors(self._store._storage_error, self._uri, "written"):
+            answer = self._store.client().upload_part(
+                Bucket=self._uri.bucket, Key=self._uri.key, UploadId=self._upload_id, PartNumber=len(self.done) + 1,
+                Body=bytes(self.pending), ChecksumAlgorithm="CRC32",
+            )
+        self._record(answer)
+        self.pending = bytearray()
+
+    def copy(self, source: StorageURI, head: ObjectVersion, start: int, end: int) -> None:
+        self.flush()
+        with mapped_errors(self._store._storage_error, self._uri, "written"):
+            answer = self._store.client().upload_part_copy(
+                Bucket=self._uri.bucket, Key=self._uri.key, UploadId=self._upload_id, PartNumber=len(self.done) + 1,
+                CopySource={"Bucket": source.bucket, "Key": source.key}, CopySourceRange=f"bytes={start}-{end - 1}",
+                CopySourceIfMatch=head.quoted_etag,
+            )
+        self._record(answer.get("CopyPartResult") or {})
+
+    def _record(self, answer: dict[str, Any]) -> None:
+        part: dict[str, Any] = {"PartNumber": len(self.done) + 1, "ETag": answer["ETag"]}
+        if answer.get("ChecksumCRC32"):
+            part["ChecksumCRC32"] = answer["ChecksumCRC32"]
+        self.done.append(part)
 
 
 def _write_conditions(precondition: Precondition | None) -> dict[str, str]:

@@ -144,11 +144,16 @@ def read_conditions(version: ObjectVersion | None) -> tuple[dict[str, str], dict
 
 
 def get_object(target: Target, uri: StorageURI, timeout_seconds: float, attempts: int,
-               per_attempt: float, version: ObjectVersion | None = None) -> ObjectResponse:
-    """GET the object (exactly ``version`` when it is pinned): its body on 200; a core StorageError
-    on any failure (after the retries), ObjectSuperseded when that version is gone or replaced;
+               per_attempt: float, version: ObjectVersion | None = None,
+               byte_range: str | None = None) -> ObjectResponse:
+    """GET the object (exactly ``version`` when it is pinned; ``byte_range`` only, a Range
+    header's value, when given): its body on 200 (206 for a range); a core StorageError on any
+    failure (after the retries), ObjectSuperseded when that version is gone or replaced;
     RedirectToBotocore when S3 answers that the bucket lives elsewhere."""
     query, conditions = read_conditions(version)
+    if byte_range:
+        conditions = {**conditions, "range": byte_range}
+    success = 206 if byte_range else 200
     request_path = f"{target.path}?{query_string(query)}" if query else target.path
     failure: StorageError | None = None
     for attempt in range(attempts):
@@ -176,7 +181,7 @@ def get_object(target: Target, uri: StorageURI, timeout_seconds: float, attempts
             connection.close()
             failure = unreachable(uri, "read", exc) if not connected else connection_failed(uri, "read", exc)
             continue
-        if response.status == 200:
+        if response.status == success:
             return ObjectResponse(connection, response)
         try:
             head = response.read(64 * 1024)

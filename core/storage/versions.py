@@ -44,6 +44,9 @@ class ObjectVersion(NamedTuple):
     etag: str | None = None  # S3 or Azure eTag, as sent (quoted or not: see plain_etag)
     generation: int | None = None  # GCS generation
     sequencer: str | None = None  # the event's ordering key (S3, Event Grid): recorded, not compared
+    # the object's length in bytes where a look at it (stat) told it; not part of which version it
+    # is (same_as and metadata ignore it): a batch plan cuts ranges by it
+    size: int | None = None
 
     @property
     def plain_etag(self) -> str | None:

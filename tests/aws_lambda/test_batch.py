@@ -461,3 +461,39 @@ def test_a_mixed_pipeline_is_predicted_from_s3(make_app, s3, bucket, typed_model
     where = "line 4, column 'age'" if csv_input else "instances[2].age"
     assert error == {"line": 4 if csv_input else 3, "code": "invalid_value",
                      "message": f"{where} is the string 'x'; expected a number"}
+
+
+# --- Lambda's time limit --------------------------------------------------------------------------------
+
+
+class TimedContext(LambdaContext):
+    """The runtime's context with its clock: the milliseconds left in the invocation."""
+
+    def __init__(self, remaining_ms: int) -> None:
+        super().__init__(aws_request_id="timed-1")
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_a_file_that_cannot_be_finished_in_time_stops_publishes_nothing_and_names_the_fanout_setting(
+        harness, s3, bucket, caplog):
+    from aws_lambda.batch import handle
+
+    created = put(s3, bucket, KEY, HEADER + GOOD_ROWS)
+
+    late = handle(harness.app, direct_event(bucket, KEY, created), TimedContext(remaining_ms=3_000))
+    in_time = handle(harness.app, direct_event(bucket, "incoming/other.csv", put(s3, bucket, "incoming/other.csv",
+                                                                               HEADER + GOOD_ROWS)),
+                     TimedContext(remaining_ms=600_000))
+
+    (result,) = late["results"]  # a direct invocation that is not raised: a retry would stop the same way
+    assert (result["status"], result["retry"], result["error"]["code"]) == ("failed", False, "batch_time_limit")
+    message = result["error"]["message"]
+    assert message.startswith(f"s3://{bucket}/{KEY} cannot be finished in this invocation: 3 rows were done in ")
+    assert "nothing was published" in message and message.endswith("when BATCH_FANOUT_STATE_MACHINE_ARN is set")
+    assert not [k for k in keys(s3, bucket) if k.startswith(f"predictions/{KEY}")]
+    logged = [r for r in caplog.records if getattr(r, "fields", {}).get("error_code") == "batch_time_limit"]
+    assert logged and all(r.levelname == "ERROR" for r in logged)
+    assert in_time["results"][0]["status"] == "predicted"

@@ -134,6 +134,24 @@ def test_a_wrong_batch_part_bytes_names_the_variable_and_the_limits(value):
     )
 
 
+def test_fanout_part_sizes_have_defaults_and_are_read():
+    settings = Settings.from_env({"MODEL_URI": URI})
+    assert (settings.batch_fanout_part_bytes, settings.batch_fanout_part_rows) == (256 * 1024 * 1024, 0)
+    settings = Settings.from_env({"MODEL_URI": URI, "BATCH_FANOUT_PART_BYTES": "1_000_000",
+                                  "BATCH_FANOUT_PART_ROWS": "50000"})
+    assert (settings.batch_fanout_part_bytes, settings.batch_fanout_part_rows) == (1_000_000, 50_000)
+
+
+@pytest.mark.parametrize("name, value, bounds", [
+    ("BATCH_FANOUT_PART_BYTES", "255", "256 (256 bytes: tiny parts are for tests) to 1099511627776 (1 TiB)"),
+    ("BATCH_FANOUT_PART_ROWS", "-1", "0 (0: cut by bytes only) to 1000000000000 (a trillion rows)"),
+])
+def test_a_wrong_fanout_part_size_names_the_variable_and_the_limits(name, value, bounds):
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"MODEL_URI": URI, name: value})
+    assert caught.value.message == f"{name}='{value}' is not allowed; expected an integer from {bounds}"
+
+
 @pytest.mark.parametrize(
     "value, expected",
     [("s3://bucket/out", "s3://bucket/out/"), ("s3://bucket", "s3://bucket/"), ("file:///srv/out/", "file:///srv/out/")],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,9 @@ import pytest
 from core.batch.engine import BatchResult, run_batch
 from core.model import ModelHolder
 from core.settings import Settings
+from tests.azure_function.azurite import Azurite
+from tests.gcp_parts import GcsEmulator
+from tests.support import free_port
 
 
 class BatchRun:
@@ -37,3 +41,19 @@ class BatchRun:
 @pytest.fixture
 def batch(tmp_path, demo_model_uri) -> BatchRun:
     return BatchRun(tmp_path / "incoming", demo_model_uri)
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory) -> Iterator[Azurite]:
+    """One Azurite for the batch tests of the session (each test makes a container of its own)."""
+    server = Azurite(tmp_path_factory.mktemp("azurite-batch")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs(tmp_path_factory) -> Iterator[GcsEmulator]:
+    """One GCS emulator for the batch tests of the session (each test makes a bucket of its own)."""
+    emulator = GcsEmulator(free_port(), tmp_path_factory.mktemp("gcs-batch")).start()
+    yield emulator
+    emulator.stop()

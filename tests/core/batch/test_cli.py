@@ -10,9 +10,10 @@ from tests.support import isolated_env, serve_command
 HEADER = "sepal_length,sepal_width,petal_length,petal_width\n"
 
 
-def batch_command(cwd, *args: str) -> subprocess.CompletedProcess:
+def batch_command(cwd, *args: str, **settings: str) -> subprocess.CompletedProcess:
     env = isolated_env()
     env.pop("BATCH_CHUNK_ROWS", None)
+    env.update(settings)
     return subprocess.run(
         [*serve_command(), "batch", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
@@ -70,3 +71,27 @@ def test_a_refused_header_says_the_file_was_refused_and_why(tmp_path, demo_model
         f"petal_width; see {errors}"
     ) in done.stderr
     assert "line(s) failed" not in done.stderr
+
+
+def test_two_workers_write_what_one_process_writes(tmp_path, demo_model_uri):
+    rows = [f"{4 + n % 40 / 10:.1f},{2 + n % 23 / 10:.1f},{1 + n % 60 / 10:.1f},{n % 25 / 10:.1f}" for n in range(400)]
+    rows[123] = "5.1,abc,1.4,0.2"
+    rows[301] = '5.1,"3.5\n",1.4'
+    (tmp_path / "day.csv").write_text(HEADER + "\n".join(rows) + "\n")
+    one = batch_command(tmp_path, "day.csv", "one", "--model", demo_model_uri, BATCH_CHUNK_ROWS="20")
+    two = batch_command(tmp_path, "day.csv", "two", "--model", demo_model_uri, "--workers", "2",
+                        BATCH_FANOUT_PART_BYTES="1024", BATCH_CHUNK_ROWS="20", LOG_LEVEL="WARNING")
+
+    assert (one.returncode, two.returncode) == (1, 1), two.stderr
+    summary = json.loads(two.stdout)
+    assert summary["fanout"]["workers"] == 2 and summary["fanout"]["parts"] >= 4
+    assert summary["rows_failed"] == 2 and summary["rows_read"] == 400
+    for name in ("day.csv.predictions.jsonl", "day.csv.errors.jsonl"):
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["day.csv.errors.jsonl", "day.csv.predictions.jsonl"]
+
+
+def test_a_number_of_workers_out_of_range_is_refused(tmp_path, demo_model_uri):
+    done = batch_command(tmp_path, "day.csv", "--model", demo_model_uri, "--workers", "0")
+    assert done.returncode == 2
+    assert "argument --workers: expected a number of processes from 1 to 256; got '0'" in done.stderr

@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import core.storage
 from core.batch.engine import BatchResult, run_batch
 from core.model import ModelHolder
 from core.settings import Settings
 from core.storage import StorageURI, store_for
 from core.storage.parts import MIN_PART_BYTES
 from core.storage.versions import ObjectVersion
-from tests.azure_function.azurite import Azurite
-from tests.gcp_parts import GcsEmulator
-from tests.support import CSV_WITH_A_BAD_ROW, GOOD_CSV, free_port
+from tests.core.batch.places import Place, open_place
+from tests.support import CSV_WITH_A_BAD_ROW, GOOD_CSV
 
 KEY = "incoming/day.csv"
 PREDICTIONS = "predictions/incoming/day.csv.predictions.jsonl"
@@ -36,141 +32,12 @@ V1 = CSV_WITH_A_BAD_ROW  # line 3 fails: v1 has an errors file
 V2 = GOOD_CSV + "5.9,3.0,4.2,1.5\n"  # no failed line: v2 has none
 
 
-class Place:
-    """A bucket or container on one local server: upload as a user would, read back as a test does."""
-
-    scheme: str
-    bucket: str
-
-    def uri(self, key: str) -> StorageURI:
-        return StorageURI(self.scheme, self.bucket, key)
-
-    def put(self, key: str, data: str | bytes) -> ObjectVersion:
-        """Upload; the version as the object's event names it."""
-        raise NotImplementedError
-
-    def get(self, key: str) -> bytes | None:
-        raise NotImplementedError
-
-    def metadata(self, key: str) -> dict[str, str]:
-        raise NotImplementedError
-
-    def keys(self) -> set[str]:
-        raise NotImplementedError
-
-
-class S3Place(Place):
-    scheme = "s3"
-
-    def __init__(self, versioning: bool) -> None:
-        import boto3
-
-        self.client = boto3.session.Session().client("s3")
-        self.bucket = f"pinned-{uuid.uuid4().hex[:12]}"
-        self.client.create_bucket(Bucket=self.bucket)
-        if versioning:
-            self.client.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
-
-    def put(self, key, data):
-        answer = self.client.put_object(Bucket=self.bucket, Key=key, Body=data.encode() if isinstance(data, str) else data)
-        # S3's event: eTag unquoted, versionId in a versioned bucket, a sequencer
-        return ObjectVersion(version_id=answer.get("VersionId"), etag=answer["ETag"].strip('"'),
-                             sequencer=uuid.uuid4().hex[:18].upper())
-
-    def get(self, key):
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except self.client.exceptions.NoSuchKey:
-            return None
-
-    def metadata(self, key):
-        return self.client.head_object(Bucket=self.bucket, Key=key)["Metadata"]
-
-    def keys(self):
-        return {item["Key"] for item in self.client.list_objects_v2(Bucket=self.bucket).get("Contents", [])}
-
-
-class AzurePlace(Place):
-    scheme = "az"
-
-    def __init__(self, azurite) -> None:
-        self.azurite = azurite
-        self.bucket = f"pinned-{uuid.uuid4().hex[:12]}"
-        self.container = azurite.client().create_container(self.bucket)
-
-    def put(self, key, data):
-        blob = self.container.get_blob_client(key)
-        etag = blob.upload_blob(data.encode() if isinstance(data, str) else data, overwrite=True)["etag"]
-        return ObjectVersion(etag=etag.strip('"'), sequencer=uuid.uuid4().hex.upper())  # as Event Grid sends them
-
-    def get(self, key):
-        blob = self.container.get_blob_client(key)
-        return blob.download_blob().readall() if blob.exists() else None
-
-    def metadata(self, key):
-        return self.container.get_blob_client(key).get_blob_properties().metadata
-
-    def keys(self):
-        return {blob.name for blob in self.container.list_blobs()}
-
-
-class GcsPlace(Place):
-    scheme = "gs"
-
-    def __init__(self, emulator: GcsEmulator) -> None:
-        self.client = emulator.client()
-        self.bucket = f"pinned-{uuid.uuid4().hex[:12]}"
-        emulator.create_bucket(self.bucket)
-
-    def put(self, key, data):
-        blob = self.client.bucket(self.bucket).blob(key)
-        blob.upload_from_string(data)
-        return ObjectVersion(generation=blob.generation)
-
-    def get(self, key):
-        blob = self.client.bucket(self.bucket).get_blob(key)
-        return None if blob is None else blob.download_as_bytes()
-
-    def metadata(self, key):
-        return self.client.bucket(self.bucket).get_blob(key).metadata or {}
-
-    def keys(self):
-        return {blob.name for blob in self.client.list_blobs(self.bucket)}
-
-
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory) -> Iterator:
-    server = Azurite(tmp_path_factory.mktemp("azurite-versions")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def gcs(tmp_path_factory) -> Iterator[GcsEmulator]:
-    emulator = GcsEmulator(free_port(), tmp_path_factory.mktemp("gcs-versions")).start()
-    yield emulator
-    emulator.stop()
-
-
 PLACES = ["s3-versioned", "s3-etag", "azure", "gcs"]
 
 
 @pytest.fixture(params=PLACES)
 def place(request, monkeypatch) -> Place:
-    """Core's stores are built from the environment, as in production: each test gets a registry
-    of its own, pointed at the server of its place."""
-    monkeypatch.setattr(core.storage, "_stores", {})
-    if request.param.startswith("s3"):
-        request.getfixturevalue("aws_env")
-        return S3Place(versioning=request.param == "s3-versioned")
-    if request.param == "azure":
-        azurite = request.getfixturevalue("azurite")
-        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
-        return AzurePlace(azurite)
-    emulator = request.getfixturevalue("gcs")
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)
-    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
-    return GcsPlace(emulator)
+    return open_place(request.param, request, monkeypatch)
 
 
 @pytest.fixture

@@ -76,6 +76,7 @@ NOT_ANSWERED = {
     "batch_output_failed": "batch only (core/batch/output_writer.py): it fails a run, never a request",
     "object_superseded": "a model blob replaced while read is answered as model_unavailable; in batch a skip",
     "precondition_failed": "batch only (core/batch/publish.py): a conditional write of an output, looked at again",
+    "batch_time_limit": "batch only (core/batch/deadline.py): a run stopped before its invocation's time limit",
 }
 # Codes only the local server's front end answers (it cannot read the body); see the test below.
 LOCAL_SERVER_CODES = {"bad_request"}

@@ -269,7 +269,7 @@ def test_delete_removes_the_blob_and_a_second_delete_succeeds(store):
 def test_a_read_is_held_to_the_etag_it_is_given(store, azurite):
     uri = parse_uri("az://data/in/day.csv")
     first = azurite.put("data", "in/day.csv", b"v1")
-    assert store.stat(uri) == ObjectVersion(etag=first)
+    assert store.stat(uri) == ObjectVersion(etag=first, size=2)
     # as Event Grid sends it: unquoted
     assert store.open_read(uri, ObjectVersion(etag=first.strip('"'))).read() == b"v1"
     second = azurite.put("data", "in/day.csv", b"v2")
@@ -287,7 +287,7 @@ def test_a_write_on_a_precondition_replaces_only_what_was_found(store, tmp_path)
     path = tmp_path / "p.jsonl"
     path.write_bytes(b'{"line":2}\n')
     first = store.write_file(uri, str(path), metadata={"input-etag": "0x8D4E"}, precondition=Precondition(None))
-    assert store.stat(uri) == ObjectVersion(etag=first.etag)
+    assert store.stat(uri) == ObjectVersion(etag=first.etag, size=11)
 
     with pytest.raises(PreconditionFailed) as raised:  # If-None-Match: * on a blob that exists: 409
         store.write_file(uri, str(path), precondition=Precondition(None))
@@ -327,3 +327,37 @@ def test_a_delete_on_a_precondition_removes_only_what_was_found(store, azurite):
     assert store.stat(uri) is None
     with pytest.raises(PreconditionFailed):  # gone: Azurite answers 412 for If-Match on a missing blob
         store.delete(uri, precondition=Precondition(ObjectVersion(etag=current)))
+
+
+# --- byte ranges and compose (batch fan-out) ---------------------------------------------------------
+
+
+def test_a_byte_range_of_one_version(store, azurite):
+    uri = parse_uri("az://data/in/range.csv")
+    etag = azurite.put("data", "in/range.csv", b"0123456789")
+    assert store.open_read(uri, ObjectVersion(etag=etag), start=2, end=5).read() == b"234"
+    assert store.open_read(uri, start=7).read() == b"789"
+    assert store.open_read(uri, start=4, end=4).read() == b""
+
+
+def test_compose_stages_each_source_from_its_url_and_commits_once(store, azurite):
+    pieces = [b'{"line":2}\n', b"", b'{"line":3}\n' * 100]
+    sources = []
+    for n, data in enumerate(pieces):
+        azurite.put("data", f"compose/parts/{n}", data)
+        sources.append(parse_uri(f"az://data/compose/parts/{n}"))
+    uri = parse_uri("az://data/compose/all.jsonl")
+
+    written = store.compose(uri, sources, metadata={"input-etag": "0x8D4E"}, precondition=Precondition(None))
+
+    blob = azurite.client().get_blob_client("data", "compose/all.jsonl")
+    assert blob.download_blob().readall() == b"".join(pieces)
+    committed, uncommitted = blob.get_block_list("all")
+    assert [block.size for block in committed] == [len(pieces[0]), len(pieces[2])] and uncommitted == []
+    properties = blob.get_blob_properties()
+    assert properties.metadata == {"input_etag": "0x8D4E"} and written.etag == properties.etag
+    with pytest.raises(PreconditionFailed):
+        store.compose(uri, sources, precondition=Precondition(None))
+    with pytest.raises(ObjectNotFound, match=r"^az://data/compose/parts/9 does not exist \(it was to be composed"):
+        store.compose(uri, [sources[0], parse_uri("az://data/compose/parts/9")])
+    assert blob.download_blob().readall() == b"".join(pieces)

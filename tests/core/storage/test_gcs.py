@@ -268,9 +268,9 @@ def test_stat_names_the_current_generation_and_writes_record_metadata(store, emu
     uri = parse_uri(f"gs://{BUCKET}/in/day.csv")
     assert store.stat(uri) is None
     first = emulator.upload(BUCKET, "in/day.csv", b"v1")
-    assert store.stat(uri) == ObjectVersion(generation=first)
+    assert store.stat(uri) == ObjectVersion(generation=first, size=2)
     second = emulator.upload(BUCKET, "in/day.csv", b"v2")
-    assert second > first and store.stat(uri) == ObjectVersion(generation=second)
+    assert second > first and store.stat(uri) == ObjectVersion(generation=second, size=2)
     assert store.open_read(uri, ObjectVersion(generation=second)).read() == b"v2"
 
     path = tmp_path / "p.jsonl"
@@ -310,3 +310,32 @@ def test_the_emulator_still_ignores_preconditions(store, emulator, tmp_path):
     store.write_file(uri, str(path))
     store.write_file(uri, str(path), precondition=Precondition(None))  # GCS: 412
     assert store.stat(uri) is not None
+
+
+def test_a_byte_range_is_read_in_ranges(store, monkeypatch):
+    monkeypatch.setattr(gcs, "READ_CHUNK_BYTES", 4)
+    uri = parse_uri(f"gs://{BUCKET}/in/range.csv")
+    store.write_bytes(uri, b"0123456789abcdef")
+    assert store.open_read(uri, start=3, end=13).read() == b"3456789abc"
+    assert store.open_read(uri, start=14).read() == b"ef"
+    assert store.open_read(uri, start=5, end=5).read() == b""
+
+
+def test_compose_of_more_than_32_sources_is_a_tree_whose_temporaries_are_removed(store, emulator):
+    pieces = [f'{{"line":{n}}}\n'.encode() for n in range(70)]
+    sources = []
+    for n, data in enumerate(pieces):
+        sources.append(parse_uri(f"gs://{BUCKET}/compose/parts/{n:05d}"))
+        store.write_bytes(sources[-1], data)
+    uri = parse_uri(f"gs://{BUCKET}/compose/out/all.jsonl")
+
+    written = store.compose(uri, sources, metadata={"input-generation": "7"}, precondition=Precondition(None))
+
+    blob = emulator.client().bucket(BUCKET).get_blob("compose/out/all.jsonl")
+    assert blob.metadata == {"input-generation": "7"} and written.generation == blob.generation
+    assert blob.download_as_bytes() == b"".join(pieces)
+    assert [b.name for b in emulator.client().list_blobs(BUCKET, prefix="compose/out/")] == ["compose/out/all.jsonl"]
+    with pytest.raises(ObjectNotFound, match=r"compose/parts/99999 does not exist \(it was to be composed"):
+        store.compose(uri, [sources[0], parse_uri(f"gs://{BUCKET}/compose/parts/99999")])
+    store.compose(uri, [])
+    assert store.read_bytes(uri) == b""

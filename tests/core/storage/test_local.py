@@ -62,3 +62,24 @@ def test_delete_removes_the_file_and_a_second_delete_succeeds(tmp_path):
     store.delete(uri)  # already gone: a repeated cleanup succeeds
     with pytest.raises(ObjectNotFound, match=r"^file://\.\.\./x\.jsonl cannot be deleted: its folder does not exist$"):
         store.delete(parse_uri((tmp_path / "nowhere" / "x.jsonl").as_uri()))
+
+
+def test_a_range_is_read_and_files_are_composed_in_order(tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "0").write_bytes(b"alpha\n")
+    (folder / "1").write_bytes(b"")
+    (folder / "2").write_bytes(b"beta\n")
+    source = parse_uri((folder / "0").as_uri())
+    store = store_for(source)
+    with store.open_read(source, start=2, end=5) as stream:
+        assert stream.read() == b"pha"
+    assert store.open_read(source, start=3).read() == b"ha\n"
+    assert store.stat(source).size == 6
+
+    target = parse_uri((tmp_path / "out" / "all.jsonl").as_uri())
+    store.compose(target, [parse_uri((folder / name).as_uri()) for name in "012"])
+    assert (tmp_path / "out" / "all.jsonl").read_bytes() == b"alpha\nbeta\n"
+    with pytest.raises(ObjectNotFound, match=r"\.\.\./9 does not exist"):
+        store.compose(target, [parse_uri((folder / "9").as_uri())])
+    assert (tmp_path / "out" / "all.jsonl").read_bytes() == b"alpha\nbeta\n"  # unchanged

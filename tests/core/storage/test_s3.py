@@ -417,7 +417,7 @@ def test_a_versioned_bucket_gives_exactly_the_version_asked_for(versioned_bucket
     uri = parse_uri(f"s3://{versioned_bucket}/in/day.csv")
     v1 = _put(reader, versioned_bucket, "in/day.csv", b"v1")
     v2 = _put(reader, versioned_bucket, "in/day.csv", b"v2")
-    assert reader.stat(uri) == ObjectVersion(version_id=v2.version_id, etag=v2.etag)
+    assert reader.stat(uri) == ObjectVersion(version_id=v2.version_id, etag=v2.etag, size=2)
 
     with reader.open_read(uri, v1) as stream:
         assert stream.read() == b"v1"  # not the current one
@@ -430,7 +430,7 @@ def test_a_versioned_bucket_gives_exactly_the_version_asked_for(versioned_bucket
 def test_without_versioning_a_read_is_held_to_the_etag(bucket, reader):
     uri = parse_uri(f"s3://{bucket}/in/day.csv")
     v1 = _put(reader, bucket, "in/day.csv", b"v1")
-    assert reader.stat(uri) == ObjectVersion(etag=v1.etag)
+    assert reader.stat(uri) == ObjectVersion(etag=v1.etag, size=2)
     assert reader.open_read(uri, v1).read() == b"v1"
     v2 = _put(reader, bucket, "in/day.csv", b"v2")
 
@@ -452,7 +452,7 @@ def test_a_write_on_a_precondition_replaces_only_what_was_found(versioned_bucket
     path.write_bytes(b'{"line":2}\n')
 
     first = store.write_file(uri, str(path), metadata={"input-etag": "abc"}, precondition=Precondition(None))
-    assert store.stat(uri) == first
+    assert store.stat(uri) == first._replace(size=11)  # the write does not tell the size; a look does
     with pytest.raises(PreconditionFailed) as raised:  # If-None-Match: * on an object that exists
         store.write_file(uri, str(path), precondition=Precondition(None))
     assert raised.value.message == (
@@ -524,3 +524,55 @@ def test_an_sdk_without_conditional_writes_says_which_version_is_needed():
         parse_uri("s3://b/out.jsonl"), "written", 5,
     )
     assert "predates S3's conditional writes (If-Match); expected botocore 1.35.69 or later" in error.message
+
+
+# --- byte ranges and compose (batch fan-out) -----------------------------------------------------------
+
+
+def test_a_byte_range_of_one_version(versioned_bucket, reader):
+    uri = parse_uri(f"s3://{versioned_bucket}/in/rows.csv")
+    v1 = _put(reader, versioned_bucket, "in/rows.csv", b"0123456789")
+    _put(reader, versioned_bucket, "in/rows.csv", b"abcdefghij")
+    assert reader.open_read(uri, v1, start=2, end=5).read() == b"234"
+    assert reader.open_read(uri, v1, start=7).read() == b"789"
+    assert reader.open_read(uri, v1, start=4, end=4).read() == b""
+    assert reader.open_read(uri, start=8, end=10).read() == b"ij"  # the current version
+
+
+def test_compose_copies_large_sources_on_s3_and_gathers_small_ones(versioned_bucket, aws_env):
+    """Sources of 100 B, 12 MiB and 50 B: the first part is the 100 B and the big source's head
+    (5 MiB in all, downloaded), the second the rest of the big one, copied by S3 (UploadPartCopy),
+    the third the 50 B."""
+    store = S3ObjectStore(5)
+    client = store.client()
+    small, big, tail = b"a" * 100, bytes(range(256)) * (12 * 4096), b"z" * 50
+    keys = ["parts/0.jsonl", "parts/1.jsonl", "parts/2.jsonl"]
+    for key, data in zip(keys, (small, big, tail), strict=True):
+        client.put_object(Bucket=versioned_bucket, Key=key, Body=data)
+    uri = parse_uri(f"s3://{versioned_bucket}/out/all.jsonl")
+
+    written = store.compose(uri, [parse_uri(f"s3://{versioned_bucket}/{k}") for k in keys],
+                            metadata={"input-etag": "abc"}, precondition=Precondition(None))
+
+    assert store.read_bytes(uri) == small + big + tail
+    assert written.etag.endswith('-3"')
+    sizes = [client.head_object(Bucket=versioned_bucket, Key=uri.key, PartNumber=n)["ContentLength"] for n in (1, 2, 3)]
+    assert sizes == [MIN_PART_BYTES, len(big) - (MIN_PART_BYTES - 100), 50]
+    assert aws_env.count("GET", f"/{versioned_bucket}/parts/1.jsonl") == 1  # its head only: the rest was copied
+    assert client.head_object(Bucket=versioned_bucket, Key=uri.key)["Metadata"] == {"input-etag": "abc"}
+    assert not client.list_multipart_uploads(Bucket=versioned_bucket).get("Uploads")
+    with pytest.raises(PreconditionFailed):  # If-None-Match: * on an object that exists now
+        store.compose(uri, [parse_uri(f"s3://{versioned_bucket}/{k}") for k in keys], precondition=Precondition(None))
+    assert not client.list_multipart_uploads(Bucket=versioned_bucket).get("Uploads")  # aborted
+
+
+def test_compose_of_small_sources_is_one_put_and_a_missing_source_is_named(bucket, aws_env):
+    store = S3ObjectStore(5)
+    for n, data in enumerate((b"one\n", b"", b"two\n")):
+        store.write_bytes(parse_uri(f"s3://{bucket}/parts/{n}"), data)
+    uri = parse_uri(f"s3://{bucket}/out/all")
+    store.compose(uri, [parse_uri(f"s3://{bucket}/parts/{n}") for n in range(3)])
+    assert store.read_bytes(uri) == b"one\ntwo\n"
+    assert aws_env.count("POST", f"/{bucket}/out/all") == 0  # no multipart upload
+    with pytest.raises(ObjectNotFound, match=rf"^s3://{bucket}/parts/9 does not exist \(it was to be composed"):
+        store.compose(uri, [parse_uri(f"s3://{bucket}/parts/0"), parse_uri(f"s3://{bucket}/parts/9")])
