@@ -11,7 +11,7 @@ resource "aws_apigatewayv2_api" "http" {
 resource "aws_apigatewayv2_integration" "predict" {
   api_id                 = aws_apigatewayv2_api.http.id
   integration_type       = "AWS_PROXY"
-  integration_uri        = var.snap_start ? aws_lambda_alias.predict[0].invoke_arn : aws_lambda_function.predict.invoke_arn
+  integration_uri        = local.predict_invoke_arn # the alias that serves (rollout.tf), or the function
   payload_format_version = "2.0"
   timeout_milliseconds   = 30000
 }
@@ -60,7 +60,7 @@ resource "aws_lambda_permission" "api_invokes_predict" {
   statement_id  = "AllowHttpApiInvoke"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.predict.function_name
-  qualifier     = var.snap_start ? aws_lambda_alias.predict[0].name : null
+  qualifier     = local.predict_qualifier
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_apigatewayv2_api.http.execution_arn}/*"
 }

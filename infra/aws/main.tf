@@ -23,6 +23,15 @@ locals {
   model_bucket = local.model_parts[0]
   model_key    = local.model_parts[1]
   model_arn    = "arn:${data.aws_partition.current.partition}:s3:::${local.model_bucket}/${local.model_key}"
+  # the candidate model predict compares or shares traffic with (core/rollout.py), if any
+  candidate_arn = var.candidate_model_uri == "" ? null : "arn:${data.aws_partition.current.partition}:s3:::${trimprefix(var.candidate_model_uri, "s3://")}"
+  # what predict alone gets: batch serves the primary only
+  candidate_settings = {
+    CANDIDATE_MODEL_URI    = var.candidate_model_uri
+    CANDIDATE_MODEL_SHA256 = var.candidate_model_sha256
+    CANDIDATE_MODE         = var.candidate_model_uri == "" ? "" : var.candidate_mode
+    CANDIDATE_PERCENT      = var.candidate_model_uri == "" || var.candidate_mode != "canary" ? "" : tostring(var.candidate_percent)
+  }
 
   output_uri = "s3://${aws_s3_bucket.data.bucket}/${var.output_prefix}"
   input_uri  = "s3://${aws_s3_bucket.data.bucket}/${var.input_prefix}"
@@ -47,6 +56,8 @@ locals {
     ONNX_THREADS            = tostring(var.onnx_threads)
     BATCH_CHUNK_ROWS        = tostring(var.batch_chunk_rows)
     BATCH_PART_BYTES        = tostring(var.batch_part_bytes)
+    # the namespace of the functions' own metrics, which the disagreement alarm reads (rollout.tf)
+    METRICS_NAMESPACE = var.metrics_namespace
   }
   # An empty value would mean "unset" to core anyway; leaving it out keeps the console readable.
   function_environment = { for key, value in local.settings : key => value if value != "" }
@@ -71,8 +82,9 @@ resource "aws_lambda_function" "predict" {
   architectures    = [var.architecture]
   memory_size      = var.predict_memory_mb
   timeout          = var.predict_timeout_seconds
-  # SnapStart snapshots published versions only; the alias below points at the one published here
-  publish = var.snap_start
+  # SnapStart snapshots published versions only, and traffic shifting moves an alias between
+  # them (rollout.tf); the alias points at the one published here
+  publish = local.publish_predict
 
   ephemeral_storage {
     size = var.predict_ephemeral_storage_mb
@@ -87,7 +99,11 @@ resource "aws_lambda_function" "predict" {
 
   environment {
     # with SnapStart the snapshot should hold the model: loaded at init, whatever preload_model says
-    variables = merge(local.function_environment, var.snap_start ? { PRELOAD_MODEL = "true" } : {})
+    variables = merge(
+      local.function_environment,
+      { for key, value in local.candidate_settings : key => value if value != "" },
+      var.snap_start ? { PRELOAD_MODEL = "true" } : {},
+    )
   }
 
   logging_config {
@@ -121,9 +137,10 @@ resource "aws_lambda_function" "predict" {
 }
 
 # The version the HTTP API invokes when SnapStart is on: each apply that changes the function
-# publishes a new version (and Lambda snapshots it), and the alias follows.
+# publishes a new version (and Lambda snapshots it), and the alias follows. With traffic shifting
+# the alias `live` (rollout.tf) serves instead, and moves by its own rules.
 resource "aws_lambda_alias" "predict" {
-  count            = var.snap_start ? 1 : 0
+  count            = var.snap_start && !local.shifting ? 1 : 0
   name             = "snapstart"
   description      = "The latest published version of predict, started from its SnapStart snapshot"
   function_name    = aws_lambda_function.predict.function_name
@@ -227,9 +244,13 @@ resource "aws_iam_role" "batch" {
 
 data "aws_iam_policy_document" "predict" {
   statement {
-    sid       = "ReadTheModel"
-    actions   = ["s3:GetObject"]
-    resources = [local.model_arn, "${local.model_arn}.manifest.json"] # the model and its optional manifest
+    sid     = "ReadTheModel"
+    actions = ["s3:GetObject"]
+    # the model, the candidate model if any, and their optional manifests
+    resources = concat(
+      [local.model_arn, "${local.model_arn}.manifest.json"],
+      local.candidate_arn == null ? [] : [local.candidate_arn, "${local.candidate_arn}.manifest.json"],
+    )
   }
   statement {
     sid       = "WriteOwnLogs"

@@ -35,3 +35,17 @@ output "function_names" {
     batch   = aws_lambda_function.batch.function_name
   }
 }
+
+output "traffic_shifting" {
+  description = "With deployment_config or stable_version: the alias the HTTP API invokes and the versions it is on and the apply published; with deployment_config also the CodeDeploy application, deployment group, alarms, the AppSpec and the command that starts a deployment to the version published last (what the apply runs unless start_deployment = false). Null when off."
+  value = local.shifting ? {
+    alias            = local.predict_aliases[0].name
+    current_version  = local.predict_aliases[0].function_version
+    target_version   = aws_lambda_function.predict.version
+    application      = local.codedeploy ? aws_codedeploy_app.predict[0].name : null
+    deployment_group = local.codedeploy ? aws_codedeploy_deployment_group.predict[0].deployment_group_name : null
+    alarms           = [for alarm in aws_cloudwatch_metric_alarm.predict : alarm.alarm_name]
+    appspec          = local.appspec
+    command          = local.codedeploy ? "aws deploy create-deployment --region ${data.aws_region.current.name} --application-name ${aws_codedeploy_app.predict[0].name} --deployment-group-name ${aws_codedeploy_deployment_group.predict[0].deployment_group_name} --revision '${local.codedeploy_revision}'" : null
+  } : null
+}

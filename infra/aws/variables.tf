@@ -84,6 +84,50 @@ variable "model_version" {
   default     = ""
 }
 
+variable "candidate_model_uri" {
+  description = "CANDIDATE_MODEL_URI of predict: a second model, s3://bucket/key, that predict shadows (candidate_mode = \"shadow\": the primary answers, disagreements are counted, and with deployment_config an alarm on their share rolls a deployment back) or lets answer candidate_percent of requests (\"canary\"); predict may read it. Empty (default): none. Batch serves the primary only."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.candidate_model_uri == "" || (can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+[^/]$", var.candidate_model_uri)) && can(regex("(?i)[^/]\\.(joblib|pkl|pickle)(\\.(gz|bz2|xz|lzma|z))?$|[^/]\\.(skops|onnx)$", var.candidate_model_uri)))
+    error_message = "candidate_model_uri must be empty or an S3 object with a model file extension, such as s3://my-models/iris/model-v2.joblib."
+  }
+}
+
+variable "candidate_model_sha256" {
+  description = "CANDIDATE_MODEL_SHA256: the candidate model file's SHA-256; a mismatch leaves the primary answering and the candidate reported as refused."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([0-9a-f]{64})?$", var.candidate_model_sha256))
+    error_message = "candidate_model_sha256 must be 64 lowercase hexadecimal characters (the output of `sha256sum model.joblib`) or empty."
+  }
+}
+
+variable "candidate_mode" {
+  description = "CANDIDATE_MODE with candidate_model_uri: shadow (default) or canary."
+  type        = string
+  default     = "shadow"
+
+  validation {
+    condition     = contains(["shadow", "canary"], var.candidate_mode)
+    error_message = "candidate_mode must be shadow or canary."
+  }
+}
+
+variable "candidate_percent" {
+  description = "CANDIDATE_PERCENT with candidate_mode = \"canary\": the share of requests (0 to 100) the candidate answers, chosen by a stable hash of the request id."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.candidate_percent >= 0 && var.candidate_percent <= 100
+    error_message = "candidate_percent must be from 0 to 100."
+  }
+}
+
 variable "skops_trusted_types" {
   description = "SKOPS_TRUSTED_TYPES: fully-qualified type names a .skops model may hold beyond skops' defaults, e.g. [\"sklearn.tree._tree.Tree\"] for trees and forests (`serverless-ml export model.joblib --to skops` prints the ones a file needs); a file holding any other type is refused. Empty: skops' defaults only. No value trusts every type."
   type        = list(string)
@@ -168,6 +212,80 @@ variable "snap_start" {
   description = "SnapStart for the predict function: Lambda runs its init once per published version, with the model loaded (PRELOAD_MODEL is forced to true for predict), snapshots it and starts new instances from the snapshot; the HTTP API invokes the alias `snapstart` of the version this config publishes. Needs predict_ephemeral_storage_mb = 512 (at most; refused above) and neither provisioned concurrency nor EFS on predict (this config sets neither)."
   type        = bool
   default     = false
+}
+
+# --- traffic shifting (rollout.tf) -------------------------------------------------------------
+
+variable "deployment_config" {
+  description = "Traffic shifting of predict by CodeDeploy: empty (default) sends a new version all traffic at the apply; one of CodeDeploy's Lambda configurations (Canary10Percent5Minutes, Canary10Percent10Minutes, Canary10Percent15Minutes, Canary10Percent30Minutes, Linear10PercentEvery1Minute, Linear10PercentEvery2Minutes, Linear10PercentEvery3Minutes, Linear10PercentEvery10Minutes, AllAtOnce) has the HTTP API invoke the alias `live`, which a CodeDeploy deployment moves to each new version by those steps and moves back if an alarm (rollback_error_percent, rollback_disagreement_percent) goes off."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = contains(["", "Canary10Percent5Minutes", "Canary10Percent10Minutes", "Canary10Percent15Minutes", "Canary10Percent30Minutes", "Linear10PercentEvery1Minute", "Linear10PercentEvery2Minutes", "Linear10PercentEvery3Minutes", "Linear10PercentEvery10Minutes", "AllAtOnce"], var.deployment_config)
+    error_message = "deployment_config must be empty (no traffic shifting) or one of CodeDeploy's Lambda configurations: Canary10Percent5Minutes, Canary10Percent10Minutes, Canary10Percent15Minutes, Canary10Percent30Minutes, Linear10PercentEvery1Minute, Linear10PercentEvery2Minutes, Linear10PercentEvery3Minutes, Linear10PercentEvery10Minutes, AllAtOnce."
+  }
+}
+
+variable "start_deployment" {
+  description = "With deployment_config: true (default) starts the CodeDeploy deployment of a new version at the apply and waits for it (AWS CLI needed); false leaves the alias where it is and the command to you (output traffic_shifting)."
+  type        = bool
+  default     = true
+}
+
+variable "rollback_error_percent" {
+  description = "With deployment_config: the share of predict's invocations that fail (Lambda Errors) or of the HTTP API's answers that are 5xx, over one minute, above which CodeDeploy rolls a deployment back."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.rollback_error_percent > 0 && var.rollback_error_percent <= 100
+    error_message = "rollback_error_percent must be a percentage above 0 and at most 100, e.g. 5."
+  }
+}
+
+variable "rollback_disagreement_percent" {
+  description = "With deployment_config: the share of rows on which a shadowed candidate model (CANDIDATE_MODE=shadow) disagrees with the primary, over one minute, above which CodeDeploy rolls a deployment back."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.rollback_disagreement_percent > 0 && var.rollback_disagreement_percent <= 100
+    error_message = "rollback_disagreement_percent must be a percentage above 0 and at most 100, e.g. 10."
+  }
+}
+
+variable "stable_version" {
+  description = "Traffic shifting by hand: a published version of predict (a number, as `aws lambda list-versions-by-function` shows) that the alias `live` keeps serving, while new_version_weight of requests go to the version this apply publishes. Empty (default): off. Not with deployment_config."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([1-9][0-9]*)?$", var.stable_version))
+    error_message = "stable_version must be a published version number of predict, such as 7, or empty."
+  }
+}
+
+variable "new_version_weight" {
+  description = "With stable_version: the share of requests (0 to 1, e.g. 0.1) the version published last gets; 0 sends all to stable_version."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.new_version_weight >= 0 && var.new_version_weight < 1
+    error_message = "new_version_weight must be from 0 to below 1 (1 would be all traffic: set stable_version to that version instead)."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "METRICS_NAMESPACE: the CloudWatch namespace of the functions' own metrics (and of the disagreement alarm); empty: serverless-ml."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = can(regex("^([0-9A-Za-z.\\-_/#: ]{1,255})?$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1-255 characters of letters, digits, '.', '-', '_', '/', '#', ':' or space, not starting with 'AWS/' (or empty)."
+  }
 }
 
 variable "preload_model" {

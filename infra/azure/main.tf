@@ -352,6 +352,60 @@ resource "azurerm_linux_function_app" "this" {
   }
 }
 
+# A staging slot of the Elastic Premium app (staging_slot = true; Flex Consumption has no slots):
+# the same identity and settings as production, with staging_app_settings over them, at
+# https://<app>-staging.azurewebsites.net. Its package is yours to deploy (`az functionapp
+# deployment source config-zip --slot staging`: azurerm deploys no zip into a slot). Try it there,
+# then swap it into production (`az functionapp deployment slot swap --slot staging`), which warms
+# the new instances before any request reaches them; swapping again goes back to the previous one.
+# A slot receives no batch events: the Event Grid subscription (events.tf) names the production app.
+resource "azurerm_linux_function_app_slot" "staging" {
+  # checkov:skip=CKV_AZURE_221: the staging slot is reached over public HTTPS like the app it stands in for; function keys (auth_level) guard it
+  count           = !local.flex && var.staging_slot ? 1 : 0
+  name            = "staging"
+  function_app_id = azurerm_linux_function_app.this[0].id
+
+  # Elastic Premium's content share works with the account key only
+  storage_account_name       = azurerm_storage_account.host.name
+  storage_account_access_key = azurerm_storage_account.host.primary_access_key
+
+  functions_extension_version              = "~4"
+  https_only                               = true
+  builtin_logging_enabled                  = false
+  ftp_publish_basic_authentication_enabled = false
+  app_settings                             = merge(local.app_settings, var.staging_app_settings)
+  tags                                     = var.tags
+
+  identity {
+    type         = "UserAssigned"
+    identity_ids = [azurerm_user_assigned_identity.app.id]
+  }
+
+  site_config {
+    minimum_tls_version                    = "1.2"
+    ftps_state                             = "Disabled"
+    http2_enabled                          = true
+    application_insights_connection_string = azurerm_application_insights.this.connection_string
+
+    application_stack {
+      python_version = var.python_version
+    }
+  }
+}
+
+# On Flex Consumption a staging slot is refused, naming why and what to do, rather than silently
+# not made (Terraform 1.5 cannot compare two variables in a validation).
+resource "terraform_data" "no_slot_on_flex" {
+  count = local.flex && var.staging_slot ? 1 : 0
+
+  lifecycle {
+    precondition {
+      condition     = !(local.flex && var.staging_slot)
+      error_message = "staging_slot = true with sku_name = FC1: Flex Consumption has no deployment slots. Use Elastic Premium (EP1-EP3) for a slot, or, on Flex, a second app behind Front Door or API Management with weighted origins, or the in-function canary (CANDIDATE_MODEL_URI, CANDIDATE_MODE=canary); see infra/README.md."
+    }
+  }
+}
+
 locals {
   # the one app of the chosen plan
   app_id       = one(concat(azurerm_function_app_flex_consumption.this[*].id, azurerm_linux_function_app.this[*].id))

@@ -37,3 +37,8 @@ output "batch_output_uri" {
   description = "Where the batch outputs land (BATCH_OUTPUT_URI)."
   value       = local.output_uri
 }
+
+output "staging_url" {
+  description = "With staging_slot (Elastic Premium): base URL of the staging slot; null otherwise."
+  value       = length(azurerm_linux_function_app_slot.staging) > 0 ? "https://${azurerm_linux_function_app_slot.staging[0].default_hostname}" : null
+}

@@ -61,6 +61,18 @@ variable "sku_name" {
   }
 }
 
+variable "staging_slot" {
+  description = "Elastic Premium only: a deployment slot `staging` beside production (same identity and settings, plus staging_app_settings; its package deployed by `az functionapp deployment source config-zip --slot staging`), to try a new package or model and swap it in (`az functionapp deployment slot swap --slot staging`). Flex Consumption has no slots: true with sku_name FC1 is refused (infra/README.md says what to do there)."
+  type        = bool
+  default     = false
+}
+
+variable "staging_app_settings" {
+  description = "With staging_slot: settings of the staging slot over production's, e.g. { MAX_ROWS = \"20000\" }. A swap takes them into production: then set the matching variables, or the next apply puts the old values back into the production slot. The identity reads the model blob (model_file) only: another MODEL_URI or a CANDIDATE_MODEL_URI here would not be readable."
+  type        = map(string)
+  default     = {}
+}
+
 variable "instance_memory_in_mb" {
   description = "Flex Consumption: memory of each instance, 512, 2048 or 4096 MB (CPU grows with it); the model, NumPy and scikit-learn need more than 512 MB for most models."
   type        = number

@@ -228,14 +228,16 @@ resource "google_cloudfunctions2_function" "predict" {
   }
 
   service_config {
-    available_memory                 = var.predict_memory
-    timeout_seconds                  = var.predict_timeout_seconds
-    min_instance_count               = var.predict_min_instances
-    max_instance_count               = var.predict_max_instances
-    service_account_email            = google_service_account.functions.email
-    environment_variables            = local.function_environment
-    ingress_settings                 = "ALLOW_ALL"
-    all_traffic_on_latest_revision   = true
+    available_memory      = var.predict_memory
+    timeout_seconds       = var.predict_timeout_seconds
+    min_instance_count    = var.predict_min_instances
+    max_instance_count    = var.predict_max_instances
+    service_account_email = google_service_account.functions.email
+    environment_variables = local.function_environment
+    ingress_settings      = "ALLOW_ALL"
+    # false: a deploy makes a revision that takes no traffic until the split of the Cloud Run
+    # service behind the function says so (infra/README.md, "Rollouts")
+    all_traffic_on_latest_revision   = var.predict_all_traffic_on_latest_revision
     max_instance_request_concurrency = 1
   }
 

@@ -30,3 +30,8 @@ output "service_account" {
   description = "The functions' runtime service account."
   value       = google_service_account.functions.email
 }
+
+output "predict_run_service" {
+  description = "The Cloud Run service behind the predict function, whose revisions and traffic split `gcloud run services update-traffic` and `gcloud run revisions list --service` manage."
+  value       = google_cloudfunctions2_function.predict.service_config[0].service
+}

@@ -211,6 +211,12 @@ variable "batch_part_bytes" {
 
 # --- sizing -----------------------------------------------------------------------------------
 
+variable "predict_all_traffic_on_latest_revision" {
+  description = "true (default): each apply that changes predict sends all its traffic to the new revision. false: the new revision takes no traffic by itself; split it on the Cloud Run service behind the function (`gcloud run services update-traffic <predict_run_service> --to-revisions <new revision>=10`), and send it all with --to-latest once it holds (infra/README.md, \"Rollouts\")."
+  type        = bool
+  default     = true
+}
+
 variable "predict_memory" {
   description = "Memory of the predict function."
   type        = string

@@ -94,6 +94,107 @@ async function predictWarmup(resolver) {
   return (await flag(resolver.resolveVariable, 'warmup')) && !(await snapStart(resolver));
 }
 
+// CodeDeploy's predefined traffic-shifting configurations for Lambda, without their
+// "CodeDeployDefault.Lambda" prefix (serverless-plugin-canary-deployments adds it)
+const DEPLOYMENT_PREFERENCES = [
+  'Canary10Percent5Minutes',
+  'Canary10Percent10Minutes',
+  'Canary10Percent15Minutes',
+  'Canary10Percent30Minutes',
+  'Linear10PercentEvery1Minute',
+  'Linear10PercentEvery2Minutes',
+  'Linear10PercentEvery3Minutes',
+  'Linear10PercentEvery10Minutes',
+  'AllAtOnce',
+];
+
+// params.deploymentPreference: empty (no traffic shifting) or one of CodeDeploy's configurations.
+// Provisioned concurrency would need its own alias (osls makes `provisioned`), which CodeDeploy
+// would not shift: refused rather than served by an alias that never gets the new version.
+async function deploymentPreference({ resolveVariable }) {
+  const value = await param(resolveVariable, 'deploymentPreference');
+  if (value === '') return '';
+  if (!DEPLOYMENT_PREFERENCES.includes(value)) {
+    throw fail(
+      `deploymentPreference=${value} is not allowed; expected one of ${DEPLOYMENT_PREFERENCES.join(', ')} ` +
+        '(CodeDeploy configurations for Lambda), or empty for no traffic shifting'
+    );
+  }
+  const provisioned = await resolveVariable('self:functions.predict.provisionedConcurrency, null');
+  if (provisioned !== null && provisioned !== undefined && provisioned !== 0) {
+    throw fail(
+      `deploymentPreference=${value} with functions.predict.provisionedConcurrency set: provisioned ` +
+        "concurrency lives on an alias of its own, which CodeDeploy's traffic shifting would not move; " +
+        'expected no functions.predict.provisionedConcurrency (or deploymentPreference empty)'
+    );
+  }
+  return value;
+}
+
+// a share of requests, invocations or rows above which an alarm rolls a deployment back
+async function percent(resolveVariable, name) {
+  const text = await param(resolveVariable, name);
+  const value = Number(text);
+  if (text === '' || !Number.isFinite(value) || value <= 0 || value > 100) {
+    throw fail(`${name}=${text} is not allowed; expected a percentage above 0 and at most 100, e.g. 5`);
+  }
+  return value;
+}
+
+// as aws_lambda/metrics.py checks METRICS_NAMESPACE; empty: its default
+const DEFAULT_METRICS_NAMESPACE = 'serverless-ml';
+const METRICS_NAMESPACE = /^[0-9A-Za-z.\-_/#: ]{1,255}$/;
+
+async function metricsNamespace({ resolveVariable }) {
+  const value = await param(resolveVariable, 'metricsNamespace');
+  if (value === '') return DEFAULT_METRICS_NAMESPACE;
+  if (!METRICS_NAMESPACE.test(value) || value.startsWith('AWS/')) {
+    throw fail(
+      `metricsNamespace=${value} is not allowed; expected 1-255 characters of letters, digits, ` +
+        "'.', '-', '_', '/', '#', ':' or space, not starting with 'AWS/'"
+    );
+  }
+  return value;
+}
+
+// A candidate model beside the primary (README, "Model rollout"), in the model's bucket:
+// CANDIDATE_MODEL_URI from params.candidateModelKey, empty without one. Its other settings without
+// a key would fail every init of the functions (core refuses them), so they fail the package here.
+const CANDIDATE_PARAMS = ['candidateModelSha256', 'candidateMode', 'candidatePercent'];
+
+async function candidateModelKey(resolveVariable) {
+  const key = await param(resolveVariable, 'candidateModelKey');
+  if (key === '') {
+    for (const name of CANDIDATE_PARAMS) {
+      const value = await param(resolveVariable, name);
+      if (value !== '') {
+        throw fail(
+          `${name}=${value} is set but candidateModelKey is not; expected the candidate model's key in ` +
+            'modelBucket (e.g. models/model-v2.joblib), or no candidate params'
+        );
+      }
+    }
+    return '';
+  }
+  if (key === (await param(resolveVariable, 'modelKey'))) {
+    throw fail(`candidateModelKey=${key} is the model itself (modelKey); expected another object to compare with it`);
+  }
+  return key;
+}
+
+// The S3 objects predict may read: the model, the candidate if any, and each one's optional
+// manifest (core/model/manifest.py), as IAM resources.
+async function modelObjects({ resolveVariable }) {
+  const bucket = await param(resolveVariable, 'modelBucket');
+  const keys = [await param(resolveVariable, 'modelKey')];
+  const candidate = await candidateModelKey(resolveVariable);
+  if (candidate) keys.push(candidate);
+  return keys.flatMap((key) => [
+    { 'Fn::Sub': `arn:\${AWS::Partition}:s3:::${bucket}/${key}` },
+    { 'Fn::Sub': `arn:\${AWS::Partition}:s3:::${bucket}/${key}.manifest.json` },
+  ]);
+}
+
 module.exports = {
   runtime,
   architecture,
@@ -111,4 +212,19 @@ module.exports = {
   pythonBin: async (resolver) => process.env.PYTHON_REQUIREMENTS_BIN || (await runtime(resolver)),
   // x86_64 or aarch64: the machine of the manylinux wheels pip may choose
   wheelMachine: async (resolver) => WHEEL_MACHINES[await architecture(resolver)],
+  deploymentPreference,
+  // predict's role (batch reads the model alone)
+  modelObjects,
+  // CANDIDATE_MODEL_URI: s3://<modelBucket>/<candidateModelKey>, or empty
+  candidateModelUri: async ({ resolveVariable }) => {
+    const key = await candidateModelKey(resolveVariable);
+    return key ? `s3://${await param(resolveVariable, 'modelBucket')}/${key}` : '';
+  },
+  // the qualifier the warm-up pings: with traffic shifting the alias the HTTP API invokes (its
+  // versions are the ones that serve), else none ($LATEST, which the HTTP API invokes then)
+  predictWarmupAlias: async (resolver) =>
+    (await deploymentPreference(resolver)) ? String(await resolver.resolveVariable('self:custom.trafficShifting.alias')) : '',
+  rollbackErrorPercent: async ({ resolveVariable }) => percent(resolveVariable, 'rollbackErrorPercent'),
+  rollbackDisagreementPercent: async ({ resolveVariable }) => percent(resolveVariable, 'rollbackDisagreementPercent'),
+  metricsNamespace,
 };

@@ -55,7 +55,8 @@ def test_init_leaves_nothing_in_the_repository(aws_workdir):
 
 # --- apply against moto's server ----------------------------------------------------------------
 
-SERVICES = ("apigatewayv2", "cloudwatchlogs", "iam", "lambda", "s3", "sqs", "sts")
+# cloudwatch and codedeploy: the alarms and CodeDeploy of traffic shifting (test_rollout.py)
+SERVICES = ("apigatewayv2", "cloudwatch", "cloudwatchlogs", "codedeploy", "iam", "lambda", "s3", "sqs", "sts")
 
 
 def moto_override(url: str) -> str:

@@ -7,7 +7,13 @@ import zipfile
 
 import pytest
 
-from tests.serverless_framework.sls_support import ONNX_MODEL_KEY, PARAMS, Packaged, package_service
+from tests.serverless_framework.sls_support import (
+    ONNX_MODEL_KEY,
+    PARAMS,
+    SHIFTING_PREFERENCE,
+    Packaged,
+    package_service,
+)
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +42,24 @@ def packaged_snapstart(tmp_path_factory) -> Packaged:
     turns off for predict): `--param=snapStart=true --param=warmup=true --param=architecture=arm64`."""
     return package_service(tmp_path_factory.mktemp("sls-package-snapstart"), (
         *PARAMS, "--param=snapStart=true", "--param=warmup=true", "--param=architecture=arm64"))
+
+
+@pytest.fixture(scope="session")
+def packaged_shifting(tmp_path_factory) -> Packaged:
+    """Traffic shifting of predict by CodeDeploy, with the warm-up plugin on:
+    `--param=deploymentPreference=Canary10Percent5Minutes --param=warmup=true`."""
+    return package_service(tmp_path_factory.mktemp("sls-package-shifting"), (
+        *PARAMS, f"--param=deploymentPreference={SHIFTING_PREFERENCE}", "--param=warmup=true"))
+
+
+@pytest.fixture(scope="session")
+def packaged_shifting_snapstart(tmp_path_factory) -> Packaged:
+    """Traffic shifting and SnapStart together: `--param=deploymentPreference=Linear10PercentEvery1Minute
+    --param=snapStart=true`, with thresholds and a metrics namespace of its own."""
+    return package_service(tmp_path_factory.mktemp("sls-package-shifting-snapstart"), (
+        *PARAMS, "--param=deploymentPreference=Linear10PercentEvery1Minute", "--param=snapStart=true",
+        "--param=rollbackErrorPercent=2.5", "--param=rollbackDisagreementPercent=20",
+        "--param=metricsNamespace=team/churn"))
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,8 @@ BUCKET_PARAM = f"--param=inputBucket={INPUT_BUCKET}"
 RUNTIME_HERE = "python3.12"
 PARAMS = (BUCKET_PARAM, f"--param=runtime={RUNTIME_HERE}")
 ONNX_MODEL_KEY = "models/model.onnx"
+# the CodeDeploy configuration the traffic-shifting package and its deploy into moto use
+SHIFTING_PREFERENCE = "Canary10Percent5Minutes"
 # Any fixed value: pip then writes hash-checked bytecode, as `npm run package` does.
 SOURCE_DATE_EPOCH = "315532800"
 

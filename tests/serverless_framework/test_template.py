@@ -92,9 +92,10 @@ def test_each_function_may_do_only_its_own_work(packaged):
     assert granted(predict, "s3:DeleteObject") == []
 
 
-@pytest.fixture(params=["packaged", "packaged_snapstart"])
+@pytest.fixture(params=["packaged", "packaged_snapstart", "packaged_shifting", "packaged_shifting_snapstart"])
 def any_packaged(request):
-    """The default package, and the one with SnapStart on arm64 (its alias and version)."""
+    """The default package, the one with SnapStart on arm64 (its alias and version), and the two
+    with traffic shifting (CodeDeploy, alarms, its role; with SnapStart: one alias for both)."""
     return request.getfixturevalue(request.param)
 
 
