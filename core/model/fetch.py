@@ -11,8 +11,8 @@ Deserialising from bytes in memory holds the file and the model side by side at 
   mode 0600) and removed as soon as the model is loaded or refused: the loaded model holds
   everything it needs, and Lambda's ``/tmp`` is the batch engine's space too.
 
-A smaller model is read into memory as before: one request, no file, and hashing with the
-built-in SHA-256 (core.model.digest) is cheaper than opening OpenSSL for it.
+A smaller model is read into memory as before: one request, no file (and below 512 KB hashing
+with the built-in SHA-256, core.model.digest, is cheaper than opening OpenSSL for it).
 
 The SHA-256 is always known before a byte is deserialised: MODEL_SHA256 and the manifest are
 checked against it by the caller (core.model.loading).
@@ -30,10 +30,13 @@ from core.errors import ModelScratchFull, ModelUnavailable, StorageError
 from core.model.digest import sha256_hex
 from core.storage import ObjectStore, StorageURI
 
-# Below this a model is read into memory. Measured with joblib forests (bench/large_model.py):
-# under ~16 MB the bytes beside the model are noise in a function's memory, and loading from
-# memory saves the file's open and the OpenSSL import on a cold start.
-MEMORY_BELOW_BYTES = 16 * 1024 * 1024
+# Below this a model is read into memory. bench/model_threshold.py, joblib forests, the load's CPU
+# time from a file over from memory (median of 9 cold starts each; file:// / moto S3): 1 MB 1.01x /
+# 1.02x, 4 MB 0.94x / 0.92x, 8 MB 0.89x / 0.94x, 16 MB 0.86x / 0.91x, 64 MB 0.80x / 0.88x; peak RSS
+# 0.5, 3, 7, 16 and 66 MB lower from a file. So from 4 MB a file is no slower and lighter (the
+# bytes are not copied into a buffer and again out of it); below, the memory way is one request
+# and no file, and the two cost the same within the noise.
+MEMORY_BELOW_BYTES = 4 * 1024 * 1024
 BLOCK_BYTES = 1024 * 1024
 _NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}  # a full disk, a file-size limit, a quota
 

@@ -218,6 +218,16 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def test_a_model_below_the_threshold_is_read_into_memory(demo_model_path):
+    from core.http import HttpRequest
+    from tests.support import answer, make_service
+
+    assert demo_model_path.stat().st_size < MEMORY_BELOW_BYTES
+    service = make_service(demo_model_path.as_uri())
+    load = answer(service.handle(HttpRequest("GET", "/model")))["load"]
+    assert load["loaded_from"] == "memory" and load["bytes_read"] == demo_model_path.stat().st_size
+
+
 # joblib from every store; skops and ONNX from file:// and one remote store each
 CASES = [("joblib", "file"), ("joblib", "s3"), ("joblib", "az"), ("joblib", "gs"),
          ("skops", "file"), ("skops", "gs"), ("onnx", "file"), ("onnx", "az")]
