@@ -286,6 +286,40 @@ def test_a_wrong_digest_is_refused_before_deserialising_and_leaves_no_copy(schem
     assert scratch_files(scratch) == []
 
 
+def test_a_large_local_model_without_a_pinned_digest_is_hashed_beside_its_load(large_model):
+    """No MODEL_SHA256 and no manifest: nothing to check before loading, so the digest is
+    computed while the model loads; GET /model still shows it, and the version made from it."""
+    from core.http import HttpRequest
+    from tests.support import answer, make_service, post_json
+
+    service = make_service(large_model.as_uri())
+    assert post_json(service, {"instances": [[0.5] * FEATURES]}).status == 200
+    model = answer(service.handle(HttpRequest("GET", "/model")))
+    digest = sha256_of(large_model)
+    assert model["sha256"] == digest and model["model_version"] == f"sha256:{digest[:12]}"
+    assert model["load"]["loaded_from"] == "file" and model["load"]["bytes_read"] == large_model.stat().st_size
+
+
+def test_a_manifests_digest_is_checked_before_a_large_local_file_is_deserialised(evil_model, tmp_path, monkeypatch):
+    """Without MODEL_SHA256 a manifest's sha256 still pins the file: a file it does not describe is
+    refused before it is deserialised (the pickle would create LOAD_MARKER)."""
+    import shutil
+
+    from tests.support import answer, make_service, post_json
+
+    model = tmp_path / "evil.joblib"
+    shutil.copy(evil_model, model)
+    (tmp_path / "evil.joblib.manifest.json").write_text(json.dumps({"sha256": "1" * 64}))
+    marker = tmp_path / "deserialised"
+    monkeypatch.setenv("LOAD_MARKER", str(marker))
+    response = post_json(make_service(model.as_uri()), {"instances": [[0.5] * FEATURES]})
+    assert response.status == 503
+    error = answer(response)["error"]
+    assert error["code"] == "model_invalid"
+    assert f"has sha256 {sha256_of(evil_model)}" in error["message"] and "manifest" in error["message"]
+    assert not marker.exists(), "a file its manifest does not describe was deserialised"
+
+
 SERVE_TWICE = CORE_CHILD.replace(
     "model = service.handle",
     "import os\nsys.stdout.write(json.dumps({'first': json.loads(answer.body)}) + '\\n'); sys.stdout.flush()\n"
