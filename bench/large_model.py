@@ -23,6 +23,7 @@ interleaved (core, floor, core, floor, ...) and each side keeps its best run.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -109,6 +110,8 @@ def main() -> int:
         print(f"fitting a {args.trees}-tree forest ...", file=sys.stderr)
         path = build_forest(folder, args.trees)
         size = os.path.getsize(path)
+        with open(path, "rb") as model_file:
+            sha256 = hashlib.file_digest(model_file, "sha256").hexdigest()
         moto, url = start_moto(folder)
         try:
             import boto3
@@ -121,6 +124,8 @@ def main() -> int:
             s3_core = {**aws_env(url), "MODEL_URI": "s3://bench-large/forest.joblib", "MODEL_SCRATCH_DIR": scratch}
             sources = {
                 "file": ({"MODEL_URI": "file://" + path}, {}, (path,)),
+                # pinned: hashed before it loads, where the digest is otherwise computed beside the load
+                "file, MODEL_SHA256 set": ({"MODEL_URI": "file://" + path, "MODEL_SHA256": sha256}, {}, (path,)),
                 "s3": (s3_core, aws_env(url), ("s3://bench-large/forest.joblib",)),
                 "s3, floor by one GET": (s3_core, aws_env(url), ("s3://bench-large/forest.joblib", "get")),
             }
