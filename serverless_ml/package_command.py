@@ -181,7 +181,7 @@ LAMBDA_DEFAULT_TMP_MB = 512  # Lambda's /tmp unless raised; also the most SnapSt
 
 
 def _scratch_warning(model: Path) -> list[str]:
-    """A model of 16 MB or more is copied to /tmp to be loaded (core/model/fetch.py): say so when
+    """A model of 4 MiB or more is copied to /tmp to be loaded (core/model/fetch.py): say so when
     it will not fit Lambda's default /tmp, with the size to set."""
     from core.model.fetch import MEMORY_BELOW_BYTES
     from serverless_ml.bundles.providers import MB

@@ -11,18 +11,23 @@ Deserialising from bytes in memory holds the file and the model side by side at 
   mode 0600) and removed as soon as the model is loaded or refused: the loaded model holds
   everything it needs, and Lambda's ``/tmp`` is the batch engine's space too.
 
-A smaller model is read into memory as before: one request, no file, and hashing with the
-built-in SHA-256 (core.model.digest) is cheaper than opening OpenSSL for it.
+A smaller model is read into memory as before: one request, no file (and below 512 KB hashing
+with the built-in SHA-256, core.model.digest, is cheaper than opening OpenSSL for it).
 
-The SHA-256 is always known before a byte is deserialised: MODEL_SHA256 and the manifest are
-checked against it by the caller (core.model.loading).
+An expected digest (MODEL_SHA256, or a manifest's ``sha256``) is always checked before a byte is
+deserialised (by the caller, core.model.loading). A large local file with neither is hashed on a
+thread while it loads: its digest is only shown then (GET /model, the log line), and a bare load
+does not hash at all. A 305 MB forest (bench/large_model.py's) took 0.45 s to joblib.load from a
+warm page cache, 0.64 s hashed first, 0.44-0.49 s hashed beside the load on two cores.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -30,10 +35,13 @@ from core.errors import ModelScratchFull, ModelUnavailable, StorageError
 from core.model.digest import sha256_hex
 from core.storage import ObjectStore, StorageURI
 
-# Below this a model is read into memory. Measured with joblib forests (bench/large_model.py):
-# under ~16 MB the bytes beside the model are noise in a function's memory, and loading from
-# memory saves the file's open and the OpenSSL import on a cold start.
-MEMORY_BELOW_BYTES = 16 * 1024 * 1024
+# Below this a model is read into memory. bench/model_threshold.py, joblib forests, the load's CPU
+# time from a file over from memory (median of 9 cold starts each; file:// / moto S3): 1 MB 1.01x /
+# 1.02x, 4 MB 0.94x / 0.92x, 8 MB 0.89x / 0.94x, 16 MB 0.86x / 0.91x, 64 MB 0.80x / 0.88x; peak RSS
+# 0.5, 3, 7, 16 and 66 MB lower from a file. So from 4 MB a file is no slower and lighter (the
+# bytes are not copied into a buffer and again out of it); below, the memory way is one request
+# and no file, and the two cost the same within the noise.
+MEMORY_BELOW_BYTES = 4 * 1024 * 1024
 BLOCK_BYTES = 1024 * 1024
 _NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}  # a full disk, a file-size limit, a quota
 
@@ -44,14 +52,21 @@ MEMORY, LOCAL_FILE, SCRATCH = "memory", "file", "scratch"
 
 @dataclass
 class FetchedModel:
-    """Where a model's verified-to-be-hashed bytes are: ``data`` in memory, or a file at ``path``."""
+    """Where a model's bytes are: ``data`` in memory, or a file at ``path``; and their digest."""
 
     size_bytes: int
-    sha256: str
+    sha256: str  # "" while ``pending_sha256`` computes it
     loaded_from: str  # MEMORY, LOCAL_FILE or SCRATCH
     read_seconds: float
     data: bytes | None = None
     path: str | None = None
+    pending_sha256: Callable[[], str] | None = None  # waits for the digest being computed beside the load
+
+    def digest(self) -> str:
+        """The SHA-256, waiting for it if it is still being computed."""
+        if not self.sha256 and self.pending_sha256 is not None:
+            self.sha256 = self.pending_sha256()
+        return self.sha256
 
     def discard(self) -> None:
         """Remove the scratch copy (never the user's own local file)."""
@@ -63,18 +78,23 @@ class FetchedModel:
             self.path = None
 
 
-def fetch_model(uri: StorageURI, store: ObjectStore, scratch_dir: str | None = None) -> FetchedModel:
-    """Read ``uri`` into memory, or hash it where it lies, or stream it to scratch space."""
+def fetch_model(
+    uri: StorageURI, store: ObjectStore, scratch_dir: str | None = None, *, hash_first: bool = True
+) -> FetchedModel:
+    """Read ``uri`` into memory, or hash it where it lies, or stream it to scratch space.
+
+    ``hash_first=False``: a large local file is hashed on a thread instead, and the result's
+    ``sha256`` is empty until ``digest()`` waits for it."""
     started = time.perf_counter()
     try:
         if uri.scheme == "file":
-            return _local(uri, store, started)
+            return _local(uri, store, started, hash_first)
         return _remote(uri, store, scratch_dir, started)
     except StorageError as exc:
         raise ModelUnavailable(f"the model could not be read: {exc.message}") from None
 
 
-def _local(uri: StorageURI, store: ObjectStore, started: float) -> FetchedModel:
+def _local(uri: StorageURI, store: ObjectStore, started: float, hash_first: bool) -> FetchedModel:
     try:
         size = os.path.getsize(uri.key)
     except OSError:
@@ -82,15 +102,49 @@ def _local(uri: StorageURI, store: ObjectStore, started: float) -> FetchedModel:
     if size < MEMORY_BELOW_BYTES:
         data = store.read_bytes(uri)
         return FetchedModel(len(data), sha256_hex(data), MEMORY, time.perf_counter() - started, data=data)
+    if not hash_first:
+        pending = _DigestOnThread(uri, store)
+        return FetchedModel(size, "", LOCAL_FILE, time.perf_counter() - started, path=uri.key, pending_sha256=pending)
+    digest, size = _hash_file(uri, store)
+    return FetchedModel(size, digest, LOCAL_FILE, time.perf_counter() - started, path=uri.key)
+
+
+def _hash_file(uri: StorageURI, store: ObjectStore) -> tuple[str, int]:
     import hashlib
 
     digest = hashlib.sha256()
     size = 0
     with store.open_read(uri) as stream:
         while block := stream.read(BLOCK_BYTES):
-            digest.update(block)
+            digest.update(block)  # releases the GIL for a block this size: a load beside it runs on
             size += len(block)
-    return FetchedModel(size, digest.hexdigest(), LOCAL_FILE, time.perf_counter() - started, path=uri.key)
+    return digest.hexdigest(), size
+
+
+class _DigestOnThread:
+    """A local file's SHA-256, computed on a thread while the model is deserialised from it."""
+
+    def __init__(self, uri: StorageURI, store: ObjectStore) -> None:
+        self._uri, self._store = uri, store
+        self._digest = ""
+        self._error: ModelUnavailable | None = None
+        # a daemon: a load that fails leaves it to finish (or be dropped at exit) unjoined
+        self._thread = threading.Thread(target=self._run, name="model-digest", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._digest = _hash_file(self._uri, self._store)[0]
+        except StorageError as exc:
+            self._error = ModelUnavailable(f"the model could not be read: {exc.message}")
+        except OSError as exc:
+            self._error = ModelUnavailable(f"the model at {self._uri.display} could not be read: {exc.strerror}")
+
+    def __call__(self) -> str:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._digest
 
 
 def _remote(uri: StorageURI, store: ObjectStore, scratch_dir: str | None, started: float) -> FetchedModel:

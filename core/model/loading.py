@@ -165,7 +165,8 @@ def load_model(
     manifest = _ManifestRead(store, uri)
     if uri.scheme != "file":  # the format's library (joblib: NumPy too) is imported while the bytes travel
         threading.Thread(target=_import_quietly, args=(fmt.library,), name="model-library", daemon=True).start()
-    fetched = fetch_model(uri, store, scratch_dir)
+    # with no MODEL_SHA256, a large local file is hashed beside its load (core/model/fetch.py)
+    fetched = fetch_model(uri, store, scratch_dir, hash_first=expected_sha256 is not None)
     try:
         digest = fetched.sha256
         if expected_sha256 is not None and digest != expected_sha256:
@@ -175,7 +176,8 @@ def load_model(
                 f"found {digest}; it was not loaded"
             )
         found = manifest.result()
-        if found is not None:
+        if found is not None and found.sha256 is not None:
+            digest = fetched.digest()  # a manifest's digest is checked before loading too: wait for it
             check_digest(found, uri.display, digest)
         context = LoadContext(
             uri=uri,
@@ -190,6 +192,7 @@ def load_model(
             path=fetched.path,
             size_bytes=fetched.size_bytes,
             loaded_from=fetched.loaded_from,
+            pending_sha256=None if digest else fetched.digest,
         )
         return loader(fmt).load(context)
     finally:

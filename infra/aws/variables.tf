@@ -364,7 +364,7 @@ variable "batch_timeout_seconds" {
 }
 
 variable "predict_ephemeral_storage_mb" {
-  description = "/tmp of the predict function: a model of 16 MB or more is copied there to be loaded from a file (SnapStart needs 512)."
+  description = "/tmp of the predict function: a model of 4 MiB or more is copied there to be loaded from a file (SnapStart needs 512)."
   type        = number
   default     = 512
 
