@@ -41,7 +41,7 @@ def predict_arrays(model: ModelDescription, rows: Any) -> tuple[Any, Any]:
     # with NumPy alone: never a DataFrame, so never pandas
     features = rows if model.infer is not None else model_input(model.schema, rows)
     estimator = model.estimator
-    checks = _SecondFiniteCheckSkipped() if model.infer is None and model.schema.plain_numeric else _NOTHING_SKIPPED
+    checks = _SecondFiniteCheckSkipped() if model.infer is None and model.schema.model_checks_redundant else _NOTHING_SKIPPED
     try:
         with checks:
             if model.infer is not None:  # ONNX: labels and probabilities from one run of the graph
@@ -72,12 +72,14 @@ def predict_arrays(model: ModelDescription, rows: Any) -> tuple[Any, Any]:
 class _SecondFiniteCheckSkipped:
     """scikit-learn's own check that every value is finite (``assume_finite``) skipped for one call.
 
-    Rows of a plain numeric schema reach the model only after core has refused every null, NaN
-    and infinity (core.request.rows over HTTP, core.batch.readers in batch), so scikit-learn's
-    second look at the same values is skipped for them: 9 us of a logistic regression's 89 us on
-    one row, with the switch and its undoing counted (bench/warm_overhead.py). Every other schema
-    keeps it: a manifest may call a column nullable where the model cannot take NaN, and the
-    model's refusal is then the answer. scikit-learn's setting is put back as it was afterwards
+    Rows reach the model only after core has refused every infinity and every null where the
+    schema takes none (core.request.rows over HTTP, core.batch.readers in batch), so scikit-learn's
+    second look at the same values is skipped where it can only repeat core's
+    (``InputSchema.model_checks_redundant``: a plain numeric schema, or one read from the fitted
+    model): 9 us of a logistic regression's 89 us on one row, with the switch and its undoing
+    counted (bench/warm_overhead.py); about 130 us of a 3 ms DataFrame pipeline's
+    (bench/typed_serving.py). A manifest's or an MLflow signature's schema keeps it: it may call a
+    column nullable where the model cannot take NaN, and the model's refusal is then the answer. scikit-learn's setting is put back as it was afterwards
     (it is per thread, and the caller's own), which config_context does at 10 us, this at 1."""
 
     __slots__ = ("_set", "_before")

@@ -80,7 +80,7 @@ class InputSchema:
     """The columns a model takes (None: a model that says nothing of its width), its layout and
     where the schema came from. Read-only once built; built once per loaded model."""
 
-    __slots__ = ("columns", "names", "index", "layout", "source", "plain_numeric")
+    __slots__ = ("columns", "names", "index", "layout", "source", "plain_numeric", "model_checks_redundant")
 
     def __init__(
         self, columns: Sequence[Column] | None, *, layout: str = ARRAY, source: str = "numeric"
@@ -94,6 +94,12 @@ class InputSchema:
         self.plain_numeric = self.columns is None or all(
             c.type == NUMBER and not c.nullable for c in self.columns
         )
+        # the model's own finite checks can only repeat core's: core refuses every infinity and
+        # every null where a column takes none; a missing value reaches the model only in a column
+        # read from the fitted model as taking NaN (an imputer, an encoder that takes it, allow_nan
+        # tags), where those checks are 'allow-nan' and look for infinities alone. A manifest's or
+        # a signature's word on nulls is not the model's, so those keep the checks
+        self.model_checks_redundant = self.plain_numeric or source == "model"
 
     @classmethod
     def numeric(cls, names: Sequence[str] | None, *, nullable: bool = False, source: str = "numeric") -> InputSchema:

@@ -104,7 +104,7 @@ def _frame(schema: InputSchema, rows: Any) -> Any:
             # a Python list: pandas infers the dtype it gives the same values in a notebook
             # (object for strings on pandas 2, str on pandas 3), missing values as NaN
             data[column.name] = values
-    return pd.DataFrame(data, columns=list(schema.names or ()))
+    return pd.DataFrame(data)  # the dict is in the schema's column order, which columns= would check again
 
 
 def _text_column(column: Column) -> bool:

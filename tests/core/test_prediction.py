@@ -174,3 +174,25 @@ def test_a_manifest_that_lets_null_through_still_meets_the_models_own_refusal(tm
         assert refused.status == 400, answer(refused)
         assert answer(refused)["error"]["code"] == "prediction_rejected"
         assert "NaN" in answer(refused)["error"]["message"]
+
+
+def test_a_schema_read_from_the_model_answers_as_the_model_with_its_checks_on(tmp_path):
+    # the finite checks are skipped for a schema read from the fitted pipeline too (an imputer
+    # takes the null); the answer is still the model's own, and an infinity is still core's 400
+    import pandas as pd
+    import sklearn
+
+    from tests.typed_models import PASSENGER, mixed
+
+    model = mixed()
+    service = make_service(_save(tmp_path, model))
+    rows = [{**PASSENGER, "age": None}, {**PASSENGER, "sex": "female", "fare": 80.0}]
+    body = answer(post_json(service, {"instances": rows}))
+    with sklearn.config_context(assume_finite=False):
+        assert body["predictions"] == model.predict(pd.DataFrame(rows)).tolist()
+        assert np.allclose(body["probabilities"], model.predict_proba(pd.DataFrame(rows)), rtol=0, atol=1e-12)
+    assert sklearn.get_config()["assume_finite"] is False  # the caller's setting, back as it was
+    refused = post_json(service, b'{"instances": [{"age": 1e999, "fare": 7.25, "pclass": 3, "sex": "male", "embarked": "S"}]}')
+    assert refused.status == 400
+    assert answer(refused)["error"]["code"] == "invalid_value"
+    assert "outside the 64-bit float range" in answer(refused)["error"]["message"]

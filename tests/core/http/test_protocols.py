@@ -121,9 +121,9 @@ def kserve_python() -> str:
     return str(path)
 
 
-def test_kserve_rest_client_health_binary_and_json_infer(endpoint, demo_model_path):
+def test_kserve_rest_client_health_binary_and_json_infer(server, demo_model_path):
     script = Path(__file__).with_name("kserve_client.py")
-    done = subprocess.run([kserve_python(), str(script), endpoint.url, NAME], input=json.dumps(X.tolist()),
+    done = subprocess.run([kserve_python(), str(script), server.url, NAME], input=json.dumps(X.tolist()),
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": ""})
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
