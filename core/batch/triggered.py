@@ -7,6 +7,10 @@ The object is predicted by :func:`run_batch`, and the run is settled one of thre
   or was deleted before it could be read (a retry would find it missing for ever), or the version
   the event names was replaced before the run could publish (``superseded: ...``; the newer
   version's own event publishes its predictions);
+- ``fanned_out``: the file is larger than one part (core/batch/fanout.py) and the deployment has
+  a workflow engine (an :class:`Orchestrator`: Step Functions, Durable Functions, Workflows): an
+  execution of plan/run_part/merge was started for it, which publishes the outputs; logged with
+  the execution's id. Without an orchestrator every file runs here, as before;
 - ``failed``: logged at ERROR with ``retry``. A wrong setting (``BATCH_OUTPUT_URI`` that is the
   input's folder) is not retried: every retry would fail the same way; nor is a run stopped before
   its invocation's time limit (core/batch/deadline.py): every retry would meet the same limit. Any other failure (storage,
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from core.batch.deadline import BatchTimeLimit, Deadline
 from core.batch.engine import BatchResult, run_batch
@@ -33,24 +37,42 @@ from core.storage.versions import ObjectVersion
 logger = logging.getLogger("serverless_ml.batch")
 
 
+class Orchestrator(Protocol):
+    """A cloud's workflow engine, as a trigger starts it for one input too large for one run."""
+
+    name: str  # as the logs name it: "Step Functions", "Durable Functions", "Workflows"
+
+    def start(self, request: dict[str, Any]) -> str:
+        """Start plan/run_part/merge for ``request`` (``{"input": uri, "version": {...} | None}``,
+        the version as core.batch.fanout.version_json writes it); the execution's id. Raises a
+        ServerlessMLError (a StorageError when the engine cannot be reached) that a retry may cure."""
+        ...
+
+
 @dataclass(frozen=True)
 class Settled:
     """How one created object ended."""
 
-    status: str  # "predicted", "skipped" or "failed"
+    status: str  # "predicted", "skipped", "fanned_out" or "failed"
     result: BatchResult | None = None  # predicted (and skipped by the engine)
     reason: str | None = None  # skipped: why
     error: ServerlessMLError | None = None  # failed: what
     retry: bool = False  # failed: whether the platform should deliver the event again
+    execution: str | None = None  # fanned_out: the orchestrator's execution
 
 
 def settle_created_object(
     uri: StorageURI, model_holder: Any, settings: Settings, version: ObjectVersion | None = None,
-    deadline: Deadline | None = None,
+    deadline: Deadline | None = None, orchestrator: Orchestrator | None = None,
 ) -> Settled:
     """Predict the object a trigger announced (the ``version`` its event names; stopping cleanly
-    before ``deadline``, when given); never raises a ServerlessMLError."""
+    before ``deadline``, when given), or with an ``orchestrator``, hand a file larger than one part
+    to it; never raises a ServerlessMLError."""
     try:
+        if orchestrator is not None:
+            handed = _hand_to(orchestrator, uri, settings, version)
+            if handed is not None:
+                return handed
         result = run_batch(uri, model_holder, settings, version=version, deadline=deadline)
     except ObjectNotFound as exc:
         if exc.uri != uri.display:  # the output bucket or the model is missing: a setting to fix
@@ -68,14 +90,33 @@ def settle_created_object(
 
 
 def run_for_created_object(
-    uri: StorageURI, model_holder: Any, settings: Settings, version: ObjectVersion | None = None
+    uri: StorageURI, model_holder: Any, settings: Settings, version: ObjectVersion | None = None,
+    orchestrator: Orchestrator | None = None,
 ) -> BatchResult | None:
-    """Predict the object a trigger announced (the ``version`` its event names); raise only what
-    a retry may cure."""
-    settled = settle_created_object(uri, model_holder, settings, version)
+    """Predict the object a trigger announced (the ``version`` its event names), or hand it to
+    ``orchestrator`` (None returned then); raise only what a retry may cure."""
+    settled = settle_created_object(uri, model_holder, settings, version, orchestrator=orchestrator)
     if settled.retry and settled.error is not None:
         raise settled.error
     return settled.result
+
+
+def _hand_to(orchestrator: Orchestrator, uri: StorageURI, settings: Settings,
+             version: ObjectVersion | None) -> Settled | None:
+    """The execution started for a file of more than one part; None for a file that runs here
+    (one part, gzip, .json: the survey reads a few KB, so a small file costs one look more)."""
+    from core.batch import fanout  # only where an orchestrator is deployed
+
+    surveyed = fanout.survey(uri, settings, version=version)
+    if surveyed["skipped"]:
+        logger.warning("batch input skipped", extra={"fields": {"input": uri.display, "reason": surveyed["skipped"]}})
+        return Settled("skipped", reason=surveyed["skipped"])
+    if not surveyed["grains"]:
+        return None
+    execution = orchestrator.start({"input": surveyed["input"], "version": surveyed["version"]})
+    logger.info("batch input fanned out", extra={"fields": {
+        "input": uri.display, "orchestrator": orchestrator.name, "execution": execution, "size": surveyed["size"]}})
+    return Settled("fanned_out", execution=execution)
 
 
 def _failed(uri: StorageURI, exc: ServerlessMLError, *, retry: bool) -> Settled:

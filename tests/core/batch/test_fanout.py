@@ -25,7 +25,7 @@ from core.model import ModelHolder
 from core.request.rows import RowSchema
 from core.schema import InputSchema
 from core.settings import Settings
-from core.storage import StorageURI
+from core.storage import StorageURI, parse_uri
 from core.storage.locations import parse_output_prefix
 from tests.aws_lambda import moto_support
 from tests.core.batch.places import Place, open_place
@@ -343,3 +343,52 @@ def test_a_run_stops_between_chunks_before_its_deadline_and_publishes_nothing(tm
     assert message.endswith("nothing was published. A file this large is split across invocations when "
                             "BATCH_FANOUT_STATE_MACHINE_ARN is set")
     assert not (tmp_path / "predictions").exists()
+
+
+class InProcessOrchestrator:
+    """The Orchestrator protocol carried out in this process: plan, every part, merge."""
+
+    name = "in-process"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.started: list[dict] = []
+
+    def start(self, request: dict) -> str:
+        self.started.append(request)
+        holder = ModelHolder(self.settings)
+        made = fanout.plan(request["input"], self.settings, version=fanout.version_from(request["version"]))
+        results = [fanout.run_part(part, holder, self.settings) for part in made["parts"]]
+        fanout.merge(made, results, self.settings)
+        return f"run-{made['run']}"
+
+
+def test_a_trigger_hands_a_file_of_several_parts_to_its_orchestrator_and_runs_a_small_one_itself(
+        tmp_path, settings):
+    from core.batch.triggered import settle_created_object
+
+    data, bad = csv_file(300)
+    (tmp_path / "in").mkdir()
+    big, small = tmp_path / "in" / "big.csv", tmp_path / "in" / "small.csv"
+    big.write_bytes(data)
+    small.write_bytes(data[:400])
+    alone = tmp_path / "alone" / "big.csv"
+    alone.parent.mkdir()
+    alone.write_bytes(data)
+    one_run = run_batch(parse_uri(alone.as_uri()), ModelHolder(settings), settings)
+    orchestrator = InProcessOrchestrator(settings)
+
+    settled = settle_created_object(parse_uri(big.as_uri()), ModelHolder(settings), settings,
+                                    orchestrator=orchestrator)
+    assert settled.status == "fanned_out" and settled.execution.startswith("run-")
+    assert [r["input"] for r in orchestrator.started] == [big.as_uri()]
+    outputs = tmp_path / "in" / "predictions"
+    assert (outputs / "big.csv.predictions.jsonl").read_bytes() == \
+        (tmp_path / "alone" / "predictions" / "big.csv.predictions.jsonl").read_bytes()
+    assert error_lines((outputs / "big.csv.errors.jsonl").read_bytes()) == sorted(bad)
+    assert one_run.rows_failed == len(bad)
+
+    settled = settle_created_object(parse_uri(small.as_uri()), ModelHolder(settings), settings,
+                                    orchestrator=orchestrator)
+    assert settled.status == "predicted" and len(orchestrator.started) == 1
+    assert (outputs / "small.csv.predictions.jsonl").exists()
