@@ -2,8 +2,9 @@
 
     serverless-ml serve [--host 127.0.0.1] [--port 8080] [--provider aws|azure|gcp]
     serverless-ml demo-model [--dir .serverless-ml/demo]  train the demo model, print its MODEL_URI
-    serverless-ml batch INPUT [OUTPUT] [--model URI] [--workers N]
+    serverless-ml batch INPUT [OUTPUT] [--model URI] [--candidate URI] [--workers N]
                                                           predict a .csv/.jsonl/.json(.gz) file or object
+                                                          (with a candidate: shadow it, write its outputs too)
     serverless-ml export MODEL --to onnx|skops            convert a model, write it with its manifest
     serverless-ml package --provider aws|azure|gcp        build the deployable bundle of one provider
     serverless-ml compare --primary URI --candidate URI INPUT   how far two models agree on a batch file
@@ -54,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="folder or prefix for the outputs (default: BATCH_OUTPUT_URI, else predictions/ beside the input)",
     )
     batch.add_argument("--model", help="the model's URI or local path (default: MODEL_URI, else the demo model)")
+    batch.add_argument(
+        "--candidate", help="a candidate model's URI or local path to shadow: its predictions and a comparison summary "
+        "are written beside the outputs (default: CANDIDATE_MODEL_URI with CANDIDATE_MODE=shadow)",
+    )
     batch.add_argument("--demo-dir", type=Path, default=DEFAULT_DEMO_DIR, help="where the demo model is kept")
     batch.add_argument(
         "--workers", type=_workers, default=1, metavar="N",
@@ -111,6 +116,8 @@ def _batch(args: argparse.Namespace) -> int:
         from core.demo import ensure_demo_model
 
         env["MODEL_URI"] = ensure_demo_model(args.demo_dir).as_uri()
+    if args.candidate:
+        env.update(CANDIDATE_MODEL_URI=_as_uri(args.candidate), CANDIDATE_MODE="shadow")
     settings = Settings.from_env(env)
     output_prefix = None
     if args.output:
@@ -149,6 +156,8 @@ def _batch(args: argparse.Namespace) -> int:
         if bar:
             bar.close()
     print(json.dumps({**result.as_dict(), **({"fanout": fanned} if fanned is not None else {})}), flush=True)
+    if result.shadow is not None:
+        print(f"serverless-ml: {_shadow_line(result.shadow, result.summary_uri)}", file=sys.stderr)
     if result.skipped:
         print(f"serverless-ml: skipped: {result.skipped}", file=sys.stderr)
         return 2
@@ -166,6 +175,15 @@ def _batch(args: argparse.Namespace) -> int:
         print(f"serverless-ml: {result.rows_failed} line(s) failed; see {result.errors_uri}", file=sys.stderr)
         return 1
     return 0
+
+
+def _shadow_line(shadow: dict, summary_uri: str | None) -> str:
+    """The candidate's headline: agreement, or why it is missing; the summary has the rest."""
+    if shadow["candidate"] == "compared":
+        return (f"shadow: candidate {shadow['candidate_version']} agrees on {shadow['agreement']:.2%} of "
+                f"{shadow['rows_compared']:,} rows compared; see {summary_uri}")
+    what = "could not be loaded" if shadow["candidate"] == "load_failed" else "stopped"
+    return f"shadow: the candidate {what}: {shadow['error']}; the predictions are written; see {summary_uri}"
 
 
 def _workers(text: str) -> int:

@@ -11,6 +11,12 @@ is current when it starts, and publishes only while that version is still the cu
 a reason that starts ``superseded:``, and publishes nothing: the newer version's run publishes.
 Two steps a caller can reuse on their own: :func:`open_input` (the pinned read) and
 :func:`core.batch.publish.publish`.
+
+With a candidate model in shadow mode (CANDIDATE_MODEL_URI, CANDIDATE_MODE=shadow), the candidate
+predicts the same chunks' good rows too, and the run publishes two more outputs beside the
+predictions: the candidate's predictions and a summary of how far it agrees (core/batch/shadow.py).
+In canary mode a batch run predicts with the primary alone: a file has no requests to share out.
+Without a candidate, none of that is imported or run.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO, cast
 
@@ -53,6 +60,11 @@ class BatchResult:
     skipped: str | None = None  # why the object was not taken as input ("superseded: ..." when replaced)
     input_error: str | None = None  # why reading stopped before the end (also in the errors file)
     version: str | None = None  # the input's version that was read: "versionId ...", "generation ..."
+    # shadow mode only: the candidate's predictions (None when it could not predict), the summary,
+    # and the summary's headline (state, candidate_version, rows_compared, agreement, error)
+    candidate_uri: str | None = None
+    summary_uri: str | None = None
+    shadow: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,10 +80,16 @@ def run_batch(
     store_for: Callable[..., Any] = store_for,
     version: ObjectVersion | None = None,
     deadline: Deadline | None = None,
+    candidate_holder: Any = None,
 ) -> BatchResult:
     """Predict every row of ``input_uri`` (exactly ``version`` of it, when given); write the
     outputs under ``output_prefix`` (default: ``settings.batch_output_uri``, else ``predictions/``
     beside the input).
+
+    With ``settings.candidate`` in shadow mode, the candidate (``candidate_holder``, default: this
+    process's holder of it) predicts the same rows, and its predictions and the comparison's
+    summary are published with the predictions; a candidate that cannot load or predict never
+    fails the run: the summary says why it is missing.
 
     A ``version`` that is gone, or no longer current when the outputs are published, ends the run
     skipped (``superseded: ...``) with nothing published. Raises SettingsError for an output prefix
@@ -93,8 +111,19 @@ def run_batch(
     model = model_holder.get()
     started = time.perf_counter()
     reader = reader_for(found.kind, RowSchema(model.schema), by_position=model.feature_names_source == "generated")
+    shadow = None
+    if settings.candidate is not None:
+        if settings.candidate.mode == "shadow":
+            from core.batch.shadow import Shadow, candidate_holder_for  # only with a candidate
+
+            holder = candidate_holder if candidate_holder is not None else candidate_holder_for(settings)
+            shadow = Shadow(settings, model, holder, targets)
+        else:
+            logger.info("batch predicts with the primary alone", extra={"fields": {
+                "input": source.display, "reason": "CANDIDATE_MODE=canary shares out requests; a batch file has none"}})
     try:
-        return _run(source, targets, found, reader, model, settings, version, progress, store_for, started, deadline)
+        return _run(source, targets, found, reader, model, settings, version, progress, store_for, started, deadline,
+                    shadow)
     except ObjectSuperseded as exc:
         reason = f"superseded: {exc.message}"
         shown = version.describe() if version is not None and version.pinned else None
@@ -120,11 +149,11 @@ def open_input(source: StorageURI, version: ObjectVersion | None, timeout: float
 
 def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, settings: Settings,
          version: ObjectVersion | None, progress: Progress | None, store_for: Callable[..., Any],
-         started: float, deadline: Deadline | None = None) -> BatchResult:
+         started: float, deadline: Deadline | None = None, shadow: Any = None) -> BatchResult:
     timeout = settings.storage_timeout_seconds
     counts = Counts()
     input_error = None
-    with OutputFiles() as outputs, model_thread_limit(settings.batch_model_threads):
+    with OutputFiles() as outputs, model_thread_limit(settings.batch_model_threads), shadow or nullcontext():
         stream_in, version = open_input(source, version, timeout, store_for)
         shown = version.describe() if version is not None else None
         logger.info("batch started", extra={"fields": {
@@ -150,8 +179,12 @@ def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, 
             stream: BinaryIO = (
                 gzip.GzipFile(fileobj=raw, mode="rb") if found.gzipped else raw  # type: ignore[call-overload,assignment]
             )
+            sink, on_chunk = outputs, None
+            if shadow is not None:
+                sink, on_chunk = shadow.start(outputs, source, version, found, store_for)
             try:
-                predict_chunks(reader.chunks(stream, settings.batch_chunk_rows), model, outputs, counts, after_chunk)
+                predict_chunks(reader.chunks(stream, settings.batch_chunk_rows), model, sink, counts, after_chunk,
+                               on_chunk)
             except BatchInputError as exc:
                 input_error, error_line = exc.message, exc.line
             except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
@@ -169,8 +202,10 @@ def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, 
         finally:
             raw.close()
         outputs.finish()
+        extras = shadow.finish(shown) if shadow is not None else ()
         published = publish(
-            outputs, targets, source, version, store_for=store_for, timeout=timeout, part_bytes=settings.batch_part_bytes
+            outputs, targets, source, version, store_for=store_for, timeout=timeout, part_bytes=settings.batch_part_bytes,
+            extras=extras,
         )
         errors_uri = str(published.errors) if published.errors is not None else None
     read, predicted, failed = counts.read, counts.predicted, counts.failed
@@ -178,7 +213,7 @@ def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, 
     seconds = time.perf_counter() - started
     result = BatchResult(
         source.display, read, predicted, failed, str(targets.predictions), errors_uri, input_error=input_error,
-        version=shown,
+        version=shown, **(shadow.result_fields() if shadow is not None else {}),
     )
     logger.info(
         "batch finished",
@@ -202,24 +237,30 @@ class Counts:
         self.read = self.predicted = self.failed = self.last_line = 0
 
 
-def predict_chunks(chunks: Iterable[Any], model: Any, outputs: OutputFiles, counts: Counts,
-                   after_chunk: Callable[[], None] | None = None) -> None:
-    """Predict each parsed chunk and write its lines and failures (in line order) to ``outputs``;
-    the step of a whole run and of a fanned-out part (core/batch/fanout.py). A BatchInputError
-    from the reader propagates: the caller writes it as the last failure."""
+def predict_chunks(chunks: Iterable[Any], model: Any, outputs: Any, counts: Counts,
+                   after_chunk: Callable[[], None] | None = None,
+                   on_chunk: Callable[[Any, list[RowFailure]], None] | None = None) -> None:
+    """Predict each parsed chunk and write its lines and failures (in line order) to ``outputs``
+    (OutputFiles, or what stands for it); the step of a whole run and of a fanned-out part
+    (core/batch/fanout.py). ``on_chunk(parsed, refused)``: after each chunk is written, with the
+    lines the model refused (a shadow run's candidate predicts the rest). A BatchInputError from
+    the reader propagates: the caller writes it as the last failure."""
     for parsed in chunks:
         counts.last_line = max(counts.last_line, parsed.last_line)
-        rejected = _predict(model, parsed.numbers, parsed.rows, outputs) if parsed.numbers else []
+        rejected = predict_into(model, parsed.numbers, parsed.rows, outputs) if parsed.numbers else []
         outputs.write_failures(sorted(parsed.failures + rejected, key=lambda f: f.line))
         counts.read += len(parsed.numbers) + len(parsed.failures)
         counts.predicted += len(parsed.numbers) - len(rejected)
         counts.failed += len(parsed.failures) + len(rejected)
+        if on_chunk is not None:
+            on_chunk(parsed, rejected)
         if after_chunk is not None:
             after_chunk()
 
 
-def _predict(model: Any, numbers: list[int], rows: Any, outputs: OutputFiles) -> list[RowFailure]:
-    """Predict ``rows`` and write them; return the lines the model itself refused.
+def predict_into(model: Any, numbers: list[int], rows: Any, outputs: Any) -> list[RowFailure]:
+    """Predict ``rows`` and write them (``outputs.write_predictions``); return the lines the model
+    itself refused.
 
     A refused chunk is split in halves until each refused row stands alone, so one row the model
     cannot take costs about two extra passes over its chunk, and every other row is predicted.
@@ -232,7 +273,7 @@ def _predict(model: Any, numbers: list[int], rows: Any, outputs: OutputFiles) ->
         if len(numbers) == 1:
             return [RowFailure(numbers[0], exc.code, f"line {numbers[0]}: {exc.message}")]
         half = len(numbers) // 2
-        return _predict(model, numbers[:half], rows[:half], outputs) + _predict(
+        return predict_into(model, numbers[:half], rows[:half], outputs) + predict_into(
             model, numbers[half:], rows[half:], outputs
         )
     outputs.write_predictions(numbers, predictions, probabilities, model.classes)

@@ -27,6 +27,9 @@ as does a file no larger than one part (``BATCH_FANOUT_PART_BYTES``, or ``BATCH_
 rows estimated from its first lines). A plan of one part is not worth fanning out: run the file
 with :func:`core.batch.engine.run_batch`, exactly as a trigger does without fan-out. After a line
 over 1 MiB that holds a quote, where the reader's outcome is not known in advance, no cut is made.
+A candidate model in shadow mode (core/batch/shadow.py) is not carried by parts: ``survey`` (and
+so ``plan``) refuses a file of more than one part with it (SettingsError, naming the ways out);
+a file that runs whole keeps its shadow outputs.
 
 The contract, with the values of a real run (a 1,920,042-byte CSV of 120,000 rows on S3 (moto),
 two of them bad, ``BATCH_FANOUT_PART_BYTES=524288``, BATCH_CHUNK_ROWS at its 10,000)::
@@ -96,7 +99,7 @@ from core.batch.model_threads import model_thread_limit
 from core.batch.outputs import OutputFiles
 from core.batch.publish import publish
 from core.batch.readers import BatchInputError, RowFailure
-from core.errors import ObjectNotFound, ObjectSuperseded
+from core.errors import ObjectNotFound, ObjectSuperseded, SettingsError
 from core.request.rows import RowSchema
 from core.settings import Settings
 from core.storage import StorageURI, parse_uri, store_for
@@ -147,7 +150,8 @@ def survey(
     """The first step of a plan: one look at the input (its version and size, the CSV header, the
     bytes per line of its head) and the grains to scan. ``at_least``, ``floor_bytes``: parts
     small enough that there are at least ``at_least`` of them, but not under ``floor_bytes``
-    (a local run spreads a file over its workers this way)."""
+    (a local run spreads a file over its workers this way). Raises SettingsError for a file of
+    more than one part with a candidate in shadow mode (parts carry no candidate)."""
     source = parse_uri(input_uri) if isinstance(input_uri, str) else input_uri
     prefix = output_prefix or settings.batch_output_uri
     targets = outputs_for(source, prefix, "the output prefix" if output_prefix else "BATCH_OUTPUT_URI")
@@ -204,6 +208,7 @@ def survey(
     if size <= target_bytes:
         base["whole"] = "the file is no larger than one part"
         return base
+    _refuse_shadow(settings, source, size, target_bytes)
     grain = max(min(MAX_GRAIN_BYTES, max(MIN_GRAIN_BYTES, target_bytes // 4)), -(-size // MAX_GRAINS))
     base.update(part_bytes=target_bytes, part_rows=rows or None)
     common = {"input": base["input"], "version": base["version"], "format": found.kind, "size": size,
@@ -213,6 +218,20 @@ def survey(
         for index, start in enumerate(range(0, size, grain))
     ]
     return base
+
+
+def _refuse_shadow(settings: Settings, source: StorageURI, size: int, part_bytes: int) -> None:
+    """Parts carry no candidate: a shadow run's candidate outputs and summary would have to be
+    merged from every part's, which is not built. Refused rather than published without them, so
+    that nobody reads a file's missing summary as a candidate that was never judged."""
+    candidate = settings.candidate
+    if candidate is not None and candidate.mode == "shadow":
+        raise SettingsError(
+            f"CANDIDATE_MODE=shadow: {source.display} ({size:,} bytes) is larger than one part ({part_bytes:,} "
+            "bytes) and a fanned-out run does not shadow a candidate; expected no CANDIDATE_MODEL_URI on a batch "
+            "that fans out, a BATCH_FANOUT_PART_BYTES of at least the file's size (it then runs whole, with the "
+            "shadow outputs), or `serverless-ml compare` for this file"
+        )
 
 
 def scan_grain(grain: dict[str, Any], store_for: Callable[..., Any] = store_for) -> dict[str, Any]:

@@ -7,6 +7,10 @@ container (for a local file: the ``predictions/`` folder next to it). Output key
                                        s3://b/predictions/incoming/2026/data.csv.errors.jsonl
     file:///data/day.csv           ->  file:///data/predictions/day.csv.predictions.jsonl
 
+With a candidate model in shadow mode (core/batch/shadow.py), two more beside them:
+``<input key>.candidate.jsonl`` (the candidate's predictions) and
+``<input key>.candidate-summary.json`` (how far it agrees with the primary).
+
 In a bucket the whole input key is kept under the prefix, so two inputs never share an output;
 a local file keeps only its name (the folder is the user's choice on the command line). The
 names depend on nothing but the input's location: a repeated event rewrites the same objects.
@@ -31,12 +35,31 @@ from core.storage.uri import StorageURI, parse_uri
 DEFAULT_PREFIX = "predictions/"
 PREDICTIONS_SUFFIX = ".predictions.jsonl"
 ERRORS_SUFFIX = ".errors.jsonl"
-OUTPUT_SUFFIXES = (PREDICTIONS_SUFFIX, ERRORS_SUFFIX)
+CANDIDATE_SUFFIX = ".candidate.jsonl"
+SUMMARY_SUFFIX = ".candidate-summary.json"
+# every name an output can have: the shadow outputs too, whether or not this process has a
+# candidate (the summary ends in .json, an input format: without this its event would be predicted)
+OUTPUT_SUFFIXES = (PREDICTIONS_SUFFIX, ERRORS_SUFFIX, CANDIDATE_SUFFIX, SUMMARY_SUFFIX)
 
 
 class OutputLocations(NamedTuple):
     predictions: StorageURI
     errors: StorageURI
+
+
+class ShadowLocations(NamedTuple):
+    """A shadow run's two outputs beside the predictions."""
+
+    candidate: StorageURI
+    summary: StorageURI
+
+
+def shadow_locations(outputs: OutputLocations) -> ShadowLocations:
+    """Where a shadow run writes the candidate's predictions and the comparison summary."""
+    base = outputs.predictions.key[: -len(PREDICTIONS_SUFFIX)]
+    where = outputs.predictions
+    return ShadowLocations(StorageURI(where.scheme, where.bucket, base + CANDIDATE_SUFFIX),
+                           StorageURI(where.scheme, where.bucket, base + SUMMARY_SUFFIX))
 
 
 def parse_output_prefix(text: str) -> StorageURI:
@@ -96,8 +119,12 @@ def output_locations(input_uri: StorageURI, prefix: StorageURI) -> OutputLocatio
 
 def loop_guard(input_uri: StorageURI, prefix: StorageURI) -> str | None:
     """Why ``input_uri`` must not be taken as input (it is an output), or None."""
-    if input_uri.name.lower().endswith(OUTPUT_SUFFIXES):
-        return f"{input_uri.display} is named like a batch output ({' or '.join(OUTPUT_SUFFIXES)}); outputs are never inputs"
+    name = input_uri.name.lower()
+    if name.endswith(OUTPUT_SUFFIXES):
+        shadow = name.endswith((CANDIDATE_SUFFIX, SUMMARY_SUFFIX))
+        named = (CANDIDATE_SUFFIX, SUMMARY_SUFFIX) if shadow else (PREDICTIONS_SUFFIX, ERRORS_SUFFIX)
+        return (f"{input_uri.display} is named like a batch {'shadow ' if shadow else ''}output "
+                f"({' or '.join(named)}); outputs are never inputs")
     if _same_place(input_uri, prefix) and input_uri.key.startswith(prefix.key):
         return f"{input_uri.display} is under the output prefix {_display(prefix)}; outputs are never inputs"
     return None
