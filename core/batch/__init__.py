@@ -16,6 +16,8 @@ NumPy nor a cloud SDK; the first run pays for them.
                   the JSON contract an orchestrator (Step Functions, Durable Functions, Workflows) calls
     boundaries.py the plan's pass over the bytes: line ends and CSV quote states, range by range
     workers.py    the same fan-out with N local processes (serverless-ml batch --workers N)
+    compare.py    two models over one file: the agreement figures (serverless-ml compare)
+    shadow.py     a run's candidate in shadow mode: its predictions and the comparison's summary
 
 Where the outputs go, and which objects are never inputs, is core.storage.locations: the
 settings check the output prefix against the same rules at start.

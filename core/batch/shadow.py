@@ -108,6 +108,9 @@ class Shadow:
             self.model = holder.get()
         except ServerlessMLError as exc:  # logged by the holder; the primary's run goes on
             self._stop(LOAD_FAILED, exc.code, exc.message)
+        except Exception:  # a bug in a candidate's load must not cost the primary's outputs either
+            logger.exception("candidate model load failed unexpectedly")
+            self._stop(LOAD_FAILED, ServerlessMLError.code, "the candidate model failed to load; the error was logged")
         else:
             self.candidate_version = self.model.version
 

@@ -239,3 +239,34 @@ def test_a_candidate_with_the_primarys_schema_takes_its_parsed_rows(batch, demo_
     assert (out / "day.csv.candidate.jsonl").read_bytes() == (out / "day.csv.predictions.jsonl").read_bytes()
     summary = json.loads((out / "day.csv.candidate-summary.json").read_text())
     assert (summary["refused_by_primary"], summary["max_probability_gap"], summary["input_version"]) == (1, 0.0, None)
+
+
+def test_a_newer_version_published_while_a_shadow_run_was_writing_keeps_its_shadow_outputs(
+        request, monkeypatch, demo_model_uri):
+    """v2's run publishes between v1's look and v1's writes: v1's conditional write of the
+    candidate's lines fails, it looks again, is superseded, and takes back what it wrote."""
+    from core.storage import store_for
+    from tests.core.batch.test_versions import V1, V2, Interleaved
+
+    place = open_place("s3-versioned", request, monkeypatch)
+    settings = Settings.from_env({"MODEL_URI": demo_model_uri, "CANDIDATE_MODEL_URI": demo_model_uri,
+                                  "STORAGE_TIMEOUT_SECONDS": "5"})
+    v1 = place.put(KEY, V1)
+    newer = {}
+
+    def another_run() -> None:
+        newer["v2"] = place.put(KEY, V2)
+        assert run_batch(place.uri(KEY), ModelHolder(settings), settings, version=newer["v2"]).skipped is None
+
+    def racing(uri, timeout):
+        store = store_for(uri, timeout)
+        return Interleaved(store, place.uri(KEY), another_run) if uri == place.uri(KEY) else store
+
+    result = run_batch(place.uri(KEY), ModelHolder(settings), settings, version=v1, store_for=racing)
+
+    assert result.skipped.startswith("superseded: ")
+    assert place.get(OUT + ".errors.jsonl") is None  # v1's errors file, taken back
+    assert [row["line"] for row in jsonl(place.get(OUT + ".candidate.jsonl"))] == [2, 3, 4]  # v2's three rows
+    assert json.loads(place.get(OUT + ".candidate-summary.json"))["input_version"] == newer["v2"].describe()
+    for suffix in (".predictions.jsonl", ".candidate.jsonl", ".candidate-summary.json"):
+        assert _recorded(place.metadata(OUT + suffix)) == _recorded(newer["v2"].metadata())
