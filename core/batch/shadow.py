@@ -170,7 +170,11 @@ class Shadow:
         the summary."""
         candidate_file = None
         if self.files is not None:
-            self.files.finish()
+            try:
+                self.files.finish()
+            except ServerlessMLError as exc:  # its writer process failed: the candidate's lines are incomplete
+                if self.state == COMPARED:
+                    self._stop(FAILED, exc.code, exc.message)
             if self.state == COMPARED:
                 candidate_file = self.files.predictions_path
         folder = self._stack.enter_context(tempfile.TemporaryDirectory(prefix="serverless-ml-shadow-"))
