@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     batch = commands.add_parser(
         "batch", help="predict every row of a .csv, .jsonl or .json file (optionally .gz), as a storage trigger would",
         description="Exit status: 0 every row predicted; 1 outputs written but some lines failed "
-        "(see the errors file); 2 nothing written (bad argument or setting, input skipped, model or storage unavailable).",
+        "(see the errors file); 2 nothing written (bad argument or setting, input skipped, model or storage unavailable). "
+        "A shadowed candidate never changes it: its outcome is a line on stderr and its summary file.",
     )
     batch.add_argument("input", metavar="INPUT", help="a local path or a URI: file://, s3://, gs://, az://")
     batch.add_argument(

@@ -119,7 +119,8 @@ class Captured:
         self._stretches.append((numbers, predictions, probabilities))
 
     def write_failures(self, failures: Sequence[RowFailure]) -> None:
-        self.sink.write_failures(failures)
+        if self.sink is not None:
+            self.sink.write_failures(failures)
 
     def take(self, refused: list[RowFailure]) -> Answered:
         """The rows written since the last take, as one answer."""
