@@ -180,6 +180,8 @@ def _batch(args: argparse.Namespace) -> int:
 
 def _shadow_line(shadow: dict, summary_uri: str | None) -> str:
     """The candidate's headline: agreement, or why it is missing; the summary has the rest."""
+    if shadow["candidate"] == "compared" and shadow["agreement"] is None:
+        return f"shadow: candidate {shadow['candidate_version']} had no row to compare; see {summary_uri}"
     if shadow["candidate"] == "compared":
         return (f"shadow: candidate {shadow['candidate_version']} agrees on {shadow['agreement']:.2%} of "
                 f"{shadow['rows_compared']:,} rows compared; see {summary_uri}")

@@ -31,7 +31,8 @@ costs the primary's row.
 
 The candidate never fails the run: when it cannot be loaded, ``candidate`` is ``load_failed``;
 when it fails while predicting (or cannot read the file: a CSV header without its features),
-``failed``; ``error`` says why, the figures are those up to then, no candidate predictions are
+``failed``; ``error`` says why, the figures are those up to then (``agreement`` is null when
+no row was compared), no candidate predictions are
 published and an earlier run's are removed, so that they never sit beside predictions they were
 not made with. A run with no candidate leaves shadow outputs of an earlier run as they are (their
 metadata names the input version they answer).
@@ -185,19 +186,26 @@ class Shadow:
         figures = self.compared.tally
         logger.info("batch shadow compared", extra={"fields": {
             "candidate": self.state, "candidate_version": self.candidate_version,
-            "rows_compared": figures.rows, "agreement": round(figures.agreement, 6),
+            "rows_compared": figures.rows, "agreement": self._agreement(),
             "disagreeing_rows": figures.disagreeing, "max_probability_gap": figures.max_probability_gap,
             "refused_by_candidate": self.compared.refused_by_candidate,
             "error_code": self.error["code"] if self.error else None}})
         return [(self.locations.candidate, candidate_file), (self.locations.summary, summary_path)]
 
     def summary(self, input_version: str | None) -> dict[str, Any]:
+        figures = self.compared.as_dict()
+        figures["agreement"] = self._agreement()
         return {
             "mode": SHADOW, "candidate": self.state,
             "error": self.error,
             "primary_version": self.primary.version, "candidate_version": self.candidate_version,
-            "input_version": input_version, **self.compared.as_dict(),
+            "input_version": input_version, **figures,
         }
+
+    def _agreement(self) -> float | None:
+        """None when no row was compared: a candidate that saw nothing has not agreed."""
+        tally = self.compared.tally
+        return round(tally.agreement, 6) if tally.rows else None
 
     def result_fields(self) -> dict[str, Any]:
         """What the run's BatchResult says of the shadow."""
@@ -205,7 +213,7 @@ class Shadow:
             "candidate_uri": str(self.locations.candidate) if self.state == COMPARED else None,
             "summary_uri": str(self.locations.summary),
             "shadow": {"candidate": self.state, "candidate_version": self.candidate_version,
-                       "rows_compared": self.compared.tally.rows, "agreement": round(self.compared.tally.agreement, 6),
+                       "rows_compared": self.compared.tally.rows, "agreement": self._agreement(),
                        "error": None if self.error is None else self.error["message"]},
         }
 

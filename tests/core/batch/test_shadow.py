@@ -164,7 +164,8 @@ def test_a_candidate_that_cannot_load_leaves_the_primarys_outputs_and_says_why(r
     assert place.get(OUT + ".predictions.jsonl") == predictions
     assert place.get(OUT + ".candidate.jsonl") is None  # the earlier candidate's lines are not left beside them
     summary = json.loads(place.get(OUT + ".candidate-summary.json"))
-    assert (summary["candidate"], summary["error"]["code"], summary["rows_compared"]) == ("load_failed", "model_unavailable", 0)
+    assert (summary["candidate"], summary["error"]["code"], summary["rows_compared"], summary["agreement"]) == (
+        "load_failed", "model_unavailable", 0, None)
     assert "gone.joblib" in summary["error"]["message"]
     assert _recorded(place.metadata(OUT + ".candidate-summary.json")) == _recorded(version.metadata())
 
