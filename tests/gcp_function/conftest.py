@@ -16,8 +16,10 @@ from tests.support import free_port, make_service
 MODEL_BUCKET = "models"
 MODEL_KEY = "iris/model.joblib"
 MODEL_URI = f"gs://{MODEL_BUCKET}/{MODEL_KEY}"
-# the same limits for the function and the core service it is compared with
-LIMITS = {"CORS_ALLOW_ORIGINS": "https://app.example.com", "MAX_ROWS": "50", "MAX_BODY_BYTES": "65536"}
+# the same limits for the function and the core service it is compared with; and the same model
+# name (by default the file's stem, which is "model" in the bucket and the demo's name on disk)
+LIMITS = {"CORS_ALLOW_ORIGINS": "https://app.example.com", "MAX_ROWS": "50", "MAX_BODY_BYTES": "65536",
+          "MODEL_NAME": "iris"}
 
 
 # --- the GCS emulator ----------------------------------------------------------------------------
