@@ -57,8 +57,8 @@ def gcp(hcl2_module):
 
 
 def defined_functions(path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    tree = ast.parse(path.read_text())  # nested too: function_app.py defines its batch functions under a setting
+    return {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
 
 # --- all three ----------------------------------------------------------------------------------
