@@ -72,10 +72,10 @@ except ModuleNotFoundError as exc:  # the most common cause of "0 functions foun
         name="core",
     ) from None
 from core.batch.triggered import run_for_created_object
-from core.errors import ServerlessMLError, SettingsError, StorageError
+from core.errors import ObjectNotFound, ServerlessMLError, SettingsError, StorageError
 from core.http import HttpRequest
 from core.logs import LOGGER_NAME, JsonFormatter, log_context
-from core.storage import StorageURI
+from core.storage import StorageURI, parse_uri
 from core.storage.locations import check_output_prefix
 from core.storage.versions import ObjectVersion
 
@@ -491,7 +491,15 @@ else:
     @fanout_functions.activity_trigger(input_name="request")
     def batch_fanout_plan(request: dict) -> dict:
         with log_context(step="plan"):
-            return _fanout.plan(request["input"], service.settings, version=_fanout.version_from(request["version"]))
+            try:
+                return _fanout.plan(request["input"], service.settings,
+                                    version=_fanout.version_from(request["version"]))
+            except ObjectNotFound as exc:
+                if exc.uri != parse_uri(request["input"]).display:
+                    raise  # the output container, say: a setting to fix, retried
+                # deleted since the event: nothing to predict, which no retry changes; merge says so
+                return {"input": request["input"], "skipped": f"{exc.message} (deleted after the event was sent?)",
+                        "parts": []}
 
     @fanout_functions.activity_trigger(input_name="part")
     def batch_fanout_part(part: dict) -> dict:

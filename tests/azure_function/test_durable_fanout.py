@@ -265,6 +265,18 @@ def test_a_big_file_goes_trigger_plan_parts_merge_to_the_outputs_of_one_run(
     assert not [key for key in outputs if "_parts/" in key]
 
 
+def test_an_input_deleted_before_it_is_planned_ends_skipped_not_retried(fanout_app, azurite_with_model):
+    functions = functions_of(fanout_app)
+    request = {"input": f"az://{CONTAINER}/incoming/deleted.csv", "version": None}
+    plan = functions["batch_fanout_plan"].get_user_function()(request=request)
+    assert plan["parts"] == [] and plan["skipped"].endswith("(deleted after the event was sent?)")
+    history = History(request)
+    history.activities(0, "batch_fanout_plan", [plan])
+    assert scheduled(replay(fanout_app, history))[1] == [("batch_fanout_merge", {"plan": plan, "results": []})]
+    merged = functions["batch_fanout_merge"].get_user_function()(step={"plan": plan, "results": []})
+    assert merged["skipped"] == plan["skipped"] and merged["rows_read"] == 0
+
+
 def test_a_part_that_fails_for_good_removes_the_parts_and_fails_the_orchestration(fanout_app):
     request = {"input": f"az://{CONTAINER}/incoming/big.csv", "version": None}
     parts = [{"index": index} for index in range(2)]
