@@ -20,6 +20,17 @@ Batch (core's engine on one blob; see :class:`BlobCreatedEvent` and :func:`run_b
     batch_blob        blob trigger, Event Grid source, on ``BATCH_INPUT_CONTAINER/{name}``
     batch_event_grid  Event Grid trigger: ``Microsoft.Storage.BlobCreated`` events of any container
 
+With ``BATCH_FANOUT_DURABLE=true`` (off by default: without it azure-functions-durable is not even
+imported and the app is the one above), a file larger than one part is handed to Durable
+Functions in the same app (core/batch/fanout.py's plan / run_part / merge), and both batch
+functions take a durable client binding to start it::
+
+    batch_fanout            orchestrator: plan, every part at once (each retried alone), merge
+    batch_fanout_plan       activity: fanout.plan
+    batch_fanout_part       activity: fanout.run_part
+    batch_fanout_merge      activity: fanout.merge
+    batch_fanout_cleanup    activity: fanout.remove_parts, after a part failed for good
+
 Each only translates: the ``func.HttpRequest`` becomes a :class:`core.http.HttpRequest` for the
 process's :class:`~core.http.PredictionService` (path = the URL path without the route prefix,
 request id = the invocation id), and the answer goes back as a ``func.HttpResponse``. ``unmatched``
@@ -36,11 +47,15 @@ A request as the worker hands it over::
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import hashlib
 import json
 import logging
 import os
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import azure.functions as func
@@ -57,10 +72,10 @@ except ModuleNotFoundError as exc:  # the most common cause of "0 functions foun
         name="core",
     ) from None
 from core.batch.triggered import run_for_created_object
-from core.errors import SettingsError
+from core.errors import ObjectNotFound, ServerlessMLError, SettingsError, StorageError
 from core.http import HttpRequest
 from core.logs import LOGGER_NAME, JsonFormatter, log_context
-from core.storage import StorageURI
+from core.storage import StorageURI, parse_uri
 from core.storage.locations import check_output_prefix
 from core.storage.versions import ObjectVersion
 
@@ -71,6 +86,16 @@ INPUT_CONTAINER_VARIABLE = "BATCH_INPUT_CONTAINER"
 DEFAULT_INPUT_CONTAINER = "batch-input"
 CONNECTION_VARIABLE = "BATCH_STORAGE_CONNECTION"
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
+FANOUT_VARIABLE = "BATCH_FANOUT_DURABLE"
+ORCHESTRATOR_NAME = "batch_fanout"
+# A part is retried alone: 1 min, 2 min, 4 min... (capped at 10 min), 5 tries in all, then the
+# orchestration fails and the parts written so far are removed. Plan and merge are cheaper steps.
+# (first interval in s, attempts, backoff coefficient, longest interval in s)
+PART_RETRY = (60, 5, 2.0, 600)
+STEP_RETRY = (30, 3, 2.0, 300)
+# How long a trigger waits for the Durable extension to accept a new instance (its HTTP API runs
+# in the same host: seconds at most, unless the task hub's storage is in trouble).
+START_TIMEOUT_SECONDS = 60.0
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 # Azure's rule: 3-63 lowercase letters, digits and single hyphens, starting and ending alphanumeric
 _CONTAINER_NAME = re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
@@ -102,6 +127,17 @@ def input_container_from_env() -> str:
             "letters, digits and single hyphens, e.g. batch-input"
         )
     return name
+
+
+def fanout_from_env() -> bool:
+    """``BATCH_FANOUT_DURABLE``: true to fan a large file out to Durable Functions (default false)."""
+    raw = os.environ.get(FANOUT_VARIABLE, "").strip().lower()
+    if raw in ("", "false", "0", "no", "off"):
+        return False
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    shown = raw if len(raw) <= 40 else raw[:37] + "..."
+    raise SettingsError(f"{FANOUT_VARIABLE}={shown!r} is not allowed; expected true or false (default false)")
 
 
 def route_prefix(host_json: Path = HOST_JSON) -> str:
@@ -251,7 +287,8 @@ class TriggeredBlob:
         return None if self.uri is not None else "the blob trigger gave no blob name"
 
 
-def run_batch_for(event: BlobCreatedEvent | TriggeredBlob, context: func.Context) -> None:
+def run_batch_for(event: BlobCreatedEvent | TriggeredBlob, context: func.Context,
+                  orchestrator: DurableFanout | None = None) -> None:
     """Core's batch engine on the blob ``event`` names, with the invocation's id on every log line.
 
     An event that names no created blob is skipped with a log line, and so are objects named like
@@ -271,13 +308,81 @@ def run_batch_for(event: BlobCreatedEvent | TriggeredBlob, context: func.Context
             return
         assert event.uri is not None, "an event without a skip reason names its object"
         # the engine's lines ("batch started", "batch finished", "batch input skipped") say which version
-        run_for_created_object(event.uri, service.model, service.settings, event.version)
+        run_for_created_object(event.uri, service.model, service.settings, event.version, orchestrator=orchestrator)
+
+
+def instance_id_for(request: dict[str, Any]) -> str:
+    """The orchestration's instance id: the same input and version give the same id, so a repeated
+    event finds the instance the first one started. Instance ids take up to 100 characters."""
+    digest = hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return f"{ORCHESTRATOR_NAME}-{digest[:40]}"
+
+
+class DurableFanout:
+    """The :class:`core.batch.triggered.Orchestrator` of this app: starts ``batch_fanout`` through
+    the durable client binding the trigger got (a ``DurableOrchestrationClient``).
+
+    Core settles the object in a worker thread (it reads storage, and for a small file predicts
+    it); the client is asynchronous and belongs to the function's event loop, so ``start`` hands
+    the call to that loop and waits. An instance of the same id that is pending, running or
+    completed is not started again; a failed or terminated one is (the extension replaces it).
+    Two events at the very same moment may both see no instance: host.json's
+    ``overridableExistingInstanceStates: NonRunningStates`` makes the second start fail, and its
+    event's retry finds the first instance."""
+
+    name = "Durable Functions"
+
+    def __init__(self, client: Any, loop: asyncio.AbstractEventLoop, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        self._client = client
+        self._loop = loop
+        self._timeout = timeout
+
+    def start(self, request: dict[str, Any]) -> str:
+        instance = instance_id_for(request)
+        future = asyncio.run_coroutine_threadsafe(self._start(instance, request), self._loop)
+        try:
+            return future.result(self._timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise StorageError(f"the Durable Functions extension did not accept orchestration {instance} within "
+                               f"{self._timeout:g} s; expected its HTTP API to answer (is the task hub's storage "
+                               "reachable?)", request["input"]) from None
+        except ServerlessMLError:
+            raise
+        except Exception as exc:  # aiohttp's errors, and the SDK raises a bare Exception for the extension's
+            raise StorageError(f"the Durable Functions extension refused to start orchestration {instance}: "
+                               f"{type(exc).__name__}: {str(exc)[:300]}", request["input"]) from exc
+
+    async def _start(self, instance: str, request: dict[str, Any]) -> str:
+        status = await self._status(instance)
+        if status in ("Pending", "Running", "ContinuedAsNew", "Completed", "Suspended"):
+            logging.getLogger("serverless_ml.batch").info("orchestration exists", extra={"fields": {
+                "input": request["input"], "execution": instance, "status": status}})
+            return instance
+        return await self._client.start_new(ORCHESTRATOR_NAME, instance, request)
+
+    async def _status(self, instance: str) -> str | None:
+        try:
+            found = await self._client.get_status(instance)
+        except TypeError:  # the SDK builds the status from the body, and a 404 for an unknown instance has none
+            return None
+        status = getattr(found, "runtime_status", None)
+        return None if status is None else str(getattr(status, "value", status))
+
+
+async def run_batch_fanning_out(event: BlobCreatedEvent | TriggeredBlob, context: func.Context, client: Any) -> None:
+    """:func:`run_batch_for` with :class:`DurableFanout` over ``client``, in a worker thread: the
+    function is asynchronous (the durable client binding requires it) and core's run is blocking
+    work that must not hold the event loop."""
+    orchestrator = DurableFanout(client, asyncio.get_running_loop())
+    await asyncio.to_thread(run_batch_for, event, context, orchestrator)
 
 
 # --- init ------------------------------------------------------------------------------------
 
 ROUTE_PREFIX = route_prefix()
 BATCH_INPUT_CONTAINER = input_container_from_env()
+BATCH_FANOUT_DURABLE = fanout_from_env()
 BATCH_CONNECTION = os.environ.get(CONNECTION_VARIABLE, "").strip() or DEFAULT_CONNECTION
 app = func.FunctionApp(http_auth_level=auth_level_from_env())
 service = runtime.service()
@@ -322,19 +427,111 @@ def unmatched(req: func.HttpRequest, context: func.Context) -> func.HttpResponse
 # subscribe one of them (both would process every blob twice; the outputs would be the same).
 
 
-@app.blob_trigger(
-    arg_name="blob", path=BATCH_INPUT_CONTAINER + "/{name}", connection=BATCH_CONNECTION,
-    source=func.BlobSource.EVENT_GRID,
-)
-def batch_blob(blob: func.InputStream, context: func.Context) -> None:
-    """A blob created in BATCH_INPUT_CONTAINER. The host hands over the blob's content too; the
-    engine does not use it and reads the blob as a stream through core's store instead."""
-    run_batch_for(TriggeredBlob(BATCH_INPUT_CONTAINER, blob), context)
+if not BATCH_FANOUT_DURABLE:
 
+    @app.blob_trigger(
+        arg_name="blob", path=BATCH_INPUT_CONTAINER + "/{name}", connection=BATCH_CONNECTION,
+        source=func.BlobSource.EVENT_GRID,
+    )
+    def batch_blob(blob: func.InputStream, context: func.Context) -> None:
+        """A blob created in BATCH_INPUT_CONTAINER. The host hands over the blob's content too; the
+        engine does not use it and reads the blob as a stream through core's store instead."""
+        run_batch_for(TriggeredBlob(BATCH_INPUT_CONTAINER, blob), context)
 
-@app.event_grid_trigger(arg_name="event")
-def batch_event_grid(event: func.EventGridEvent, context: func.Context) -> None:
-    """A ``Microsoft.Storage.BlobCreated`` event, in any container the subscription lets through;
-    other event types (BlobDeleted, ...) are skipped with a log line."""
-    with log_context(event_id=event.id, event_type=event.event_type):
-        run_batch_for(BlobCreatedEvent(event), context)
+    @app.event_grid_trigger(arg_name="event")
+    def batch_event_grid(event: func.EventGridEvent, context: func.Context) -> None:
+        """A ``Microsoft.Storage.BlobCreated`` event, in any container the subscription lets through;
+        other event types (BlobDeleted, ...) are skipped with a log line."""
+        with log_context(event_id=event.id, event_type=event.event_type):
+            run_batch_for(BlobCreatedEvent(event), context)
+
+else:
+    # Only here: the default app neither imports azure-functions-durable nor needs a task hub.
+    import azure.durable_functions as df
+    from azure.durable_functions.models.RetryOptions import RetryOptions
+
+    from core.batch import fanout as _fanout
+
+    class BackoffRetryOptions(RetryOptions):
+        """RetryOptions with the backoff the Durable extension reads from the same JSON (the
+        JavaScript SDK sends these fields; the Python SDK's class only lacks the attributes)."""
+
+        def __init__(self, first_seconds: float, attempts: int, backoff: float, max_seconds: float) -> None:
+            super().__init__(int(first_seconds * 1000), attempts)
+            self.backoff_coefficient = backoff
+            self.max_retry_interval_in_milliseconds = int(max_seconds * 1000)
+
+        def to_json(self) -> dict[str, Any]:
+            return {**super().to_json(), "backoffCoefficient": self.backoff_coefficient,
+                    "maxRetryIntervalInMilliseconds": self.max_retry_interval_in_milliseconds}
+
+    _part_retry = BackoffRetryOptions(*PART_RETRY)
+    _step_retry = BackoffRetryOptions(*STEP_RETRY)
+    fanout_functions = df.Blueprint(http_auth_level=auth_level_from_env())
+
+    @fanout_functions.orchestration_trigger(context_name="context", orchestration=ORCHESTRATOR_NAME, input_type=dict)
+    def batch_fanout(context: df.DurableOrchestrationContext):
+        """plan -> every part at once -> merge. Deterministic, as an orchestrator must be: it
+        only schedules; the activities do the work. A part that fails is retried alone with
+        backoff; one that fails for good fails the orchestration after its parts are removed."""
+        request = context.get_input()
+        plan = yield context.call_activity_with_retry("batch_fanout_plan", _step_retry, request, dict)
+        parts = [context.call_activity_with_retry("batch_fanout_part", _part_retry, part, dict) for part in plan["parts"]]
+        try:
+            results = (yield context.task_all(parts)) if parts else []
+        except Exception:
+            # the other parts may still be running; what they write after this, the lifecycle rule
+            # on _parts/ removes
+            yield context.call_activity("batch_fanout_cleanup", plan)
+            raise
+        merged = yield context.call_activity_with_retry("batch_fanout_merge", _step_retry,
+                                                        {"plan": plan, "results": results}, dict)
+        return merged
+
+    @fanout_functions.activity_trigger(input_name="request")
+    def batch_fanout_plan(request: dict) -> dict:
+        with log_context(step="plan"):
+            try:
+                return _fanout.plan(request["input"], service.settings,
+                                    version=_fanout.version_from(request["version"]))
+            except ObjectNotFound as exc:
+                if exc.uri != parse_uri(request["input"]).display:
+                    raise  # the output container, say: a setting to fix, retried
+                # deleted since the event: nothing to predict, which no retry changes; merge says so
+                return {"input": request["input"], "skipped": f"{exc.message} (deleted after the event was sent?)",
+                        "parts": []}
+
+    @fanout_functions.activity_trigger(input_name="part")
+    def batch_fanout_part(part: dict) -> dict:
+        with log_context(step="part"):
+            return _fanout.run_part(part, service.model, service.settings)
+
+    @fanout_functions.activity_trigger(input_name="step")
+    def batch_fanout_merge(step: dict) -> dict:
+        with log_context(step="merge"):
+            return _fanout.merge(step["plan"], step["results"], service.settings)
+
+    @fanout_functions.activity_trigger(input_name="plan")
+    def batch_fanout_cleanup(plan: dict) -> None:
+        with log_context(step="cleanup"):
+            _fanout.remove_parts(plan, service.settings)
+
+    @fanout_functions.function_name("batch_blob")
+    @fanout_functions.blob_trigger(
+        arg_name="blob", path=BATCH_INPUT_CONTAINER + "/{name}", connection=BATCH_CONNECTION,
+        source=func.BlobSource.EVENT_GRID,
+    )
+    @fanout_functions.durable_client_input(client_name="client")
+    async def batch_blob_fanning_out(blob: func.InputStream, context: func.Context, client: Any) -> None:
+        """batch_blob, with a file larger than one part handed to ``batch_fanout``."""
+        await run_batch_fanning_out(TriggeredBlob(BATCH_INPUT_CONTAINER, blob), context, client)
+
+    @fanout_functions.function_name("batch_event_grid")
+    @fanout_functions.event_grid_trigger(arg_name="event")
+    @fanout_functions.durable_client_input(client_name="client")
+    async def batch_event_grid_fanning_out(event: func.EventGridEvent, context: func.Context, client: Any) -> None:
+        """batch_event_grid, with a file larger than one part handed to ``batch_fanout``."""
+        with log_context(event_id=event.id, event_type=event.event_type):
+            await run_batch_fanning_out(BlobCreatedEvent(event), context, client)
+
+    app.register_functions(fanout_functions)

@@ -107,6 +107,7 @@ class FunctionsHost:
         config = json.loads(host_json.read_text())
         self.route_prefix = config.get("extensions", {}).get("http", {}).get("routePrefix", "api").strip("/")
         registered = app.get_functions()  # may be called once per app
+        self.registered = registered  # every function as indexed, its bindings included
         self.functions = self._http_functions(registered)
         # the other functions by name: (their trigger binding as in function.json, the function)
         self.triggers = {
@@ -180,4 +181,6 @@ class FunctionsHost:
 
 
 def _trigger_binding(function) -> dict:
-    return next(b for b in json.loads(function.get_function_json())["bindings"] if b["direction"] == "IN")
+    # the trigger, not an input binding listed before it (a durable client's)
+    found = [b for b in json.loads(function.get_function_json())["bindings"] if b["direction"] == "IN"]
+    return next((b for b in found if b["type"].endswith("Trigger")), found[0])

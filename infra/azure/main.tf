@@ -21,6 +21,9 @@ locals {
   model_sha256     = var.model_sha256 != "" ? var.model_sha256 : filesha256(var.model_file)
   output_uri       = "az://${var.output_container}/${var.output_prefix}"
 
+  # Task hub names: 3-45 letters and digits, starting with a letter.
+  task_hub = "fanout${local.compact_name}${local.suffix}"
+
   # Flex Consumption (FC1) by default; Elastic Premium (EP1-EP3) keeps the linux function app.
   flex = var.sku_name == "FC1"
 
@@ -45,6 +48,12 @@ locals {
     BATCH_OUTPUT_URI        = local.output_uri
     BATCH_INPUT_CONTAINER   = var.input_container
     FUNCTION_AUTH_LEVEL     = var.auth_level
+    BATCH_FANOUT_DURABLE    = var.batch_fanout_durable ? "true" : ""
+    BATCH_FANOUT_PART_BYTES = var.batch_fanout_durable ? tostring(var.batch_fanout_part_bytes) : ""
+    # Durable Functions keeps its task hub (queues, tables, blobs) in the host's storage
+    # (AzureWebJobsStorage, the Azure Storage backend, which Flex Consumption supports). Its name
+    # is set here, over host.json, so that two apps or slots on one account never share a hub.
+    AzureFunctionsJobHost__extensions__durableTask__hubName = var.batch_fanout_durable ? local.task_hub : ""
     # core signs in to the data account with the app's managed identity (DefaultAzureCredential);
     # AZURE_CLIENT_ID makes DefaultAzureCredential pick the user-assigned identity
     AZURE_STORAGE_ACCOUNT_URL = azurerm_storage_account.data.primary_blob_endpoint
@@ -373,8 +382,11 @@ resource "azurerm_linux_function_app_slot" "staging" {
   https_only                               = true
   builtin_logging_enabled                  = false
   ftp_publish_basic_authentication_enabled = false
-  app_settings                             = merge(local.app_settings, var.staging_app_settings)
-  tags                                     = var.tags
+  # a task hub of its own: a slot sharing production's would run production's orchestrations
+  app_settings = merge(local.app_settings, var.batch_fanout_durable ? {
+    AzureFunctionsJobHost__extensions__durableTask__hubName = "${local.task_hub}staging"
+  } : {}, var.staging_app_settings)
+  tags = var.tags
 
   identity {
     type         = "UserAssigned"
@@ -461,6 +473,37 @@ resource "azurerm_role_assignment" "output_writer" {
   role_definition_name = "Storage Blob Data Contributor"
   principal_id         = azurerm_user_assigned_identity.app.principal_id
   description          = "serverless-ml batch writes (and rewrites) its outputs"
+}
+
+# Durable Functions' task hub on the host's account through the identity (Flex): its work items and
+# history are queues and tables beside the blobs Storage Blob Data Owner already covers. Elastic
+# Premium reaches that account with its key.
+resource "azurerm_role_assignment" "task_hub" {
+  for_each             = local.flex && var.batch_fanout_durable ? toset(["Storage Queue Data Contributor", "Storage Table Data Contributor"]) : toset([])
+  scope                = azurerm_storage_account.host.id
+  role_definition_name = each.value
+  principal_id         = azurerm_user_assigned_identity.app.principal_id
+  description          = "the Durable Functions task hub of serverless-ml's batch fan-out"
+}
+
+# The parts of a fanned-out run that never merged (an orchestration failed for good, or a part
+# finished after the cleanup) are removed after a week; a merged run removes its own at once.
+resource "azurerm_storage_management_policy" "parts" {
+  storage_account_id = azurerm_storage_account.data.id
+
+  rule {
+    name    = "fanout-parts"
+    enabled = true
+    filters {
+      prefix_match = ["${var.output_container}/${var.output_prefix}_parts/"]
+      blob_types   = ["blockBlob"]
+    }
+    actions {
+      base_blob {
+        delete_after_days_since_modification_greater_than = 7
+      }
+    }
+  }
 }
 
 # The blob trigger's extension keeps its poison queue in the trigger's account; only needed when

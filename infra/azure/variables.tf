@@ -255,6 +255,23 @@ variable "batch_part_bytes" {
   }
 }
 
+variable "batch_fanout_durable" {
+  description = "BATCH_FANOUT_DURABLE: a file larger than batch_fanout_part_bytes is split into parts predicted in parallel by Durable Functions in the same app (task hub in the host's storage account), then merged into the outputs one run writes. false: every file runs in one invocation."
+  type        = bool
+  default     = false
+}
+
+variable "batch_fanout_part_bytes" {
+  description = "BATCH_FANOUT_PART_BYTES (with batch_fanout_durable): input bytes per part, rounded to whole chunks of rows; a file no larger runs in the trigger itself (256 bytes to 1 TiB)."
+  type        = number
+  default     = 268435456
+
+  validation {
+    condition     = var.batch_fanout_part_bytes >= 256 && var.batch_fanout_part_bytes <= 1099511627776 && floor(var.batch_fanout_part_bytes) == var.batch_fanout_part_bytes
+    error_message = "batch_fanout_part_bytes must be an integer from 256 to 1099511627776 (1 TiB)."
+  }
+}
+
 variable "auth_level" {
   description = "FUNCTION_AUTH_LEVEL of the HTTP functions: FUNCTION (a function key in ?code= or x-functions-key), ANONYMOUS or ADMIN."
   type        = string

@@ -41,8 +41,17 @@ locals {
     GOOGLE_CLOUD_PROJECT    = var.project_id
   }
   function_environment = { for key, value in local.settings : key => value if value != "" }
+  batch_environment = merge(local.function_environment, {
+    BATCH_OUTPUT_URI = local.output_uri
+    BATCH_INPUT_URI  = local.input_uri
+    }, var.batch_fanout ? {
+    BATCH_FANOUT_PART_BYTES = tostring(var.batch_fanout_part_bytes)
+  } : {})
 
-  services = [
+  # The steps of the fan-out workflow, each an HTTP function of gcp_function/main.py (entry point).
+  fanout_steps = var.batch_fanout ? { plan = "fanout_plan", part = "fanout_part", merge = "fanout_merge" } : {}
+
+  services = concat(var.batch_fanout ? ["workflows.googleapis.com", "workflowexecutions.googleapis.com"] : [], [
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
@@ -50,7 +59,7 @@ locals {
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "storage.googleapis.com",
-  ]
+  ])
 }
 
 resource "google_project_service" "this" {
@@ -124,6 +133,18 @@ resource "google_storage_bucket" "outputs" {
   lifecycle_rule {
     condition {
       days_since_noncurrent_time = var.noncurrent_version_days
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  # A fanned-out run that never merged (its workflow failed for good) leaves its parts, plan and
+  # results under _parts/; a merged run removes its own at once.
+  lifecycle_rule {
+    condition {
+      age            = 7
+      matches_prefix = ["${var.output_prefix}_parts/"]
     }
     action {
       type = "Delete"
@@ -262,11 +283,13 @@ resource "google_cloudfunctions2_function" "batch" {
   }
 
   service_config {
-    available_memory               = var.batch_memory
-    timeout_seconds                = var.batch_timeout_seconds
-    max_instance_count             = var.batch_max_instances
-    service_account_email          = google_service_account.functions.email
-    environment_variables          = merge(local.function_environment, { BATCH_OUTPUT_URI = local.output_uri, BATCH_INPUT_URI = local.input_uri })
+    available_memory      = var.batch_memory
+    timeout_seconds       = var.batch_timeout_seconds
+    max_instance_count    = var.batch_max_instances
+    service_account_email = google_service_account.functions.email
+    environment_variables = merge(local.batch_environment, var.batch_fanout ? {
+      BATCH_FANOUT_WORKFLOW = google_workflows_workflow.fanout[0].id
+    } : {})
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
   }
@@ -292,4 +315,96 @@ resource "google_cloudfunctions2_function" "batch" {
     google_storage_bucket_iam_member.input_reader,
     google_storage_bucket_iam_member.output_writer,
   ]
+}
+
+# --- fan-out: Cloud Workflows over the steps of core/batch/fanout.py (batch_fanout = true) -------
+# The batch function hands a file larger than batch_fanout_part_bytes to the workflow
+# (workflow.yaml): plan -> every part, batch_fanout_concurrency at a time -> merge, each an HTTP
+# function below, called with an OIDC token of the workflow's own service account.
+
+resource "google_service_account" "workflow" {
+  count        = var.batch_fanout ? 1 : 0
+  account_id   = "${var.name}-fanout"
+  display_name = "serverless-ml batch fan-out workflow"
+}
+
+resource "google_cloudfunctions2_function" "fanout" {
+  # checkov:skip=CKV_GCP_124: Workflows calls the step over its URL from outside any VPC; roles/run.invoker for the workflow's service account alone guards it
+  for_each    = local.fanout_steps
+  name        = "${var.name}-fanout-${each.key}"
+  location    = var.region
+  description = "serverless-ml: the ${each.key} step of the batch fan-out workflow"
+  labels      = var.labels
+
+  build_config {
+    runtime     = var.runtime
+    entry_point = each.value
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.bundle.name
+      }
+    }
+  }
+
+  service_config {
+    available_memory = var.batch_memory
+    # the longest a workflow waits for one HTTP call: a part must be done within it
+    timeout_seconds                  = 1800
+    max_instance_count               = var.batch_max_instances
+    service_account_email            = google_service_account.functions.email
+    environment_variables            = local.batch_environment
+    ingress_settings                 = "ALLOW_ALL"
+    all_traffic_on_latest_revision   = true
+    max_instance_request_concurrency = 1
+  }
+
+  depends_on = [
+    google_project_service.this,
+    google_storage_bucket_iam_member.model_reader,
+    google_storage_bucket_iam_member.input_reader,
+    google_storage_bucket_iam_member.output_writer,
+  ]
+}
+
+resource "google_cloud_run_v2_service_iam_member" "workflow_invokes_steps" {
+  for_each = local.fanout_steps
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fanout[each.key].name
+  role     = "roles/run.invoker"
+  member   = google_service_account.workflow[0].member
+}
+
+resource "google_workflows_workflow" "fanout" {
+  count           = var.batch_fanout ? 1 : 0
+  name            = "${var.name}-fanout"
+  region          = var.region
+  description     = "serverless-ml: plan, predict the parts in parallel, merge (workflow.yaml)"
+  service_account = google_service_account.workflow[0].id
+  call_log_level  = "LOG_ERRORS_ONLY"
+  labels          = var.labels
+  # concurrency_limit takes a number, not an expression: the one placeholder of workflow.yaml
+  source_contents = replace(file("${path.module}/workflow.yaml"), "__CONCURRENCY_LIMIT__", tostring(var.batch_fanout_concurrency))
+  user_env_vars = {
+    FANOUT_PLAN_URL  = google_cloudfunctions2_function.fanout["plan"].url
+    FANOUT_PART_URL  = google_cloudfunctions2_function.fanout["part"].url
+    FANOUT_MERGE_URL = google_cloudfunctions2_function.fanout["merge"].url
+  }
+  deletion_protection = false
+
+  depends_on = [google_project_service.this, google_cloud_run_v2_service_iam_member.workflow_invokes_steps]
+}
+
+# The batch function starts executions of this workflow only.
+resource "google_project_iam_member" "batch_starts_fanout" {
+  count   = var.batch_fanout ? 1 : 0
+  project = var.project_id
+  role    = "roles/workflows.invoker"
+  member  = google_service_account.functions.member
+
+  condition {
+    title      = "serverless-ml-fanout-workflow-only"
+    expression = "resource.name == \"${google_workflows_workflow.fanout[0].id}\" || resource.name.startsWith(\"${google_workflows_workflow.fanout[0].id}/\")"
+  }
 }

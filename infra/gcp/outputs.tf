@@ -35,3 +35,8 @@ output "predict_run_service" {
   description = "The Cloud Run service behind the predict function, whose revisions and traffic split `gcloud run services update-traffic` and `gcloud run revisions list --service` manage."
   value       = google_cloudfunctions2_function.predict.service_config[0].service
 }
+
+output "fanout_workflow" {
+  description = "The batch fan-out workflow (BATCH_FANOUT_WORKFLOW; null without batch_fanout): `gcloud workflows executions list` takes it."
+  value       = var.batch_fanout ? google_workflows_workflow.fanout[0].id : null
+}

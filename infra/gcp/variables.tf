@@ -264,6 +264,34 @@ variable "batch_max_instances" {
   default     = 10
 }
 
+variable "batch_fanout" {
+  description = "A file larger than batch_fanout_part_bytes is split into parts predicted in parallel by a Cloud Workflows workflow (workflow.yaml) calling three more HTTP functions, then merged into the outputs one run writes (BATCH_FANOUT_WORKFLOW). false: every file runs in the batch function."
+  type        = bool
+  default     = false
+}
+
+variable "batch_fanout_part_bytes" {
+  description = "BATCH_FANOUT_PART_BYTES (with batch_fanout): input bytes per part, rounded to whole chunks of rows; a file no larger runs in the batch function itself. A part must be predicted within 30 minutes (the longest a workflow waits for one call)."
+  type        = number
+  default     = 268435456
+
+  validation {
+    condition     = var.batch_fanout_part_bytes >= 256 && var.batch_fanout_part_bytes <= 1099511627776 && floor(var.batch_fanout_part_bytes) == var.batch_fanout_part_bytes
+    error_message = "batch_fanout_part_bytes must be an integer from 256 to 1099511627776 (1 TiB)."
+  }
+}
+
+variable "batch_fanout_concurrency" {
+  description = "How many parts one workflow execution predicts at once (the parallel loop's concurrency_limit; Workflows runs at most 20 iterations of one loop at a time)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.batch_fanout_concurrency >= 1 && var.batch_fanout_concurrency <= 20 && floor(var.batch_fanout_concurrency) == var.batch_fanout_concurrency
+    error_message = "batch_fanout_concurrency must be an integer from 1 to 20."
+  }
+}
+
 # --- batch storage ----------------------------------------------------------------------------
 
 variable "output_prefix" {

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+import core.storage as core_storage
 from azure_function.local_host import FunctionsHost
 from tests.azure_function.azurite import Azurite
 from tests.support import REPO
@@ -154,3 +155,23 @@ def app_on_azurite(load_app, azurite_with_model) -> FunctionsApp:
         "AZURE_STORAGE_CONNECTION_STRING": azurite_with_model.connection_string,
         "CORS_ALLOW_ORIGINS": "https://app.example.com",
     })
+
+
+@pytest.fixture
+def batch_app(load_app, azurite_with_model, monkeypatch):
+    """``batch_app(**settings)``: a fresh app on the session's Azurite. Core's store registry reads
+    the account from the environment, as in production, so each app gets a registry of its own."""
+
+    def load(**settings: str):
+        environment = {
+            "MODEL_URI": "az://models/iris.joblib",
+            "AZURE_STORAGE_CONNECTION_STRING": azurite_with_model.connection_string,
+            "BATCH_CHUNK_ROWS": "2",  # several chunks even in these small files
+            **settings,
+        }
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(core_storage, "_stores", {})
+        return load_app(environment)
+
+    return load

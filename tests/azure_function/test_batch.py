@@ -15,7 +15,6 @@ import azure.functions as func
 import pytest
 from azure.functions.blob import InputStream  # the func.InputStream the worker builds
 
-import core.storage
 from core.errors import ObjectNotFound
 from tests.support import CSV_WITH_A_BAD_ROW, GOOD_CSV
 
@@ -44,26 +43,6 @@ def logs():
     logging.getLogger().addHandler(handler)
     yield handler
     logging.getLogger().removeHandler(handler)
-
-
-@pytest.fixture
-def batch_app(load_app, azurite_with_model, monkeypatch):
-    """``batch_app(**settings)``: a fresh app on the session's Azurite. Core's store registry reads
-    the account from the environment, as in production, so each app gets a registry of its own."""
-
-    def load(**settings: str):
-        environment = {
-            "MODEL_URI": "az://models/iris.joblib",
-            "AZURE_STORAGE_CONNECTION_STRING": azurite_with_model.connection_string,
-            "BATCH_CHUNK_ROWS": "2",  # several chunks even in these small files
-            **settings,
-        }
-        for name, value in environment.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setattr(core.storage, "_stores", {})
-        return load_app(environment)
-
-    return load
 
 
 def stored(azurite, container: str = CONTAINER) -> dict[str, bytes]:

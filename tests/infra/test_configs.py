@@ -57,8 +57,8 @@ def gcp(hcl2_module):
 
 
 def defined_functions(path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    tree = ast.parse(path.read_text())  # nested too: function_app.py defines its batch functions under a setting
+    return {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
 
 
 # --- all three ----------------------------------------------------------------------------------
@@ -385,7 +385,8 @@ def test_gcp_storage_trigger_watches_the_input_bucket_in_its_region(gcp):
     assert trigger["retry_policy"] == "RETRY_POLICY_RETRY"
     assert tf.block(trigger, "event_filters") == {"attribute": "bucket", "value": "${google_storage_bucket.inputs.name}"}
     # loop guard: a storage trigger cannot filter by prefix, so outputs go to another bucket
-    env = tf.block(batch, "service_config")["environment_variables"]
+    assert tf.block(batch, "service_config")["environment_variables"].startswith("${merge(local.batch_environment,")
+    env = gcp.locals["batch_environment"]  # the batch function's, and the fan-out steps'
     assert "BATCH_OUTPUT_URI = local.output_uri" in env
     assert "BATCH_INPUT_URI = local.input_uri" in env  # an output prefix equal to it is refused at start
     assert gcp.locals["input_uri"] == "gs://${google_storage_bucket.inputs.name}/"

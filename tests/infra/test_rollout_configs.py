@@ -39,7 +39,10 @@ def test_azure_has_a_staging_slot_on_elastic_premium_only_when_asked(azure):
     for key in ("identity", "storage_account_name", "storage_account_access_key", "https_only",
                 "functions_extension_version", "ftp_publish_basic_authentication_enabled", "builtin_logging_enabled"):
         assert slot[key] == app[key], key
-    assert slot["app_settings"] == "${merge(local.app_settings, var.staging_app_settings)}"
+    # production's settings, a Durable Functions task hub of its own, then the slot's own settings
+    assert slot["app_settings"] == (
+        "${merge(local.app_settings, var.batch_fanout_durable ? {AzureFunctionsJobHost__extensions__durableTask__hubName"
+        ' = "${local.task_hub}staging"} : {}, var.staging_app_settings)}')
     slot_site, app_site = tf.block(slot, "site_config"), tf.block(app, "site_config")
     for key in ("minimum_tls_version", "ftps_state", "application_stack", "application_insights_connection_string"):
         assert slot_site[key] == app_site[key], key
