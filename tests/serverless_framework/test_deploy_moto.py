@@ -162,7 +162,7 @@ def deployed_shifting(packaged_shifting, tmp_path_factory):
     folder = tmp_path_factory.mktemp("moto-cfn-shifting")
     pruned_file = folder / "pruned.json"
     server = deploy_into_moto(
-        packaged_shifting, folder, (*sls.PARAMS, f"--param=deploymentPreference={sls.SHIFTING_PREFERENCE}", "--param=warmup=true"),
+        packaged_shifting, folder, (*sls.PARAMS, *sls.SHIFTING_PARAMS),
         plugins=("moto_plugin.js", "moto_unmodelled_plugin.js"),
         MOTO_UNMODELLED_TYPES=",".join(sorted(SHIFTING_NOT_MODELLED)), MOTO_PRUNED_FILE=str(pruned_file))
     yield server, json.loads(pruned_file.read_text())
