@@ -10,7 +10,7 @@
 // - the state machine joins `stepFunctions.stateMachines` for serverless-step-functions, its
 //   definition read from infra/aws/fanout.asl.json.tftpl (the one Terraform's templatefile reads:
 //   the two deployments cannot drift), each ${..._function_arn} replaced by the step function's
-//   Fn::GetAtt and ${max_concurrency} by params.fanOutMaxConcurrency;
+//   ARN and ${max_concurrency} by params.fanOutMaxConcurrency;
 // - its roles and log group (custom.fanOut.resources) and checkov's reasons
 //   (custom.fanOut.extensions) join the resources;
 // - the batch function gets BATCH_FANOUT_STATE_MACHINE_ARN (the state machine's Ref, its ARN)
@@ -34,7 +34,7 @@ function fail(message) {
 }
 
 // The template with its placeholders put in: the same ${name} syntax as Terraform's templatefile.
-// A function's ARN replaces the whole quoted placeholder by an Fn::GetAtt object; a number its
+// A function's ARN replaces the whole quoted placeholder by a Ref object; a number its
 // text. A placeholder this does not know fails the package, naming it.
 function renderDefinition(text, values) {
   const rendered = text.replace(/"\$\{(\w+)\}"|\$\{(\w+)\}/g, (match, quoted, bare) => {
@@ -78,7 +78,9 @@ class FanOut {
 
     const values = { max_concurrency: Number(maxConcurrency) };
     for (const [placeholder, key] of Object.entries(STEPS)) {
-      values[placeholder] = { 'Fn::GetAtt': [naming.getLambdaLogicalId(key), 'Arn'] };
+      // a Ref, which serverless-step-functions turns into the function's ARN by name (a plain
+      // Fn::Sub string), not into an Fn::Sub variables map, which moto's CloudFormation cannot read
+      values[placeholder] = { Ref: naming.getLambdaLogicalId(key) };
     }
     const text = fs.readFileSync(path.join(this.serverless.serviceDir, TEMPLATE), 'utf8');
     const definition = renderDefinition(text, values);

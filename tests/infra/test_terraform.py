@@ -511,7 +511,7 @@ def test_snap_start_with_more_than_512_mb_of_tmp_is_refused_at_plan(snapstart_st
 
 def test_without_fan_out_there_is_no_state_machine_and_batch_may_start_none(stack):
     _, _, outputs, client = stack
-    assert outputs["fan_out_state_machine_arn"] is None
+    assert outputs.get("fan_out_state_machine_arn") is None  # terraform output leaves a null out
     names = [m["name"] for m in client("stepfunctions").list_state_machines()["stateMachines"]]
     assert "serverless-ml-batch-fanout" not in names
     batch = function_config(client, outputs["function_names"]["batch"])["Environment"]["Variables"]

@@ -39,14 +39,17 @@ def _grants(role: dict) -> dict[str, list]:
     return granted
 
 
-def definition_of(packaged, arns: dict[str, str]) -> dict:
-    """The state machine's DefinitionString with each step's Fn::GetAtt put in as ``arns`` names it."""
-    text, params = packaged.template()["Resources"]["BatchFanOutStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"]
-    by_id = {value["Fn::GetAtt"][0]: key for key, value in params.items()}
-    for step, function in STEPS.items():
-        text = text.replace("${" + by_id[function] + "}", arns[step])
+def definition_of(packaged) -> tuple[dict, dict[str, str]]:
+    """The state machine's DefinitionString, its pseudo parameters put in as moto's us-east-1 and
+    account would; and the ARN of each step it invokes."""
+    text = packaged.template()["Resources"]["BatchFanOutStateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"]
+    assert isinstance(text, str), "an Fn::Sub variables map (which moto's CloudFormation cannot read)"
+    for name, value in (("AWS::Partition", "aws"), ("AWS::Region", "us-east-1"), ("AWS::AccountId", "123456789012")):
+        text = text.replace("${" + name + "}", value)
     assert "${" not in text, "a placeholder was left in the definition"
-    return json.loads(text)
+    arns = {step: f"arn:aws:lambda:us-east-1:123456789012:function:{sls.SERVICE}-{sls.STAGE}-fanout{step.capitalize()}"
+            for step in STEPS}
+    return json.loads(text), arns
 
 
 def test_without_the_param_nothing_of_the_fan_out_is_deployed(packaged):
@@ -62,8 +65,7 @@ def test_without_the_param_nothing_of_the_fan_out_is_deployed(packaged):
 
 
 def test_the_definition_is_the_shared_template_and_asl_validator_passes_it(packaged_shifting, tmp_path):
-    arns = {step: f"arn:aws:lambda:us-east-1:123456789012:function:{MACHINE_NAME}-{step}" for step in STEPS}
-    definition = definition_of(packaged_shifting, arns)
+    definition, arns = definition_of(packaged_shifting)
     assert definition == json.loads(rendered_definition(
         plan_function_arn=arns["plan"], part_function_arn=arns["part"], merge_function_arn=arns["merge"],
         max_concurrency=str(sls.FAN_OUT_MAX_CONCURRENCY)))
