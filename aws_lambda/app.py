@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda.events import HttpEvent, describe_event, http_event
 from aws_lambda.metrics import EmfMetrics, namespace_from_env
+from aws_lambda.step_functions import state_machine_arn_from_env
 from aws_lambda.warmup import warmup_source
 from core import logs, runtime
 from core.errors import ServerlessMLError, SettingsError
@@ -34,9 +35,13 @@ __all__ = ["Invocation", "LambdaApp"]
 class LambdaApp:
     """Answers invocations for one service. Thread-safe."""
 
-    def __init__(self, service: PredictionService, metrics: EmfMetrics) -> None:
+    def __init__(self, service: PredictionService, metrics: EmfMetrics, state_machine_arn: str | None = None) -> None:
         self.service = service
         self.metrics = metrics
+        # BATCH_FANOUT_STATE_MACHINE_ARN (aws_lambda/step_functions.py): the batch trigger hands a
+        # file larger than one part to this state machine; None: every file runs in the trigger
+        self.state_machine_arn = state_machine_arn
+        self._orchestrator: Any = None
         self._state_lock = threading.Lock()
         self._reported_model: Any = None
 
@@ -49,10 +54,24 @@ class LambdaApp:
         service = runtime.service()
         try:
             namespace = namespace_from_env(env)
+            state_machine_arn = state_machine_arn_from_env(env)
         except SettingsError as exc:
             logs.configure().error("invalid setting", extra={"fields": {"error_code": exc.code, "reason": exc.message}})
             raise
-        return cls(service, EmfMetrics(namespace, env.get("AWS_LAMBDA_FUNCTION_NAME") or "serverless-ml"))
+        return cls(service, EmfMetrics(namespace, env.get("AWS_LAMBDA_FUNCTION_NAME") or "serverless-ml"),
+                   state_machine_arn)
+
+    def orchestrator(self) -> Any:
+        """The batch trigger's Step Functions starter (core's Orchestrator), or None without
+        BATCH_FANOUT_STATE_MACHINE_ARN; built on first use, kept for the instance."""
+        if self.state_machine_arn is None:
+            return None
+        with self._state_lock:
+            if self._orchestrator is None:
+                from aws_lambda.step_functions import StepFunctions
+
+                self._orchestrator = StepFunctions(self.state_machine_arn, self.service.settings.storage_timeout_seconds)
+            return self._orchestrator
 
     # --- the handler -------------------------------------------------------------------------
 

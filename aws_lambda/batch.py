@@ -13,6 +13,11 @@ idempotency), and the outcome goes back in the shape the delivery needs:
 Every piece of the event gets one result and one log line::
 
     predicted     the outputs were written (rows that failed are in the errors file)
+    fanned_out    with BATCH_FANOUT_STATE_MACHINE_ARN set, a file larger than one part
+                  (BATCH_FANOUT_PART_BYTES): a Step Functions execution was started for it
+                  (``"execution"``: its ARN; aws_lambda/fanout.py), which publishes the outputs.
+                  A repeated event for the same version starts none: the execution's name is
+                  derived from the input and its version (aws_lambda/step_functions.py)
     skipped       nothing to do: a delete or other non-create event, an object under the output
                   prefix, a name that is not a batch input, an object deleted before it was
                   read, a version replaced before its run could publish ("superseded: ..."),
@@ -81,7 +86,7 @@ def handle(app: LambdaApp, event: Any, context: Any) -> dict[str, Any]:
             rows=sum(r.get("rows_predicted", 0) for r in results),
             cold_start=invocation.cold_start,
             model_load_ms=app.unreported_load_ms(),
-            counts={"RowsFailed": sum(r.get("rows_failed", 0) for r in results), "InputsFailed": sum(r["status"] == "failed" for r in results)},
+            counts=_counts(app, results),
             properties={"function_request_id": invocation.request_id, "source": f"batch-{via}", "inputs": len(results)},
         )
         if failed and via != VIA_SQS:
@@ -90,6 +95,14 @@ def handle(app: LambdaApp, event: Any, context: Any) -> dict[str, Any]:
                 + "; ".join(_naming_input(r) for r in failed)
             )
         return answer
+
+
+def _counts(app: LambdaApp, results: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {"RowsFailed": sum(r.get("rows_failed", 0) for r in results),
+              "InputsFailed": sum(r["status"] == "failed" for r in results)}
+    if app.state_machine_arn is not None:  # only where fan-out is deployed: the other lines stay as they were
+        counts["InputsFannedOut"] = sum(r["status"] == "fanned_out" for r in results)
+    return counts
 
 
 def _deadline(context: Any) -> Any:
@@ -120,7 +133,8 @@ def _one(app: LambdaApp, piece: Any, via: str, deadline: Any = None) -> dict[str
     common = {"input": shown, "event_name": notice.event_name,
               "version": notice.version.describe() if notice.version is not None else None}
     try:
-        settled = settle_created_object(notice.uri, service.model, service.settings, notice.version, deadline)
+        settled = settle_created_object(notice.uri, service.model, service.settings, notice.version, deadline,
+                                        orchestrator=app.orchestrator())
     except Exception:  # a bug: the trace goes to the log only
         logger.exception("unhandled error in the batch handler", extra={"fields": {"input": shown}})
         return _record(
@@ -129,6 +143,8 @@ def _one(app: LambdaApp, piece: Any, via: str, deadline: Any = None) -> dict[str
         )
     if settled.status == "skipped":
         return _record("skipped", via, notice.message_id, **common, reason=settled.reason)
+    if settled.status == "fanned_out":
+        return _record("fanned_out", via, notice.message_id, **common, execution=settled.execution)
     if settled.status == "failed":
         error = settled.error
         assert error is not None, "a failed settlement carries its error"

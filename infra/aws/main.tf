@@ -170,7 +170,9 @@ resource "aws_lambda_function" "batch" {
 
   environment {
     # BATCH_INPUT_URI: the watched prefix; an output prefix equal to it is refused at start
-    variables = merge(local.function_environment, { BATCH_OUTPUT_URI = local.output_uri, BATCH_INPUT_URI = local.input_uri })
+    # with fan_out, the state machine it hands a file larger than one part to (fanout.tf)
+    variables = merge(local.function_environment, { BATCH_OUTPUT_URI = local.output_uri, BATCH_INPUT_URI = local.input_uri },
+    local.fan_out_settings, var.fan_out ? { BATCH_FANOUT_STATE_MACHINE_ARN = aws_sfn_state_machine.fan_out[0].arn } : {})
   }
 
   # S3 invokes asynchronously: after Lambda's two retries an event that still fails lands here,
@@ -287,6 +289,15 @@ data "aws_iam_policy_document" "batch" {
     # upload in parts that fails is not left behind.
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
     resources = ["${aws_s3_bucket.data.arn}/${var.output_prefix}*"]
+  }
+  dynamic "statement" {
+    # with fan_out: start the fan-out state machine (fanout.tf), and no other
+    for_each = var.fan_out ? [local.fan_out_arn] : []
+    content {
+      sid       = "StartTheFanOut"
+      actions   = ["states:StartExecution"]
+      resources = [statement.value]
+    }
   }
   statement {
     sid       = "DeadLetters"

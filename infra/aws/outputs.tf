@@ -49,3 +49,8 @@ output "traffic_shifting" {
     command          = local.codedeploy ? "aws deploy create-deployment --region ${data.aws_region.current.name} --application-name ${aws_codedeploy_app.predict[0].name} --deployment-group-name ${aws_codedeploy_deployment_group.predict[0].deployment_group_name} --revision '${local.codedeploy_revision}'" : null
   } : null
 }
+
+output "fan_out_state_machine_arn" {
+  description = "With fan_out: the Step Functions state machine the batch function hands files larger than one part to (BATCH_FANOUT_STATE_MACHINE_ARN); null without."
+  value       = var.fan_out ? aws_sfn_state_machine.fan_out[0].arn : null
+}

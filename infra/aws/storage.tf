@@ -88,6 +88,22 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
+  # with fan_out: the parts of a run that never merged (fanout.tf; a failed execution can be
+  # redriven until then)
+  dynamic "rule" {
+    for_each = var.fan_out && each.key == "data" ? ["${var.output_prefix}_parts/"] : []
+    content {
+      id     = "expire-unmerged-fanout-parts"
+      status = "Enabled"
+      filter {
+        prefix = rule.value
+      }
+      expiration {
+        days = 7
+      }
+    }
+  }
+
   depends_on = [aws_s3_bucket_versioning.this]
 }
 

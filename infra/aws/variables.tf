@@ -456,3 +456,55 @@ variable "throttling_burst_limit" {
   type        = number
   default     = 200
 }
+
+# --- batch fan-out (fanout.tf) ----------------------------------------------------------------
+
+variable "fan_out" {
+  description = "true: a batch input larger than fan_out_part_bytes is handed by the batch function to a Step Functions state machine (plan, a Distributed Map over the parts, merge: the outputs one run would write) instead of being predicted in one invocation. false (default): every file runs in the batch function, and none of it is deployed."
+  type        = bool
+  default     = false
+}
+
+variable "fan_out_max_concurrency" {
+  description = "With fan_out: the parts the Distributed Map runs at once (each a Lambda invocation counted against the account's concurrency)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.fan_out_max_concurrency >= 1 && var.fan_out_max_concurrency <= 10000 && floor(var.fan_out_max_concurrency) == var.fan_out_max_concurrency
+    error_message = "fan_out_max_concurrency must be a whole number from 1 to 10000 (Step Functions' Distributed Map limit)."
+  }
+}
+
+variable "fan_out_part_bytes" {
+  description = "With fan_out: BATCH_FANOUT_PART_BYTES, input bytes per part (rounded to whole chunks of rows); a file no larger runs in the batch function. A part must be predicted within fan_out_part_timeout_seconds."
+  type        = number
+  default     = 268435456
+
+  validation {
+    condition     = var.fan_out_part_bytes >= 256 && var.fan_out_part_bytes <= 1099511627776 && floor(var.fan_out_part_bytes) == var.fan_out_part_bytes
+    error_message = "fan_out_part_bytes must be a whole number from 256 to 1099511627776 (1 TiB), as core's BATCH_FANOUT_PART_BYTES."
+  }
+}
+
+variable "fan_out_part_memory_mb" {
+  description = "With fan_out: memory of the step that predicts one part (CPU grows with it: two vCPUs from 1,769 MB)."
+  type        = number
+  default     = 2048
+
+  validation {
+    condition     = var.fan_out_part_memory_mb >= 128 && var.fan_out_part_memory_mb <= 10240
+    error_message = "fan_out_part_memory_mb must be from 128 to 10240."
+  }
+}
+
+variable "fan_out_part_timeout_seconds" {
+  description = "With fan_out: timeout of the step that predicts one part; a part that times out is not retried (it would again)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.fan_out_part_timeout_seconds >= 10 && var.fan_out_part_timeout_seconds <= 900
+    error_message = "fan_out_part_timeout_seconds must be from 10 to 900 (Lambda's limit)."
+  }
+}

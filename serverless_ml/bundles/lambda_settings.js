@@ -195,8 +195,24 @@ async function modelObjects({ resolveVariable }) {
   ]);
 }
 
+// params.fanOutMaxConcurrency: the parts the Distributed Map runs at once (Step Functions takes up
+// to 10,000 child executions at a time; each is a Lambda invocation that counts against the
+// account's concurrency)
+async function fanOutMaxConcurrency({ resolveVariable }) {
+  const text = await param(resolveVariable, 'fanOutMaxConcurrency');
+  const value = Number(text);
+  if (!/^[0-9]+$/.test(text) || value < 1 || value > 10000) {
+    throw fail(`fanOutMaxConcurrency=${text} is not allowed; expected a whole number from 1 to 10000, e.g. 10`);
+  }
+  return value;
+}
+
 module.exports = {
   runtime,
+  // "true" or "false": whether the fan-out state machine and its three step functions are
+  // deployed (params.fanOut; serverless_ml/bundles/fan_out.js)
+  fanOut: async ({ resolveVariable }) => String(await flag(resolveVariable, 'fanOut')),
+  fanOutMaxConcurrency,
   architecture,
   snapStart,
   predictWarmup,

@@ -73,15 +73,17 @@ AWS_VARIABLES_TO_CLEAR = (
 )
 
 
-def start_moto(folder: Path, extra_env: dict[str, str] | None = None, name: str = "moto") -> MotoServer:
-    """Start ``moto_server -H 127.0.0.1 -p <free port>`` and wait until it answers (30 s at most)."""
+def start_moto(folder: Path, extra_env: dict[str, str] | None = None, name: str = "moto",
+               command: list[str] | None = None) -> MotoServer:
+    """Start ``moto_server -H 127.0.0.1 -p <free port>`` (or ``command`` with those arguments)
+    and wait until it answers (30 s at most)."""
     port = free_port()
     log_path = folder / f"{name}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(extra_env or {})
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [moto_executable(), "-H", "127.0.0.1", "-p", str(port)],
+            [*(command or [moto_executable()]), "-H", "127.0.0.1", "-p", str(port)],
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=folder,
         )
     server = MotoServer(f"http://127.0.0.1:{port}", process, log_path)

@@ -163,7 +163,8 @@ def copy_config(cloud: str, destination: Path) -> Path:
     configuration's folder (``cloud`` may also be ``modules/<name>``, a module on its own)."""
     for folder in (cloud, *(f"modules/{name}" for name in MODULES)):
         (destination / folder).mkdir(parents=True, exist_ok=True)
-        for source in sorted((INFRA / folder).glob("*.tf")):
+        # *.tftpl: templates a configuration reads (aws: the fan-out state machine's definition)
+        for source in sorted([*(INFRA / folder).glob("*.tf"), *(INFRA / folder).glob("*.tftpl")]):
             shutil.copy2(source, destination / folder / source.name)
     return destination / cloud
 

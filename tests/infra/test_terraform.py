@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import zipfile
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_init_leaves_nothing_in_the_repository(aws_workdir):
 # --- apply against moto's server ----------------------------------------------------------------
 
 # cloudwatch and codedeploy: the alarms and CodeDeploy of traffic shifting (test_rollout.py)
-SERVICES = ("apigatewayv2", "cloudwatch", "cloudwatchlogs", "codedeploy", "iam", "lambda", "s3", "sqs", "sts")
+SERVICES = ("apigatewayv2", "cloudwatch", "cloudwatchlogs", "codedeploy", "iam", "lambda", "s3", "sfn", "sqs", "sts")
 
 
 def moto_override(url: str) -> str:
@@ -120,7 +121,10 @@ def var_args(variables: dict[str, str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
-    server = moto_support.start_moto(tmp_path_factory.mktemp("moto-terraform"), name="moto-terraform")
+    # moto's server, with Step Functions' ValidateStateMachineDefinition (which the AWS provider
+    # sends for aws_sfn_state_machine and moto lacks) answered by asl-validator
+    launcher = [sys.executable, str(Path(__file__).with_name("moto_with_asl_validation.py"))]
+    server = moto_support.start_moto(tmp_path_factory.mktemp("moto-terraform"), name="moto-terraform", command=launcher)
     yield server
     moto_support.stop_moto(server)
 
@@ -437,16 +441,21 @@ def test_a_bundle_built_for_another_python_or_architecture_is_refused_at_plan(st
     assert expected.format(bundle=bundle) in " ".join(result.stderr.split()), result.stderr
 
 
+# The fan-out (fanout.tf) is applied with the SnapStart stack: one apply into moto fewer, and the
+# two touch different functions.
+FAN_OUT_VARIABLES = {"fan_out": "true", "fan_out_max_concurrency": "25", "fan_out_part_bytes": "1048576"}
+
+
 @pytest.fixture(scope="module")
 def snapstart_stack(moto, cli_config, tmp_path_factory, terraform):
-    """infra/aws with snap_start = true (and preload_model = false, which SnapStart overrides),
-    planned and then applied to the same moto server under another name."""
+    """infra/aws with snap_start = true (and preload_model = false, which SnapStart overrides) and
+    fan_out = true, planned and then applied to the same moto server under another name."""
     import boto3
 
     workdir = tf.Workdir(tf.copy_config("aws", tmp_path_factory.mktemp("infra-aws-snapstart")), cli_config)
     (workdir.path / "moto_override.tf").write_text(moto_override(moto.url))
     variables = {**APPLY_VARIABLES, "bundle_path": str(tiny_bundle(workdir.path / "bundle.zip")),
-                 "name": "serverless-ml-snap", "snap_start": "true", "preload_model": "false"}
+                 "name": "serverless-ml-snap", "snap_start": "true", "preload_model": "false", **FAN_OUT_VARIABLES}
     init = workdir.run("init", "-backend=false", "-input=false")
     assert init.returncode == 0, init.stderr
     planned = workdir.run("plan", "-input=false", "-refresh=false", "-out=snap.tfplan", *var_args(variables))
@@ -495,3 +504,56 @@ def test_snap_start_with_more_than_512_mb_of_tmp_is_refused_at_plan(snapstart_st
     assert result.returncode != 0
     assert ("snap_start = true with predict_ephemeral_storage_mb = 1024: SnapStart allows at most 512 MB of /tmp; "
             "set predict_ephemeral_storage_mb = 512") in " ".join(result.stderr.split()), result.stderr
+
+
+# --- the batch fan-out (fanout.tf) -------------------------------------------------------------------
+
+
+def test_without_fan_out_there_is_no_state_machine_and_batch_may_start_none(stack):
+    _, _, outputs, client = stack
+    assert outputs.get("fan_out_state_machine_arn") is None  # terraform output leaves a null out
+    names = [m["name"] for m in client("stepfunctions").list_state_machines()["stateMachines"]]
+    assert "serverless-ml-batch-fanout" not in names
+    batch = function_config(client, outputs["function_names"]["batch"])["Environment"]["Variables"]
+    assert not {name for name in batch if name.startswith("BATCH_FANOUT")}
+
+
+def test_with_fan_out_the_state_machine_runs_the_three_steps_and_batch_may_start_it_alone(snapstart_stack):
+    """The definition moto stores is infra/aws/fanout.asl.json.tftpl with the steps' ARNs: the
+    text serverless.yml deploys too (asl-validator checks it: test_package_fan_out.py). moto
+    records the state machine; it does not run it (its Lambda tasks would need Docker)."""
+    from tests.aws_lambda.test_fanout import rendered_definition
+
+    _, _, _, outputs, client = snapstart_stack
+    arn = outputs["fan_out_state_machine_arn"]
+    described = client("stepfunctions").describe_state_machine(stateMachineArn=arn)
+    assert described["name"] == "serverless-ml-snap-batch-fanout" and described["type"] == "STANDARD"
+    steps = {step: function_config(client, f"serverless-ml-snap-fanout-{step}") for step in ("plan", "part", "merge")}
+    assert json.loads(described["definition"]) == json.loads(rendered_definition(
+        plan_function_arn=steps["plan"]["FunctionArn"], part_function_arn=steps["part"]["FunctionArn"],
+        merge_function_arn=steps["merge"]["FunctionArn"], max_concurrency="25"))
+    for step, configuration in steps.items():
+        assert configuration["Handler"] == f"aws_lambda.handler.fanout_{step}"
+        assert configuration["Environment"]["Variables"]["BATCH_FANOUT_PART_BYTES"] == "1048576"
+
+    batch = function_config(client, outputs["function_names"]["batch"])
+    assert batch["Environment"]["Variables"]["BATCH_FANOUT_STATE_MACHINE_ARN"] == arn
+    assert batch["Environment"]["Variables"]["BATCH_FANOUT_PART_BYTES"] == "1048576"
+    batch_grants = grants(allowed_statements(client, batch["Role"].rsplit("/", 1)[1]))
+    assert {(a, r) for a, r in batch_grants if a.startswith("states:")} == {("states:StartExecution", arn)}
+
+    machine_grants = grants(allowed_statements(client, described["roleArn"].rsplit("/", 1)[1]))
+    assert {r for a, r in machine_grants if a == "lambda:InvokeFunction"} == {c["FunctionArn"] for c in steps.values()}
+    bucket_arn = f"arn:aws:s3:::{outputs['data_bucket']}"
+    assert {(a, r) for a, r in machine_grants if a.startswith("s3:")} == {("s3:GetObject", f"{bucket_arn}/predictions/_parts/*")}
+    assert {r for a, r in machine_grants if a == "states:StartExecution"} == {arn}
+    assert {a for a, r in machine_grants if r == "*"} <= {
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets",
+        "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"}
+    steps_grants = grants(allowed_statements(client, steps["part"]["Role"].rsplit("/", 1)[1]))
+    assert not {a for a, _ in steps_grants if a.startswith(("states:", "sqs:", "lambda:"))}
+
+    rules = client("s3").get_bucket_lifecycle_configuration(Bucket=outputs["data_bucket"])["Rules"]
+    (parts_rule,) = [r for r in rules if r["ID"] == "expire-unmerged-fanout-parts"]
+    assert parts_rule["Filter"]["Prefix"] == "predictions/_parts/" and parts_rule["Expiration"]["Days"] == 7

@@ -10,7 +10,7 @@ import pytest
 from tests.serverless_framework.sls_support import (
     ONNX_MODEL_KEY,
     PARAMS,
-    SHIFTING_PREFERENCE,
+    SHIFTING_PARAMS,
     Packaged,
     package_service,
 )
@@ -47,9 +47,11 @@ def packaged_snapstart(tmp_path_factory) -> Packaged:
 @pytest.fixture(scope="session")
 def packaged_shifting(tmp_path_factory) -> Packaged:
     """Traffic shifting of predict by CodeDeploy, with the warm-up plugin on:
-    `--param=deploymentPreference=Canary10Percent5Minutes --param=warmup=true`."""
-    return package_service(tmp_path_factory.mktemp("sls-package-shifting"), (
-        *PARAMS, f"--param=deploymentPreference={SHIFTING_PREFERENCE}", "--param=warmup=true"))
+    `--param=deploymentPreference=Canary10Percent5Minutes --param=warmup=true`; and the batch
+    fan-out on Step Functions (`--param=fanOut=true --param=fanOutMaxConcurrency=25`), in the same
+    package because each package costs a minute and a half of pip, and the two touch different
+    functions (test_package_fan_out.py)."""
+    return package_service(tmp_path_factory.mktemp("sls-package-shifting"), (*PARAMS, *SHIFTING_PARAMS))
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,10 @@ PARAMS = (BUCKET_PARAM, f"--param=runtime={RUNTIME_HERE}")
 ONNX_MODEL_KEY = "models/model.onnx"
 # the CodeDeploy configuration the traffic-shifting package and its deploy into moto use
 SHIFTING_PREFERENCE = "Canary10Percent5Minutes"
+# the params of that package (conftest.packaged_shifting), the fan-out with them
+FAN_OUT_MAX_CONCURRENCY = 25
+SHIFTING_PARAMS = (f"--param=deploymentPreference={SHIFTING_PREFERENCE}", "--param=warmup=true",
+                   "--param=fanOut=true", f"--param=fanOutMaxConcurrency={FAN_OUT_MAX_CONCURRENCY}")
 # Any fixed value: pip then writes hash-checked bytecode, as `npm run package` does.
 SOURCE_DATE_EPOCH = "315532800"
 

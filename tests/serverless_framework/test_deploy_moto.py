@@ -162,7 +162,7 @@ def deployed_shifting(packaged_shifting, tmp_path_factory):
     folder = tmp_path_factory.mktemp("moto-cfn-shifting")
     pruned_file = folder / "pruned.json"
     server = deploy_into_moto(
-        packaged_shifting, folder, (*sls.PARAMS, f"--param=deploymentPreference={sls.SHIFTING_PREFERENCE}", "--param=warmup=true"),
+        packaged_shifting, folder, (*sls.PARAMS, *sls.SHIFTING_PARAMS),
         plugins=("moto_plugin.js", "moto_unmodelled_plugin.js"),
         MOTO_UNMODELLED_TYPES=",".join(sorted(SHIFTING_NOT_MODELLED)), MOTO_PRUNED_FILE=str(pruned_file))
     yield server, json.loads(pruned_file.read_text())
@@ -224,3 +224,25 @@ def test_with_traffic_shifting_predict_is_published_as_a_version(deployed_shifti
     assert [v["Version"] for v in versions if v["Version"] != "$LATEST"]
     digest = base64.b64encode(hashlib.sha256(packaged_shifting.zip_path.read_bytes()).digest()).decode()
     assert all(v["CodeSha256"] == digest for v in versions)
+
+
+def test_with_fan_out_the_state_machine_and_its_steps_exist_and_batch_may_start_it(deployed_shifting):
+    """`--param=fanOut=true` (in the same package): moto's CloudFormation creates the state
+    machine with the definition of infra/aws/fanout.asl.json.tftpl, on its own role, and batch
+    gets its ARN; moto does not run it (its Lambda tasks would need Docker)."""
+    server, _ = deployed_shifting
+    sfn = _client(server, "stepfunctions")
+    (machine,) = [m for m in sfn.list_state_machines()["stateMachines"]
+                  if m["name"] == f"{sls.SERVICE}-{sls.STAGE}-batch-fanout"]
+    described = sfn.describe_state_machine(stateMachineArn=machine["stateMachineArn"])
+    definition = json.loads(described["definition"])
+    assert definition["StartAt"] == "Plan"
+    assert definition["States"]["Parts"]["MaxConcurrency"] == sls.FAN_OUT_MAX_CONCURRENCY
+    lambda_client = _client(server, "lambda")
+    for step in ("plan", "part", "merge"):
+        name = f"{sls.SERVICE}-{sls.STAGE}-fanout{step.capitalize()}"
+        arn = lambda_client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        assert json.dumps(definition).count(f'"{arn}"') == (2 if step == "part" else 1)  # Part, and Whole
+    assert "FanOutStateMachineRole" in described["roleArn"]
+    batch = lambda_client.get_function(FunctionName=f"{sls.SERVICE}-{sls.STAGE}-batch")["Configuration"]
+    assert batch["Environment"]["Variables"]["BATCH_FANOUT_STATE_MACHINE_ARN"] == machine["stateMachineArn"]
