@@ -41,7 +41,8 @@ def predict_arrays(model: ModelDescription, rows: Any) -> tuple[Any, Any]:
     # with NumPy alone: never a DataFrame, so never pandas
     features = rows if model.infer is not None else model_input(model.schema, rows)
     estimator = model.estimator
-    checks = _SecondFiniteCheckSkipped() if model.infer is None and model.schema.model_checks_redundant else _NOTHING_SKIPPED
+    skip = model.infer is None and model.schema.model_checks_redundant and _within_float32(features)
+    checks = _SecondFiniteCheckSkipped() if skip else _NOTHING_SKIPPED
     try:
         with checks:
             if model.infer is not None:  # ONNX: labels and probabilities from one run of the graph
@@ -69,6 +70,27 @@ def predict_arrays(model: ModelDescription, rows: Any) -> tuple[Any, Any]:
     return np.asarray(predictions), probabilities
 
 
+# The largest float32; a larger finite float64 becomes inf in a model that works in float32 (every
+# tree ensemble), and only scikit-learn's own check refuses it then.
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _within_float32(features: Any) -> bool:
+    """Whether every number of ``features`` (a float matrix, a DataFrame, or texts) stays finite
+    in float32. NaN compares False, so a missing value never counts against it."""
+    import numpy as np
+
+    if isinstance(features, np.ndarray):
+        return features.dtype.kind != "f" or not bool((np.abs(features) > _FLOAT32_MAX).any())
+    dtypes = getattr(features, "dtypes", None)
+    if dtypes is None:  # texts (a vectoriser's input): no numbers
+        return True
+    for name, dtype in dtypes.items():
+        if getattr(dtype, "kind", "O") == "f" and bool((np.abs(features[name].to_numpy()) > _FLOAT32_MAX).any()):
+            return False
+    return True
+
+
 class _SecondFiniteCheckSkipped:
     """scikit-learn's own check that every value is finite (``assume_finite``) skipped for one call.
 
@@ -79,7 +101,9 @@ class _SecondFiniteCheckSkipped:
     model): 9 us of a logistic regression's 89 us on one row, with the switch and its undoing
     counted (bench/warm_overhead.py); about 130 us of a 3 ms DataFrame pipeline's
     (bench/typed_serving.py). A manifest's or an MLflow signature's schema keeps it: it may call a
-    column nullable where the model cannot take NaN, and the model's refusal is then the answer. scikit-learn's setting is put back as it was afterwards
+    column nullable where the model cannot take NaN, and the model's refusal is then the answer.
+    So does a request with a number beyond float32's range (1e300): a tree ensemble predicts in
+    float32, where it is an infinity that only scikit-learn's check refuses. scikit-learn's setting is put back as it was afterwards
     (it is per thread, and the caller's own), which config_context does at 10 us, this at 1."""
 
     __slots__ = ("_set", "_before")

@@ -5,6 +5,7 @@ its event into an input URI and calls :func:`run_batch`. Importing this package 
 NumPy nor a cloud SDK; the first run pays for them.
 
     engine.py     run_batch(): read in chunks, predict, write, publish; the BatchResult
+    steps.py      the steps runs share: the pinned read, the reader, chunks predicted into outputs
     formats.py    which object names are inputs (.csv, .jsonl, optionally .gz), and why not
     lines.py      a byte stream -> chunks of numbered text lines, bounded memory
     readers.py    numbered lines -> rows of floats in feature order + per-line failures

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from core.batch.engine import open_input, predict_into, reader_for
 from core.batch.formats import input_format
 from core.batch.readers import RowFailure
+from core.batch.steps import open_input, predict_into, reader_for
 from core.model import ModelHolder
 from core.model.inputs import Columns
 from core.request import RowSchema
@@ -80,7 +80,7 @@ def compare_file(
 
 def _opened(source: StorageURI, settings: Settings, gzipped: bool) -> tuple[Any, Any]:
     """(the stored bytes, counted; the stream the reader reads)."""
-    from core.batch.engine import _Counting as Counting  # the engine's own byte counter
+    from core.batch.steps import CountingStream as Counting  # the engine's own byte counter
 
     stream, _ = open_input(source, None, settings.storage_timeout_seconds)
     raw = Counting(stream)

@@ -9,7 +9,7 @@ A run reads one version of its input: the one its event names (``version``), els
 is current when it starts, and publishes only while that version is still the current one
 (publish.py). When it is not (replaced or deleted since the event), the run ends *skipped*, with
 a reason that starts ``superseded:``, and publishes nothing: the newer version's run publishes.
-Two steps a caller can reuse on their own: :func:`open_input` (the pinned read) and
+Two steps a caller can reuse on their own: :func:`core.batch.steps.open_input` (the pinned read) and
 :func:`core.batch.publish.publish`.
 
 With a candidate model in shadow mode (CANDIDATE_MODEL_URI, CANDIDATE_MODE=shadow), the candidate
@@ -25,7 +25,7 @@ import gzip
 import logging
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO, cast
@@ -35,8 +35,9 @@ from core.batch.formats import input_format
 from core.batch.model_threads import model_thread_limit
 from core.batch.outputs import OutputFiles
 from core.batch.publish import publish
-from core.batch.readers import BatchInputError, CsvReader, JsonlReader, RowFailure
-from core.errors import ObjectNotFound, ObjectSuperseded, PredictionRejected
+from core.batch.readers import BatchInputError, RowFailure
+from core.batch.steps import CountingStream, Counts, open_input, predict_chunks, reader_for
+from core.errors import ObjectSuperseded
 from core.request.rows import RowSchema
 from core.settings import Settings
 from core.storage import StorageURI, parse_uri, store_for
@@ -131,22 +132,6 @@ def run_batch(
         return BatchResult(source.display, skipped=reason, version=shown)
 
 
-def open_input(source: StorageURI, version: ObjectVersion | None, timeout: float,
-               store_for: Callable[..., Any] = store_for) -> tuple[BinaryIO, ObjectVersion | None]:
-    """The input as a stream, and the version it is: ``version`` when it is pinned (read exactly,
-    or ObjectSuperseded), else the version current now (stat, then held to it). None for a store
-    without versions (a local file)."""
-    store = store_for(source, timeout)
-    if (version is None or not version.pinned) and store.versioned:
-        found = store.stat(source)
-        if found is None:
-            raise ObjectNotFound(f"{source.display} does not exist", source.display)
-        version = found._replace(sequencer=version.sequencer if version is not None else None)
-    if not store.versioned:
-        version = None
-    return store.open_read(source, version), version
-
-
 def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, settings: Settings,
          version: ObjectVersion | None, progress: Progress | None, store_for: Callable[..., Any],
          started: float, deadline: Deadline | None = None, shadow: Any = None) -> BatchResult:
@@ -158,7 +143,7 @@ def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, 
         shown = version.describe() if version is not None else None
         logger.info("batch started", extra={"fields": {
             "input": source.display, "format": found.kind, "gzip": found.gzipped, "version": shown}})
-        raw = _Counting(stream_in)
+        raw = CountingStream(stream_in)
         pace = None
         if deadline is not None:
             size = version.size if version is not None else None
@@ -174,7 +159,7 @@ def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, 
                 pace.check(counts.read, raw.count)
 
         try:
-            # _Counting has the read and close the readers use, not all of BinaryIO; gzip reads forward
+            # CountingStream has the read and close the readers use, not all of BinaryIO; gzip reads forward
             # only, though typeshed's protocol for its file object also asks for seek
             stream: BinaryIO = (
                 gzip.GzipFile(fileobj=raw, mode="rb") if found.gzipped else raw  # type: ignore[call-overload,assignment]
@@ -228,81 +213,3 @@ def _run(source: StorageURI, targets: Any, found: Any, reader: Any, model: Any, 
     return result
 
 
-class Counts:
-    """Rows of one run (or one part) so far."""
-
-    __slots__ = ("read", "predicted", "failed", "last_line")
-
-    def __init__(self) -> None:
-        self.read = self.predicted = self.failed = self.last_line = 0
-
-
-def predict_chunks(chunks: Iterable[Any], model: Any, outputs: Any, counts: Counts,
-                   after_chunk: Callable[[], None] | None = None,
-                   on_chunk: Callable[[Any, list[RowFailure]], None] | None = None) -> None:
-    """Predict each parsed chunk and write its lines and failures (in line order) to ``outputs``
-    (OutputFiles, or what stands for it); the step of a whole run and of a fanned-out part
-    (core/batch/fanout.py). ``on_chunk(parsed, refused)``: after each chunk is written, with the
-    lines the model refused (a shadow run's candidate predicts the rest). A BatchInputError from
-    the reader propagates: the caller writes it as the last failure."""
-    for parsed in chunks:
-        counts.last_line = max(counts.last_line, parsed.last_line)
-        rejected = predict_into(model, parsed.numbers, parsed.rows, outputs) if parsed.numbers else []
-        outputs.write_failures(sorted(parsed.failures + rejected, key=lambda f: f.line))
-        counts.read += len(parsed.numbers) + len(parsed.failures)
-        counts.predicted += len(parsed.numbers) - len(rejected)
-        counts.failed += len(parsed.failures) + len(rejected)
-        if on_chunk is not None:
-            on_chunk(parsed, rejected)
-        if after_chunk is not None:
-            after_chunk()
-
-
-def predict_into(model: Any, numbers: list[int], rows: Any, outputs: Any) -> list[RowFailure]:
-    """Predict ``rows`` and write them (``outputs.write_predictions``); return the lines the model
-    itself refused.
-
-    A refused chunk is split in halves until each refused row stands alone, so one row the model
-    cannot take costs about two extra passes over its chunk, and every other row is predicted.
-    """
-    from core.prediction import predict_arrays
-
-    try:
-        predictions, probabilities = predict_arrays(model, rows)
-    except PredictionRejected as exc:
-        if len(numbers) == 1:
-            return [RowFailure(numbers[0], exc.code, f"line {numbers[0]}: {exc.message}")]
-        half = len(numbers) // 2
-        return predict_into(model, numbers[:half], rows[:half], outputs) + predict_into(
-            model, numbers[half:], rows[half:], outputs
-        )
-    outputs.write_predictions(numbers, predictions, probabilities, model.classes)
-    return []
-
-
-class _Counting:
-    """A read-only stream that counts the bytes read through it (progress over the stored size)."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self.count = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self.count += len(data)
-        return data
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-def reader_for(kind: str, schema: RowSchema, *, by_position: bool = False) -> Any:
-    """The reader of one input format; ``by_position``: the model's feature names are generated
-    (f0, f1, ...), so a CSV header is matched to them by position."""
-    if kind == "csv":
-        return CsvReader(schema, by_position=by_position)
-    if kind == "json":
-        from core.batch.json_document import JsonDocumentReader  # only for .json inputs
-
-        return JsonDocumentReader(schema)
-    return JsonlReader(schema)

@@ -92,13 +92,14 @@ from contextlib import closing
 from typing import Any
 
 from core.batch.boundaries import OUTSIDE, Scanner, header_end
-from core.batch.engine import BatchResult, Counts, predict_chunks, reader_for
+from core.batch.engine import BatchResult
 from core.batch.formats import input_format
 from core.batch.lines import MAX_LINE_BYTES
 from core.batch.model_threads import model_thread_limit
 from core.batch.outputs import OutputFiles
 from core.batch.publish import publish
 from core.batch.readers import BatchInputError, RowFailure
+from core.batch.steps import Counts, predict_chunks, reader_for
 from core.errors import ObjectNotFound, ObjectSuperseded, SettingsError
 from core.request.rows import RowSchema
 from core.settings import Settings

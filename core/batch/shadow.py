@@ -53,9 +53,9 @@ from contextlib import ExitStack
 from typing import Any
 
 from core.batch.compare import Captured, ComparedFile, add_chunk
-from core.batch.engine import open_input, reader_for
 from core.batch.outputs import OutputFiles
 from core.batch.readers import BatchInputError, RowFailure
+from core.batch.steps import open_input, reader_for
 from core.errors import ServerlessMLError
 from core.model import ModelDescription, ModelHolder
 from core.request.rows import RowSchema
