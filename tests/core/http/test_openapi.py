@@ -77,6 +77,7 @@ NOT_ANSWERED = {
     "object_superseded": "a model blob replaced while read is answered as model_unavailable; in batch a skip",
     "precondition_failed": "batch only (core/batch/publish.py): a conditional write of an output, looked at again",
     "batch_time_limit": "batch only (core/batch/deadline.py): a run stopped before its invocation's time limit",
+    "orchestrator_unavailable": "batch only (aws_lambda/step_functions.py): a fan-out that could not be started, retried",
 }
 # Codes only the local server's front end answers (it cannot read the body); see the test below.
 LOCAL_SERVER_CODES = {"bad_request"}
