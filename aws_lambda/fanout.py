@@ -163,9 +163,7 @@ def parts_list_uri(plan: dict[str, Any]) -> StorageURI:
     """Where plan writes the parts list: beside the part outputs of core/batch/fanout.py."""
     from core.batch import fanout
 
-    first = fanout.part_locations(plan, 0).predictions
-    folder = first.key.rsplit("/", 1)[0]
-    return StorageURI(first.scheme, first.bucket, f"{folder}/{PARTS_LIST}")
+    return fanout.run_object(plan, PARTS_LIST)
 
 
 def _request(request: Any) -> tuple[StorageURI, Any]:

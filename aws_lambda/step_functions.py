@@ -19,7 +19,6 @@ failure is) and SettingsError for a state machine that does not exist (every ret
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
@@ -63,8 +62,9 @@ def state_machine_arn_from_env(environ: Mapping[str, str]) -> str | None:
 def execution_name(request: dict[str, Any]) -> str:
     """The name of the execution for ``request`` ({"input", "version"}): the same for the same
     input and version, 80 characters at most, of the letters Step Functions allows."""
-    text = json.dumps(request, sort_keys=True, separators=(",", ":"))
-    return "batch-" + hashlib.sha256(text.encode()).hexdigest()[:64]
+    from core.batch.triggered import request_digest
+
+    return "batch-" + request_digest(request)[:64]
 
 
 class StepFunctions:

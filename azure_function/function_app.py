@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import hashlib
 import json
 import logging
 import os
@@ -314,8 +313,9 @@ def run_batch_for(event: BlobCreatedEvent | TriggeredBlob, context: func.Context
 def instance_id_for(request: dict[str, Any]) -> str:
     """The orchestration's instance id: the same input and version give the same id, so a repeated
     event finds the instance the first one started. Instance ids take up to 100 characters."""
-    digest = hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return f"{ORCHESTRATOR_NAME}-{digest[:40]}"
+    from core.batch.triggered import request_digest
+
+    return f"{ORCHESTRATOR_NAME}-{request_digest(request)[:40]}"
 
 
 class DurableFanout:

@@ -41,7 +41,6 @@ it, or here at import when PRELOAD_MODEL=true.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -97,9 +96,10 @@ class WorkflowsFanout:
     def start(self, request: dict[str, Any]) -> str:
         import requests
 
-        digest = hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+        from core.batch.triggered import request_digest
+
         body = {"argument": json.dumps(request), "callLogLevel": "LOG_ERRORS_ONLY",
-                "labels": {"fanout-input": digest[:40]}}
+                "labels": {"fanout-input": request_digest(request)[:40]}}
         url = f"{self.endpoint}/v1/{self.workflow}/executions"
         try:
             response = self._authorized().post(url, json=body, timeout=self.timeout)
@@ -413,11 +413,10 @@ class _PlanGone(ServerlessMLError):
 
 
 def _state_uri(plan: dict[str, Any], name: str) -> StorageURI:
-    """Where a run's state lives: beside its part outputs (fanout.part_locations)."""
-    from core.batch.fanout import part_locations
+    """Where a run's state lives: beside its part outputs."""
+    from core.batch.fanout import run_object
 
-    first = part_locations(plan, 0).predictions
-    return StorageURI(first.scheme, first.bucket, first.key.rsplit("/", 1)[0] + "/" + name)
+    return run_object(plan, name)
 
 
 def _store(uri: StorageURI) -> Any:

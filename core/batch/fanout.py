@@ -568,12 +568,18 @@ def final_outputs(plan: dict[str, Any]) -> OutputLocations:
 
 def part_locations(plan: dict[str, Any], index: int) -> OutputLocations:
     """Where part ``index`` of a plan (or the part itself) writes its outputs."""
+    return OutputLocations(run_object(plan, f"{index:05d}.predictions.jsonl"),
+                           run_object(plan, f"{index:05d}.errors.jsonl"))
+
+
+def run_object(plan: dict[str, Any], name: str) -> StorageURI:
+    """An object of one run (a plan or a part), in the folder of its part outputs:
+    ``<output prefix>_parts/<input key>/<run>/<name>``; an orchestrator keeps its state there
+    (the parts list, the plan), under the output prefix, so it is never taken as an input."""
     source = parse_uri(plan["input"])
     prefix = parse_output_prefix(plan["output_prefix"])
     relative = source.name if source.scheme == "file" else source.key
-    folder = f"{prefix.key}{PARTS_FOLDER}{relative}/{plan['run']}/{index:05d}"
-    return OutputLocations(StorageURI(prefix.scheme, prefix.bucket, folder + ".predictions.jsonl"),
-                           StorageURI(prefix.scheme, prefix.bucket, folder + ".errors.jsonl"))
+    return StorageURI(prefix.scheme, prefix.bucket, f"{prefix.key}{PARTS_FOLDER}{relative}/{plan['run']}/{name}")
 
 
 def _prefix_of(source: StorageURI, targets: OutputLocations) -> StorageURI:

@@ -49,6 +49,16 @@ class Orchestrator(Protocol):
         ...
 
 
+def request_digest(request: dict[str, Any]) -> str:
+    """The hex SHA-256 of an :class:`Orchestrator` request's canonical JSON: the same input and
+    version give the same digest, so an engine that names its executions by it starts one per
+    input version however often the event is delivered."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Settled:
     """How one created object ended."""
