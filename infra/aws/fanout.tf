@@ -101,31 +101,16 @@ resource "aws_sfn_state_machine" "fan_out" {
 
 # --- IAM ------------------------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "states_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["states.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "fan_out_state_machine" {
   count              = var.fan_out ? 1 : 0
   name               = "${var.name}-fanout-state-machine"
-  assume_role_policy = data.aws_iam_policy_document.states_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["states"].json
 }
 
 resource "aws_iam_role" "fan_out_steps" {
   count              = var.fan_out ? 1 : 0
   name               = "${var.name}-fanout-steps"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["lambda"].json
 }
 
 data "aws_iam_policy_document" "fan_out_state_machine" {
@@ -164,28 +149,9 @@ data "aws_iam_policy_document" "fan_out_state_machine" {
 }
 
 data "aws_iam_policy_document" "fan_out_steps" {
-  statement {
-    sid       = "ReadTheModel"
-    actions   = ["s3:GetObject"]
-    resources = [local.model_arn, "${local.model_arn}.manifest.json"]
-  }
-  statement {
-    sid       = "ReadInputs"
-    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
-    resources = ["${aws_s3_bucket.data.arn}/${var.input_prefix}*"]
-  }
-  statement {
-    # an input deleted since the execution started is then 404 (skipped), not 403 (retried)
-    sid       = "TellMissingInputsFromDenied"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.data.arn]
-  }
-  statement {
-    # the parts lists, the parts' outputs and the published outputs, all under the output prefix
-    sid       = "WriteOutputsAndParts"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    resources = ["${aws_s3_bucket.data.arn}/${var.output_prefix}*"]
-  }
+  # a part reads and writes what a batch run does; the parts lists and parts' outputs are under
+  # the output prefix too
+  source_policy_documents = [data.aws_iam_policy_document.batch_data.json]
   statement {
     sid       = "WriteOwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]

@@ -219,12 +219,15 @@ resource "aws_sqs_queue" "batch_failures" {
 
 # --- IAM: one role per function, each allowed exactly what its code does ----------------------
 
-data "aws_iam_policy_document" "lambda_assume" {
+# Who may take each role: the service that runs it, from this account only (Lambda for the
+# functions; Step Functions and CodeDeploy for fanout.tf's and rollout.tf's)
+data "aws_iam_policy_document" "assume" {
+  for_each = toset(["lambda", "states", "codedeploy"])
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
+      identifiers = ["${each.key}.amazonaws.com"]
     }
     condition {
       test     = "StringEquals"
@@ -236,12 +239,12 @@ data "aws_iam_policy_document" "lambda_assume" {
 
 resource "aws_iam_role" "predict" {
   name               = "${var.name}-predict"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["lambda"].json
 }
 
 resource "aws_iam_role" "batch" {
   name               = "${var.name}-batch"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["lambda"].json
 }
 
 data "aws_iam_policy_document" "predict" {
@@ -261,7 +264,9 @@ data "aws_iam_policy_document" "predict" {
   }
 }
 
-data "aws_iam_policy_document" "batch" {
+# What a batch run reads and writes in S3: the batch function's and the fan-out steps' (fanout.tf)
+# share it, since each fan-out step is a part of one batch run
+data "aws_iam_policy_document" "batch_data" {
   statement {
     sid       = "ReadTheModel"
     actions   = ["s3:GetObject"]
@@ -290,6 +295,10 @@ data "aws_iam_policy_document" "batch" {
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
     resources = ["${aws_s3_bucket.data.arn}/${var.output_prefix}*"]
   }
+}
+
+data "aws_iam_policy_document" "batch" {
+  source_policy_documents = [data.aws_iam_policy_document.batch_data.json]
   dynamic "statement" {
     # with fan_out: start the fan-out state machine (fanout.tf), and no other
     for_each = var.fan_out ? [local.fan_out_arn] : []

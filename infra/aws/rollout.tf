@@ -86,25 +86,10 @@ resource "aws_codedeploy_deployment_group" "predict" {
 
 # CodeDeploy's role: what AWS's AWSCodeDeployRoleForLambdaLimited allows on every function and
 # alarm, here on predict's alias and these alarms only (no hooks, no AppSpec in S3).
-data "aws_iam_policy_document" "codedeploy_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["codedeploy.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "codedeploy" {
   count              = local.codedeploy ? 1 : 0
   name               = "${var.name}-predict-codedeploy"
-  assume_role_policy = data.aws_iam_policy_document.codedeploy_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["codedeploy"].json
 }
 
 data "aws_iam_policy_document" "codedeploy" {

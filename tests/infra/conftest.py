@@ -56,3 +56,20 @@ def checkov() -> str:
 @pytest.fixture(scope="session")
 def hcl2_module():
     return pytest.importorskip("hcl2", reason="python-hcl2 is not installed (pip install -e '.[test]')")
+
+
+# Each configuration parsed once for every test file that reads it (test_configs,
+# test_rollout_configs, test_fanout_configs); the parsed form is only read.
+@pytest.fixture(scope="session")
+def aws(hcl2_module):
+    return tf.parse_config(tf.INFRA / "aws")
+
+
+@pytest.fixture(scope="session")
+def azure(hcl2_module):
+    return tf.parse_config(tf.INFRA / "azure")
+
+
+@pytest.fixture(scope="session")
+def gcp(hcl2_module):
+    return tf.parse_config(tf.INFRA / "gcp")

@@ -41,19 +41,7 @@ def any_config(request, hcl2_module):
     return request.param, tf.parse_config(tf.INFRA / request.param)
 
 
-@pytest.fixture(scope="module")
-def aws(hcl2_module):
-    return tf.parse_config(tf.INFRA / "aws")
 
-
-@pytest.fixture(scope="module")
-def azure(hcl2_module):
-    return tf.parse_config(tf.INFRA / "azure")
-
-
-@pytest.fixture(scope="module")
-def gcp(hcl2_module):
-    return tf.parse_config(tf.INFRA / "gcp")
 
 
 def defined_functions(path) -> set[str]:

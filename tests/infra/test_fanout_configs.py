@@ -18,14 +18,6 @@ MAIN_PY = tf.REPO / "gcp_function" / "main.py"
 FUNCTION_APP = tf.REPO / "azure_function" / "function_app.py"
 
 
-@pytest.fixture(scope="module")
-def gcp(hcl2_module):
-    return tf.parse_config(tf.INFRA / "gcp")
-
-
-@pytest.fixture(scope="module")
-def azure(hcl2_module):
-    return tf.parse_config(tf.INFRA / "azure")
 
 
 @pytest.fixture(scope="module")

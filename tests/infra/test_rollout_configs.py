@@ -7,24 +7,7 @@ test_rollout.py; its declarations are checked here against the same names."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.infra import terraform_support as tf
-
-
-@pytest.fixture(scope="module")
-def azure(hcl2_module):
-    return tf.parse_config(tf.INFRA / "azure")
-
-
-@pytest.fixture(scope="module")
-def gcp(hcl2_module):
-    return tf.parse_config(tf.INFRA / "gcp")
-
-
-@pytest.fixture(scope="module")
-def aws(hcl2_module):
-    return tf.parse_config(tf.INFRA / "aws")
 
 
 def test_azure_has_a_staging_slot_on_elastic_premium_only_when_asked(azure):
