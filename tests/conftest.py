@@ -10,8 +10,19 @@ import pytest
 
 from core.demo import ensure_demo_model
 from core.http import PredictionService
+from tests import background
 from tests.aws_lambda import moto_support
 from tests.support import LocalEndpoint, make_service, start_endpoint, stop_endpoint
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the builds of minutes (tests/background.py) that the collected tests need."""
+    if not session.config.option.collectonly and session.items:
+        background.start(session.items, session.config._tmp_path_factory)  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    background.finish()
 
 
 @pytest.fixture(scope="session")

@@ -12,21 +12,12 @@ from tests.infra import terraform_support as tf
 
 @pytest.fixture(scope="session")
 def terraform() -> str:
-    found = tf.terraform_executable()
-    if not found:
-        pytest.skip("terraform is not on the PATH (https://developer.hashicorp.com/terraform/install)")
-    return found
+    return tf.require_terraform()
 
 
 @pytest.fixture(scope="session")
 def aws_provider_mirror(terraform):
-    mirror = tf.find_provider_mirror("hashicorp/aws")
-    if mirror is None:
-        pytest.skip(
-            "the Terraform provider hashicorp/aws is not in a filesystem mirror for "
-            f"{tf.platform_dir()} (looked in TF_PROVIDER_MIRROR and {', '.join(tf.MIRROR_CANDIDATES)})"
-        )
-    return mirror
+    return tf.require_provider_mirror("hashicorp/aws")
 
 
 @pytest.fixture(scope="session")

@@ -113,6 +113,30 @@ def terraform_executable() -> str | None:
     return shutil.which("terraform")
 
 
+def require_terraform() -> str:
+    """Terraform's path, or the test is skipped saying where to get it."""
+    import pytest
+
+    found = terraform_executable()
+    if not found:
+        pytest.skip("terraform is not on the PATH (https://developer.hashicorp.com/terraform/install)")
+    return found
+
+
+def require_provider_mirror(provider: str = "hashicorp/aws") -> ProviderMirror:
+    """The filesystem mirror that holds ``provider``, or the test is skipped naming where it looked."""
+    import pytest
+
+    require_terraform()
+    mirror = find_provider_mirror(provider)
+    if mirror is None:
+        pytest.skip(
+            f"the Terraform provider {provider} is not in a filesystem mirror for "
+            f"{platform_dir()} (looked in TF_PROVIDER_MIRROR and {', '.join(MIRROR_CANDIDATES)})"
+        )
+    return mirror
+
+
 def terraform_env(cli_config: Path, data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of one Terraform run: no real cloud credentials, no prompts, no checkpoint."""
     env = {

@@ -19,13 +19,12 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-import zipfile
-from pathlib import Path
 
 import pytest
 
-from tests.infra import terraform_support as tf
-from tests.infra.test_terraform import APPLY_VARIABLES, moto_override, tiny_bundle, var_args
+from tests.background import MOTO, session_build
+from tests.infra import moto_stacks
+from tests.infra.moto_stacks import APPLY_VARIABLES, other_bundle, tiny_bundle, var_args
 
 CONFIG = "Canary10Percent5Minutes"
 # the model the new version shadows: what the disagreement alarm measures
@@ -33,16 +32,8 @@ CANDIDATE_URI = "s3://team-models/iris/v2/model.joblib"
 CANDIDATE_SHA256 = hashlib.sha256(b"another model").hexdigest()
 
 
-def other_bundle(path: Path) -> Path:
-    """Another zip than tiny_bundle's: a new hash, so the apply publishes a new version."""
-    tiny_bundle(path)
-    with zipfile.ZipFile(path, "a") as bundle:
-        bundle.writestr("aws_lambda/changed.py", "CHANGED = True\n")
-    return path
-
-
-# Two stacks of two applies each into moto, on a machine shared with other work: more than the
-# suite's 300 s per test (with its fixtures) at times.
+# Two stacks of two applies each into moto: the first test of each may wait for its stack's build
+# (tests/background.py), on a machine shared with other work longer than the suite's 300 s.
 pytestmark = pytest.mark.timeout(900)
 
 
@@ -59,55 +50,20 @@ MOTO_KEEPS_NO_ALARM_CONFIGURATION = (
 )
 
 
-def _apply(workdir, variables: dict[str, str], plan_name: str, *options: str) -> dict:
-    planned = workdir.run("plan", "-input=false", *options, f"-out={plan_name}", *var_args(variables))
-    assert planned.returncode == 0, f"terraform plan failed:\n{planned.stdout[-4000:]}\n{planned.stderr}"
-    plan = json.loads(workdir.run("show", "-json", plan_name).stdout)
-    applied = workdir.run("apply", "-auto-approve", "-input=false", plan_name, timeout=280)
-    assert applied.returncode == 0, f"terraform apply failed:\n{applied.stdout[-4000:]}\n{applied.stderr}"
-    return plan
-
-
-def _outputs(workdir) -> dict:
-    return {name: item["value"] for name, item in json.loads(workdir.run("output", "-json").stdout).items()}
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    from tests.aws_lambda import moto_support
-
-    server = moto_support.start_moto(tmp_path_factory.mktemp("moto-rollout"), name="moto-rollout")
-    yield server
-    moto_support.stop_moto(server)
-
-
-def _client_factory(moto):
-    import boto3
-
-    def client(service: str):
-        return boto3.client(service, endpoint_url=moto.url, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
-    return client
-
-
-@pytest.fixture(scope="module")
-def codedeploy_stack(moto, cli_config, tmp_path_factory, terraform):
+@session_build(lane=MOTO)
+def codedeploy_stack(tmp_path_factory):
     """deployment_config and snap_start: applied once (version 1, the alias on it), then again
     with a new bundle and start_deployment = false (version 2 published, the alias left)."""
-    folder = tmp_path_factory.mktemp("infra-aws-rollout")
-    workdir = tf.Workdir(tf.copy_config("aws", folder), cli_config)
-    (workdir.path / "moto_override.tf").write_text(moto_override(moto.url) + MOTO_KEEPS_NO_ALARM_CONFIGURATION)
-    init = workdir.run("init", "-backend=false", "-input=false")
-    assert init.returncode == 0, init.stderr
-    variables = {**APPLY_VARIABLES, "name": "serverless-ml-shift", "deployment_config": CONFIG, "snap_start": "true",
-                 "bundle_path": str(tiny_bundle(folder / "bundle-1.zip")), "metrics_namespace": "team/churn",
-                 "candidate_model_uri": CANDIDATE_URI, "candidate_model_sha256": CANDIDATE_SHA256}
-    first_plan = _apply(workdir, variables, "first.tfplan")
-    first = _outputs(workdir)
-    second_variables = {**variables, "bundle_path": str(other_bundle(folder / "bundle-2.zip")), "start_deployment": "false"}
-    _apply(workdir, second_variables, "second.tfplan")
-    second = _outputs(workdir)
-    return workdir, first_plan, first, second, _client_factory(moto)
+    with moto_stacks.started(tmp_path_factory, "infra-aws-rollout", MOTO_KEEPS_NO_ALARM_CONFIGURATION) as started:
+        folder = started.workdir.path.parent
+        variables = {**APPLY_VARIABLES, "name": "serverless-ml-shift", "deployment_config": CONFIG, "snap_start": "true",
+                     "bundle_path": str(tiny_bundle(folder / "bundle-1.zip")), "metrics_namespace": "team/churn",
+                     "candidate_model_uri": CANDIDATE_URI, "candidate_model_sha256": CANDIDATE_SHA256}
+        first_plan = started.apply(variables, "first.tfplan")
+        first = started.outputs()
+        second_variables = {**variables, "bundle_path": str(other_bundle(folder / "bundle-2.zip")), "start_deployment": "false"}
+        started.apply(second_variables, "second.tfplan")
+        yield started.workdir, first_plan, first, started.outputs(), started.client
 
 
 def test_turned_off_there_is_no_alias_codedeploy_or_alarm(codedeploy_stack):
@@ -275,21 +231,18 @@ def test_a_new_version_waits_for_codedeploy_which_takes_the_revision_terraform_w
     assert info["revision"]["appSpecContent"]["content"] == after["appspec"]
 
 
-@pytest.fixture(scope="module")
-def weighted_stack(moto, cli_config, tmp_path_factory, terraform):
+@session_build(lane=MOTO)
+def weighted_stack(tmp_path_factory):
     """stable_version = 1 with new_version_weight = 0.1: applied once (version 1 is the stable
     one, so the alias has no second version), then with a new bundle (version 2 gets 10%)."""
-    folder = tmp_path_factory.mktemp("infra-aws-weighted")
-    workdir = tf.Workdir(tf.copy_config("aws", folder), cli_config)
-    (workdir.path / "moto_override.tf").write_text(moto_override(moto.url))
-    init = workdir.run("init", "-backend=false", "-input=false")
-    assert init.returncode == 0, init.stderr
-    variables = {**APPLY_VARIABLES, "name": "serverless-ml-weighted", "stable_version": "1", "new_version_weight": "0.1",
-                 "bundle_path": str(tiny_bundle(folder / "bundle-1.zip"))}
-    _apply(workdir, variables, "first.tfplan")
-    first = _outputs(workdir)
-    second_plan = _apply(workdir, {**variables, "bundle_path": str(other_bundle(folder / "bundle-2.zip"))}, "second.tfplan")
-    return workdir, variables, first, second_plan, _outputs(workdir), _client_factory(moto)
+    with moto_stacks.started(tmp_path_factory, "infra-aws-weighted") as started:
+        folder = started.workdir.path.parent
+        variables = {**APPLY_VARIABLES, "name": "serverless-ml-weighted", "stable_version": "1",
+                     "new_version_weight": "0.1", "bundle_path": str(tiny_bundle(folder / "bundle-1.zip"))}
+        started.apply(variables, "first.tfplan")
+        first = started.outputs()
+        second_plan = started.apply({**variables, "bundle_path": str(other_bundle(folder / "bundle-2.zip"))}, "second.tfplan")
+        yield started.workdir, variables, first, second_plan, started.outputs(), started.client
 
 
 def test_by_hand_the_alias_keeps_the_stable_version_and_gives_the_new_one_its_weight(weighted_stack):

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,11 +19,10 @@ from core.batch.formats import FORMATS, input_format
 from core.settings import Settings
 from core.storage import StorageURI
 from core.storage.locations import loop_guard, output_locations, parse_output_prefix
-from tests.aws_lambda import moto_support
+from tests.background import MOTO, session_build
+from tests.infra import moto_stacks
 from tests.infra import terraform_support as tf
-
-MODEL_URI = "s3://team-models/iris/v3/model.joblib"
-MODEL_SHA256 = hashlib.sha256(b"a model").hexdigest()
+from tests.infra.moto_stacks import APPLY_VARIABLES, MODEL_SHA256, MODEL_URI, tiny_bundle, var_args
 
 
 @pytest.mark.parametrize("cloud", tf.CLOUDS)
@@ -54,103 +51,17 @@ def test_init_leaves_nothing_in_the_repository(aws_workdir):
     assert (aws_workdir.path / ".terraform.lock.hcl").exists()  # it went to the copy instead
 
 
-# --- apply against moto's server ----------------------------------------------------------------
+# --- apply against moto's server (tests/infra/moto_stacks.py) -----------------------------------
 
-# cloudwatch and codedeploy: the alarms and CodeDeploy of traffic shifting (test_rollout.py)
-SERVICES = ("apigatewayv2", "cloudwatch", "cloudwatchlogs", "codedeploy", "iam", "lambda", "s3", "sfn", "sqs", "sts")
-
-
-def moto_override(url: str) -> str:
-    endpoints = "\n".join(f'    {service} = "{url}"' for service in SERVICES)
-    return (
-        'provider "aws" {\n'
-        '  region                      = "us-east-1"\n'
-        '  access_key                  = "testing"\n'
-        '  secret_key                  = "testing"\n'
-        "  skip_credentials_validation = true\n"
-        "  skip_metadata_api_check     = true\n"
-        "  skip_requesting_account_id  = true\n"
-        "  s3_use_path_style           = true\n"
-        f"  endpoints {{\n{endpoints}\n  }}\n"
-        "}\n"
-        # moto refuses every request to a bucket whose policy has a Deny statement (it ignores
-        # conditions and principals), so the buckets' TLS-only Deny (aws:SecureTransport false)
-        # would refuse the bundle's upload. Here the policy is a harmless Allow instead; its real
-        # content is checked in test_configs.py.
-        'data "aws_iam_policy_document" "tls_only" {\n'
-        "  statement {\n"
-        '    effect    = "Allow"\n'
-        '    actions   = ["s3:GetObject"]\n'
-        '    resources = ["${each.value.arn}/*"]\n'
-        "    principals {\n"
-        '      type        = "AWS"\n'
-        '      identifiers = ["arn:aws:iam::123456789012:root"]\n'
-        "    }\n"
-        "  }\n"
-        "}\n"
-    )
-
-
-def tiny_bundle(path: Path) -> Path:
-    """A zip with the handler's module path; moto stores it, nothing runs it."""
-    with zipfile.ZipFile(path, "w") as bundle:
-        bundle.writestr("aws_lambda/__init__.py", "")
-        bundle.writestr("aws_lambda/handler.py", "def predict(event, context):\n    return {}\n")
-    return path
-
-
-APPLY_VARIABLES = {
-    "model_uri": MODEL_URI,
-    "model_sha256": MODEL_SHA256,
-    "model_version": "iris-3",
-    "max_rows": "500",
-    "cors_allow_origins": '["https://app.example.com"]',
-    "log_retention_days": "30",
-    # a .skops forest's types, the bounds' edge (0: one thread per core), not the defaults
-    "skops_trusted_types": '["sklearn.tree._tree.Tree", "sklearn.ensemble._forest.RandomForestClassifier"]',
-    "strict_model_version": "true",
-    "onnx_threads": "0",
-    "batch_chunk_rows": "2500",
-    "batch_part_bytes": "5242880",  # the smallest part S3 takes
-}
-
-
-def var_args(variables: dict[str, str]) -> list[str]:
-    return [f"-var={name}={value}" for name, value in variables.items()]
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    # moto's server, with Step Functions' ValidateStateMachineDefinition (which the AWS provider
-    # sends for aws_sfn_state_machine and moto lacks) answered by asl-validator
-    launcher = [sys.executable, str(Path(__file__).with_name("moto_with_asl_validation.py"))]
-    server = moto_support.start_moto(tmp_path_factory.mktemp("moto-terraform"), name="moto-terraform", command=launcher)
-    yield server
-    moto_support.stop_moto(server)
-
-
-@pytest.fixture(scope="module")
-def stack(moto, cli_config, tmp_path_factory, terraform):
-    """infra/aws applied to moto: the workdir, the outputs, and boto3 clients of the same server."""
-    import boto3
-
-    workdir = tf.Workdir(tf.copy_config("aws", tmp_path_factory.mktemp("infra-aws-moto")), cli_config)
-    (workdir.path / "moto_override.tf").write_text(moto_override(moto.url))
-    bundle = tiny_bundle(workdir.path / "bundle.zip")
-    variables = {**APPLY_VARIABLES, "bundle_path": str(bundle)}
-    init = workdir.run("init", "-backend=false", "-input=false")
-    assert init.returncode == 0, init.stderr
-    applied = workdir.run("apply", "-auto-approve", "-input=false", *var_args(variables), timeout=280)
-    assert applied.returncode == 0, f"terraform apply failed:\n{applied.stdout[-4000:]}\n{applied.stderr}"
-    outputs = {name: item["value"] for name, item in json.loads(workdir.run("output", "-json").stdout).items()}
-
-    def client(service: str):
-        return boto3.client(
-            service, endpoint_url=moto.url, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-        )
-
-    return workdir, variables, outputs, client
+@session_build(lane=MOTO)
+def stack(tmp_path_factory):
+    """infra/aws applied to moto: the workdir, the variables, the outputs, and boto3 clients of
+    the same server."""
+    with moto_stacks.started(tmp_path_factory, "infra-aws-moto") as started:
+        variables = {**APPLY_VARIABLES, "bundle_path": str(tiny_bundle(started.workdir.path / "bundle.zip"))}
+        applied = started.workdir.run("apply", "-auto-approve", "-input=false", *var_args(variables), timeout=280)
+        assert applied.returncode == 0, f"terraform apply failed:\n{applied.stdout[-4000:]}\n{applied.stderr}"
+        yield started.workdir, variables, started.outputs(), started.client
 
 
 def function_config(client, name: str) -> dict:
@@ -446,30 +357,15 @@ def test_a_bundle_built_for_another_python_or_architecture_is_refused_at_plan(st
 FAN_OUT_VARIABLES = {"fan_out": "true", "fan_out_max_concurrency": "25", "fan_out_part_bytes": "1048576"}
 
 
-@pytest.fixture(scope="module")
-def snapstart_stack(moto, cli_config, tmp_path_factory, terraform):
+@session_build(lane=MOTO)
+def snapstart_stack(tmp_path_factory):
     """infra/aws with snap_start = true (and preload_model = false, which SnapStart overrides) and
-    fan_out = true, planned and then applied to the same moto server under another name."""
-    import boto3
-
-    workdir = tf.Workdir(tf.copy_config("aws", tmp_path_factory.mktemp("infra-aws-snapstart")), cli_config)
-    (workdir.path / "moto_override.tf").write_text(moto_override(moto.url))
-    variables = {**APPLY_VARIABLES, "bundle_path": str(tiny_bundle(workdir.path / "bundle.zip")),
-                 "name": "serverless-ml-snap", "snap_start": "true", "preload_model": "false", **FAN_OUT_VARIABLES}
-    init = workdir.run("init", "-backend=false", "-input=false")
-    assert init.returncode == 0, init.stderr
-    planned = workdir.run("plan", "-input=false", "-refresh=false", "-out=snap.tfplan", *var_args(variables))
-    assert planned.returncode == 0, f"terraform plan failed:\n{planned.stdout[-4000:]}\n{planned.stderr}"
-    plan = json.loads(workdir.run("show", "-json", "snap.tfplan").stdout)
-    applied = workdir.run("apply", "-auto-approve", "-input=false", "snap.tfplan", timeout=280)
-    assert applied.returncode == 0, f"terraform apply failed:\n{applied.stdout[-4000:]}\n{applied.stderr}"
-    outputs = {name: item["value"] for name, item in json.loads(workdir.run("output", "-json").stdout).items()}
-
-    def client(service: str):
-        return boto3.client(service, endpoint_url=moto.url, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
-
-    return workdir, variables, plan, outputs, client
+    fan_out = true, planned and then applied to a moto server of its own."""
+    with moto_stacks.started(tmp_path_factory, "infra-aws-snapstart") as started:
+        variables = {**APPLY_VARIABLES, "bundle_path": str(tiny_bundle(started.workdir.path / "bundle.zip")),
+                     "name": "serverless-ml-snap", "snap_start": "true", "preload_model": "false", **FAN_OUT_VARIABLES}
+        plan = started.apply(variables, "snap.tfplan", "-refresh=false")
+        yield started.workdir, variables, plan, started.outputs(), started.client
 
 
 def test_snap_start_publishes_predict_with_snapstart_and_its_model_preloaded(snapstart_stack):

@@ -1,5 +1,5 @@
 """`sls package` of serverless.yml, once per session, for the tests of this folder (how it is
-made: sls_support.py)."""
+made: sls_support.py), started in the background when the run is collected (tests/background.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import zipfile
 
 import pytest
 
+from tests.background import PACKAGING, session_build
 from tests.serverless_framework.sls_support import (
     ONNX_MODEL_KEY,
     PARAMS,
@@ -16,27 +17,27 @@ from tests.serverless_framework.sls_support import (
 )
 
 
-@pytest.fixture(scope="session")
+@session_build(lane=PACKAGING)
 def packaged(tmp_path_factory) -> Packaged:
     """The default deployment: a scikit-learn model (models/model.joblib), aws_lambda/requirements.txt."""
     return package_service(tmp_path_factory.mktemp("sls-package"))
 
 
-@pytest.fixture(scope="session")
+@session_build(lane=PACKAGING)
 def packaged_onnx(tmp_path_factory) -> Packaged:
     """A deployment of an .onnx model: only the model key says so, and the package installs
     aws_lambda/requirements-onnx.txt (onnxruntime, no scikit-learn)."""
     return package_service(tmp_path_factory.mktemp("sls-package-onnx"), (*PARAMS, f"--param=modelKey={ONNX_MODEL_KEY}"))
 
 
-@pytest.fixture(scope="session")
+@session_build(lane=PACKAGING)
 def packaged_pandas(tmp_path_factory) -> Packaged:
     """A deployment of a model that takes a DataFrame: `--param=modelNeedsPandas=true` makes the
     package install aws_lambda/requirements-pandas.txt (requirements.txt and pandas)."""
     return package_service(tmp_path_factory.mktemp("sls-package-pandas"), (*PARAMS, "--param=modelNeedsPandas=true"))
 
 
-@pytest.fixture(scope="session")
+@session_build(lane=PACKAGING)
 def packaged_snapstart(tmp_path_factory) -> Packaged:
     """SnapStart for predict on arm64, asked together with the warm-up plugin (which SnapStart
     turns off for predict): `--param=snapStart=true --param=warmup=true --param=architecture=arm64`."""
@@ -44,7 +45,7 @@ def packaged_snapstart(tmp_path_factory) -> Packaged:
         *PARAMS, "--param=snapStart=true", "--param=warmup=true", "--param=architecture=arm64"))
 
 
-@pytest.fixture(scope="session")
+@session_build(lane=PACKAGING)
 def packaged_shifting(tmp_path_factory) -> Packaged:
     """Traffic shifting of predict by CodeDeploy, with the warm-up plugin on:
     `--param=deploymentPreference=Canary10Percent5Minutes --param=warmup=true`; and the batch
@@ -54,7 +55,7 @@ def packaged_shifting(tmp_path_factory) -> Packaged:
     return package_service(tmp_path_factory.mktemp("sls-package-shifting"), (*PARAMS, *SHIFTING_PARAMS))
 
 
-@pytest.fixture(scope="session")
+@session_build(lane=PACKAGING)
 def packaged_shifting_snapstart(tmp_path_factory) -> Packaged:
     """Traffic shifting and SnapStart together: `--param=deploymentPreference=Linear10PercentEvery1Minute
     --param=snapStart=true`, with thresholds and a metrics namespace of its own."""
