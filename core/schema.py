@@ -127,6 +127,19 @@ class InputSchema:
             "columns": [c.as_json() for c in self.columns] if self.columns is not None else None,
         }
 
+    def takes_rows_read_by(self, other: InputSchema) -> bool:
+        """Whether rows that ``other`` read (and so checked) are rows this schema would read the
+        same way: the same layout and columns of the same types, and a missing value only where
+        this schema takes one too. A shadow candidate then predicts the primary's rows as read."""
+        if self == other:
+            return True
+        if self.layout != other.layout or self.columns is None or other.columns is None:
+            return False
+        return len(self.columns) == len(other.columns) and all(
+            mine._replace(nullable=False) == theirs._replace(nullable=False) and (mine.nullable or not theirs.nullable)
+            for mine, theirs in zip(self.columns, other.columns, strict=True)
+        )
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, InputSchema) and (self.columns, self.layout) == (other.columns, other.layout)
 

@@ -198,59 +198,67 @@ class PredictionService:
         check_content_type(request.header("content-type"))
         payload = decode_json_object(request.body, self.settings.max_body_bytes)
         model = self.model.get()
-        rows = rows_from_payload(payload, self._schema_for(model), self.settings.max_rows)
+        answering, shadowing = self._rollout(model, request, context)
+        rows = rows_from_payload(payload, self._schema_for(answering), self.settings.max_rows)
         context["rows"] = len(rows)
-        if self.candidate is None:
-            answer = predict(model, rows)
+        if shadowing is None:
+            answer = predict(answering, rows)
         else:
-            answer, model = self._with_candidate(self.candidate, request, payload, model, rows, context)
-        answer["model_version"] = model.version
+            answer = self._shadowed(model, shadowing, payload, rows, context)
+        answer["model_version"] = answering.version
         answer["request_id"] = context["request_id"]
         return _json_response(200, answer)
 
-    def _with_candidate(
-        self, candidate: Candidate, request: HttpRequest, payload: dict, model: ModelDescription, rows: Any,
-        context: dict,
-    ) -> tuple[dict[str, Any], ModelDescription]:
-        """The answer, and the model that gave it, with a candidate configured (core/rollout.py)."""
+    def _rollout(
+        self, model: ModelDescription, request: HttpRequest, context: dict,
+    ) -> tuple[ModelDescription, ModelDescription | None]:
+        """Which model answers and which one shadows it (core/rollout.py), chosen before the rows
+        are read: they are read once, by the schema of the model that answers."""
+        candidate = self.candidate
+        if candidate is None:
+            return model, None
         ready = candidate.holder.loaded  # its load is started after the answer, never before
         if ready is None:
             context["rollout"] = {"answered_by": "primary", "candidate_state": candidate.state()}
-            return predict(model, rows), model
+            return model, None
         if candidate.mode == "canary":
             key = request.header(candidate.settings.key_header) or context["request_id"]
-            if not candidate.answers(key):
-                context["rollout"] = {"answered_by": "primary"}
-                return predict(model, rows), model
-            context["rollout"] = {"answered_by": "candidate"}
-            return predict(ready, self._rows_for(ready, model, payload, rows)), ready
+            if candidate.answers(key):
+                context["rollout"] = {"answered_by": "candidate"}
+                return ready, None
+            context["rollout"] = {"answered_by": "primary"}
+            return model, None
+        return model, ready
+
+    def _shadowed(
+        self, model: ModelDescription, candidate: ModelDescription, payload: dict, rows: Any, context: dict,
+    ) -> dict[str, Any]:
+        """The primary's answer; the candidate predicts the same rows and is compared."""
         primary_answer = predict_arrays(model, rows)
         answer = answer_from(model, *primary_answer)
         try:
-            candidate_answer = predict_arrays(ready, self._rows_for(ready, model, payload, rows))
+            if not candidate.schema.takes_rows_read_by(model.schema):
+                rows = rows_from_payload(payload, self._schema_for(candidate), self.settings.max_rows)
+            candidate_answer = predict_arrays(candidate, rows)
         except ServerlessMLError as exc:  # the candidate's refusal or failure is a finding, not an answer
             context["rollout"] = {"answered_by": "primary", "shadow_rows": len(rows), "shadow_error": exc.code}
-            return answer, model
+            return answer
         from core.rollout import compare
 
-        agreement = compare(model, primary_answer, ready, candidate_answer, candidate.settings.probability_tolerance)
+        assert self.candidate is not None  # the one a shadow comes from
+        agreement = compare(model, primary_answer, candidate, candidate_answer, self.candidate.settings.probability_tolerance)
         context["rollout"] = {
             "answered_by": "primary", "shadow_rows": agreement.rows, "shadow_disagreements": agreement.disagreeing,
             "shadow_max_probability_gap": agreement.max_probability_gap,
         }
         if agreement.disagreeing:
             logger.info("shadow disagreement", extra={"fields": {
-                "request_id": context["request_id"], "primary_version": model.version, "candidate_version": ready.version,
-                "rows": agreement.rows, "disagreeing": agreement.disagreeing, "labels_differ": agreement.labels_differ,
-                "max_probability_gap": agreement.max_probability_gap, "positions": list(agreement.positions),
+                "request_id": context["request_id"], "primary_version": model.version,
+                "candidate_version": candidate.version, "rows": agreement.rows, "disagreeing": agreement.disagreeing,
+                "labels_differ": agreement.labels_differ, "max_probability_gap": agreement.max_probability_gap,
+                "positions": list(agreement.positions),
             }})
-        return answer, model
-
-    def _rows_for(self, candidate: ModelDescription, model: ModelDescription, payload: dict, rows: Any) -> Any:
-        """The rows as the candidate takes them: the primary's when the two share a schema."""
-        if candidate.schema == model.schema:
-            return rows
-        return rows_from_payload(payload, self._schema_for(candidate), self.settings.max_rows)
+        return answer
 
     def _v2(self) -> OpenInference:
         if self._open_inference is None:

@@ -160,3 +160,19 @@ def test_without_preload_the_candidate_loads_after_the_first_answer(models):
 def test_candidate_settings_are_checked_naming_the_variable(env, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_env({"MODEL_URI": "file:///m/p.joblib", **env})
+
+
+def test_canary_reads_the_rows_by_the_schema_of_the_model_that_answers(models):
+    """The candidate (a forest, which takes missing values) answers a row with a null; where the
+    primary (a logistic regression, which takes none) answers, the same row is refused."""
+    row = models["X"][0].tolist()
+    row[1] = None
+    response, answer = post(service(models, CANDIDATE_MODE="canary", CANDIDATE_PERCENT="100"), [row])
+    assert response.status == 200, answer
+    assert response.rollout == {"answered_by": "candidate"}
+    with_nan = np.array([[np.nan if value is None else value for value in row]])
+    assert answer["predictions"] == models["candidate"].predict(with_nan).tolist()
+
+    response, answer = post(service(models, CANDIDATE_MODE="canary", CANDIDATE_PERCENT="0"), [row])
+    assert response.status == 400
+    assert "instances[0]" in answer["error"]["message"] and "null" in answer["error"]["message"]
